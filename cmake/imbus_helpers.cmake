@@ -1,0 +1,54 @@
+# One helper per kind of target (abseil style): every imbus target gets the same
+# warnings, sanitizer flags and include root.
+
+set(IMBUS_WARNINGS -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
+    -Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual)
+if(IMBUS_WERROR)
+  list(APPEND IMBUS_WARNINGS -Werror)
+endif()
+
+function(imbus_apply_common target)
+  target_compile_options(${target} PRIVATE ${IMBUS_WARNINGS})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+  if(IMBUS_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# imbus_cc_library(NAME codec SRCS a.cc b.cc DEPS x y)  ->  target imbus_codec, alias imbus::codec
+function(imbus_cc_library)
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_library(imbus_${A_NAME} STATIC ${A_SRCS})
+  add_library(imbus::${A_NAME} ALIAS imbus_${A_NAME})
+  imbus_apply_common(imbus_${A_NAME})
+  target_link_libraries(imbus_${A_NAME} PUBLIC ${A_DEPS})
+  if(IMBUS_SANITIZE)
+    target_link_options(imbus_${A_NAME} INTERFACE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# imbus_cc_binary(NAME imbus-broker SRCS main.cc DEPS imbus::broker)
+function(imbus_cc_binary)
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${A_NAME} ${A_SRCS})
+  imbus_apply_common(${A_NAME})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+endfunction()
+
+# imbus_cc_test(NAME codec_frame_test SRCS frame_test.cc DEPS imbus::codec
+#               [TIMEOUT 60] [LABELS integration])
+function(imbus_cc_test)
+  cmake_parse_arguments(A "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 60)
+  endif()
+  add_executable(${A_NAME} ${A_SRCS})
+  imbus_apply_common(${A_NAME})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main)
+  add_test(NAME ${A_NAME} COMMAND ${A_NAME})
+  set_tests_properties(${A_NAME} PROPERTIES TIMEOUT ${A_TIMEOUT})
+  if(A_LABELS)
+    set_tests_properties(${A_NAME} PROPERTIES LABELS "${A_LABELS}")
+  endif()
+endfunction()

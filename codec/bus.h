@@ -1,0 +1,175 @@
+// Public. The internal bus protocol between edges, the broker and actor workers.
+//
+// Every bus message is a ZeroMQ multipart message sent by a DEALER peer:
+//   [type: 1 byte] [meta: msgpack array of the struct for that type] [body]
+// The ROUTER broker sees the peer identity prepended. `body` is present for
+// kRequest, kReply and kPush only and carries the client's msgpack map verbatim,
+// so the broker never re-encodes a client body. Pure: no sockets here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <msgpack.hpp>
+
+namespace imbus::codec {
+
+enum class BusType : uint8_t {
+  kReady = 1,      // peer -> broker: Ready
+  kHeartbeat = 2,  // both ways: Heartbeat
+  kRequest = 3,    // edge -> broker (rid 0) -> worker (rid set): RequestMeta + body
+  kReply = 4,      // worker -> broker -> edge: ReplyMeta + body
+  kPush = 5,       // worker -> broker: PushMeta + body; broker -> edge: EdgePushMeta + body
+  kBind = 6,       // edge -> broker: BindMeta (re-announce a logged-in connection)
+  kUnbind = 7,     // edge -> broker: UnbindMeta (a logged-in connection went away)
+  kKick = 8,       // broker -> edge: KickMeta (send AUTH/KICKED, then close)
+  kUnknownPeer = 9,  // broker -> peer: "I do not know you" (broker restarted): send Ready
+  kStats = 10,     // any -> broker: empty meta; broker answers kStats with StatsMeta
+};
+
+inline constexpr std::string_view kRoleEdge = "edge";
+inline constexpr std::string_view kRoleWorker = "worker";
+
+struct Ready {
+  std::string role;                   // kRoleEdge or kRoleWorker
+  std::string name;                   // edges: the edge's name (its threads share it)
+  std::vector<std::string> services;  // workers: "auth", "directory", ...
+  std::string host;                   // edges: public address clients should use
+  uint16_t port = 0;
+  MSGPACK_DEFINE(role, name, services, host, port);
+};
+
+struct Heartbeat {
+  uint32_t load = 0;  // edges: open client connections on this peer
+  MSGPACK_DEFINE(load);
+};
+
+// A logged-in client connection as the broker's session table holds it.
+struct SessionInfo {
+  uint64_t uid = 0;
+  std::string device;
+  std::string name;
+  std::string public_host;  // as the edge observed the client
+  uint16_t public_port = 0;
+  std::string local_host;   // as the client declared (optional)
+  uint16_t p2p_port = 0;    // as the client declared at LOGIN (0: none)
+  MSGPACK_DEFINE(uid, device, name, public_host, public_port, local_host, p2p_port);
+};
+
+struct RequestMeta {
+  uint64_t rid = 0;   // set by the broker; echoed by the worker
+  uint64_t conn = 0;  // the edge's connection id
+  uint32_t seq = 0;
+  uint16_t service = 0;
+  uint16_t command = 0;
+  uint64_t uid = 0;  // 0 before login
+  std::string device;
+  std::string peer_host;  // client address as the edge observed it
+  uint16_t peer_port = 0;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port);
+};
+
+// What a reply does to the connection's session, applied by the broker (session
+// table) and the edge (connection state) as the reply passes.
+enum class SessionAction : uint8_t {
+  kNone = 0,
+  kLogin = 1,   // bind `session` to the connection; kick (uid, device) elsewhere
+  kLogout = 2,  // unbind the connection
+};
+
+struct ReplyMeta {
+  uint64_t rid = 0;
+  uint64_t conn = 0;
+  uint32_t seq = 0;
+  uint16_t service = 0;
+  uint16_t command = 0;
+  uint8_t action = 0;  // SessionAction
+  SessionInfo session;  // for kLogin
+  uint64_t kick_uid = 0;  // kick every session of this user (other than this conn)
+  std::string kick_reason;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, action, session, kick_uid, kick_reason);
+};
+
+// worker -> broker: deliver `body` as a push to every session of `uids`, except the
+// connection (skip_conn on the edge that sent the request with rid skip_rid).
+struct PushMeta {
+  std::vector<uint64_t> uids;
+  uint16_t service = 0;
+  uint16_t command = 0;
+  uint64_t skip_rid = 0;
+  MSGPACK_DEFINE(uids, service, command, skip_rid);
+};
+
+// broker -> edge: one message per edge, listing that edge's target connections.
+struct EdgePushMeta {
+  std::vector<uint64_t> conns;
+  uint16_t service = 0;
+  uint16_t command = 0;
+  MSGPACK_DEFINE(conns, service, command);
+};
+
+struct BindMeta {
+  uint64_t conn = 0;
+  SessionInfo session;
+  MSGPACK_DEFINE(conn, session);
+};
+
+struct UnbindMeta {
+  uint64_t conn = 0;
+  MSGPACK_DEFINE(conn);
+};
+
+struct KickMeta {
+  uint64_t conn = 0;
+  std::string reason;
+  MSGPACK_DEFINE(conn, reason);
+};
+
+struct StatsMeta {
+  struct Edge {
+    std::string name;
+    std::string host;
+    uint16_t port = 0;
+    uint32_t load = 0;
+    MSGPACK_DEFINE(name, host, port, load);
+  };
+  struct Worker {
+    std::string id;
+    std::vector<std::string> services;
+    uint32_t outstanding = 0;
+    uint64_t served = 0;
+    MSGPACK_DEFINE(id, services, outstanding, served);
+  };
+  std::vector<Edge> edges;
+  std::vector<Worker> workers;
+  uint64_t sessions = 0;
+  uint64_t requests = 0;
+  uint64_t unavailable = 0;
+  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable);
+};
+
+template <class T>
+std::string PackMeta(const T& meta) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, meta);
+  return std::string(buf.data(), buf.size());
+}
+
+// Unpacks bus meta with limits; false (never throws) if it is not a T.
+template <class T>
+bool UnpackMeta(std::string_view bytes, T* out) noexcept {
+  try {
+    size_t offset = 0;
+    msgpack::object_handle oh =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr,
+                        msgpack::unpack_limit(1u << 20, 1024, 1u << 20, 1u << 20, 0, 8));
+    oh.get().convert(*out);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace imbus::codec

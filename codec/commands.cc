@@ -1,0 +1,81 @@
+#include "codec/commands.h"
+
+namespace imbus::codec {
+
+namespace {
+
+constexpr CommandInfo kCommands[] = {
+    {Service::kSys, sys::kPing, "SYS/PING", Kind::kRequest, false},
+    {Service::kSys, sys::kRoute, "SYS/ROUTE", Kind::kRequest, false},
+    {Service::kSys, sys::kHello, "SYS/HELLO", Kind::kRequest, false},
+    {Service::kSys, sys::kError, "SYS/ERROR", Kind::kServerOnly, false},
+
+    {Service::kAuth, auth::kRegister, "AUTH/REGISTER", Kind::kRequest, false},
+    {Service::kAuth, auth::kLogin, "AUTH/LOGIN", Kind::kRequest, false},
+    {Service::kAuth, auth::kResume, "AUTH/RESUME", Kind::kRequest, false},
+    {Service::kAuth, auth::kLogout, "AUTH/LOGOUT", Kind::kRequest, true},
+    {Service::kAuth, auth::kDeleteAccount, "AUTH/DELETE_ACCOUNT", Kind::kRequest, false},
+    {Service::kAuth, auth::kKicked, "AUTH/KICKED", Kind::kPush, false},
+
+    {Service::kDirectory, directory::kListUsers, "DIRECTORY/LIST_USERS", Kind::kRequest, true},
+    {Service::kDirectory, directory::kGetUser, "DIRECTORY/GET_USER", Kind::kRequest, true},
+    {Service::kDirectory, directory::kAddFriend, "DIRECTORY/ADD_FRIEND", Kind::kRequest, true},
+    {Service::kDirectory, directory::kRemoveFriend, "DIRECTORY/REMOVE_FRIEND", Kind::kRequest, true},
+    {Service::kDirectory, directory::kListFriends, "DIRECTORY/LIST_FRIENDS", Kind::kRequest, true},
+    {Service::kDirectory, directory::kCreateGroup, "DIRECTORY/CREATE_GROUP", Kind::kRequest, true},
+    {Service::kDirectory, directory::kJoinGroup, "DIRECTORY/JOIN_GROUP", Kind::kRequest, true},
+    {Service::kDirectory, directory::kLeaveGroup, "DIRECTORY/LEAVE_GROUP", Kind::kRequest, true},
+    {Service::kDirectory, directory::kListGroups, "DIRECTORY/LIST_GROUPS", Kind::kRequest, true},
+    {Service::kDirectory, directory::kGroupMembers, "DIRECTORY/GROUP_MEMBERS", Kind::kRequest, true},
+
+    {Service::kPresence, presence::kIsOnline, "PRESENCE/IS_ONLINE", Kind::kRequest, true},
+    {Service::kPresence, presence::kPeerAddr, "PRESENCE/PEER_ADDR", Kind::kRequest, true},
+    {Service::kPresence, presence::kStatus, "PRESENCE/STATUS", Kind::kPush, true},
+    {Service::kPresence, presence::kP2pIncoming, "PRESENCE/P2P_INCOMING", Kind::kPush, true},
+
+    {Service::kMsg, msg::kSend, "MSG/SEND", Kind::kRequest, true},
+    {Service::kMsg, msg::kAck, "MSG/ACK", Kind::kRequest, true},
+    {Service::kMsg, msg::kSync, "MSG/SYNC", Kind::kRequest, true},
+    {Service::kMsg, msg::kHistory, "MSG/HISTORY", Kind::kRequest, true},
+    {Service::kMsg, msg::kConversations, "MSG/CONVERSATIONS", Kind::kRequest, true},
+    {Service::kMsg, msg::kMessage, "MSG/MESSAGE", Kind::kPush, true},
+
+    // P2P frames travel between two clients, never through an edge.
+    {Service::kP2p, p2p::kHello, "P2P/HELLO", Kind::kRequest, false},
+    {Service::kP2p, p2p::kText, "P2P/TEXT", Kind::kRequest, false},
+    {Service::kP2p, p2p::kBye, "P2P/BYE", Kind::kRequest, false},
+};
+
+struct ServiceNameEntry {
+  Service service;
+  const char* name;
+};
+constexpr ServiceNameEntry kServiceNames[] = {
+    {Service::kSys, "sys"},         {Service::kAuth, "auth"}, {Service::kDirectory, "directory"},
+    {Service::kPresence, "presence"}, {Service::kMsg, "msg"},   {Service::kP2p, "p2p"},
+};
+
+}  // namespace
+
+const CommandInfo* FindCommand(uint16_t service, uint16_t command) {
+  for (const CommandInfo& info : kCommands) {
+    if (ToWire(info.service) == service && info.command == command) return &info;
+  }
+  return nullptr;
+}
+
+const char* ServiceName(uint16_t service) {
+  for (const auto& e : kServiceNames) {
+    if (ToWire(e.service) == service) return e.name;
+  }
+  return nullptr;
+}
+
+std::optional<Service> ServiceByName(std::string_view name) {
+  for (const auto& e : kServiceNames) {
+    if (name == e.name) return e.service;
+  }
+  return std::nullopt;
+}
+
+}  // namespace imbus::codec

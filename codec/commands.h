@@ -1,0 +1,88 @@
+// Public. The services and commands of PROTOCOL.md, declared once. The edge uses the
+// table to answer UNSUPPORTED / UNAUTHENTICATED itself, actors to dispatch, the
+// client and tests to build requests: no command number appears anywhere else.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace imbus::codec {
+
+enum class Service : uint16_t {
+  kSys = 1,
+  kAuth = 2,
+  kDirectory = 3,
+  kPresence = 4,
+  kMsg = 5,
+  kP2p = 6,
+};
+
+namespace sys {
+enum Command : uint16_t { kPing = 1, kRoute = 2, kHello = 3, kError = 65535 };
+}
+namespace auth {
+enum Command : uint16_t {
+  kRegister = 1,
+  kLogin = 2,
+  kResume = 3,
+  kLogout = 4,
+  kDeleteAccount = 5,
+  kKicked = 100,
+};
+}
+namespace directory {
+enum Command : uint16_t {
+  kListUsers = 1,
+  kGetUser = 2,
+  kAddFriend = 3,
+  kRemoveFriend = 4,
+  kListFriends = 5,
+  kCreateGroup = 6,
+  kJoinGroup = 7,
+  kLeaveGroup = 8,
+  kListGroups = 9,
+  kGroupMembers = 10,
+};
+}
+namespace presence {
+enum Command : uint16_t { kIsOnline = 1, kPeerAddr = 2, kStatus = 100, kP2pIncoming = 101 };
+}
+namespace msg {
+enum Command : uint16_t {
+  kSend = 1,
+  kAck = 2,
+  kSync = 3,
+  kHistory = 4,
+  kConversations = 5,
+  kMessage = 100,
+};
+}
+namespace p2p {
+enum Command : uint16_t { kHello = 1, kText = 2, kBye = 3 };
+}
+
+enum class Kind : uint8_t {
+  kRequest,     // a client may send it
+  kPush,        // server to client only
+  kServerOnly,  // SYS/ERROR
+};
+
+struct CommandInfo {
+  Service service;
+  uint16_t command;
+  const char* name;  // "AUTH/LOGIN"
+  Kind kind;
+  bool needs_login;  // answered UNAUTHENTICATED before login
+};
+
+// The entry for (service, command), or nullptr when the protocol has no such command.
+const CommandInfo* FindCommand(uint16_t service, uint16_t command);
+
+// "sys", "auth", "directory", "presence", "msg", "p2p"; nullptr when unknown.
+const char* ServiceName(uint16_t service);
+std::optional<Service> ServiceByName(std::string_view name);
+
+inline constexpr uint16_t ToWire(Service s) { return static_cast<uint16_t>(s); }
+
+}  // namespace imbus::codec
