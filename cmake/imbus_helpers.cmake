@@ -34,6 +34,8 @@ function(imbus_cc_binary)
   add_executable(${A_NAME} ${A_SRCS})
   imbus_apply_common(${A_NAME})
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+  # All programs land in <build>/bin, where scripts/up and the README look.
+  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endfunction()
 
 # imbus_cc_test(NAME codec_frame_test SRCS frame_test.cc DEPS imbus::codec
