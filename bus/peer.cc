@@ -79,6 +79,7 @@ void BusPeer::Connect() {
 void BusPeer::SendReady() {
   SendBus(*socket_, {}, codec::BusType::kReady, codec::PackMeta(options_.ready), {});
   last_sent_ = Clock::now();
+  last_heartbeat_ = last_sent_;
   if (on_connected_) on_connected_();
 }
 
@@ -136,8 +137,11 @@ void BusPeer::Tick(uint32_t load) {
     Connect();
     return;
   }
-  if (now - last_sent_ >= std::chrono::milliseconds(options_.heartbeat_ms)) {
+  // Heartbeat every interval even when other traffic flows: it carries the edge's
+  // load, which the broker's route table must not see go stale on a busy edge.
+  if (now - last_heartbeat_ >= std::chrono::milliseconds(options_.heartbeat_ms)) {
     Send(codec::BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{load}));
+    last_heartbeat_ = now;
   }
 }
 

@@ -77,6 +77,7 @@ class BusPeer {
   std::function<void()> on_connected_;
   std::chrono::steady_clock::time_point last_heard_;
   std::chrono::steady_clock::time_point last_sent_;
+  std::chrono::steady_clock::time_point last_heartbeat_;
   uint64_t generation_ = 0;
 };
 

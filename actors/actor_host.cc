@@ -1,0 +1,138 @@
+#include "actors/actor_host.h"
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/auth/password_hasher.h"
+#include "actors/db/schema.h"
+#include "actors/dispatcher.h"
+#include "bus/peer.h"
+
+namespace imbus::actors {
+
+ActorHost::ActorHost(Options options, ServiceRegistry registry)
+    : options_(std::move(options)), registry_(std::move(registry)) {}
+
+void ActorHost::Start() {
+  if (options_.services.empty()) throw std::runtime_error("--services: no service given");
+  for (const std::string& name : options_.services) {
+    if (registry_.Find(name) == nullptr) {
+      std::string known;
+      for (const auto& n : registry_.Names()) known += (known.empty() ? "" : ", ") + n;
+      throw std::runtime_error("--services: unknown service '" + name + "' (known: " + known + ")");
+    }
+  }
+  if (options_.threads < 1) throw std::runtime_error("--threads must be at least 1");
+  try {
+    QuoteDatabaseName(options_.db.database);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("--db-name: ") + e.what());
+  }
+  EnsureSodium();
+  try {
+    PasswordHasher check(options_.service_options.pwhash_ops, options_.service_options.pwhash_mem);
+    if (check.below_interactive()) {
+      spdlog::warn("low password cost (ops {}, mem {}): for benchmarks/tests only", check.ops(),
+                   check.mem());
+    }
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("--pwhash-ops/--pwhash-mem: ") + e.what());
+  }
+
+  // MariaDB may come up after us (compose): retry until db_wait_s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.db_wait_s);
+  const std::string where = options_.db.socket.empty()
+                                ? options_.db.host + ":" + std::to_string(options_.db.port)
+                                : options_.db.socket;
+  Db db(options_.db);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      const int version = PrepareDatabase(&db);
+      spdlog::info("db: {} database '{}' at schema version {}", where, options_.db.database,
+                   version);
+      return;
+    } catch (const DbUnavailable& e) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw std::runtime_error("cannot reach MariaDB at " + where + " within " +
+                                 std::to_string(options_.db_wait_s) + " s: " + e.what());
+      }
+      spdlog::info("db: waiting for MariaDB at {} (attempt {}): {}", where, attempt, e.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    } catch (const DbError& e) {
+      throw std::runtime_error("MariaDB at " + where + ": " + e.what());
+    }
+  }
+}
+
+// One worker's state, built on the main thread (so a failure is a startup error)
+// and then used only by its worker thread.
+struct ActorHost::Worker {
+  int index = 0;
+  std::unique_ptr<Db> db;  // stable address: services keep a pointer to it
+  Dispatcher dispatcher;
+};
+
+void ActorHost::Run(const std::atomic<bool>& stop) {
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < options_.threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    w->db = std::make_unique<Db>(options_.db);
+    for (const std::string& name : options_.services) {
+      const ServiceRegistry::Entry* e = registry_.Find(name);
+      if (e == nullptr) throw std::runtime_error("unknown service '" + name + "'");
+      try {
+        w->dispatcher.Add(codec::ToWire(e->wire),
+                          e->factory(ServiceContext{w->db.get(), options_.service_options}));
+      } catch (const std::exception& ex) {
+        throw std::runtime_error("service '" + name + "': " + ex.what());
+      }
+    }
+    workers.push_back(std::move(w));
+  }
+  zmq::context_t ctx(1);  // shared by the workers' sockets; outlives them
+  std::vector<std::thread> threads;
+  for (auto& w : workers) {
+    threads.emplace_back([this, &ctx, &stop, worker = w.get()] { WorkerLoop(ctx, worker, stop); });
+  }
+  for (auto& t : threads) t.join();
+}
+
+void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<bool>& stop) {
+  std::string joined;
+  for (const std::string& name : options_.services) joined += (joined.empty() ? "" : ",") + name;
+  bus::BusPeer::Options po;
+  po.endpoint = options_.broker;
+  po.ready.role = std::string(codec::kRoleWorker);
+  po.ready.name = joined;
+  po.ready.services = options_.services;
+  po.heartbeat_ms = options_.heartbeat_ms;
+  po.identity_prefix = joined + "/" + std::to_string(w->index);
+  bus::BusPeer peer(ctx, po);
+  spdlog::info("actor worker {} ({}) connecting to {} as {}", w->index, joined, options_.broker,
+               peer.identity());
+
+  std::vector<OutMessage> out;
+  bus::BusMessage msg;
+  while (!stop.load(std::memory_order_relaxed)) {
+    peer.WaitReadable(options_.heartbeat_ms);
+    while (peer.TryRecv(&msg)) {
+      if (msg.type != codec::BusType::kRequest) continue;  // workers only get requests
+      out.clear();
+      w->dispatcher.HandleRequest(msg.meta, msg.body, &out);
+      for (const OutMessage& m : out) {
+        if (!peer.Send(m.type, m.meta, m.body)) {
+          spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
+        }
+      }
+      if (stop.load(std::memory_order_relaxed)) break;
+    }
+    peer.Tick(0);
+  }
+  spdlog::info("actor worker {} stopping after {} requests", w->index, w->dispatcher.handled());
+}
+
+}  // namespace imbus::actors

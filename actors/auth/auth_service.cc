@@ -1,0 +1,186 @@
+#include "actors/auth/auth_service.h"
+
+#include "codec/commands.h"
+
+namespace imbus::actors {
+namespace {
+
+using codec::Code;
+
+constexpr size_t kMaxName = 32;
+constexpr size_t kMinPassword = 6;
+constexpr size_t kMaxPassword = 128;
+constexpr size_t kMaxDevice = 64;
+constexpr size_t kMaxHost = 64;
+
+void CheckName(const std::string& name) {
+  if (name.empty() || name.size() > kMaxName) {
+    throw RequestError(Code::kBadRequest, "name must be 1-32 bytes");
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) throw RequestError(Code::kBadRequest, "name may only contain [A-Za-z0-9_.-]");
+  }
+}
+
+void CheckPasswordLength(const std::string& password) {
+  if (password.size() < kMinPassword || password.size() > kMaxPassword) {
+    throw RequestError(Code::kBadRequest, "password must be 6-128 bytes");
+  }
+}
+
+std::string DeviceOf(const codec::Body& body) {
+  std::string device = body.GetString("device").value_or(AuthService::kDefaultDevice);
+  if (device.empty() || device.size() > kMaxDevice) {
+    throw RequestError(Code::kBadRequest, "device must be 1-64 bytes");
+  }
+  return device;
+}
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+AuthService::AuthService(std::unique_ptr<AuthStore> store, Options options)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      hasher_(options_.pwhash_ops, options_.pwhash_mem),
+      dummy_hash_(hasher_.Hash("imbus-dummy-password")) {
+  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+}
+
+void AuthService::Handle(const Request& req, Reply* reply) {
+  switch (req.meta.command) {
+    case codec::auth::kRegister:
+      return Register(req, reply);
+    case codec::auth::kLogin:
+      return Login(req, reply);
+    case codec::auth::kResume:
+      return Resume(req, reply);
+    case codec::auth::kLogout:
+      return Logout(req, reply);
+    case codec::auth::kDeleteAccount:
+      return DeleteAccount(req, reply);
+    default:
+      throw RequestError(Code::kUnsupported,
+                         "auth has no command " + std::to_string(req.meta.command));
+  }
+}
+
+void AuthService::Register(const Request& req, Reply* reply) {
+  const std::string name = req.body.RequireString("name");
+  const std::string password = req.body.RequireString("password");
+  CheckName(name);
+  CheckPasswordLength(password);
+  // Cheap pre-check so a taken name does not cost a hash; the store decides races.
+  if (store_->FindUserByName(name)) throw RequestError(Code::kConflict, "name is taken");
+  const std::optional<uint64_t> uid = store_->CreateUser(name, hasher_.Hash(password));
+  if (!uid) throw RequestError(Code::kConflict, "name is taken");
+  OkWriter w(1);
+  w.Key("uid").Uint(*uid);
+  reply->body = w.Finish();
+}
+
+bool AuthService::CheckPassword(const std::optional<UserRecord>& user,
+                                const std::string& password) {
+  if (!user) {
+    hasher_.Verify(dummy_hash_, password);
+    return false;
+  }
+  return hasher_.Verify(user->pwhash, password);
+}
+
+void AuthService::BindSession(const Request& req, const UserRecord& user,
+                              const std::string& device, Reply* reply) const {
+  const std::optional<uint64_t> p2p_port = req.body.GetUint("p2p_port");
+  if (p2p_port && *p2p_port > 65535) {
+    throw RequestError(Code::kBadRequest, "p2p_port must be 0-65535");
+  }
+  std::string local_host = req.body.GetString("local_host").value_or("");
+  if (local_host.size() > kMaxHost) {
+    throw RequestError(Code::kBadRequest, "local_host must be at most 64 bytes");
+  }
+  reply->action = codec::SessionAction::kLogin;
+  reply->session.uid = user.uid;
+  reply->session.device = device;
+  reply->session.name = user.name;
+  reply->session.public_host = req.meta.peer_host;
+  reply->session.public_port = req.meta.peer_port;
+  reply->session.local_host = std::move(local_host);
+  reply->session.p2p_port = static_cast<uint16_t>(p2p_port.value_or(0));
+}
+
+void AuthService::Login(const Request& req, Reply* reply) {
+  const std::string password = req.body.RequireString("password");
+  const std::optional<uint64_t> uid = req.body.GetUint("uid");
+  const std::optional<std::string> name = req.body.GetString("name");
+  if (!uid && !name) throw RequestError(Code::kBadRequest, "field 'uid' or 'name' is required");
+  CheckPasswordLength(password);
+  const std::string device = DeviceOf(req.body);
+
+  std::optional<UserRecord> user = uid ? store_->FindUserByUid(*uid) : store_->FindUserByName(*name);
+  // Both given: they must name the same user.
+  if (user && uid && name && !std::equal(name->begin(), name->end(), user->name.begin(),
+                                         user->name.end(), [](char a, char b) {
+                                           return std::tolower(static_cast<unsigned char>(a)) ==
+                                                  std::tolower(static_cast<unsigned char>(b));
+                                         })) {
+    user.reset();
+  }
+  if (!CheckPassword(user, password)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+
+  BindSession(req, *user, device, reply);  // validates optional fields before we store
+  const std::string token = NewToken();
+  const int64_t now = options_.now_ms();
+  store_->SaveToken(TokenHash(token),
+                    TokenRecord{user->uid, device, now + options_.token_ttl_s * 1000}, now);
+  OkWriter w(3);
+  w.Key("uid").Uint(user->uid);
+  w.Key("name").Str(user->name);
+  w.Key("token").Str(token);
+  reply->body = w.Finish();
+}
+
+void AuthService::Resume(const Request& req, Reply* reply) {
+  const std::string token = req.body.RequireString("token");
+  const std::optional<std::string> device = req.body.GetString("device");
+  const std::optional<TokenRecord> record = store_->FindToken(TokenHash(token));
+  if (!record || record->expires_at_ms <= options_.now_ms() ||
+      (device && *device != record->device)) {
+    throw RequestError(Code::kUnauthenticated, kBadToken);
+  }
+  const std::optional<UserRecord> user = store_->FindUserByUid(record->uid);
+  if (!user) throw RequestError(Code::kUnauthenticated, kBadToken);
+  BindSession(req, *user, record->device, reply);
+  OkWriter w(2);
+  w.Key("uid").Uint(user->uid);
+  w.Key("name").Str(user->name);
+  reply->body = w.Finish();
+}
+
+void AuthService::Logout(const Request& req, Reply* reply) {
+  // The edge answers UNAUTHENTICATED before login; this guards a misbehaving edge.
+  if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
+  const std::string device = req.meta.device.empty() ? kDefaultDevice : req.meta.device;
+  store_->DeleteTokens(req.meta.uid, device);
+  reply->action = codec::SessionAction::kLogout;
+}
+
+void AuthService::DeleteAccount(const Request& req, Reply* reply) {
+  const uint64_t uid = req.body.RequireUint("uid");
+  const std::string password = req.body.RequireString("password");
+  CheckPasswordLength(password);
+  const std::optional<UserRecord> user = store_->FindUserByUid(uid);
+  if (!CheckPassword(user, password)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+  if (!store_->DeleteUser(uid)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+  reply->kick_uid = uid;
+  reply->kick_reason = "account deleted";
+  if (req.meta.uid == uid) reply->action = codec::SessionAction::kLogout;
+}
+
+}  // namespace imbus::actors

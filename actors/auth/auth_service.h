@@ -1,0 +1,57 @@
+// Public. AuthService: PROTOCOL.md service 2 (REGISTER, LOGIN, RESUME, LOGOUT,
+// DELETE_ACCOUNT). Business rules only; storage is an AuthStore, so the same logic
+// runs on MariaDB in production and in memory in tests. One instance per worker
+// thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/auth/auth_store.h"
+#include "actors/auth/password_hasher.h"
+#include "actors/service.h"
+
+namespace imbus::actors {
+
+class AuthService : public Service {
+ public:
+  struct Options {
+    uint64_t pwhash_ops = 0;  // 0: interactive default
+    size_t pwhash_mem = 0;
+    int64_t token_ttl_s = 30 * 24 * 3600;
+    // Milliseconds since the Unix epoch; tests replace it to expire tokens.
+    std::function<int64_t()> now_ms;
+  };
+
+  AuthService(std::unique_ptr<AuthStore> store, Options options);
+
+  void Handle(const Request& req, Reply* reply) override;
+
+  static constexpr const char* kDefaultDevice = "default";
+  static constexpr const char* kBadCredentials = "wrong name or password";
+  static constexpr const char* kBadToken = "invalid or expired token";
+
+ private:
+  void Register(const Request& req, Reply* reply);
+  void Login(const Request& req, Reply* reply);
+  void Resume(const Request& req, Reply* reply);
+  void Logout(const Request& req, Reply* reply);
+  void DeleteAccount(const Request& req, Reply* reply);
+
+  // Checks the password against the user's hash; for unknown users it verifies a
+  // dummy hash so both failures take the same time.
+  bool CheckPassword(const std::optional<UserRecord>& user, const std::string& password);
+  // Fills action LOGIN and the SessionInfo for `user` on this connection.
+  void BindSession(const Request& req, const UserRecord& user, const std::string& device,
+                   Reply* reply) const;
+
+  std::unique_ptr<AuthStore> store_;
+  Options options_;
+  PasswordHasher hasher_;
+  std::string dummy_hash_;
+};
+
+}  // namespace imbus::actors

@@ -1,0 +1,114 @@
+// Public. Db: one MariaDB connection with cached prepared statements, reconnect on a
+// lost connection, and typed parameters/rows. Prepared statements only for data.
+//
+// Not thread-safe: each actor worker thread owns its own Db.
+//
+// Errors: DbUnavailable when the server cannot be reached (after one reconnect and
+// one retry of the statement) — the host answers UNAVAILABLE; DbError for any other
+// server error (code() is the MariaDB error number, e.g. ER_DUP_ENTRY).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "actors/db/db_config.h"
+#include "actors/db/mysql_handles.h"
+
+namespace imbus::actors {
+
+class DbError : public std::runtime_error {
+ public:
+  DbError(unsigned code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  unsigned code() const { return code_; }
+
+ private:
+  unsigned code_;
+};
+
+class DbUnavailable : public DbError {
+ public:
+  using DbError::DbError;
+};
+
+// A statement parameter. string_view values must outlive the call.
+using DbParam = std::variant<std::nullptr_t, int64_t, uint64_t, std::string_view>;
+
+// One column value of a result row: integers as integers, everything else as bytes.
+struct DbValue {
+  bool is_null = true;
+  bool is_int = false;
+  uint64_t bits = 0;  // the integer's bits (signed columns: two's complement)
+  std::string str;
+};
+
+class DbRow {
+ public:
+  explicit DbRow(std::vector<DbValue> values) : values_(std::move(values)) {}
+  size_t size() const { return values_.size(); }
+  bool IsNull(size_t i) const { return values_.at(i).is_null; }
+  // nullopt for NULL; integers read from string columns are parsed.
+  std::optional<uint64_t> Uint(size_t i) const;
+  std::optional<int64_t> Int(size_t i) const;
+  std::optional<std::string> Str(size_t i) const;
+
+ private:
+  std::vector<DbValue> values_;
+};
+
+struct DbResult {
+  std::vector<DbRow> rows;
+  uint64_t affected_rows = 0;
+  uint64_t insert_id = 0;
+};
+
+class Db {
+ public:
+  // Does not connect; the first statement (or Connect()) does.
+  explicit Db(DbConfig config);
+  ~Db();
+  Db(Db&&) noexcept;
+  Db& operator=(Db&&) noexcept;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Connects if not connected. `select_database` false connects without a default
+  // database (used once at startup to CREATE DATABASE). Throws DbUnavailable on a
+  // connection failure, DbError for e.g. an unknown database or bad credentials.
+  void Connect(bool select_database = true);
+  bool connected() const { return static_cast<bool>(mysql_); }
+  void Disconnect();
+
+  // Runs a prepared statement (prepared once per connection and cached by text).
+  DbResult Query(std::string_view sql, std::initializer_list<DbParam> params = {});
+  // Runs SQL text without parameters (DDL, schema). Never for data from clients.
+  void Exec(std::string_view sql);
+
+  const DbConfig& config() const { return config_; }
+
+ private:
+  template <class F>
+  auto WithReconnect(F&& f) -> decltype(f());
+  DbResult QueryOnce(std::string_view sql, const std::vector<DbParam>& params);
+  MYSQL_STMT* Prepare(std::string_view sql);
+  [[noreturn]] void Fail(unsigned code, const std::string& what);
+
+  DbConfig config_;
+  bool select_database_ = true;
+  MysqlHandle mysql_;
+  std::unordered_map<std::string, StmtHandle> statements_;
+};
+
+// True for the client error numbers that mean "the connection is gone".
+bool IsConnectionLost(unsigned code);
+
+// Quotes a database identifier after checking it is [A-Za-z0-9_]+; throws
+// std::invalid_argument otherwise (startup error).
+std::string QuoteDatabaseName(const std::string& name);
+
+}  // namespace imbus::actors

@@ -1,0 +1,32 @@
+// Public. The versioned MariaDB schema of every service, applied at actor startup.
+//
+// To add tables or columns: append a Migration with the next version to the list in
+// schema.cc. Never edit a migration that has shipped. Migrations run in order, each
+// once per database (recorded in `schema_version`); concurrent actors serialize on
+// GET_LOCK, so starting many at once is safe.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "actors/db/db.h"
+
+namespace imbus::actors {
+
+struct Migration {
+  int version;                             // 1, 2, 3, ... without gaps
+  std::string_view description;
+  std::vector<std::string_view> statements;  // DDL, run in order
+};
+
+const std::vector<Migration>& Migrations();
+
+// Creates the database if needed (connecting without a default database first),
+// then applies pending migrations. Returns the schema version now in place.
+// Throws DbError / DbUnavailable.
+int PrepareDatabase(Db* db);
+
+// Applies pending migrations on a connection that has its database selected.
+int ApplySchema(Db* db);
+
+}  // namespace imbus::actors

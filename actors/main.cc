@@ -1,0 +1,98 @@
+// imbus-actor: serves one or more services (auth, ...) for the broker.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include "bus/logging.h"
+
+#include "actors/actor_host.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  using imbus::actors::ActorHost;
+  ActorHost::Options o;
+  std::string services = "all";
+  bool list_services = false;
+  std::string log_level = "info";
+  o.service_options.pwhash_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+  o.service_options.pwhash_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+
+  CLI::App app{"imbus-actor: worker process serving imbus services over the broker"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--services", services,
+                 "comma-separated services to serve, or 'all' (see --list-services)")
+      ->envname("IMBUS_SERVICES");
+  app.add_flag("--list-services", list_services, "print the services this binary serves and exit");
+  app.add_option("--broker", o.broker, "broker endpoint")->envname("IMBUS_BROKER");
+  app.add_option("--threads", o.threads, "worker threads (each: a bus socket, a DB connection)")
+      ->envname("IMBUS_ACTOR_THREADS")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--heartbeat-ms", o.heartbeat_ms, "bus heartbeat interval")
+      ->envname("IMBUS_HEARTBEAT_MS")
+      ->check(CLI::Range(50, 60000));
+  app.add_option("--db-socket", o.db.socket, "MariaDB unix socket (overrides host/port)")
+      ->envname("IMBUS_DB_SOCKET");
+  app.add_option("--db-host", o.db.host, "MariaDB host")->envname("IMBUS_DB_HOST");
+  app.add_option("--db-port", o.db.port, "MariaDB port")->envname("IMBUS_DB_PORT");
+  app.add_option("--db-user", o.db.user, "MariaDB user")->envname("IMBUS_DB_USER");
+  app.add_option("--db-password", o.db.password, "MariaDB password")
+      ->envname("IMBUS_DB_PASSWORD")
+      ->capture_default_str();
+  app.add_option("--db-name", o.db.database, "database (created if missing)")
+      ->envname("IMBUS_DB_NAME");
+  app.add_option("--db-wait-s", o.db_wait_s, "keep retrying the first DB connection this long")
+      ->envname("IMBUS_DB_WAIT_S")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--pwhash-ops", o.service_options.pwhash_ops,
+                 "Argon2id opslimit (below the default: for benchmarks/tests only)")
+      ->envname("IMBUS_PWHASH_OPS");
+  app.add_option("--pwhash-mem", o.service_options.pwhash_mem,
+                 "Argon2id memlimit in bytes (min 8192)")
+      ->envname("IMBUS_PWHASH_MEM");
+  app.add_option("--token-ttl-s", o.service_options.token_ttl_s, "login token lifetime")
+      ->envname("IMBUS_TOKEN_TTL_S")
+      ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("IMBUS_LOG_LEVEL");
+  CLI11_PARSE(app, argc, argv);
+
+  const imbus::actors::ServiceRegistry registry = imbus::actors::BuiltinServices();
+  if (list_services) {
+    for (const std::string& name : registry.Names()) std::cout << name << "\n";
+    return 0;
+  }
+  imbus::bus::InitProcessLogging("imbus-actor", log_level);
+  if (services == "all") {
+    o.services = registry.Names();
+    services.clear();
+    for (const std::string& name : o.services) services += (services.empty() ? "" : ",") + name;
+  } else {
+    std::stringstream ss(services);
+    for (std::string s; std::getline(ss, s, ',');) {
+      if (!s.empty()) o.services.push_back(s);
+    }
+  }
+
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  try {
+    ActorHost host(o, registry);
+    host.Start();
+    spdlog::info("imbus-actor: serving {} with {} threads via {}", services, o.threads, o.broker);
+    host.Run(g_stop);
+  } catch (const std::exception& e) {
+    std::cerr << "imbus-actor: " << e.what() << "\n";
+    return 2;
+  }
+  spdlog::info("imbus-actor: stopped");
+  return 0;
+}

@@ -1,0 +1,76 @@
+// Public. The interface every actor service implements (auth, directory, ...), and
+// the request/reply shapes the host hands it. A service instance belongs to one
+// worker thread (with that thread's Db): no locking inside services.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec/body.h"
+#include "codec/bus.h"
+#include "codec/codes.h"
+
+namespace imbus::actors {
+
+struct Request {
+  const codec::RequestMeta& meta;  // trusted: uid/device are set by the edge
+  const codec::Body& body;         // parsed client map
+};
+
+// A push to send to users before the reply (docs/bus.md: pushes caused by a request
+// go out before its reply). The host fills in skip_rid when asked.
+struct Push {
+  codec::PushMeta meta;
+  std::string body;
+  bool skip_requester = false;  // leave out the requesting connection
+};
+
+struct Reply {
+  // OK body: the whole map including "code": 0 (see OkWriter). Empty means `{code: 0}`.
+  std::string body;
+  codec::SessionAction action = codec::SessionAction::kNone;
+  codec::SessionInfo session;  // for kLogin
+  uint64_t kick_uid = 0;
+  std::string kick_reason;
+  std::vector<Push> pushes;
+};
+
+// Thrown by a service to answer with a protocol error code. The host also maps
+// codec::BadField to BAD_REQUEST, DbUnavailable to UNAVAILABLE and anything else to
+// INTERNAL; nothing escapes the worker loop.
+class RequestError : public std::runtime_error {
+ public:
+  RequestError(codec::Code code, const std::string& what)
+      : std::runtime_error(what), code_(code) {}
+  codec::Code code() const { return code_; }
+
+ private:
+  codec::Code code_;
+};
+
+// Starts an OK body with `code: 0`; `fields` counts the other fields.
+class OkWriter : public codec::MapWriter {
+ public:
+  explicit OkWriter(uint32_t fields) : codec::MapWriter(fields + 1) { Key("code").Int(0); }
+};
+
+class Service {
+ public:
+  virtual ~Service() = default;
+  // Answers one request of this service. Unknown commands: throw RequestError
+  // (kUnsupported). Called on the owning worker thread only.
+  virtual void Handle(const Request& req, Reply* reply) = 0;
+};
+
+// Settings services read at construction (flags of imbus-actor). Add fields here
+// when a new service needs some.
+struct ServiceOptions {
+  uint64_t pwhash_ops = 0;  // 0: crypto_pwhash_OPSLIMIT_INTERACTIVE
+  size_t pwhash_mem = 0;    // 0: crypto_pwhash_MEMLIMIT_INTERACTIVE
+  int64_t token_ttl_s = 30 * 24 * 3600;
+};
+
+}  // namespace imbus::actors

@@ -1,0 +1,45 @@
+// Public. ServiceRegistry: service name ("auth") -> wire service and a factory that
+// makes one instance per worker thread. BuiltinServices() holds every service this
+// binary knows; a new service adds one Register line there (builtin_services.cc).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/db/db.h"
+#include "actors/service.h"
+#include "codec/commands.h"
+
+namespace imbus::actors {
+
+// What a factory gets: the worker thread's own Db and the process-wide options.
+struct ServiceContext {
+  Db* db;  // owned by the worker; outlives the service
+  const ServiceOptions& options;
+};
+
+using ServiceFactory = std::function<std::unique_ptr<Service>(const ServiceContext&)>;
+
+class ServiceRegistry {
+ public:
+  struct Entry {
+    std::string name;
+    codec::Service wire;
+    ServiceFactory factory;
+  };
+
+  void Register(std::string name, codec::Service wire, ServiceFactory factory);
+  const Entry* Find(const std::string& name) const;  // nullptr if unknown
+  std::vector<std::string> Names() const;
+
+ private:
+  std::map<std::string, Entry> entries_;
+};
+
+// auth (and later directory, presence, msg).
+ServiceRegistry BuiltinServices();
+
+}  // namespace imbus::actors

@@ -1,0 +1,353 @@
+#include "broker/broker.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "bus/peer.h"
+#include "codec/body.h"
+#include "codec/codes.h"
+#include "codec/commands.h"
+
+namespace imbus::broker {
+
+namespace {
+
+constexpr int kMaxPollMs = 50;          // upper bound on timer and stop-flag latency
+constexpr int kMaxBatch = 4096;         // messages handled between timer checks
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) {
+    if (!out.empty()) out += ',';
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+Broker::Broker(zmq::context_t& ctx, Options options)
+    : options_(std::move(options)),
+      socket_(ctx, zmq::socket_type::router),
+      workers_(options_.max_queued) {
+  socket_.set(zmq::sockopt::router_mandatory, 1);
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize, int64_t{4} << 20);
+  socket_.set(zmq::sockopt::sndhwm, 1000000);
+  socket_.set(zmq::sockopt::rcvhwm, 1000000);
+  socket_.bind(options_.bind);
+  endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+  next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
+  spdlog::info("broker: listening on {}", endpoint_);
+}
+
+void Broker::Run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) PollOnce(kMaxPollMs);
+}
+
+void Broker::RunFor(std::chrono::milliseconds d) {
+  const auto end = Clock::now() + d;
+  while (Clock::now() < end) PollOnce(kMaxPollMs);
+}
+
+void Broker::PollOnce(int timeout_ms) {
+  const auto until_beat = std::chrono::duration_cast<std::chrono::milliseconds>(
+      next_heartbeat_ - Clock::now());
+  const int wait = static_cast<int>(
+      std::clamp<int64_t>(until_beat.count(), 0, static_cast<int64_t>(timeout_ms)));
+  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    zmq::poll(&item, 1, std::chrono::milliseconds(wait));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+  }
+  std::string identity;
+  std::string parts[3];
+  for (int handled = 0; handled < kMaxBatch; ++handled) {
+    zmq::message_t part;
+    if (!socket_.recv(part, zmq::recv_flags::dontwait)) break;
+    identity = part.to_string();
+    size_t n = 0;
+    bool extra = false;
+    while (part.more()) {
+      if (!socket_.recv(part, zmq::recv_flags::none)) break;
+      if (n < 3) {
+        parts[n++] = part.to_string();
+      } else {
+        extra = true;
+      }
+    }
+    if (n < 1 || parts[0].size() != 1 || extra) {
+      ++counters_.malformed;
+      continue;
+    }
+    const auto type = static_cast<codec::BusType>(parts[0][0]);
+    static const std::string kEmpty;
+    OnMessage(identity, type, n > 1 ? parts[1] : kEmpty, n > 2 ? parts[2] : kEmpty);
+  }
+  OnTimer();
+}
+
+bool Broker::Send(const std::string& identity, codec::BusType type, const std::string& meta,
+                  const std::string& body) {
+  if (bus::SendBus(socket_, identity, type, meta, body)) return true;
+  ++counters_.send_failures;
+  spdlog::debug("broker: send of type {} to {} failed", static_cast<int>(type), identity);
+  return false;
+}
+
+void Broker::OnMessage(const std::string& identity, codec::BusType type,
+                       const std::string& meta, const std::string& body) {
+  if (type == codec::BusType::kReady) {
+    OnReady(identity, meta);
+    return;
+  }
+  // STATS is answered to anyone so that a control tool needs no READY.
+  if (type == codec::BusType::kStats) {
+    OnStats(identity);
+    return;
+  }
+  auto it = peers_.find(identity);
+  if (it == peers_.end()) {
+    Send(identity, codec::BusType::kUnknownPeer, {});
+    return;
+  }
+  it->second.last_heard = Clock::now();
+  const bool is_edge = it->second.is_edge;
+  switch (type) {
+    case codec::BusType::kHeartbeat: {
+      codec::Heartbeat hb;
+      if (is_edge && codec::UnpackMeta(meta, &hb)) routes_.SetLoad(identity, hb.load);
+      break;
+    }
+    case codec::BusType::kRequest:
+      if (is_edge) {
+        OnRequest(identity, meta, body);
+      } else {
+        ++counters_.malformed;
+      }
+      break;
+    case codec::BusType::kReply:
+      if (!is_edge) {
+        OnReply(identity, meta, body);
+      } else {
+        ++counters_.malformed;
+      }
+      break;
+    case codec::BusType::kPush:
+      if (!is_edge) {
+        OnPush(meta, body);
+      } else {
+        ++counters_.malformed;
+      }
+      break;
+    case codec::BusType::kBind:
+      if (is_edge) OnBind(identity, meta);
+      break;
+    case codec::BusType::kUnbind:
+      if (is_edge) OnUnbind(identity, meta);
+      break;
+    default:
+      ++counters_.malformed;
+      break;
+  }
+}
+
+void Broker::OnReady(const std::string& identity, const std::string& meta) {
+  codec::Ready ready;
+  if (!codec::UnpackMeta(meta, &ready)) {
+    ++counters_.malformed;
+    spdlog::warn("broker: unreadable READY from {}", identity);
+    return;
+  }
+  const bool is_edge = ready.role == codec::kRoleEdge;
+  if (!is_edge && ready.role != codec::kRoleWorker) {
+    ++counters_.malformed;
+    spdlog::warn("broker: READY from {} with unknown role '{}'", identity, ready.role);
+    return;
+  }
+  if (peers_.count(identity) > 0) RemovePeer(identity, "announced again");
+  peers_[identity] = Peer{is_edge, ready.name, Clock::now()};
+  if (is_edge) {
+    routes_.AddThread(identity, ready.name, ready.host, ready.port);
+    spdlog::info("broker: edge joined: {} (name {}, clients to {}:{})", identity, ready.name,
+                 ready.host, ready.port);
+  } else {
+    spdlog::info("broker: worker joined: {} (services {})", identity, Join(ready.services));
+    workers_.AddWorker(identity, ready.services);
+    DrainQueue(ready.services);
+  }
+}
+
+void Broker::OnRequest(const std::string& edge, const std::string& meta,
+                       const std::string& body) {
+  codec::RequestMeta req;
+  if (!codec::UnpackMeta(meta, &req)) {
+    ++counters_.malformed;  // without a conn there is no one to answer
+    return;
+  }
+  ++counters_.requests;
+  if (req.service == codec::ToWire(codec::Service::kSys) && req.command == codec::sys::kRoute) {
+    AnswerRoute(edge, req);
+    return;
+  }
+  const char* service = codec::ServiceName(req.service);
+  if (service == nullptr) {
+    AnswerError(edge, req, static_cast<int>(codec::Code::kUnsupported), "unknown service");
+    return;
+  }
+  Dispatch(edge, service, std::move(req), body,
+           Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
+}
+
+void Broker::Dispatch(const std::string& edge, const std::string& service,
+                      codec::RequestMeta req, const std::string& body,
+                      Clock::time_point queue_deadline) {
+  std::optional<std::string> worker = workers_.Pick(service);
+  if (!worker) {
+    if (!workers_.Enqueue({edge, service, req, body, queue_deadline})) {
+      AnswerError(edge, req, static_cast<int>(codec::Code::kUnavailable),
+                  "no worker for service " + service + " (queue full)");
+    }
+    return;
+  }
+  req.rid = workers_.NextRid();
+  if (!Send(*worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {
+    AnswerError(edge, req, static_cast<int>(codec::Code::kUnavailable),
+                "worker for service " + service + " unreachable");
+    return;
+  }
+  const uint64_t rid = req.rid;
+  workers_.AddPending({rid, edge, *worker, std::move(req),
+                       Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms)});
+}
+
+void Broker::DrainQueue(const std::vector<std::string>& services) {
+  for (const std::string& service : services) {
+    while (auto q = workers_.PopQueued(service)) {
+      if (peers_.count(q->edge) == 0) continue;  // the asker died while it waited
+      Dispatch(q->edge, q->service, std::move(q->meta), q->body, q->deadline);
+    }
+  }
+}
+
+void Broker::AnswerError(const std::string& edge, const codec::RequestMeta& req, int code,
+                         const std::string& error) {
+  if (code == static_cast<int>(codec::Code::kUnavailable)) ++counters_.unavailable;
+  if (peers_.count(edge) == 0) return;
+  codec::ReplyMeta reply;
+  reply.rid = req.rid;
+  reply.conn = req.conn;
+  reply.seq = req.seq;
+  reply.service = req.service;
+  reply.command = req.command;
+  Send(edge, codec::BusType::kReply, codec::PackMeta(reply),
+       codec::ErrorBody(static_cast<codec::Code>(code), error));
+}
+
+void Broker::AnswerRoute(const std::string& edge, const codec::RequestMeta& req) {
+  std::vector<RouteTable::Edge> edges = routes_.Edges();
+  std::optional<RouteTable::Edge> best = routes_.LeastLoaded();
+  if (!best) {
+    // Cannot happen (the asker is an edge); fall back to the asker anyway.
+    const RouteTable::Edge* own = routes_.EdgeOf(edge);
+    best = own ? *own : RouteTable::Edge{};
+  }
+  codec::MapWriter w(4);
+  w.Key("code").Int(0);
+  w.Key("host").Str(best->host);
+  w.Key("port").Uint(best->port);
+  w.Key("edges");
+  w.packer().pack_array(static_cast<uint32_t>(edges.size()));
+  for (const RouteTable::Edge& e : edges) {
+    w.packer().pack_map(3);
+    w.Key("host").Str(e.host);
+    w.Key("port").Uint(e.port);
+    w.Key("load").Uint(e.load);
+  }
+  codec::ReplyMeta reply;
+  reply.conn = req.conn;
+  reply.seq = req.seq;
+  reply.service = req.service;
+  reply.command = req.command;
+  if (Send(edge, codec::BusType::kReply, codec::PackMeta(reply), w.Finish())) {
+    ++counters_.replies;
+  }
+}
+
+void Broker::OnStats(const std::string& identity) {
+  codec::StatsMeta stats;
+  for (const RouteTable::Edge& e : routes_.Edges()) {
+    stats.edges.push_back({e.name, e.host, e.port, static_cast<uint32_t>(e.load)});
+  }
+  for (const WorkerPool::WorkerView& w : workers_.Workers()) {
+    stats.workers.push_back({w.id, w.services, w.outstanding, w.served});
+  }
+  stats.sessions = sessions_.size();
+  stats.requests = counters_.requests;
+  stats.unavailable = counters_.unavailable;
+  Send(identity, codec::BusType::kStats, codec::PackMeta(stats));
+}
+
+void Broker::OnTimer() {
+  const auto now = Clock::now();
+  for (const WorkerPool::Queued& q : workers_.TakeExpiredQueued(now)) {
+    spdlog::info("broker: request conn {} for service {} expired in queue: no worker",
+                 q.meta.conn, q.service);
+    AnswerError(q.edge, q.meta, static_cast<int>(codec::Code::kUnavailable),
+                "no worker for service " + q.service);
+  }
+  for (const WorkerPool::Pending& p : workers_.TakeExpired(now)) {
+    spdlog::warn("broker: request rid {} to {} timed out", p.rid, p.worker);
+    AnswerError(p.edge, p.meta, static_cast<int>(codec::Code::kUnavailable),
+                "timed out waiting for the worker");
+  }
+  if (now >= next_heartbeat_) {
+    next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
+    ReapDeadPeers();
+    SendHeartbeats();
+  }
+}
+
+void Broker::SendHeartbeats() {
+  const std::string meta = codec::PackMeta(codec::Heartbeat{});
+  for (const auto& [identity, peer] : peers_) Send(identity, codec::BusType::kHeartbeat, meta);
+}
+
+void Broker::ReapDeadPeers() {
+  const auto limit = std::chrono::milliseconds(options_.heartbeat_ms * options_.liveness);
+  const auto now = Clock::now();
+  std::vector<std::string> dead;
+  for (const auto& [identity, peer] : peers_) {
+    if (now - peer.last_heard > limit) dead.push_back(identity);
+  }
+  for (const std::string& identity : dead) RemovePeer(identity, "silent");
+}
+
+void Broker::RemovePeer(const std::string& identity, const char* why) {
+  auto it = peers_.find(identity);
+  if (it == peers_.end()) return;
+  const Peer peer = it->second;
+  peers_.erase(it);
+  if (peer.is_edge) {
+    routes_.RemoveThread(identity);
+    const size_t dropped = sessions_.DropEdge(identity);
+    spdlog::info("broker: edge left: {} ({}); {} sessions dropped", identity, why, dropped);
+    return;
+  }
+  std::vector<WorkerPool::Pending> held = workers_.RemoveWorker(identity);
+  for (const WorkerPool::Pending& p : held) {
+    AnswerError(p.edge, p.meta, static_cast<int>(codec::Code::kUnavailable),
+                "the worker for service " + std::string(codec::ServiceName(p.meta.service)) +
+                    " died");
+  }
+  if (held.empty()) {
+    spdlog::info("broker: worker left: {} ({})", identity, why);
+  } else {
+    spdlog::warn("broker: worker died: {} ({}); {} requests answered UNAVAILABLE", identity,
+                 why, held.size());
+  }
+}
+
+}  // namespace imbus::broker

@@ -1,0 +1,121 @@
+// Public (for tests and main). Broker: the ROUTER end of the internal bus. Registers
+// edges and workers (READY), dispatches requests to the least-busy worker of their
+// service, answers UNAVAILABLE when none appears or the worker dies or times out,
+// keeps the session table that session actions on replies maintain, fans pushes out
+// per edge thread, and answers SYS/ROUTE itself. Contract: docs/bus.md.
+//
+// Threads: one. The constructor binds the socket; Run() is the loop and must be
+// called from one thread only (the socket belongs to it once it starts). In tests
+// the broker runs in-process on tcp://127.0.0.1:* (czmq style):
+//   zmq::context_t ctx;  Broker b(ctx, options);  std::atomic<bool> stop{false};
+//   std::thread t([&] { b.Run(stop); });  ... connect DEALERs to b.endpoint() ...
+//   stop = true; t.join();
+// Not copyable or movable (owns the socket and the tables).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "broker/route_table.h"
+#include "broker/session_table.h"
+#include "broker/worker_pool.h"
+#include "codec/bus.h"
+
+namespace imbus::broker {
+
+struct Options {
+  std::string bind = "tcp://127.0.0.1:5555";
+  int heartbeat_ms = 1000;
+  int liveness = 3;  // a peer silent for liveness * heartbeat_ms is dead
+  int queue_timeout_ms = 3000;
+  int request_timeout_ms = 10000;
+  size_t max_queued = 100000;
+};
+
+// What the broker counted since it started (loop thread only; tests read them
+// after Run() returned).
+struct Counters {
+  uint64_t requests = 0;        // REQUESTs received from edges
+  uint64_t replies = 0;         // REPLYs forwarded to edges
+  uint64_t unavailable = 0;     // UNAVAILABLE answers the broker made
+  uint64_t late_replies = 0;    // replies for requests already answered
+  uint64_t dropped_replies = 0; // replies whose edge is gone
+  uint64_t pushes = 0;          // PUSH messages sent to edges
+  uint64_t kicks = 0;
+  uint64_t send_failures = 0;   // SendBus returned false (peer gone or full)
+  uint64_t malformed = 0;       // messages that did not parse
+};
+
+class Broker {
+ public:
+  // Binds the ROUTER socket; throws zmq::error_t when the endpoint is unusable.
+  Broker(zmq::context_t& ctx, Options options);
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // The endpoint actually bound (the port resolved for tcp://host:* or :0).
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Serves until `stop` becomes true (checked at least every 50 ms).
+  void Run(const std::atomic<bool>& stop);
+  // Serves for about `d` (tests that drive the broker from the same thread).
+  void RunFor(std::chrono::milliseconds d);
+
+  const Counters& counters() const { return counters_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Peer {
+    bool is_edge = false;
+    std::string name;
+    Clock::time_point last_heard;
+  };
+
+  void PollOnce(int timeout_ms);
+  void OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,
+                 const std::string& body);
+  void OnReady(const std::string& identity, const std::string& meta);
+  void OnRequest(const std::string& edge, const std::string& meta, const std::string& body);
+  void OnReply(const std::string& worker, const std::string& meta, const std::string& body);
+  void OnPush(const std::string& meta, const std::string& body);
+  void OnBind(const std::string& edge, const std::string& meta);
+  void OnUnbind(const std::string& edge, const std::string& meta);
+  void OnStats(const std::string& identity);
+  void AnswerRoute(const std::string& edge, const codec::RequestMeta& req);
+
+  // Sends to the least-busy worker of `service` or queues; answers UNAVAILABLE when
+  // the queue is full.
+  void Dispatch(const std::string& edge, const std::string& service, codec::RequestMeta req,
+                const std::string& body, Clock::time_point queue_deadline);
+  void DrainQueue(const std::vector<std::string>& services);
+  void AnswerError(const std::string& edge, const codec::RequestMeta& req, int code,
+                   const std::string& error);
+  void Kick(const SessionTable::Session& s, const std::string& reason);
+
+  void OnTimer();
+  void SendHeartbeats();
+  void ReapDeadPeers();
+  void RemovePeer(const std::string& identity, const char* why);
+
+  bool Send(const std::string& identity, codec::BusType type, const std::string& meta,
+            const std::string& body = {});
+
+  Options options_;
+  zmq::socket_t socket_;
+  std::string endpoint_;
+  std::unordered_map<std::string, Peer> peers_;  // by bus identity
+  RouteTable routes_;
+  SessionTable sessions_;
+  WorkerPool workers_;
+  Counters counters_;
+  Clock::time_point next_heartbeat_;
+};
+
+}  // namespace imbus::broker

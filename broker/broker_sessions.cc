@@ -1,0 +1,114 @@
+// Broker methods on the session side: replies (session actions, kicks), pushes
+// fanned out per edge thread, BIND/UNBIND. Same class and thread as broker.cc.
+#include <algorithm>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/broker.h"
+#include "codec/bus.h"
+
+namespace imbus::broker {
+
+namespace {
+constexpr char kSameDevice[] = "logged in on the same device elsewhere";
+}  // namespace
+
+void Broker::OnReply(const std::string& worker, const std::string& meta,
+                     const std::string& body) {
+  codec::ReplyMeta reply;
+  if (!codec::UnpackMeta(meta, &reply)) {
+    ++counters_.malformed;
+    spdlog::warn("broker: unreadable REPLY from {}", worker);
+    return;
+  }
+  std::optional<WorkerPool::Pending> p = workers_.TakePending(reply.rid);
+  if (!p) {
+    ++counters_.late_replies;
+    spdlog::debug("broker: late reply rid {} from {} dropped", reply.rid, worker);
+    return;
+  }
+  if (peers_.count(p->edge) == 0) {
+    ++counters_.dropped_replies;  // the edge died; its sessions are gone too
+    return;
+  }
+  const uint64_t conn = p->meta.conn;
+  const auto action = static_cast<codec::SessionAction>(reply.action);
+  if (action == codec::SessionAction::kLogin && reply.session.uid != 0) {
+    for (const auto& old : sessions_.Bind(p->edge, conn, reply.session)) Kick(old, kSameDevice);
+  } else if (action == codec::SessionAction::kLogout) {
+    sessions_.Unbind(p->edge, conn);
+  }
+  if (reply.kick_uid != 0) {
+    for (const auto& s : sessions_.RemoveUserExcept(reply.kick_uid, p->edge, conn)) {
+      Kick(s, reply.kick_reason);
+    }
+  }
+  // The worker echoes conn; trust our own record if it did not.
+  if (reply.conn != conn) {
+    reply.conn = conn;
+    if (Send(p->edge, codec::BusType::kReply, codec::PackMeta(reply), body)) ++counters_.replies;
+    return;
+  }
+  if (Send(p->edge, codec::BusType::kReply, meta, body)) ++counters_.replies;
+}
+
+void Broker::Kick(const SessionTable::Session& s, const std::string& reason) {
+  ++counters_.kicks;
+  spdlog::info("broker: kick uid {} device '{}' on {} conn {}: {}", s.info.uid, s.info.device,
+               s.edge, s.conn, reason);
+  Send(s.edge, codec::BusType::kKick, codec::PackMeta(codec::KickMeta{s.conn, reason}));
+}
+
+void Broker::OnPush(const std::string& meta, const std::string& body) {
+  codec::PushMeta push;
+  if (!codec::UnpackMeta(meta, &push)) {
+    ++counters_.malformed;
+    return;
+  }
+  std::string skip_edge;
+  uint64_t skip_conn = 0;
+  if (push.skip_rid != 0) {
+    if (const WorkerPool::Pending* p = workers_.FindPending(push.skip_rid)) {
+      skip_edge = p->edge;
+      skip_conn = p->meta.conn;
+    }
+  }
+  std::sort(push.uids.begin(), push.uids.end());
+  push.uids.erase(std::unique(push.uids.begin(), push.uids.end()), push.uids.end());
+  std::map<std::string, codec::EdgePushMeta> per_edge;
+  for (uint64_t uid : push.uids) {
+    for (const SessionTable::Session& s : sessions_.SessionsOf(uid)) {
+      if (s.conn == skip_conn && s.edge == skip_edge) continue;
+      codec::EdgePushMeta& out = per_edge[s.edge];
+      out.conns.push_back(s.conn);
+    }
+  }
+  for (auto& [edge, out] : per_edge) {
+    out.service = push.service;
+    out.command = push.command;
+    if (Send(edge, codec::BusType::kPush, codec::PackMeta(out), body)) ++counters_.pushes;
+  }
+}
+
+void Broker::OnBind(const std::string& edge, const std::string& meta) {
+  codec::BindMeta bind;
+  if (!codec::UnpackMeta(meta, &bind) || bind.session.uid == 0) {
+    ++counters_.malformed;
+    return;
+  }
+  for (const auto& old : sessions_.Bind(edge, bind.conn, std::move(bind.session))) {
+    Kick(old, kSameDevice);
+  }
+}
+
+void Broker::OnUnbind(const std::string& edge, const std::string& meta) {
+  codec::UnbindMeta unbind;
+  if (!codec::UnpackMeta(meta, &unbind)) {
+    ++counters_.malformed;
+    return;
+  }
+  sessions_.Unbind(edge, unbind.conn);
+}
+
+}  // namespace imbus::broker

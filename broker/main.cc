@@ -1,0 +1,71 @@
+// imbus-broker: the ROUTER of the internal bus (see broker.h, docs/bus.md).
+#include <csignal>
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "bus/logging.h"
+
+#include "broker/broker.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void OnSignal(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  imbus::broker::Options options;
+  std::string log_level = "info";
+  CLI::App app{"imbus-broker: routes requests from edges to actor workers"};
+  app.add_option("--bind", options.bind, "ROUTER endpoint (tcp://host:port, port * or 0 = any)")
+      ->envname("IMBUS_BROKER_BIND")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", options.heartbeat_ms, "heartbeat interval")
+      ->envname("IMBUS_HEARTBEAT_MS")
+      ->check(CLI::Range(10, 600000))
+      ->capture_default_str();
+  app.add_option("--liveness", options.liveness, "silent intervals before a peer is dead")
+      ->envname("IMBUS_LIVENESS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--queue-timeout-ms", options.queue_timeout_ms,
+                 "how long a request waits for a worker of its service")
+      ->envname("IMBUS_QUEUE_TIMEOUT_MS")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
+  app.add_option("--request-timeout-ms", options.request_timeout_ms,
+                 "how long a worker may take to reply")
+      ->envname("IMBUS_REQUEST_TIMEOUT_MS")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->envname("IMBUS_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a bad flag is a startup error: exit 2 with CLI11's message.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  imbus::bus::InitProcessLogging("imbus-broker", log_level);
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+
+  try {
+    zmq::context_t ctx(1);
+    imbus::broker::Broker broker(ctx, options);
+    broker.Run(g_stop);
+    const auto& c = broker.counters();
+    spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {}",
+                 c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures);
+  } catch (const zmq::error_t& e) {
+    std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
+                 e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,93 @@
+#include "broker/session_table.h"
+
+#include <algorithm>
+
+namespace imbus::broker {
+
+namespace {
+const std::vector<SessionTable::Session> kNoSessions;
+}  // namespace
+
+std::vector<SessionTable::Session> SessionTable::Bind(const std::string& edge, uint64_t conn,
+                                                      codec::SessionInfo info) {
+  Unbind(edge, conn);
+  std::vector<Session> displaced;
+  std::vector<Session>& sessions = by_uid_[info.uid];
+  for (auto it = sessions.begin(); it != sessions.end();) {
+    if (it->info.device == info.device) {
+      by_conn_.erase(ConnKey{it->edge, it->conn});
+      displaced.push_back(std::move(*it));
+      it = sessions.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  by_conn_[ConnKey{edge, conn}] = info.uid;
+  sessions.push_back(Session{edge, conn, std::move(info)});
+  return displaced;
+}
+
+void SessionTable::EraseFromUser(uint64_t uid, const std::string& edge, uint64_t conn) {
+  auto it = by_uid_.find(uid);
+  if (it == by_uid_.end()) return;
+  auto& sessions = it->second;
+  std::erase_if(sessions, [&](const Session& s) { return s.conn == conn && s.edge == edge; });
+  if (sessions.empty()) by_uid_.erase(it);
+}
+
+bool SessionTable::Unbind(const std::string& edge, uint64_t conn) {
+  auto it = by_conn_.find(ConnKey{edge, conn});
+  if (it == by_conn_.end()) return false;
+  const uint64_t uid = it->second;
+  by_conn_.erase(it);
+  EraseFromUser(uid, edge, conn);
+  return true;
+}
+
+size_t SessionTable::DropEdge(const std::string& edge) {
+  auto first = by_conn_.lower_bound(ConnKey{edge, 0});
+  auto last = first;
+  size_t n = 0;
+  while (last != by_conn_.end() && last->first.first == edge) {
+    EraseFromUser(last->second, edge, last->first.second);
+    ++last;
+    ++n;
+  }
+  by_conn_.erase(first, last);
+  return n;
+}
+
+std::vector<SessionTable::Session> SessionTable::RemoveUserExcept(uint64_t uid,
+                                                                  const std::string& edge,
+                                                                  uint64_t conn) {
+  std::vector<Session> removed;
+  auto it = by_uid_.find(uid);
+  if (it == by_uid_.end()) return removed;
+  std::vector<Session> kept;
+  for (Session& s : it->second) {
+    if (s.edge == edge && s.conn == conn) {
+      kept.push_back(std::move(s));
+    } else {
+      by_conn_.erase(ConnKey{s.edge, s.conn});
+      removed.push_back(std::move(s));
+    }
+  }
+  if (kept.empty()) {
+    by_uid_.erase(it);
+  } else {
+    it->second = std::move(kept);
+  }
+  return removed;
+}
+
+const std::vector<SessionTable::Session>& SessionTable::SessionsOf(uint64_t uid) const {
+  auto it = by_uid_.find(uid);
+  return it == by_uid_.end() ? kNoSessions : it->second;
+}
+
+uint64_t SessionTable::UidOf(const std::string& edge, uint64_t conn) const {
+  auto it = by_conn_.find(ConnKey{edge, conn});
+  return it == by_conn_.end() ? 0 : it->second;
+}
+
+}  // namespace imbus::broker

@@ -1,0 +1,151 @@
+#include "broker/worker_pool.h"
+
+#include <algorithm>
+
+namespace imbus::broker {
+
+void WorkerPool::AddWorker(const std::string& id, std::vector<std::string> services) {
+  if (workers_.count(id) > 0) {
+    // Keep its in-flight requests: only the service list changes.
+    for (const std::string& s : workers_[id].services) std::erase(by_service_[s].ids, id);
+  }
+  for (const std::string& s : services) {
+    auto& ids = by_service_[s].ids;
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  workers_[id].services = std::move(services);
+}
+
+std::vector<WorkerPool::Pending> WorkerPool::RemoveWorker(const std::string& id) {
+  std::vector<Pending> held;
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return held;
+  for (const std::string& s : it->second.services) {
+    auto svc = by_service_.find(s);
+    if (svc == by_service_.end()) continue;
+    std::erase(svc->second.ids, id);
+    if (svc->second.ids.empty()) by_service_.erase(svc);
+  }
+  workers_.erase(it);
+  // Rare (a worker died): a scan of the requests in flight is fine.
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (p->second.worker == id) {
+      held.push_back(std::move(p->second));
+      p = pending_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  std::sort(held.begin(), held.end(),
+            [](const Pending& a, const Pending& b) { return a.rid < b.rid; });
+  return held;
+}
+
+const std::vector<std::string>* WorkerPool::ServicesOf(const std::string& id) const {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : &it->second.services;
+}
+
+std::optional<std::string> WorkerPool::Pick(std::string_view service) {
+  auto svc = by_service_.find(std::string(service));
+  if (svc == by_service_.end() || svc->second.ids.empty()) return std::nullopt;
+  ServiceWorkers& sw = svc->second;
+  const size_t n = sw.ids.size();
+  size_t best = n;
+  uint32_t best_load = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (sw.next + k) % n;
+    const uint32_t load = workers_[sw.ids[i]].outstanding;
+    if (best == n || load < best_load) {
+      best = i;
+      best_load = load;
+    }
+  }
+  sw.next = (best + 1) % n;
+  return sw.ids[best];
+}
+
+void WorkerPool::AddPending(Pending p) {
+  auto w = workers_.find(p.worker);
+  if (w != workers_.end()) ++w->second.outstanding;
+  deadlines_.emplace_back(p.deadline, p.rid);
+  const uint64_t rid = p.rid;
+  pending_[rid] = std::move(p);
+}
+
+void WorkerPool::Release(const std::string& worker, bool served) {
+  auto w = workers_.find(worker);
+  if (w == workers_.end()) return;
+  if (w->second.outstanding > 0) --w->second.outstanding;
+  if (served) ++w->second.served;
+}
+
+std::optional<WorkerPool::Pending> WorkerPool::TakePending(uint64_t rid) {
+  auto it = pending_.find(rid);
+  if (it == pending_.end()) return std::nullopt;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  Release(p.worker, true);
+  return p;
+}
+
+const WorkerPool::Pending* WorkerPool::FindPending(uint64_t rid) const {
+  auto it = pending_.find(rid);
+  return it == pending_.end() ? nullptr : &it->second;
+}
+
+std::vector<WorkerPool::Pending> WorkerPool::TakeExpired(Clock::time_point now) {
+  std::vector<Pending> expired;
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    auto it = pending_.find(deadlines_.front().second);
+    deadlines_.pop_front();
+    if (it == pending_.end()) continue;  // answered already
+    Release(it->second.worker, false);
+    expired.push_back(std::move(it->second));
+    pending_.erase(it);
+  }
+  // Keep the index from growing without bound when nothing expires.
+  if (pending_.empty()) deadlines_.clear();
+  return expired;
+}
+
+bool WorkerPool::Enqueue(Queued q) {
+  if (queued_ >= max_queued_) return false;
+  const std::string service = q.service;
+  queue_[service].push_back(std::move(q));
+  ++queued_;
+  return true;
+}
+
+std::optional<WorkerPool::Queued> WorkerPool::PopQueued(const std::string& service) {
+  auto it = queue_.find(service);
+  if (it == queue_.end()) return std::nullopt;
+  Queued q = std::move(it->second.front());
+  it->second.pop_front();
+  if (it->second.empty()) queue_.erase(it);
+  --queued_;
+  return q;
+}
+
+std::vector<WorkerPool::Queued> WorkerPool::TakeExpiredQueued(Clock::time_point now) {
+  std::vector<Queued> expired;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    auto& q = it->second;
+    while (!q.empty() && q.front().deadline <= now) {
+      expired.push_back(std::move(q.front()));
+      q.pop_front();
+      --queued_;
+    }
+    it = q.empty() ? queue_.erase(it) : std::next(it);
+  }
+  return expired;
+}
+
+std::vector<WorkerPool::WorkerView> WorkerPool::Workers() const {
+  std::vector<WorkerView> out;
+  out.reserve(workers_.size());
+  for (const auto& [id, w] : workers_) out.push_back({id, w.services, w.outstanding, w.served});
+  return out;
+}
+
+}  // namespace imbus::broker

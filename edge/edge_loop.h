@@ -1,0 +1,95 @@
+// Internal to edge/. EdgeLoop: one edge thread. An edge-triggered epoll loop over its
+// own listening socket, its client connections and its own BusPeer (the ZMQ_FD of
+// the DEALER socket sits in the same epoll set). Nothing is shared with other
+// threads except the stop flag and the stats counters.
+//
+// Construct, run and destroy it on its thread: the BusPeer is made in the
+// constructor and belongs to that thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "bus/peer.h"
+#include "codec/frame.h"
+#include "edge/connection.h"
+#include "edge/edge_stats.h"
+#include "edge/listener.h"
+#include "edge/options.h"
+#include "edge/request_tracker.h"
+#include "edge/unique_fd.h"
+
+namespace imbus::edge {
+
+class EdgeLoop {
+ public:
+  // `options` has name and advertise address resolved. Throws on epoll failure.
+  EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq::context_t& ctx,
+           EdgeStats* stats);
+  ~EdgeLoop();
+  EdgeLoop(const EdgeLoop&) = delete;
+  EdgeLoop& operator=(const EdgeLoop&) = delete;
+
+  // Runs until `stop` is set (checked at least every 100 ms), then closes every
+  // connection (unbinding the logged-in ones).
+  void Run(const std::atomic<bool>& stop);
+
+ private:
+  // epoll user data for the two non-connection fds; connection ids count from 1.
+  static constexpr uint64_t kListenerTag = ~uint64_t{0};
+  static constexpr uint64_t kBusTag = ~uint64_t{0} - 1;
+
+  // Client side.
+  void OnAccept(Clock::time_point now);
+  void OnConnectionEvent(Connection& c, uint32_t events, Clock::time_point now);
+  void ReadInput(Connection& c, Clock::time_point now);
+  void HandleFrame(Connection& c, const codec::Frame& frame, Clock::time_point now);
+  void Forward(Connection& c, const codec::Frame& frame, Clock::time_point now);
+  // Encodes a frame into scratch_ and queues it on `c`; closes `c` on failure.
+  void WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint16_t command,
+                  uint32_t seq, std::string_view body);
+  void WriteEncoded(Connection& c, std::string_view bytes);
+  void Respond(Connection& c, const codec::Header& request, std::string_view body);
+  // Ends the stream politely: the output drains, then the write side is shut down.
+  void CloseAfterFlush(Connection& c, std::string_view reason);
+  void FinishIfFlushed(Connection& c, Clock::time_point now);
+  // Closes now; unbinds a logged-in connection. The object lives until the end of
+  // the loop iteration, so references held by callers stay valid.
+  void Close(Connection& c, std::string_view reason);
+  Connection* Find(uint64_t conn);
+  void SweepIdle(Clock::time_point now);
+
+  // Bus side.
+  void SyncBusFd();
+  void DrainBus();
+  void OnBusMessage(bus::BusMessage& m);
+  void OnReply(bus::BusMessage& m);
+  void OnPush(bus::BusMessage& m);
+  void OnKick(bus::BusMessage& m);
+  void OnBusConnected();
+  void SendUnbind(uint64_t conn);
+
+  std::string log_name_;  // "edge-x/0"
+  const EdgeOptions& options_;
+  EdgeStats* stats_;
+  Listener listener_;
+  UniqueFd epoll_;
+  std::unique_ptr<bus::BusPeer> peer_;
+  int bus_fd_ = -1;
+  uint64_t next_conn_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
+  RequestTracker tracker_;
+  std::string scratch_;  // one encoded frame at a time
+  Clock::time_point next_sweep_;
+};
+
+}  // namespace imbus::edge

@@ -1,0 +1,139 @@
+// EdgeLoop, bus side: the BusPeer's fd in epoll, replies, pushes, kicks and the
+// session bindings kept in step with the broker.
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "codec/body.h"
+#include "codec/commands.h"
+#include "edge/edge_loop.h"
+
+namespace imbus::edge {
+
+void EdgeLoop::SyncBusFd() {
+  const int fd = peer_->fd();
+  if (fd == bus_fd_) return;
+  // A reconnect closed the old socket (and with it its epoll registration); the new
+  // fd may even reuse the old number, hence MOD on EEXIST.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = kBusTag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0 &&
+      (errno != EEXIST || ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0)) {
+    spdlog::error("{}: epoll_ctl(bus fd {}): {}", log_name_, fd, std::strerror(errno));
+  }
+  bus_fd_ = fd;
+}
+
+void EdgeLoop::DrainBus() {
+  bus::BusMessage m;
+  while (peer_->TryRecv(&m)) OnBusMessage(m);
+}
+
+void EdgeLoop::OnBusMessage(bus::BusMessage& m) {
+  switch (m.type) {
+    case codec::BusType::kReply:
+      OnReply(m);
+      return;
+    case codec::BusType::kPush:
+      OnPush(m);
+      return;
+    case codec::BusType::kKick:
+      OnKick(m);
+      return;
+    default:
+      spdlog::warn("{}: bus: unexpected message type {} from broker; dropped", log_name_,
+                   static_cast<int>(m.type));
+  }
+}
+
+void EdgeLoop::OnReply(bus::BusMessage& m) {
+  codec::ReplyMeta meta;
+  if (!codec::UnpackMeta(m.meta, &meta)) {
+    spdlog::warn("{}: bus: malformed REPLY meta; dropped", log_name_);
+    return;
+  }
+  const bool in_time = tracker_.Complete(meta.conn, meta.seq);
+  const auto action = static_cast<codec::SessionAction>(meta.action);
+  Connection* c = Find(meta.conn);
+  if (c == nullptr) {
+    // The broker just bound a connection that is gone: undo it.
+    if (action == codec::SessionAction::kLogin) SendUnbind(meta.conn);
+    return;
+  }
+  // The session action is applied even to a late reply: the broker applied it too,
+  // and the two must agree on who is logged in where.
+  if (action == codec::SessionAction::kLogin) {
+    codec::SessionInfo s = std::move(meta.session);
+    if (s.public_host.empty()) {
+      s.public_host = c->peer_host();
+      s.public_port = c->peer_port();
+    }
+    c->LogIn(std::move(s));
+  } else if (action == codec::SessionAction::kLogout) {
+    c->LogOut();
+  }
+  if (!in_time) {
+    spdlog::debug("{}: conn {} seq {}: late reply dropped (already answered)", log_name_,
+                  meta.conn, meta.seq);
+    return;
+  }
+  WriteFrame(*c, codec::kFlagResponse, meta.service, meta.command, meta.seq, m.body);
+}
+
+void EdgeLoop::OnPush(bus::BusMessage& m) {
+  codec::EdgePushMeta meta;
+  if (!codec::UnpackMeta(m.meta, &meta)) {
+    spdlog::warn("{}: bus: malformed PUSH meta; dropped", log_name_);
+    return;
+  }
+  // Encoded once for every target; WriteFrame would reuse scratch_, so keep a copy.
+  std::string frame;
+  codec::AppendFrame(&frame, codec::kFlagPush, meta.service, meta.command, 0, m.body);
+  for (uint64_t id : meta.conns) {
+    Connection* c = Find(id);
+    if (c == nullptr || c->closing()) continue;
+    EdgeStats::Add(stats_->pushes);
+    WriteEncoded(*c, frame);
+  }
+}
+
+void EdgeLoop::OnKick(bus::BusMessage& m) {
+  codec::KickMeta meta;
+  if (!codec::UnpackMeta(m.meta, &meta)) {
+    spdlog::warn("{}: bus: malformed KICK meta; dropped", log_name_);
+    return;
+  }
+  Connection* c = Find(meta.conn);
+  if (c == nullptr || c->closing()) return;
+  EdgeStats::Add(stats_->kicked);
+  // The broker already forgot this session: no UNBIND.
+  c->LogOut();
+  codec::MapWriter w(1);
+  w.Key("reason").Str(meta.reason);
+  WriteFrame(*c, codec::kFlagPush, codec::ToWire(codec::Service::kAuth), codec::auth::kKicked, 0,
+             w.Finish());
+  if (!c->closed()) CloseAfterFlush(*c, "kicked: " + meta.reason);
+}
+
+void EdgeLoop::OnBusConnected() {
+  size_t n = 0;
+  for (auto& [id, c] : conns_) {
+    if (!c->logged_in() || c->closed()) continue;
+    peer_->Send(codec::BusType::kBind, codec::PackMeta(codec::BindMeta{id, c->session()}));
+    ++n;
+  }
+  spdlog::info("{}: bus: announced to broker {} as {}; re-bound {} sessions", log_name_,
+               options_.broker, peer_->identity(), n);
+}
+
+void EdgeLoop::SendUnbind(uint64_t conn) {
+  if (!peer_->Send(codec::BusType::kUnbind, codec::PackMeta(codec::UnbindMeta{conn}))) {
+    spdlog::warn("{}: bus: could not send UNBIND for conn {}", log_name_, conn);
+  }
+}
+
+}  // namespace imbus::edge

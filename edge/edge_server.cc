@@ -1,0 +1,102 @@
+#include "edge/edge_server.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "codec/frame.h"
+#include "edge/edge_loop.h"
+
+namespace imbus::edge {
+
+namespace {
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+}  // namespace
+
+EdgeServer::EdgeServer(EdgeOptions options) : options_(std::move(options)), ctx_(1) {
+  if (options_.threads < 1 || options_.threads > 256) {
+    throw std::runtime_error("--threads must be 1..256");
+  }
+  if (options_.max_frame < codec::kHeaderSize + 1 || options_.max_frame > (4u << 20)) {
+    throw std::runtime_error("--max-frame must be 17..4194304");
+  }
+  if (options_.idle_timeout_s < 1) throw std::runtime_error("--idle-timeout-s must be >= 1");
+  if (options_.request_timeout_ms < 1) {
+    throw std::runtime_error("--request-timeout-ms must be >= 1");
+  }
+  if (options_.heartbeat_ms < 10) throw std::runtime_error("--heartbeat-ms must be >= 10");
+  if (options_.max_output_bytes < options_.max_frame) {
+    throw std::runtime_error("--max-output-bytes must be at least --max-frame");
+  }
+  // The first socket takes the port (maybe a free one); the others join it.
+  listeners_.push_back(Listener::Bind(options_.listen_host, options_.listen_port));
+  options_.listen_port = listeners_.front().port();
+  for (int i = 1; i < options_.threads; ++i) {
+    listeners_.push_back(Listener::Bind(options_.listen_host, options_.listen_port));
+  }
+  if (options_.advertise_host.empty()) {
+    options_.advertise_host =
+        options_.listen_host == "0.0.0.0" ? "127.0.0.1" : options_.listen_host;
+  }
+  if (options_.advertise_port == 0) options_.advertise_port = options_.listen_port;
+  if (options_.name.empty()) {
+    options_.name = "edge-" + HostName() + "-" + std::to_string(options_.listen_port);
+  }
+  for (int i = 0; i < options_.threads; ++i) stats_.push_back(std::make_unique<EdgeStats>());
+}
+
+EdgeServer::~EdgeServer() { Stop(); }
+
+void EdgeServer::Start() {
+  spdlog::info("{}: {} thread(s), advertised to clients as {}:{}, broker {}", options_.name,
+               options_.threads, options_.advertise_host, options_.advertise_port,
+               options_.broker);
+  // Scripts and tests read the port from this line: keep HOST:PORT at its end.
+  spdlog::info("{}: listening on {}:{}", options_.name, options_.listen_host,
+               options_.listen_port);
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.emplace_back([this, i, listener = std::move(listeners_[i])]() mutable {
+      try {
+        EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get());
+        loop.Run(stop_);
+      } catch (const std::exception& e) {
+        spdlog::critical("{}/{}: event loop failed: {}", options_.name, i, e.what());
+      }
+    });
+  }
+  listeners_.clear();
+}
+
+void EdgeServer::Stop() {
+  stop_.store(true);
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+EdgeCounters EdgeServer::Stats() const {
+  EdgeCounters sum;
+  for (const auto& s : stats_) {
+    sum.connections += s->connections.load();
+    sum.accepted += s->accepted.load();
+    sum.closed += s->closed.load();
+    sum.closed_idle += s->closed_idle.load();
+    sum.closed_slow_reader += s->closed_slow_reader.load();
+    sum.closed_broken += s->closed_broken.load();
+    sum.kicked += s->kicked.load();
+    sum.requests += s->requests.load();
+    sum.forwarded += s->forwarded.load();
+    sum.timeouts += s->timeouts.load();
+    sum.pushes += s->pushes.load();
+    sum.peak_output = std::max<uint64_t>(sum.peak_output, s->peak_output.load());
+  }
+  return sum;
+}
+
+}  // namespace imbus::edge

@@ -1,0 +1,36 @@
+// Public. EdgeStats: counters of one edge thread. Written by that thread only
+// (relaxed atomics), read by anyone (EdgeServer::Stats sums them).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace imbus::edge {
+
+struct EdgeStats {
+  std::atomic<uint64_t> connections{0};   // open now
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> closed{0};
+  std::atomic<uint64_t> closed_idle{0};
+  std::atomic<uint64_t> closed_slow_reader{0};
+  std::atomic<uint64_t> closed_broken{0};  // broken stream (SYS/ERROR sent)
+  std::atomic<uint64_t> kicked{0};
+  std::atomic<uint64_t> requests{0};       // whole frames received
+  std::atomic<uint64_t> forwarded{0};      // sent to the broker
+  std::atomic<uint64_t> timeouts{0};       // answered UNAVAILABLE at the deadline
+  std::atomic<uint64_t> pushes{0};         // push frames written
+  std::atomic<uint64_t> peak_output{0};    // most output ever pending on one connection
+
+  static void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+};
+
+// A plain copy of the counters (summed over threads).
+struct EdgeCounters {
+  uint64_t connections = 0, accepted = 0, closed = 0, closed_idle = 0,
+           closed_slow_reader = 0, closed_broken = 0, kicked = 0, requests = 0,
+           forwarded = 0, timeouts = 0, pushes = 0, peak_output = 0;
+};
+
+}  // namespace imbus::edge

@@ -1,0 +1,107 @@
+#include "edge/listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+namespace imbus::edge {
+
+namespace {
+
+std::runtime_error SysError(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+in_addr Resolve(const std::string& host) {
+  in_addr addr{};
+  if (::inet_pton(AF_INET, host.c_str(), &addr) == 1) return addr;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    throw std::runtime_error("cannot resolve listen host '" + host + "': " + ::gai_strerror(rc));
+  }
+  addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+  ::freeaddrinfo(res);
+  return addr;
+}
+
+UniqueFd OpenSpare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+}  // namespace
+
+Listener::Listener(UniqueFd fd, uint16_t port)
+    : fd_(std::move(fd)), spare_(OpenSpare()), port_(port) {}
+
+Listener Listener::Bind(const std::string& host, uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) throw SysError("socket");
+  const int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    throw SysError("setsockopt(SO_REUSEADDR/SO_REUSEPORT)");
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr = Resolve(host);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    throw SysError("bind " + host + ":" + std::to_string(port));
+  }
+  if (::listen(fd.get(), SOMAXCONN) != 0) throw SysError("listen");
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw SysError("getsockname");
+  }
+  return Listener(std::move(fd), ntohs(addr.sin_port));
+}
+
+Listener::Result Listener::Accept(UniqueFd* out, std::string* peer_host, uint16_t* peer_port) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  const int fd =
+      ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    switch (errno) {
+      case EAGAIN:
+        return Result::kAgain;
+      case EINTR:
+      case ECONNABORTED:
+      case EPROTO:
+        return Result::kDropped;
+      case EMFILE:
+      case ENFILE:
+        // Out of fds: free the spare, take the newcomer and close it, so it sees a
+        // closed connection instead of hanging in the backlog and waking us forever.
+        spdlog::warn("accept: {}; dropping a new connection", std::strerror(errno));
+        spare_.Reset();
+        ::close(::accept(fd_.get(), nullptr, nullptr));
+        spare_ = OpenSpare();
+        return Result::kDropped;
+      default:
+        spdlog::error("accept: {}", std::strerror(errno));
+        return Result::kError;
+    }
+  }
+  out->Reset(fd);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  char buf[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &addr.sin_addr, buf, sizeof(buf));
+  *peer_host = buf;
+  *peer_port = ntohs(addr.sin_port);
+  return Result::kAccepted;
+}
+
+}  // namespace imbus::edge

@@ -1,0 +1,92 @@
+// imbus-edge: terminates client TCP connections and forwards requests to the broker.
+// See edge/README.md and docs/bus.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "bus/logging.h"
+
+#include "edge/edge_server.h"
+#include "edge/options.h"
+
+int main(int argc, char** argv) {
+  imbus::edge::EdgeOptions o;
+  std::string listen = "0.0.0.0:7000";
+  std::string advertise;
+  std::string log_level = "info";
+
+  CLI::App app{"imbus-edge: client TCP front end of imbus (epoll, one loop per thread)"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--listen", listen, "HOST:PORT to accept clients on (port 0: any free port)")
+      ->envname("IMBUS_EDGE_LISTEN");
+  app.add_option("--broker", o.broker, "broker ROUTER endpoint")->envname("IMBUS_BROKER");
+  app.add_option("--threads", o.threads, "event loop threads (each with its own socket)")
+      ->envname("IMBUS_EDGE_THREADS");
+  app.add_option("--name", o.name, "edge name for the broker (default edge-<hostname>-<port>)")
+      ->envname("IMBUS_EDGE_NAME");
+  app.add_option("--advertise", advertise,
+                 "HOST:PORT clients are told to use (SYS/ROUTE); default: the listen address "
+                 "with 0.0.0.0 as 127.0.0.1")
+      ->envname("IMBUS_EDGE_ADVERTISE");
+  app.add_option("--idle-timeout-s", o.idle_timeout_s, "close connections silent this long")
+      ->envname("IMBUS_EDGE_IDLE_TIMEOUT_S");
+  app.add_option("--max-frame", o.max_frame, "largest frame accepted, header included")
+      ->envname("IMBUS_EDGE_MAX_FRAME");
+  app.add_option("--max-output-bytes", o.max_output_bytes,
+                 "pending output per connection past which it is closed as a slow reader")
+      ->envname("IMBUS_EDGE_MAX_OUTPUT_BYTES");
+  app.add_option("--request-timeout-ms", o.request_timeout_ms,
+                 "answer UNAVAILABLE when the broker has not replied in this time")
+      ->envname("IMBUS_EDGE_REQUEST_TIMEOUT_MS");
+  app.add_option("--heartbeat-ms", o.heartbeat_ms, "bus heartbeat interval")
+      ->envname("IMBUS_EDGE_HEARTBEAT_MS");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("IMBUS_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help is 0; a bad flag is a startup error
+  }
+
+  imbus::bus::InitProcessLogging("imbus-edge", log_level);
+  std::string error;
+  if (!imbus::edge::ParseHostPort(listen, &o.listen_host, &o.listen_port, &error)) {
+    std::fprintf(stderr, "imbus-edge: --listen: %s\n", error.c_str());
+    return 2;
+  }
+  if (!advertise.empty() &&
+      !imbus::edge::ParseHostPort(advertise, &o.advertise_host, &o.advertise_port, &error)) {
+    std::fprintf(stderr, "imbus-edge: --advertise: %s\n", error.c_str());
+    return 2;
+  }
+
+  // Block the stop signals in every thread (the loops and ZeroMQ's inherit the mask);
+  // this thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  try {
+    imbus::edge::EdgeServer server(o);
+    server.Start();
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("received {}; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.Stop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "imbus-edge: %s\n", e.what());
+    return 2;
+  }
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,29 @@
+// Public. EdgeOptions: everything an edge is configured with (flags of imbus-edge).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace imbus::edge {
+
+struct EdgeOptions {
+  std::string listen_host = "0.0.0.0";
+  uint16_t listen_port = 7000;  // 0: any free port (read it back with EdgeServer::port())
+  std::string broker = "tcp://127.0.0.1:5555";
+  int threads = 1;              // event loops, each with its own socket and BusPeer
+  std::string name;             // empty: edge-<hostname>-<port>
+  std::string advertise_host;   // empty: the listen host (0.0.0.0 -> 127.0.0.1)
+  uint16_t advertise_port = 0;  // 0: the actual listening port
+  int idle_timeout_s = 30;
+  uint32_t max_frame = 65536;
+  size_t max_output_bytes = size_t{1} << 20;  // pending output past this: slow reader
+  int request_timeout_ms = 15000;
+  int heartbeat_ms = 1000;
+};
+
+// Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.
+bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port,
+                   std::string* error);
+
+}  // namespace imbus::edge

@@ -1,0 +1,258 @@
+#include "test/actors/auth_cases.h"
+
+#include <vector>
+
+#include "codec/commands.h"
+
+namespace imbus::actors::testing {
+namespace {
+
+using codec::Code;
+namespace auth = codec::auth;
+
+int CodeOf(Code c) { return static_cast<int>(c); }
+
+}  // namespace
+
+std::string NamePassword(const std::string& name, const std::string& password) {
+  codec::MapWriter w(2);
+  w.Key("name").Str(name);
+  w.Key("password").Str(password);
+  return w.Finish();
+}
+
+void AuthCasesTest::SetUp() {
+  AuthService::Options o;
+  o.pwhash_ops = 1;  // lowest cost: tests only
+  o.pwhash_mem = 8192;
+  o.token_ttl_s = 3600;
+  o.now_ms = [this] { return now_ms_; };
+  dispatcher_.Add(codec::ToWire(codec::Service::kAuth),
+                  std::make_unique<AuthService>(GetParam().make(), o));
+}
+
+CallResult AuthCasesTest::Call(uint16_t command, const std::string& body, uint64_t conn_uid,
+                               const std::string& conn_device) {
+  codec::RequestMeta meta;
+  meta.rid = 42;
+  meta.conn = 7;
+  meta.seq = 9;
+  meta.service = codec::ToWire(codec::Service::kAuth);
+  meta.command = command;
+  meta.uid = conn_uid;
+  meta.device = conn_device;
+  meta.peer_host = "203.0.113.5";
+  meta.peer_port = 40001;
+  std::vector<OutMessage> out;
+  dispatcher_.HandleRequest(codec::PackMeta(meta), body, &out);
+  CallResult r;
+  EXPECT_EQ(out.size(), 1u);
+  if (out.empty()) return r;
+  EXPECT_EQ(out.back().type, codec::BusType::kReply);
+  EXPECT_TRUE(codec::UnpackMeta(out.back().meta, &r.meta));
+  EXPECT_EQ(r.meta.rid, 42u);
+  EXPECT_EQ(r.meta.conn, 7u);
+  EXPECT_EQ(r.meta.seq, 9u);
+  EXPECT_EQ(r.meta.command, command);
+  std::string err;
+  EXPECT_TRUE(codec::Body::Parse(out.back().body, &r.body, &err)) << err;
+  r.code = static_cast<int>(r.body.GetInt("code").value_or(-1));
+  r.error = r.body.GetString("error").value_or("");
+  return r;
+}
+
+uint64_t AuthCasesTest::RegisterOk(const std::string& name, const std::string& password) {
+  CallResult r = Call(auth::kRegister, NamePassword(name, password));
+  EXPECT_EQ(r.code, 0) << r.error;
+  return r.body.GetUint("uid").value_or(0);
+}
+
+std::string AuthCasesTest::LoginOk(const std::string& name, const std::string& password,
+                                   const std::string& device) {
+  codec::MapWriter w(device.empty() ? 2 : 3);
+  w.Key("name").Str(name);
+  w.Key("password").Str(password);
+  if (!device.empty()) w.Key("device").Str(device);
+  CallResult r = Call(auth::kLogin, w.Finish());
+  EXPECT_EQ(r.code, 0) << r.error;
+  return r.body.GetString("token").value_or("");
+}
+
+TEST_P(AuthCasesTest, RegisterGivesIncreasingUids) {
+  const uint64_t a = RegisterOk("alice", "secret1");
+  const uint64_t b = RegisterOk("bob", "secret2");
+  EXPECT_GT(a, 0u);
+  EXPECT_GT(b, a);
+}
+
+TEST_P(AuthCasesTest, RegisterRejectsBadNamesAndPasswords) {
+  for (const std::string& name : std::vector<std::string>{"", "has space", "ü", "semi;colon", std::string(33, 'a')}) {
+    EXPECT_EQ(Call(auth::kRegister, NamePassword(name, "secret1")).code,
+              CodeOf(Code::kBadRequest))
+        << "name '" << name << "'";
+  }
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("a.b-c_D9", "secret1")).code, 0);
+  EXPECT_EQ(Call(auth::kRegister, NamePassword(std::string(32, 'x'), "secret1")).code, 0);
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("shorty", "12345")).code, CodeOf(Code::kBadRequest));
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("longy", std::string(129, 'p'))).code,
+            CodeOf(Code::kBadRequest));
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("exact", std::string(128, 'p'))).code, 0);
+  // Missing and ill-typed fields.
+  codec::MapWriter w(1);
+  w.Key("name").Str("nopass");
+  EXPECT_EQ(Call(auth::kRegister, w.Finish()).code, CodeOf(Code::kBadRequest));
+  codec::MapWriter t(2);
+  t.Key("name").Int(5);
+  t.Key("password").Str("secret1");
+  CallResult r = Call(auth::kRegister, t.Finish());
+  EXPECT_EQ(r.code, CodeOf(Code::kBadRequest));
+  EXPECT_NE(r.error.find("name"), std::string::npos) << r.error;
+}
+
+TEST_P(AuthCasesTest, DuplicateNameIsConflictCaseInsensitively) {
+  RegisterOk("Carol", "secret1");
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("carol", "other12")).code, CodeOf(Code::kConflict));
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("CAROL", "other12")).code, CodeOf(Code::kConflict));
+}
+
+TEST_P(AuthCasesTest, LoginByNameOrUidBindsTheSession) {
+  const uint64_t uid = RegisterOk("dave", "secret1");
+  codec::MapWriter w(4);
+  w.Key("name").Str("DAVE");
+  w.Key("password").Str("secret1");
+  w.Key("p2p_port").Uint(5000);
+  w.Key("local_host").Str("192.168.1.9");
+  CallResult r = Call(auth::kLogin, w.Finish());
+  ASSERT_EQ(r.code, 0) << r.error;
+  EXPECT_EQ(r.body.GetUint("uid"), uid);
+  EXPECT_EQ(r.body.GetString("name"), "dave");
+  EXPECT_GE(r.body.GetString("token").value_or("").size(), 40u);
+  EXPECT_EQ(r.meta.action, static_cast<uint8_t>(codec::SessionAction::kLogin));
+  EXPECT_EQ(r.meta.session.uid, uid);
+  EXPECT_EQ(r.meta.session.device, "default");
+  EXPECT_EQ(r.meta.session.name, "dave");
+  EXPECT_EQ(r.meta.session.public_host, "203.0.113.5");
+  EXPECT_EQ(r.meta.session.public_port, 40001);
+  EXPECT_EQ(r.meta.session.local_host, "192.168.1.9");
+  EXPECT_EQ(r.meta.session.p2p_port, 5000);
+
+  codec::MapWriter u(3);
+  u.Key("uid").Uint(uid);
+  u.Key("password").Str("secret1");
+  u.Key("device").Str("phone");
+  CallResult r2 = Call(auth::kLogin, u.Finish());
+  ASSERT_EQ(r2.code, 0) << r2.error;
+  EXPECT_EQ(r2.meta.session.device, "phone");
+  EXPECT_NE(r2.body.GetString("token"), r.body.GetString("token"));
+}
+
+TEST_P(AuthCasesTest, LoginFailuresLookTheSame) {
+  const uint64_t uid = RegisterOk("erin", "secret1");
+  CallResult wrong = Call(auth::kLogin, NamePassword("erin", "wrong12"));
+  CallResult unknown = Call(auth::kLogin, NamePassword("nobody", "secret1"));
+  EXPECT_EQ(wrong.code, CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(unknown.code, CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(wrong.error, unknown.error);
+  EXPECT_EQ(wrong.meta.action, 0);
+  codec::MapWriter u(2);
+  u.Key("uid").Uint(uid + 1000);
+  u.Key("password").Str("secret1");
+  EXPECT_EQ(Call(auth::kLogin, u.Finish()).code, CodeOf(Code::kUnauthenticated));
+  codec::MapWriter n(1);
+  n.Key("password").Str("secret1");
+  EXPECT_EQ(Call(auth::kLogin, n.Finish()).code, CodeOf(Code::kBadRequest));
+}
+
+TEST_P(AuthCasesTest, ResumeWithTokenUntilLogoutOrExpiry) {
+  const uint64_t uid = RegisterOk("frank", "secret1");
+  const std::string token = LoginOk("frank", "secret1", "laptop");
+  codec::MapWriter w(1);
+  w.Key("token").Str(token);
+  const std::string resume = w.Finish();
+  CallResult r = Call(auth::kResume, resume);
+  ASSERT_EQ(r.code, 0) << r.error;
+  EXPECT_EQ(r.body.GetUint("uid"), uid);
+  EXPECT_EQ(r.body.GetString("name"), "frank");
+  EXPECT_EQ(r.meta.action, static_cast<uint8_t>(codec::SessionAction::kLogin));
+  EXPECT_EQ(r.meta.session.device, "laptop");
+
+  codec::MapWriter bad(1);
+  bad.Key("token").Str("not-a-token");
+  EXPECT_EQ(Call(auth::kResume, bad.Finish()).code, CodeOf(Code::kUnauthenticated));
+  codec::MapWriter other(2);
+  other.Key("token").Str(token);
+  other.Key("device").Str("phone");
+  EXPECT_EQ(Call(auth::kResume, other.Finish()).code, CodeOf(Code::kUnauthenticated));
+
+  // LOGOUT on another device leaves this token alone; on its own device kills it.
+  CallResult out_other = Call(auth::kLogout, codec::EmptyBody(), uid, "phone");
+  EXPECT_EQ(out_other.code, 0);
+  EXPECT_EQ(Call(auth::kResume, resume).code, 0);
+  CallResult out = Call(auth::kLogout, codec::EmptyBody(), uid, "laptop");
+  EXPECT_EQ(out.code, 0);
+  EXPECT_EQ(out.meta.action, static_cast<uint8_t>(codec::SessionAction::kLogout));
+  EXPECT_EQ(Call(auth::kResume, resume).code, CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(Call(auth::kLogout, codec::EmptyBody()).code, CodeOf(Code::kUnauthenticated));
+
+  // Expiry: tokens live token_ttl_s (3600 s here).
+  const std::string t2 = LoginOk("frank", "secret1");
+  codec::MapWriter w2(1);
+  w2.Key("token").Str(t2);
+  const std::string resume2 = w2.Finish();
+  now_ms_ += 3599 * 1000;
+  EXPECT_EQ(Call(auth::kResume, resume2).code, 0);
+  now_ms_ += 2000;
+  EXPECT_EQ(Call(auth::kResume, resume2).code, CodeOf(Code::kUnauthenticated));
+}
+
+TEST_P(AuthCasesTest, DeleteAccountKicksFreesNameAndNeverReusesUid) {
+  const uint64_t uid = RegisterOk("gina", "secret1");
+  const std::string token = LoginOk("gina", "secret1");
+  codec::MapWriter wrong(2);
+  wrong.Key("uid").Uint(uid);
+  wrong.Key("password").Str("wrong12");
+  EXPECT_EQ(Call(auth::kDeleteAccount, wrong.Finish()).code, CodeOf(Code::kUnauthenticated));
+
+  codec::MapWriter w(2);
+  w.Key("uid").Uint(uid);
+  w.Key("password").Str("secret1");
+  const std::string del = w.Finish();
+  CallResult r = Call(auth::kDeleteAccount, del, uid, "default");
+  ASSERT_EQ(r.code, 0) << r.error;
+  EXPECT_EQ(r.meta.kick_uid, uid);
+  EXPECT_EQ(r.meta.kick_reason, "account deleted");
+  EXPECT_EQ(r.meta.action, static_cast<uint8_t>(codec::SessionAction::kLogout));
+
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("gina", "secret1")).code,
+            CodeOf(Code::kUnauthenticated));
+  codec::MapWriter t(1);
+  t.Key("token").Str(token);
+  EXPECT_EQ(Call(auth::kResume, t.Finish()).code, CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(Call(auth::kDeleteAccount, del).code, CodeOf(Code::kUnauthenticated));
+
+  const uint64_t again = RegisterOk("GINA", "secret9");
+  EXPECT_GT(again, uid);
+  codec::MapWriter old(2);
+  old.Key("uid").Uint(uid);
+  old.Key("password").Str("secret1");
+  EXPECT_EQ(Call(auth::kLogin, old.Finish()).code, CodeOf(Code::kUnauthenticated));
+
+  // Deleting from another connection kicks without logging that connection out.
+  const uint64_t h = RegisterOk("hank", "secret1");
+  codec::MapWriter hw(2);
+  hw.Key("uid").Uint(h);
+  hw.Key("password").Str("secret1");
+  CallResult hr = Call(auth::kDeleteAccount, hw.Finish(), again, "default");
+  EXPECT_EQ(hr.code, 0);
+  EXPECT_EQ(hr.meta.kick_uid, h);
+  EXPECT_EQ(hr.meta.action, 0);
+}
+
+TEST_P(AuthCasesTest, MalformedBodyAndUnknownCommand) {
+  EXPECT_EQ(Call(auth::kRegister, std::string("\x92\x01\x02", 3)).code,
+            CodeOf(Code::kBadRequest));  // an array, not a map
+  EXPECT_EQ(Call(auth::kRegister, std::string("\x81", 1)).code, CodeOf(Code::kBadRequest));
+  EXPECT_EQ(Call(77, codec::EmptyBody()).code, CodeOf(Code::kUnsupported));
+}
+
+}  // namespace imbus::actors::testing

@@ -1,0 +1,528 @@
+// In-process broker on tcp://127.0.0.1:*, driven by raw DEALER sockets that speak
+// the bus protocol by hand (czmq style): each test is also a usage example of the
+// contract in docs/bus.md.
+#include "broker/broker.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bus/peer.h"
+#include "codec/body.h"
+#include "codec/codes.h"
+#include "codec/commands.h"
+
+namespace imbus::broker {
+namespace {
+
+using codec::BusType;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr uint16_t kMsg = codec::ToWire(codec::Service::kMsg);
+constexpr uint16_t kAuth = codec::ToWire(codec::Service::kAuth);
+
+// One raw DEALER peer. While it waits in Recv() it heartbeats (with `load`) so the
+// broker keeps it alive; a peer that is not waiting is silent.
+class TestPeer {
+ public:
+  TestPeer(zmq::context_t& ctx, const std::string& endpoint, const std::string& identity)
+      : socket_(ctx, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::routing_id, identity);
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+
+  void Send(BusType type, const std::string& meta, const std::string& body = {}) {
+    ASSERT_TRUE(bus::SendBus(socket_, {}, type, meta, body));
+  }
+
+  // The next message that is not a broker heartbeat, or nullopt after `timeout_ms`.
+  std::optional<bus::BusMessage> Recv(int timeout_ms = 3000) {
+    const auto end = Clock::now() + milliseconds(timeout_ms);
+    while (Clock::now() < end) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, milliseconds(20));
+      if (beat && Clock::now() - last_beat_ > milliseconds(50)) {
+        bus::SendBus(socket_, {}, BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{load}),
+                     {});
+        last_beat_ = Clock::now();
+      }
+      zmq::message_t part;
+      while (socket_.recv(part, zmq::recv_flags::dontwait)) {
+        bus::BusMessage m;
+        std::string parts[3];
+        size_t n = 0;
+        parts[n++] = part.to_string();
+        while (part.more() && socket_.recv(part, zmq::recv_flags::none)) {
+          if (n < 3) parts[n++] = part.to_string();
+        }
+        m.type = static_cast<BusType>(parts[0][0]);
+        m.meta = parts[1];
+        m.body = parts[2];
+        if (m.type != BusType::kHeartbeat) return m;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Waits for a message of `type` and unpacks its meta into *meta.
+  template <class T>
+  bool Expect(BusType type, T* meta, std::string* body = nullptr, int timeout_ms = 3000) {
+    auto m = Recv(timeout_ms);
+    if (!m) return false;
+    EXPECT_EQ(static_cast<int>(m->type), static_cast<int>(type));
+    if (m->type != type) return false;
+    if (body) *body = m->body;
+    return codec::UnpackMeta(m->meta, meta);
+  }
+
+  codec::StatsMeta Stats() {
+    Send(BusType::kStats, {});
+    codec::StatsMeta stats;
+    EXPECT_TRUE(Expect(BusType::kStats, &stats));
+    return stats;
+  }
+
+  // READY, then a STATS round trip: when it returns the broker has registered us.
+  void Ready(const std::string& role, const std::string& name,
+             std::vector<std::string> services = {}, const std::string& host = "127.0.0.1",
+             uint16_t port = 7000) {
+    codec::Ready ready{role, name, std::move(services), host, port};
+    Send(BusType::kReady, codec::PackMeta(ready));
+    Stats();
+  }
+
+  uint32_t load = 0;
+  bool beat = true;  // heartbeat while waiting in Recv()
+
+ private:
+  zmq::socket_t socket_;
+  Clock::time_point last_beat_{};
+};
+
+std::string TextBody(const std::string& text) {
+  codec::MapWriter w(1);
+  w.Key("text").Str(text);
+  return w.Finish();
+}
+
+codec::RequestMeta Request(uint16_t service, uint16_t command, uint64_t conn, uint32_t seq = 1) {
+  codec::RequestMeta r;
+  r.conn = conn;
+  r.seq = seq;
+  r.service = service;
+  r.command = command;
+  return r;
+}
+
+codec::ReplyMeta ReplyTo(const codec::RequestMeta& req) {
+  codec::ReplyMeta r;
+  r.rid = req.rid;
+  r.conn = req.conn;
+  r.seq = req.seq;
+  r.service = req.service;
+  r.command = req.command;
+  return r;
+}
+
+// {code, error} of a reply body.
+std::pair<int64_t, std::string> CodeOf(const std::string& body) {
+  codec::Body parsed;
+  std::string error;
+  EXPECT_TRUE(codec::Body::Parse(body, &parsed, &error)) << error;
+  return {parsed.GetInt("code").value_or(-1), parsed.GetString("error").value_or("")};
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void Start(Options options = {}) {
+    options.bind = "tcp://127.0.0.1:*";
+    broker_ = std::make_unique<Broker>(ctx_, options);
+    ASSERT_NE(broker_->endpoint().find("tcp://127.0.0.1:"), std::string::npos);
+    thread_ = std::thread([this] { broker_->Run(stop_); });
+  }
+  // Stops the loop; counters() may be read afterwards.
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  void TearDown() override { Stop(); }
+
+  std::unique_ptr<TestPeer> Peer(const std::string& identity) {
+    return std::make_unique<TestPeer>(ctx_, broker_->endpoint(), identity);
+  }
+
+  zmq::context_t ctx_;
+  std::unique_ptr<Broker> broker_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(BrokerTest, RoutesRequestToWorkerAndReplyBack) {
+  Start();
+  auto edge = Peer("edge-a/0");
+  auto worker = Peer("msg/1");
+  edge->Ready("edge", "a");
+  worker->Ready("worker", "msg", {"msg"});
+
+  auto req = Request(kMsg, codec::msg::kSend, 5, 9);
+  req.uid = 7;
+  edge->Send(BusType::kRequest, codec::PackMeta(req), TextBody("hi"));
+
+  codec::RequestMeta got;
+  std::string body;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &got, &body));
+  EXPECT_NE(got.rid, 0u);
+  EXPECT_EQ(got.conn, 5u);
+  EXPECT_EQ(got.seq, 9u);
+  EXPECT_EQ(got.uid, 7u);
+  EXPECT_EQ(body, TextBody("hi"));
+
+  worker->Send(BusType::kReply, codec::PackMeta(ReplyTo(got)), codec::OkBody());
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+  EXPECT_EQ(reply.conn, 5u);
+  EXPECT_EQ(reply.seq, 9u);
+  EXPECT_EQ(body, codec::OkBody());
+}
+
+TEST_F(BrokerTest, DispatchesToTheWorkerWithFewestOutstanding) {
+  Start();
+  auto edge = Peer("edge-a/0");
+  auto w1 = Peer("msg/1");
+  auto w2 = Peer("msg/2");
+  edge->Ready("edge", "a");
+  w1->Ready("worker", "msg", {"msg"});
+  w2->Ready("worker", "msg", {"msg"});
+
+  for (uint64_t conn = 1; conn <= 4; ++conn) {
+    edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, conn)),
+               TextBody("x"));
+  }
+  std::vector<codec::RequestMeta> at_w1(2), at_w2(2);
+  for (auto& r : at_w1) ASSERT_TRUE(w1->Expect(BusType::kRequest, &r));
+  for (auto& r : at_w2) ASSERT_TRUE(w2->Expect(BusType::kRequest, &r));
+  EXPECT_FALSE(w1->Recv(200));
+  EXPECT_FALSE(w2->Recv(1));
+
+  // w1 finishes its two: the next two go to w1, which now has fewer outstanding.
+  for (auto& r : at_w1) w1->Send(BusType::kReply, codec::PackMeta(ReplyTo(r)), codec::OkBody());
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
+  for (uint64_t conn = 5; conn <= 6; ++conn) {
+    edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, conn)),
+               TextBody("x"));
+  }
+  codec::RequestMeta r;
+  ASSERT_TRUE(w1->Expect(BusType::kRequest, &r));
+  ASSERT_TRUE(w1->Expect(BusType::kRequest, &r));
+  EXPECT_FALSE(w2->Recv(200));
+}
+
+TEST_F(BrokerTest, NoWorkerAnswersUnavailableAfterQueueTimeout) {
+  Options options;
+  options.queue_timeout_ms = 200;
+  Start(options);
+  auto edge = Peer("edge-a/0");
+  edge->Ready("edge", "a");
+
+  const auto sent = Clock::now();
+  edge->Send(BusType::kRequest,
+             codec::PackMeta(Request(codec::ToWire(codec::Service::kPresence),
+                                     codec::presence::kIsOnline, 3, 4)),
+             codec::EmptyBody());
+  codec::ReplyMeta reply;
+  std::string body;
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+  EXPECT_GE(Clock::now() - sent, milliseconds(150));
+  EXPECT_EQ(reply.conn, 3u);
+  EXPECT_EQ(reply.seq, 4u);
+  auto [code, error] = CodeOf(body);
+  EXPECT_EQ(code, static_cast<int>(codec::Code::kUnavailable));
+  EXPECT_EQ(error, "no worker for service presence");
+
+  // A worker that appears within the timeout gets the queued request.
+  edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 8)),
+             TextBody("late worker"));
+  EXPECT_FALSE(edge->Recv(50));
+  auto worker = Peer("msg/1");
+  worker->Send(BusType::kReady, codec::PackMeta(codec::Ready{"worker", "msg", {"msg"}, "", 0}));
+  codec::RequestMeta got;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &got, &body));
+  EXPECT_EQ(got.conn, 8u);
+  EXPECT_EQ(body, TextBody("late worker"));
+}
+
+TEST_F(BrokerTest, DeadWorkerRequestsAreAllAnsweredUnavailable) {
+  Options options;
+  options.heartbeat_ms = 100;
+  options.liveness = 3;
+  Start(options);
+  auto edge = Peer("edge-a/0");
+  auto worker = Peer("msg/1");
+  edge->Ready("edge", "a");
+  worker->Ready("worker", "msg", {"msg"});
+
+  for (uint64_t conn = 1; conn <= 3; ++conn) {
+    edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, conn)),
+               TextBody("x"));
+  }
+  codec::RequestMeta got;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(worker->Expect(BusType::kRequest, &got));
+  // From here the worker is silent; the edge keeps heartbeating while it waits.
+  std::vector<uint64_t> conns;
+  for (int i = 0; i < 3; ++i) {
+    codec::ReplyMeta reply;
+    std::string body;
+    ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+    auto [code, error] = CodeOf(body);
+    EXPECT_EQ(code, static_cast<int>(codec::Code::kUnavailable));
+    EXPECT_NE(error.find("died"), std::string::npos) << error;
+    conns.push_back(reply.conn);
+  }
+  std::sort(conns.begin(), conns.end());
+  EXPECT_EQ(conns, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_TRUE(edge->Stats().workers.empty());
+}
+
+TEST_F(BrokerTest, SilentWorkerTimesOutAndLateReplyIsDropped) {
+  Options options;
+  options.request_timeout_ms = 300;
+  Start(options);
+  auto edge = Peer("edge-a/0");
+  auto worker = Peer("msg/1");
+  edge->Ready("edge", "a");
+  worker->Ready("worker", "msg", {"msg"});
+  edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSync, 2)),
+             codec::EmptyBody());
+  codec::RequestMeta got;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &got));
+  codec::ReplyMeta reply;
+  std::string body;
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+  EXPECT_EQ(CodeOf(body).second, "timed out waiting for the worker");
+
+  worker->Send(BusType::kReply, codec::PackMeta(ReplyTo(got)), codec::OkBody());
+  EXPECT_FALSE(edge->Recv(300));  // exactly one reply per request
+  Stop();
+  EXPECT_EQ(broker_->counters().late_replies, 1u);
+}
+
+TEST_F(BrokerTest, LoginBindsAndSameDeviceLoginElsewhereKicksTheFirst) {
+  Start();
+  auto e1 = Peer("edge-a/0");
+  auto e2 = Peer("edge-b/0");
+  auto worker = Peer("auth/1");
+  e1->Ready("edge", "a");
+  e2->Ready("edge", "b");
+  worker->Ready("worker", "auth", {"auth"});
+
+  auto login = [&](TestPeer& edge, uint64_t conn) {
+    edge.Send(BusType::kRequest, codec::PackMeta(Request(kAuth, codec::auth::kLogin, conn)),
+              codec::EmptyBody());
+    codec::RequestMeta got;
+    ASSERT_TRUE(worker->Expect(BusType::kRequest, &got));
+    auto reply = ReplyTo(got);
+    reply.action = static_cast<uint8_t>(codec::SessionAction::kLogin);
+    reply.session.uid = 42;
+    reply.session.device = "pc";
+    worker->Send(BusType::kReply, codec::PackMeta(reply), codec::OkBody());
+  };
+  login(*e1, 1);
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(e1->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(e1->Stats().sessions, 1u);
+
+  login(*e2, 2);
+  codec::KickMeta kick;
+  ASSERT_TRUE(e1->Expect(BusType::kKick, &kick));
+  EXPECT_EQ(kick.conn, 1u);
+  EXPECT_EQ(kick.reason, "logged in on the same device elsewhere");
+  ASSERT_TRUE(e2->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 2u);
+  EXPECT_EQ(e2->Stats().sessions, 1u);
+
+  // Pushes to uid 42 now reach only the second connection.
+  codec::PushMeta push{{42}, kMsg, codec::msg::kMessage, 0};
+  worker->Send(BusType::kPush, codec::PackMeta(push), TextBody("p"));
+  codec::EdgePushMeta out;
+  ASSERT_TRUE(e2->Expect(BusType::kPush, &out));
+  EXPECT_EQ(out.conns, (std::vector<uint64_t>{2}));
+  EXPECT_FALSE(e1->Recv(100));
+}
+
+TEST_F(BrokerTest, PushIsGroupedPerEdgeAndSkipsTheSender) {
+  Start();
+  auto e1 = Peer("edge-a/0");
+  auto e2 = Peer("edge-b/0");
+  auto worker = Peer("msg/1");
+  e1->Ready("edge", "a");
+  e2->Ready("edge", "b");
+  worker->Ready("worker", "msg", {"msg"});
+  auto bind = [](TestPeer& edge, uint64_t conn, uint64_t uid, const std::string& device) {
+    codec::BindMeta b;
+    b.conn = conn;
+    b.session.uid = uid;
+    b.session.device = device;
+    edge.Send(BusType::kBind, codec::PackMeta(b));
+  };
+  bind(*e1, 1, 1, "pc");
+  bind(*e1, 2, 1, "phone");
+  bind(*e1, 3, 2, "pc");
+  bind(*e2, 7, 2, "phone");
+  bind(*e2, 8, 3, "pc");
+  e1->Stats();
+  EXPECT_EQ(e2->Stats().sessions, 5u);
+
+  codec::PushMeta push{{1, 2, 1}, kMsg, codec::msg::kMessage, 0};
+  worker->Send(BusType::kPush, codec::PackMeta(push), TextBody("p1"));
+  codec::EdgePushMeta out;
+  std::string body;
+  ASSERT_TRUE(e1->Expect(BusType::kPush, &out, &body));
+  std::sort(out.conns.begin(), out.conns.end());
+  EXPECT_EQ(out.conns, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(out.command, codec::msg::kMessage);
+  EXPECT_EQ(body, TextBody("p1"));
+  ASSERT_TRUE(e2->Expect(BusType::kPush, &out));
+  EXPECT_EQ(out.conns, (std::vector<uint64_t>{7}));
+
+  // A push caused by conn 1's request leaves conn 1 out, and precedes the reply.
+  e1->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 1)),
+           TextBody("m"));
+  codec::RequestMeta got;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &got));
+  push.skip_rid = got.rid;
+  worker->Send(BusType::kPush, codec::PackMeta(push), TextBody("p2"));
+  worker->Send(BusType::kReply, codec::PackMeta(ReplyTo(got)), codec::OkBody());
+  ASSERT_TRUE(e1->Expect(BusType::kPush, &out));
+  std::sort(out.conns.begin(), out.conns.end());
+  EXPECT_EQ(out.conns, (std::vector<uint64_t>{2, 3}));
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(e1->Expect(BusType::kReply, &reply));
+  ASSERT_TRUE(e2->Expect(BusType::kPush, &out));
+  EXPECT_EQ(out.conns, (std::vector<uint64_t>{7}));
+
+  // UNBIND removes a connection from later pushes.
+  e2->Send(BusType::kUnbind, codec::PackMeta(codec::UnbindMeta{7}));
+  e2->Stats();
+  push.skip_rid = 0;
+  worker->Send(BusType::kPush, codec::PackMeta(push), TextBody("p3"));
+  ASSERT_TRUE(e1->Expect(BusType::kPush, &out));
+  EXPECT_FALSE(e2->Recv(200));
+}
+
+// The real peer side (bus::BusPeer) against the broker: READY on construction,
+// request out, reply back, and a BusPeer whose broker forgot it announces again.
+TEST_F(BrokerTest, WorksWithBusPeer) {
+  Start();
+  bus::BusPeer::Options eo;
+  eo.endpoint = broker_->endpoint();
+  eo.ready = codec::Ready{"edge", "a", {}, "127.0.0.1", 7000};
+  eo.identity_prefix = "edge-a/0";
+  bus::BusPeer edge(ctx_, eo);
+  bus::BusPeer::Options wo;
+  wo.endpoint = broker_->endpoint();
+  wo.ready = codec::Ready{"worker", "msg", {"msg"}, "", 0};
+  wo.identity_prefix = "msg";
+  bus::BusPeer worker(ctx_, wo);
+
+  ASSERT_TRUE(edge.Send(BusType::kRequest,
+                        codec::PackMeta(Request(kMsg, codec::msg::kSend, 12, 3)),
+                        TextBody("via peer")));
+  bus::BusMessage m;
+  const auto end = Clock::now() + milliseconds(3000);
+  bool got_request = false;
+  while (!got_request && Clock::now() < end) {
+    worker.WaitReadable(20);
+    got_request = worker.TryRecv(&m);
+  }
+  ASSERT_TRUE(got_request);
+  ASSERT_EQ(m.type, BusType::kRequest);
+  codec::RequestMeta req;
+  ASSERT_TRUE(codec::UnpackMeta(m.meta, &req));
+  EXPECT_EQ(m.body, TextBody("via peer"));
+  ASSERT_TRUE(worker.Send(BusType::kReply, codec::PackMeta(ReplyTo(req)), codec::OkBody()));
+
+  bool got_reply = false;
+  while (!got_reply && Clock::now() < end) {
+    edge.WaitReadable(20);
+    got_reply = edge.TryRecv(&m);
+  }
+  ASSERT_TRUE(got_reply);
+  EXPECT_EQ(m.type, BusType::kReply);
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(codec::UnpackMeta(m.meta, &reply));
+  EXPECT_EQ(reply.conn, 12u);
+  EXPECT_EQ(reply.seq, 3u);
+}
+
+TEST_F(BrokerTest, UnknownIdentityGetsUnknownPeer) {
+  Start();
+  auto stranger = Peer("stranger");
+  stranger->beat = false;  // exactly the two messages below, nothing else
+  stranger->Send(BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{}));
+  auto m = stranger->Recv();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->type, BusType::kUnknownPeer);
+  stranger->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 1)),
+                 codec::EmptyBody());
+  m = stranger->Recv();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->type, BusType::kUnknownPeer);
+
+  // After READY it is known: its heartbeats (sent while waiting) draw no answer.
+  stranger->beat = true;
+  stranger->Ready("edge", "s");
+  EXPECT_FALSE(stranger->Recv(200));
+}
+
+TEST_F(BrokerTest, RouteAnswersTheEdgeWithTheLeastSummedLoad) {
+  Start();
+  auto a0 = Peer("edge-a/0");
+  auto a1 = Peer("edge-a/1");
+  auto b0 = Peer("edge-b/0");
+  a0->Ready("edge", "a", {}, "10.0.0.1", 7001);
+  a1->Ready("edge", "a", {}, "10.0.0.1", 7001);
+  b0->Ready("edge", "b", {}, "10.0.0.2", 7002);
+  // a's threads are each lighter than b, but a as a whole is heavier.
+  a0->load = 5;
+  a1->load = 6;
+  b0->load = 8;
+  for (TestPeer* p : {a0.get(), a1.get(), b0.get()}) {
+    p->Send(BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{p->load}));
+    p->Stats();
+  }
+
+  a0->Send(BusType::kRequest,
+           codec::PackMeta(Request(codec::ToWire(codec::Service::kSys), codec::sys::kRoute, 4, 11)),
+           codec::EmptyBody());
+  codec::ReplyMeta reply;
+  std::string body;
+  ASSERT_TRUE(a0->Expect(BusType::kReply, &reply, &body));
+  EXPECT_EQ(reply.conn, 4u);
+  EXPECT_EQ(reply.seq, 11u);
+  codec::Body parsed;
+  std::string error;
+  ASSERT_TRUE(codec::Body::Parse(body, &parsed, &error)) << error;
+  EXPECT_EQ(parsed.GetInt("code"), 0);
+  EXPECT_EQ(parsed.GetString("host"), "10.0.0.2");
+  EXPECT_EQ(parsed.GetUint("port"), 7002u);
+  const msgpack::object* edges = parsed.Find("edges");
+  ASSERT_NE(edges, nullptr);
+  ASSERT_EQ(edges->type, msgpack::type::ARRAY);
+  std::map<uint64_t, uint64_t> load_by_port;
+  for (const auto& e : edges->as<std::vector<std::map<std::string, msgpack::object>>>()) {
+    load_by_port[e.at("port").as<uint64_t>()] = e.at("load").as<uint64_t>();
+  }
+  EXPECT_EQ(load_by_port, (std::map<uint64_t, uint64_t>{{7001, 11}, {7002, 8}}));
+}
+
+}  // namespace
+}  // namespace imbus::broker

@@ -1,0 +1,140 @@
+#include "broker/worker_pool.h"
+
+#include <map>
+
+#include <gtest/gtest.h>
+
+namespace imbus::broker {
+namespace {
+
+using Clock = WorkerPool::Clock;
+using std::chrono::milliseconds;
+
+WorkerPool::Pending Pend(WorkerPool& pool, const std::string& worker, Clock::time_point deadline,
+                         uint64_t conn = 1) {
+  WorkerPool::Pending p;
+  p.rid = pool.NextRid();
+  p.edge = "edge";
+  p.worker = worker;
+  p.meta.conn = conn;
+  p.meta.rid = p.rid;
+  p.deadline = deadline;
+  return p;
+}
+
+TEST(WorkerPoolTest, PicksLeastOutstandingRoundRobinOnTies) {
+  WorkerPool pool;
+  EXPECT_FALSE(pool.Pick("msg"));
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg", "auth"});
+  pool.AddWorker("w3", {"auth"});
+  const auto far = Clock::now() + milliseconds(100000);
+
+  std::map<std::string, int> count;
+  for (int i = 0; i < 6; ++i) {
+    auto w = pool.Pick("msg");
+    ASSERT_TRUE(w);
+    ++count[*w];
+    pool.AddPending(Pend(pool, *w, far));
+  }
+  EXPECT_EQ(count["w1"], 3);
+  EXPECT_EQ(count["w2"], 3);
+  EXPECT_EQ(count.count("w3"), 0u);
+
+  // w2 is now the busiest for "auth": w3 gets auth work.
+  EXPECT_EQ(*pool.Pick("auth"), "w3");
+
+  // Ties without outstanding work alternate.
+  WorkerPool idle;
+  idle.AddWorker("a", {"s"});
+  idle.AddWorker("b", {"s"});
+  std::string first = *idle.Pick("s");
+  std::string second = *idle.Pick("s");
+  EXPECT_NE(first, second);
+}
+
+TEST(WorkerPoolTest, RepliesReleaseAndLateRepliesAreUnknown) {
+  WorkerPool pool;
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg"});
+  const auto far = Clock::now() + milliseconds(100000);
+  auto p = Pend(pool, "w1", far);
+  const uint64_t rid = p.rid;
+  pool.AddPending(std::move(p));
+  EXPECT_EQ(*pool.Pick("msg"), "w2");
+  auto taken = pool.TakePending(rid);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->worker, "w1");
+  EXPECT_FALSE(pool.TakePending(rid));
+  for (const auto& w : pool.Workers()) {
+    EXPECT_EQ(w.outstanding, 0u);
+    EXPECT_EQ(w.served, w.id == "w1" ? 1u : 0u);
+  }
+}
+
+TEST(WorkerPoolTest, RemoveWorkerReturnsItsRequestsInFlight) {
+  WorkerPool pool;
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg"});
+  const auto far = Clock::now() + milliseconds(100000);
+  pool.AddPending(Pend(pool, "w1", far, 10));
+  pool.AddPending(Pend(pool, "w2", far, 20));
+  pool.AddPending(Pend(pool, "w1", far, 30));
+  auto held = pool.RemoveWorker("w1");
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].meta.conn, 10u);
+  EXPECT_EQ(held[1].meta.conn, 30u);
+  EXPECT_EQ(pool.pending_count(), 1u);
+  EXPECT_FALSE(pool.HasWorker("w1"));
+  EXPECT_EQ(*pool.Pick("msg"), "w2");
+  pool.RemoveWorker("w2");
+  EXPECT_FALSE(pool.Pick("msg"));
+}
+
+TEST(WorkerPoolTest, ExpiredRequestsLeaveOnce) {
+  WorkerPool pool;
+  pool.AddWorker("w", {"msg"});
+  const auto t0 = Clock::now();
+  auto a = Pend(pool, "w", t0 + milliseconds(10));
+  auto b = Pend(pool, "w", t0 + milliseconds(20));
+  auto c = Pend(pool, "w", t0 + milliseconds(30));
+  const uint64_t rid_b = b.rid;
+  pool.AddPending(std::move(a));
+  pool.AddPending(std::move(b));
+  pool.AddPending(std::move(c));
+  ASSERT_TRUE(pool.TakePending(rid_b));  // answered in time
+  EXPECT_TRUE(pool.TakeExpired(t0).empty());
+  auto expired = pool.TakeExpired(t0 + milliseconds(25));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(pool.TakeExpired(t0 + milliseconds(40)).size(), 1u);
+  EXPECT_EQ(pool.pending_count(), 0u);
+  EXPECT_EQ(pool.Workers()[0].outstanding, 0u);
+}
+
+TEST(WorkerPoolTest, QueueIsBoundedAndExpiresInOrder) {
+  WorkerPool pool(2);
+  const auto t0 = Clock::now();
+  WorkerPool::Queued q;
+  q.edge = "e";
+  q.service = "msg";
+  q.deadline = t0 + milliseconds(10);
+  q.meta.conn = 1;
+  EXPECT_TRUE(pool.Enqueue(q));
+  q.deadline = t0 + milliseconds(20);
+  q.meta.conn = 2;
+  EXPECT_TRUE(pool.Enqueue(q));
+  EXPECT_FALSE(pool.Enqueue(q));  // full
+  EXPECT_EQ(pool.queued_count(), 2u);
+
+  auto expired = pool.TakeExpiredQueued(t0 + milliseconds(15));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].meta.conn, 1u);
+  auto next = pool.PopQueued("msg");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->meta.conn, 2u);
+  EXPECT_FALSE(pool.PopQueued("msg"));
+  EXPECT_EQ(pool.queued_count(), 0u);
+}
+
+}  // namespace
+}  // namespace imbus::broker

@@ -1,0 +1,61 @@
+// Internal to tests. A whole imbus stack from the built binaries on 127.0.0.1 with
+// free ports, against the tests' MariaDB (a database of its own per Stack):
+// broker, edges and actor processes that a test can add, kill and restart.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test/support/process.h"
+
+namespace imbus::testing {
+
+struct StackOptions {
+  int idle_timeout_s = 30;
+  int request_timeout_ms = 15000;
+  int queue_timeout_ms = 3000;
+  int heartbeat_ms = 1000;
+  int edge_threads = 1;
+};
+
+class Stack {
+ public:
+  explicit Stack(StackOptions options = {});
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  void StartBroker();
+  // Starts an edge and returns its index; its port is edge_port(index).
+  size_t StartEdge();
+  // Starts an actor process serving `services` (comma-separated); returns its index.
+  // The password hash cost is the lowest unless `pwhash_mem` says otherwise.
+  size_t StartActor(const std::string& services = "auth", int threads = 1,
+                    int64_t pwhash_mem = 8192);
+  // Waits until the broker has seen `count` more workers join since `from`.
+  bool WaitWorkersJoined(size_t from_log_offset, int count, std::chrono::milliseconds timeout);
+
+  Process& broker() { return broker_; }
+  Process& edge(size_t i) { return *edges_.at(i); }
+  Process& actor(size_t i) { return *actors_.at(i); }
+  int edge_port(size_t i = 0) const { return edge_ports_.at(i); }
+  const std::string& bus_endpoint() const { return bus_endpoint_; }
+  const std::string& database() const { return database_; }
+
+  // All logs, for failure messages.
+  std::string Logs();
+
+ private:
+  StackOptions options_;
+  std::string bus_endpoint_;
+  std::string database_;
+  Process broker_;
+  std::vector<std::unique_ptr<Process>> edges_;
+  std::vector<int> edge_ports_;
+  std::vector<std::unique_ptr<Process>> actors_;
+};
+
+}  // namespace imbus::testing
