@@ -1,5 +1,7 @@
 #include "actors/actor_host.h"
 
+#include "actors/bus_sessions.h"
+
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -72,6 +74,9 @@ void ActorHost::Start() {
 struct ActorHost::Worker {
   int index = 0;
   std::unique_ptr<Db> db;  // stable address: services keep a pointer to it
+  // Stable address too; its peer is attached by the worker thread that makes it.
+  std::unique_ptr<BusSessions> sessions =
+      std::make_unique<BusSessions>(std::chrono::milliseconds(2000));
   Dispatcher dispatcher;
 };
 
@@ -86,7 +91,8 @@ void ActorHost::Run(const std::atomic<bool>& stop) {
       if (e == nullptr) throw std::runtime_error("unknown service '" + name + "'");
       try {
         w->dispatcher.Add(codec::ToWire(e->wire),
-                          e->factory(ServiceContext{w->db.get(), options_.service_options}));
+                          e->factory(ServiceContext{w->db.get(), options_.service_options,
+                                                     w->sessions.get()}));
       } catch (const std::exception& ex) {
         throw std::runtime_error("service '" + name + "': " + ex.what());
       }
@@ -115,19 +121,33 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   spdlog::info("actor worker {} ({}) connecting to {} as {}", w->index, joined, options_.broker,
                peer.identity());
 
+  w->sessions->set_peer(&peer);
+
+  // Up to kMaxBatch requests already waiting are taken together, so a batchable
+  // command (MSG/SEND) commits many at once; one at a time when traffic is light.
+  constexpr size_t kMaxBatch = 256;
+  std::vector<bus::BusMessage> batch;
+  std::vector<Dispatcher::InRequest> in;
   std::vector<OutMessage> out;
   bus::BusMessage msg;
   while (!stop.load(std::memory_order_relaxed)) {
     peer.WaitReadable(options_.heartbeat_ms);
-    while (peer.TryRecv(&msg)) {
-      if (msg.type != codec::BusType::kRequest) continue;  // workers only get requests
+    for (;;) {
+      batch.clear();
+      while (batch.size() < kMaxBatch && w->sessions->Next(&msg)) {
+        if (msg.type == codec::BusType::kRequest) batch.push_back(std::move(msg));
+      }
+      if (batch.empty()) break;
+      in.clear();
+      for (const bus::BusMessage& m : batch) in.push_back({m.meta, m.body});
       out.clear();
-      w->dispatcher.HandleRequest(msg.meta, msg.body, &out);
+      w->dispatcher.HandleRequests(in, &out);
       for (const OutMessage& m : out) {
         if (!peer.Send(m.type, m.meta, m.body)) {
           spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
         }
       }
+      peer.Tick(0);
       if (stop.load(std::memory_order_relaxed)) break;
     }
     peer.Tick(0);

@@ -3,7 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/db/db.h"
+#include "actors/sessions.h"
 #include "codec/commands.h"
+
+#include <exception>
+#include <tuple>
+#include <utility>
 
 namespace imbus::actors {
 
@@ -20,47 +25,34 @@ void Dispatcher::Add(uint16_t wire_service, std::unique_ptr<Service> service) {
   services_[wire_service] = std::move(service);
 }
 
-void Dispatcher::HandleRequest(std::string_view meta_bytes, std::string_view body_bytes,
-                               std::vector<OutMessage>* out) {
-  codec::RequestMeta meta;
-  if (!codec::UnpackMeta(meta_bytes, &meta)) {
-    spdlog::warn("actor: dropping a REQUEST whose meta is not a RequestMeta");
-    return;
-  }
-  ++handled_;
-  Reply reply;
-  std::string error_body;
-  auto fail = [&](Code code, std::string_view why) {
-    reply = Reply{};
-    error_body = codec::ErrorBody(code, why);
-  };
-  try {
-    auto it = services_.find(meta.service);
-    if (it == services_.end()) {
-      throw RequestError(Code::kUnsupported,
-                         "this worker does not serve service " + std::to_string(meta.service));
-    }
-    codec::Body body;
-    std::string parse_error;
-    if (!codec::Body::Parse(body_bytes, &body, &parse_error)) {
-      throw RequestError(Code::kBadRequest, parse_error);
-    }
-    it->second->Handle(Request{meta, body}, &reply);
-  } catch (const RequestError& e) {
-    fail(e.code(), e.what());
-  } catch (const codec::BadField& e) {
-    fail(Code::kBadRequest, e.what());
-  } catch (const DbUnavailable& e) {
-    spdlog::warn("actor: {} failed: database unavailable ({})", RequestName(meta), e.what());
-    fail(Code::kUnavailable, "database unavailable");
-  } catch (const std::exception& e) {
-    spdlog::error("actor: {} failed: {}", RequestName(meta), e.what());
-    fail(Code::kInternal, "internal error");
-  } catch (...) {
-    spdlog::error("actor: {} failed with an unknown exception", RequestName(meta));
-    fail(Code::kInternal, "internal error");
-  }
+namespace {
 
+// The error policy, in one place: what an exception out of a service answers.
+std::pair<Code, std::string> MapException(std::exception_ptr e, const std::string& what_request) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const RequestError& ex) {
+    return {ex.code(), ex.what()};
+  } catch (const codec::BadField& ex) {
+    return {Code::kBadRequest, ex.what()};
+  } catch (const DbUnavailable& ex) {
+    spdlog::warn("actor: {} failed: database unavailable ({})", what_request, ex.what());
+    return {Code::kUnavailable, "database unavailable"};
+  } catch (const SessionsUnavailable& ex) {
+    spdlog::warn("actor: {} failed: {}", what_request, ex.what());
+    return {Code::kUnavailable, "session table unavailable"};
+  } catch (const std::exception& ex) {
+    spdlog::error("actor: {} failed: {}", what_request, ex.what());
+    return {Code::kInternal, "internal error"};
+  } catch (...) {
+    spdlog::error("actor: {} failed with an unknown exception", what_request);
+    return {Code::kInternal, "internal error"};
+  }
+}
+
+void Emit(const codec::RequestMeta& meta, Reply& reply, Code code, const std::string& error,
+          std::vector<OutMessage>* out) {
+  if (code != Code::kOk) reply = Reply{};
   for (Push& p : reply.pushes) {
     if (p.skip_requester) p.meta.skip_rid = meta.rid;
     out->push_back({codec::BusType::kPush, codec::PackMeta(p.meta), std::move(p.body)});
@@ -75,10 +67,99 @@ void Dispatcher::HandleRequest(std::string_view meta_bytes, std::string_view bod
   rm.session = std::move(reply.session);
   rm.kick_uid = reply.kick_uid;
   rm.kick_reason = std::move(reply.kick_reason);
-  std::string body = !error_body.empty()   ? std::move(error_body)
+  std::string body = code != Code::kOk    ? codec::ErrorBody(code, error)
                      : reply.body.empty() ? codec::OkBody()
                                           : std::move(reply.body);
   out->push_back({codec::BusType::kReply, codec::PackMeta(rm), std::move(body)});
+}
+
+}  // namespace
+
+void Dispatcher::HandleRequest(std::string_view meta_bytes, std::string_view body_bytes,
+                               std::vector<OutMessage>* out) {
+  HandleRequests({InRequest{meta_bytes, body_bytes}}, out);
+}
+
+void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
+                                std::vector<OutMessage>* out) {
+  struct Parsed {
+    codec::RequestMeta meta;
+    codec::Body body;
+    Service* service = nullptr;
+    Code code = Code::kOk;  // not kOk: refused before reaching the service
+    std::string error;
+  };
+  std::vector<Parsed> parsed;
+  parsed.reserve(requests.size());
+  for (const InRequest& in : requests) {
+    Parsed p;
+    if (!codec::UnpackMeta(in.meta, &p.meta)) {
+      spdlog::warn("actor: dropping a REQUEST whose meta is not a RequestMeta");
+      continue;
+    }
+    ++handled_;
+    auto it = services_.find(p.meta.service);
+    std::string parse_error;
+    if (it == services_.end()) {
+      p.code = Code::kUnsupported;
+      p.error = "this worker does not serve service " + std::to_string(p.meta.service);
+    } else if (!codec::Body::Parse(in.body, &p.body, &parse_error)) {
+      p.code = Code::kBadRequest;
+      p.error = parse_error;
+    } else {
+      p.service = it->second.get();
+    }
+    parsed.push_back(std::move(p));
+  }
+
+  for (size_t i = 0; i < parsed.size();) {
+    Parsed& first = parsed[i];
+    if (first.service == nullptr) {
+      Reply none;
+      Emit(first.meta, none, first.code, first.error, out);
+      ++i;
+      continue;
+    }
+    if (!first.service->Batchable(first.meta.command)) {
+      Reply reply;
+      Code code = Code::kOk;
+      std::string error;
+      try {
+        first.service->Handle(Request{first.meta, first.body}, &reply);
+      } catch (...) {
+        std::tie(code, error) = MapException(std::current_exception(), RequestName(first.meta));
+      }
+      Emit(first.meta, reply, code, error, out);
+      ++i;
+      continue;
+    }
+    // A run of the same batchable command on the same service.
+    size_t end = i + 1;
+    while (end < parsed.size() && parsed[end].service == first.service &&
+           parsed[end].meta.command == first.meta.command) {
+      ++end;
+    }
+    std::vector<Request> reqs;
+    reqs.reserve(end - i);
+    for (size_t k = i; k < end; ++k) reqs.push_back(Request{parsed[k].meta, parsed[k].body});
+    std::vector<BatchItem> items;
+    items.reserve(reqs.size());
+    for (const Request& r : reqs) items.push_back(BatchItem{&r, Reply{}, Code::kOk, {}});
+    try {
+      first.service->HandleBatch(items);
+    } catch (...) {
+      auto [code, error] = MapException(std::current_exception(), RequestName(first.meta));
+      for (BatchItem& item : items) {
+        item.code = code;
+        item.error = error;
+      }
+    }
+    for (size_t k = i; k < end; ++k) {
+      BatchItem& item = items[k - i];
+      Emit(parsed[k].meta, item.reply, item.code, item.error, out);
+    }
+    i = end;
+  }
 }
 
 }  // namespace imbus::actors

@@ -31,6 +31,14 @@ class Dispatcher {
   void HandleRequest(std::string_view meta, std::string_view body,
                      std::vector<OutMessage>* out);
 
+  // Several requests at once, answered in order; runs of the same batchable command
+  // go to Service::HandleBatch together (one commit for many MSG/SENDs).
+  struct InRequest {
+    std::string_view meta;
+    std::string_view body;
+  };
+  void HandleRequests(const std::vector<InRequest>& requests, std::vector<OutMessage>* out);
+
   uint64_t handled() const { return handled_; }
 
  private:

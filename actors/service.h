@@ -57,12 +57,31 @@ class OkWriter : public codec::MapWriter {
   explicit OkWriter(uint32_t fields) : codec::MapWriter(fields + 1) { Key("code").Int(0); }
 };
 
+// One request of a batch and its outcome (see Service::HandleBatch).
+struct BatchItem {
+  const Request* req;
+  Reply reply;
+  codec::Code code = codec::Code::kOk;  // not kOk: answered with this code and `error`
+  std::string error;
+};
+
 class Service {
  public:
   virtual ~Service() = default;
   // Answers one request of this service. Unknown commands: throw RequestError
   // (kUnsupported). Called on the owning worker thread only.
   virtual void Handle(const Request& req, Reply* reply) = 0;
+
+  // Batching, for commands whose cost is dominated by a commit (MSG/SEND): the host
+  // takes every request already waiting on the socket (up to a bound), and hands the
+  // consecutive ones with Batchable(command) to HandleBatch in arrival order, instead
+  // of calling Handle one at a time. HandleBatch sets each item's reply, or its code
+  // and error; an exception out of HandleBatch fails the whole batch (mapped as for
+  // Handle). Replies and pushes go out in item order after HandleBatch returns.
+  virtual bool Batchable(uint16_t /*command*/) const { return false; }
+  virtual void HandleBatch(std::vector<BatchItem>& items) {
+    for (BatchItem& item : items) Handle(*item.req, &item.reply);
+  }
 };
 
 // Settings services read at construction (flags of imbus-actor). Add fields here

@@ -11,6 +11,7 @@
 
 #include "actors/db/db.h"
 #include "actors/service.h"
+#include "actors/sessions.h"
 #include "codec/commands.h"
 
 namespace imbus::actors {
@@ -19,6 +20,7 @@ namespace imbus::actors {
 struct ServiceContext {
   Db* db;  // owned by the worker; outlives the service
   const ServiceOptions& options;
+  Sessions* sessions;  // the broker's session table, via this worker's bus socket
 };
 
 using ServiceFactory = std::function<std::unique_ptr<Service>(const ServiceContext&)>;

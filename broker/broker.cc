@@ -87,6 +87,7 @@ void Broker::PollOnce(int timeout_ms) {
     OnMessage(identity, type, n > 1 ? parts[1] : kEmpty, n > 2 ? parts[2] : kEmpty);
   }
   OnTimer();
+  EmitSessionEvents();
 }
 
 bool Broker::Send(const std::string& identity, codec::BusType type, const std::string& meta,
@@ -147,6 +148,13 @@ void Broker::OnMessage(const std::string& identity, codec::BusType type,
       break;
     case codec::BusType::kUnbind:
       if (is_edge) OnUnbind(identity, meta);
+      break;
+    case codec::BusType::kQuery:
+      if (!is_edge) {
+        OnQuery(identity, meta);
+      } else {
+        ++counters_.malformed;
+      }
       break;
     default:
       ++counters_.malformed;
@@ -226,7 +234,8 @@ void Broker::Dispatch(const std::string& edge, const std::string& service,
 void Broker::DrainQueue(const std::vector<std::string>& services) {
   for (const std::string& service : services) {
     while (auto q = workers_.PopQueued(service)) {
-      if (peers_.count(q->edge) == 0) continue;  // the asker died while it waited
+      // The asker died while it waited (an empty edge is the broker's own request).
+      if (!q->edge.empty() && peers_.count(q->edge) == 0) continue;
       Dispatch(q->edge, q->service, std::move(q->meta), q->body, q->deadline);
     }
   }

@@ -50,6 +50,8 @@ struct Counters {
   uint64_t kicks = 0;
   uint64_t send_failures = 0;   // SendBus returned false (peer gone or full)
   uint64_t malformed = 0;       // messages that did not parse
+  uint64_t queries = 0;         // session lookups answered to workers
+  uint64_t session_events = 0;  // online/offline transitions sent to presence
 };
 
 class Broker {
@@ -88,6 +90,10 @@ class Broker {
   void OnBind(const std::string& edge, const std::string& meta);
   void OnUnbind(const std::string& edge, const std::string& meta);
   void OnStats(const std::string& identity);
+  void OnQuery(const std::string& worker, const std::string& meta);
+  // Tells a presence worker about every user whose first session came or last one
+  // went since the last call (internal PRESENCE/SESSION_EVENT requests).
+  void EmitSessionEvents();
   void AnswerRoute(const std::string& edge, const codec::RequestMeta& req);
 
   // Sends to the least-busy worker of `service` or queues; answers UNAVAILABLE when

@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/broker.h"
+#include "codec/body.h"
 #include "codec/bus.h"
+#include "codec/commands.h"
 
 namespace imbus::broker {
 
@@ -28,6 +30,7 @@ void Broker::OnReply(const std::string& worker, const std::string& meta,
     spdlog::debug("broker: late reply rid {} from {} dropped", reply.rid, worker);
     return;
   }
+  if (p->edge.empty()) return;  // the answer to the broker's own SESSION_EVENT
   if (peers_.count(p->edge) == 0) {
     ++counters_.dropped_replies;  // the edge died; its sessions are gone too
     return;
@@ -109,6 +112,43 @@ void Broker::OnUnbind(const std::string& edge, const std::string& meta) {
     return;
   }
   sessions_.Unbind(edge, unbind.conn);
+}
+
+void Broker::OnQuery(const std::string& worker, const std::string& meta) {
+  codec::QueryMeta query;
+  if (!codec::UnpackMeta(meta, &query)) {
+    ++counters_.malformed;
+    return;
+  }
+  ++counters_.queries;
+  codec::QueryReplyMeta reply;
+  reply.qid = query.qid;
+  reply.users.reserve(query.uids.size());
+  for (uint64_t uid : query.uids) {
+    codec::UserSessions u;
+    u.uid = uid;
+    for (const SessionTable::Session& s : sessions_.SessionsOf(uid)) u.sessions.push_back(s.info);
+    reply.users.push_back(std::move(u));
+  }
+  Send(worker, codec::BusType::kQuery, codec::PackMeta(reply));
+}
+
+void Broker::EmitSessionEvents() {
+  for (const SessionTable::Change& c : sessions_.TakeChanges()) {
+    ++counters_.session_events;
+    spdlog::debug("broker: uid {} is now {}", c.uid, c.online ? "online" : "offline");
+    codec::RequestMeta req;
+    req.service = codec::ToWire(codec::Service::kPresence);
+    req.command = codec::presence::kSessionEvent;
+    req.uid = c.uid;
+    codec::MapWriter w(2);
+    w.Key("uid").Uint(c.uid);
+    w.Key("online").Bool(c.online);
+    // No edge: the reply is the broker's own and is dropped. Queued like any request
+    // when no presence worker is up, and forgotten if none comes in time.
+    Dispatch("", "presence", std::move(req), w.Finish(),
+             Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
+  }
 }
 
 }  // namespace imbus::broker

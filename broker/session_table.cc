@@ -11,6 +11,7 @@ const std::vector<SessionTable::Session> kNoSessions;
 std::vector<SessionTable::Session> SessionTable::Bind(const std::string& edge, uint64_t conn,
                                                       codec::SessionInfo info) {
   Unbind(edge, conn);
+  Touch(info.uid);
   std::vector<Session> displaced;
   std::vector<Session>& sessions = by_uid_[info.uid];
   for (auto it = sessions.begin(); it != sessions.end();) {
@@ -28,6 +29,7 @@ std::vector<SessionTable::Session> SessionTable::Bind(const std::string& edge, u
 }
 
 void SessionTable::EraseFromUser(uint64_t uid, const std::string& edge, uint64_t conn) {
+  Touch(uid);
   auto it = by_uid_.find(uid);
   if (it == by_uid_.end()) return;
   auto& sessions = it->second;
@@ -61,6 +63,7 @@ std::vector<SessionTable::Session> SessionTable::RemoveUserExcept(uint64_t uid,
                                                                   const std::string& edge,
                                                                   uint64_t conn) {
   std::vector<Session> removed;
+  Touch(uid);
   auto it = by_uid_.find(uid);
   if (it == by_uid_.end()) return removed;
   std::vector<Session> kept;
@@ -88,6 +91,16 @@ const std::vector<SessionTable::Session>& SessionTable::SessionsOf(uint64_t uid)
 uint64_t SessionTable::UidOf(const std::string& edge, uint64_t conn) const {
   auto it = by_conn_.find(ConnKey{edge, conn});
   return it == by_conn_.end() ? 0 : it->second;
+}
+
+std::vector<SessionTable::Change> SessionTable::TakeChanges() {
+  std::vector<Change> changes;
+  for (const auto& [uid, was_online] : touched_) {
+    const bool online = by_uid_.count(uid) > 0;
+    if (online != was_online) changes.push_back(Change{uid, online});
+  }
+  touched_.clear();
+  return changes;
 }
 
 }  // namespace imbus::broker

@@ -46,6 +46,15 @@ class SessionTable {
   // The uid bound to (edge, conn), or 0.
   uint64_t UidOf(const std::string& edge, uint64_t conn) const;
 
+  // Users whose online state changed (first session came, last one went) since the
+  // last call, with their state now. A user who went and came back within one
+  // batch of mutations (a same-device re-login) is not reported.
+  struct Change {
+    uint64_t uid;
+    bool online;
+  };
+  std::vector<Change> TakeChanges();
+
   size_t size() const { return by_conn_.size(); }
   size_t users() const { return by_uid_.size(); }
 
@@ -53,10 +62,13 @@ class SessionTable {
   using ConnKey = std::pair<std::string, uint64_t>;
 
   void EraseFromUser(uint64_t uid, const std::string& edge, uint64_t conn);
+  // Records the user's online state before the first mutation since TakeChanges().
+  void Touch(uint64_t uid) { touched_.try_emplace(uid, by_uid_.count(uid) > 0); }
 
   std::unordered_map<uint64_t, std::vector<Session>> by_uid_;
   // Ordered so that all connections of one edge are a contiguous range (DropEdge).
   std::map<ConnKey, uint64_t> by_conn_;
+  std::unordered_map<uint64_t, bool> touched_;  // uid -> online before
 };
 
 }  // namespace imbus::broker

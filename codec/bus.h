@@ -27,6 +27,7 @@ enum class BusType : uint8_t {
   kKick = 8,       // broker -> edge: KickMeta (send AUTH/KICKED, then close)
   kUnknownPeer = 9,  // broker -> peer: "I do not know you" (broker restarted): send Ready
   kStats = 10,     // any -> broker: empty meta; broker answers kStats with StatsMeta
+  kQuery = 11,     // worker -> broker: QueryMeta; broker answers kQuery with QueryReplyMeta
 };
 
 inline constexpr std::string_view kRoleEdge = "edge";
@@ -148,6 +149,26 @@ struct StatsMeta {
   uint64_t requests = 0;
   uint64_t unavailable = 0;
   MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable);
+};
+
+// worker -> broker: the live sessions of `uids`, read from the session table (the
+// one truth about who is online; workers keep no copy of it).
+struct QueryMeta {
+  uint64_t qid = 0;  // echoed in the answer
+  std::vector<uint64_t> uids;
+  MSGPACK_DEFINE(qid, uids);
+};
+
+struct UserSessions {
+  uint64_t uid = 0;
+  std::vector<SessionInfo> sessions;  // empty: offline
+  MSGPACK_DEFINE(uid, sessions);
+};
+
+struct QueryReplyMeta {
+  uint64_t qid = 0;
+  std::vector<UserSessions> users;  // same order as the query's uids
+  MSGPACK_DEFINE(qid, users);
 };
 
 template <class T>

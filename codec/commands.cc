@@ -32,6 +32,8 @@ constexpr CommandInfo kCommands[] = {
     {Service::kPresence, presence::kPeerAddr, "PRESENCE/PEER_ADDR", Kind::kRequest, true},
     {Service::kPresence, presence::kStatus, "PRESENCE/STATUS", Kind::kPush, true},
     {Service::kPresence, presence::kP2pIncoming, "PRESENCE/P2P_INCOMING", Kind::kPush, true},
+    {Service::kPresence, presence::kSessionEvent, "PRESENCE/SESSION_EVENT", Kind::kServerOnly,
+     false},
 
     {Service::kMsg, msg::kSend, "MSG/SEND", Kind::kRequest, true},
     {Service::kMsg, msg::kAck, "MSG/ACK", Kind::kRequest, true},

@@ -46,7 +46,15 @@ enum Command : uint16_t {
 };
 }
 namespace presence {
-enum Command : uint16_t { kIsOnline = 1, kPeerAddr = 2, kStatus = 100, kP2pIncoming = 101 };
+enum Command : uint16_t {
+  kIsOnline = 1,
+  kPeerAddr = 2,
+  kStatus = 100,
+  kP2pIncoming = 101,
+  // Internal: the broker tells a presence worker that a user's first session came
+  // or last one went, body {uid, online}. Never accepted from a client.
+  kSessionEvent = 1000,
+};
 }
 namespace msg {
 enum Command : uint16_t {
