@@ -31,7 +31,54 @@ const std::vector<Migration>& Migrations() {
            " KEY tokens_uid_device (uid, device)"
            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
        }},
-      // Next: {2, "directory: friends and groups", {...}},
+      {2,
+       "directory: friends, groups, user page index",
+       {
+           // Friendship is mutual: both directions are stored, written in one
+           // transaction, so "my friends" is one index range.
+           "CREATE TABLE IF NOT EXISTS friends ("
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " friend_uid BIGINT UNSIGNED NOT NULL,"
+           " created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           " PRIMARY KEY (uid, friend_uid)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+           "CREATE TABLE IF NOT EXISTS chat_groups ("
+           " gid BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+           " name VARCHAR(64) NOT NULL,"
+           " description VARCHAR(512) NOT NULL DEFAULT '',"
+           " owner_uid BIGINT UNSIGNED NOT NULL,"
+           " created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+           // role: 'owner' or 'member'. (uid, gid) answers "my groups".
+           "CREATE TABLE IF NOT EXISTS group_members ("
+           " gid BIGINT UNSIGNED NOT NULL,"
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " role VARCHAR(16) CHARACTER SET ascii NOT NULL,"
+           " joined_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           " PRIMARY KEY (gid, uid),"
+           " KEY group_members_uid (uid, gid)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+           // Live users per block of 1024 uids, kept by triggers: page N of the user
+           // list is found by summing block counts (at most total/1024 rows) and then
+           // skipping fewer than 1024 rows inside one block, so the cost does not grow
+           // with the page number the way OFFSET does.
+           "CREATE TABLE IF NOT EXISTS user_blocks ("
+           " block BIGINT UNSIGNED NOT NULL PRIMARY KEY,"
+           " live INT NOT NULL"
+           ") ENGINE=InnoDB",
+           "INSERT INTO user_blocks (block, live)"
+           " SELECT uid DIV 1024, COUNT(*) FROM users WHERE deleted_at IS NULL GROUP BY uid DIV 1024"
+           " ON DUPLICATE KEY UPDATE live = VALUES(live)",
+           "CREATE TRIGGER IF NOT EXISTS users_block_insert AFTER INSERT ON users FOR EACH ROW"
+           " INSERT INTO user_blocks (block, live) VALUES (NEW.uid DIV 1024, 1)"
+           " ON DUPLICATE KEY UPDATE live = live + 1",
+           "CREATE TRIGGER IF NOT EXISTS users_block_delete AFTER UPDATE ON users FOR EACH ROW"
+           " BEGIN"
+           "  IF OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN"
+           "   UPDATE user_blocks SET live = live - 1 WHERE block = OLD.uid DIV 1024;"
+           "  END IF;"
+           " END",
+       }},
   };
   return kMigrations;
 }
