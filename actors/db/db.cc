@@ -133,6 +133,10 @@ auto Db::WithReconnect(F&& f) -> decltype(f()) {
     } catch (const DbUnavailable& e) {
       const bool was_connected = connected();
       Disconnect();
+      if (in_transaction_) {
+        in_transaction_ = false;  // the server rolls it back with the connection
+        throw;
+      }
       if (attempt >= 1) throw;
       if (was_connected) spdlog::warn("db: connection lost ({}); reconnecting", e.what());
     }
@@ -155,6 +159,28 @@ MYSQL_STMT* Db::Prepare(std::string_view sql) {
 DbResult Db::Query(std::string_view sql, std::initializer_list<DbParam> params) {
   const std::vector<DbParam> copy(params);  // stable addresses for the binds
   return WithReconnect([&] { return QueryOnce(sql, copy); });
+}
+
+DbResult Db::Query(std::string_view sql, const std::vector<DbParam>& params) {
+  return WithReconnect([&] { return QueryOnce(sql, params); });
+}
+
+void Db::Begin() {
+  if (in_transaction_) throw DbError(0, "Begin: a transaction is already open");
+  Exec("START TRANSACTION");  // may reconnect: nothing of the transaction ran yet
+  in_transaction_ = true;
+}
+
+void Db::Commit() {
+  Exec("COMMIT");
+  in_transaction_ = false;
+}
+
+void Db::Rollback() {
+  if (!in_transaction_) return;
+  in_transaction_ = false;
+  if (!mysql_) return;
+  if (mysql_real_query(mysql_.get(), "ROLLBACK", 8) != 0) Disconnect();  // gone: rolled back
 }
 
 DbResult Db::QueryOnce(std::string_view sql, const std::vector<DbParam>& params) {

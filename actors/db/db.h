@@ -86,8 +86,19 @@ class Db {
 
   // Runs a prepared statement (prepared once per connection and cached by text).
   DbResult Query(std::string_view sql, std::initializer_list<DbParam> params = {});
+  // Same with a parameter list built at run time (multi-row inserts).
+  DbResult Query(std::string_view sql, const std::vector<DbParam>& params);
   // Runs SQL text without parameters (DDL, schema). Never for data from clients.
   void Exec(std::string_view sql);
+
+  // Transactions. Between Begin() and Commit()/Rollback() a lost connection is NOT
+  // retried on a new one (the statement would run outside its transaction): it
+  // throws DbUnavailable and the transaction is over. Commit() throwing
+  // DbUnavailable means the outcome is unknown. Rollback() never throws.
+  void Begin();
+  void Commit();
+  void Rollback();
+  bool in_transaction() const { return in_transaction_; }
 
   const DbConfig& config() const { return config_; }
 
@@ -100,6 +111,7 @@ class Db {
 
   DbConfig config_;
   bool select_database_ = true;
+  bool in_transaction_ = false;
   MysqlHandle mysql_;
   std::unordered_map<std::string, StmtHandle> statements_;
 };
