@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
                  "answer UNAVAILABLE when the broker has not replied in this time")
       ->envname("IMBUS_EDGE_REQUEST_TIMEOUT_MS");
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "bus heartbeat interval")
-      ->envname("IMBUS_EDGE_HEARTBEAT_MS");
+      ->envname("IMBUS_HEARTBEAT_MS");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

@@ -79,6 +79,45 @@ const std::vector<Migration>& Migrations() {
            "  END IF;"
            " END",
        }},
+      {3,
+       "msg: conversations, messages, direct-conversation index, acks",
+       {
+           // One row per conversation: its counter. A SEND locks the row (sorted by
+           // conv within a batch) and takes the next seqs, so seqs are gap-free even
+           // with several workers writing to the same conversation.
+           "CREATE TABLE IF NOT EXISTS conversations ("
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
+           " last_seq BIGINT UNSIGNED NOT NULL"
+           ") ENGINE=InnoDB",
+           // text and cmid are stored as bytes: text was checked as UTF-8 by the
+           // service, and what the sender sent is what recipients get back.
+           // (sender, cmid) is the dedup key; gid is 0 in direct conversations.
+           "CREATE TABLE IF NOT EXISTS messages ("
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL,"
+           " seq BIGINT UNSIGNED NOT NULL,"
+           " sender BIGINT UNSIGNED NOT NULL,"
+           " cmid VARBINARY(64) NOT NULL,"
+           " ts BIGINT NOT NULL,"
+           " gid BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+           " text BLOB NOT NULL,"
+           " PRIMARY KEY (conv, seq),"
+           " UNIQUE KEY messages_sender_cmid (sender, cmid)"
+           ") ENGINE=InnoDB",
+           // The direct conversations of each user (both sides), written when the
+           // conversation is created; group conversations come from group_members.
+           "CREATE TABLE IF NOT EXISTS user_convs ("
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL,"
+           " PRIMARY KEY (uid, conv)"
+           ") ENGINE=InnoDB",
+           // The acked position per user (all devices share it), only ever raised.
+           "CREATE TABLE IF NOT EXISTS acks ("
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL,"
+           " acked_seq BIGINT UNSIGNED NOT NULL,"
+           " PRIMARY KEY (uid, conv)"
+           ") ENGINE=InnoDB",
+       }},
   };
   return kMigrations;
 }

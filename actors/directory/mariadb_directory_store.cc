@@ -1,0 +1,224 @@
+#include "actors/directory/mariadb_directory_store.h"
+
+#include <mysqld_error.h>
+
+namespace imbus::actors {
+namespace {
+
+// A transaction for the life of the scope: rolled back unless Commit() ran (also
+// when an exception leaves the scope). A lost connection ends it on the server.
+class Transaction {
+ public:
+  explicit Transaction(Db* db, bool read_only = false) : db_(db) {
+    db_->Query(read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  }
+  ~Transaction() {
+    if (done_) return;
+    try {
+      db_->Query("ROLLBACK");
+    } catch (const std::exception&) {
+      // The connection is gone, and the transaction with it.
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  void Commit() {
+    db_->Query("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  Db* db_;
+  bool done_ = false;
+};
+
+DirectoryUser ToUser(const DbRow& row) {
+  return DirectoryUser{row.Uint(0).value_or(0), row.Str(1).value_or("")};
+}
+
+std::vector<DirectoryUser> ToUsers(const DbResult& r) {
+  std::vector<DirectoryUser> out;
+  out.reserve(r.rows.size());
+  for (const DbRow& row : r.rows) out.push_back(ToUser(row));
+  return out;
+}
+
+GroupRecord ToGroup(const DbRow& row) {
+  return GroupRecord{row.Uint(0).value_or(0), row.Str(1).value_or(""), row.Str(2).value_or(""),
+                     row.Uint(3).value_or(0)};
+}
+
+}  // namespace
+
+DirectoryStore::UserPage MariaDbDirectoryStore::ListUsers(uint64_t offset, uint32_t limit) {
+  UserPage page;
+  // One snapshot for the block counts and the rows: the triggers update user_blocks
+  // in the same transaction as users, so the two agree exactly.
+  Transaction tx(db_, /*read_only=*/true);
+  DbResult blocks = db_->Query("SELECT block, live FROM user_blocks WHERE live > 0 ORDER BY block");
+  uint64_t before = 0;  // live users in the blocks before the current one
+  std::optional<uint64_t> start_block;
+  uint64_t skip = 0;
+  for (const DbRow& row : blocks.rows) {
+    const uint64_t live = static_cast<uint64_t>(row.Int(1).value_or(0));
+    if (!start_block && offset < before + live) {
+      start_block = row.Uint(0).value_or(0);
+      skip = offset - before;  // < live <= kBlockSize
+    }
+    before += live;
+  }
+  page.total = before;
+  if (start_block && limit > 0) {
+    // Starts at the first uid of the block; the range scan continues into the
+    // following blocks when the page spans them.
+    DbResult r = db_->Query(
+        "SELECT uid, name FROM users WHERE uid >= ? AND deleted_at IS NULL"
+        " ORDER BY uid LIMIT ?, ?",
+        {*start_block * kBlockSize, skip, uint64_t{limit}});
+    page.users = ToUsers(r);
+  }
+  tx.Commit();
+  return page;
+}
+
+std::optional<DirectoryUser> MariaDbDirectoryStore::FindUser(uint64_t uid) {
+  DbResult r =
+      db_->Query("SELECT uid, name FROM users WHERE uid = ? AND deleted_at IS NULL", {uid});
+  if (r.rows.empty()) return std::nullopt;
+  return ToUser(r.rows[0]);
+}
+
+std::optional<DirectoryUser> MariaDbDirectoryStore::FindUserByName(const std::string& name) {
+  // Deleted users have name NULL, so this finds live users only.
+  DbResult r = db_->Query("SELECT uid, name FROM users WHERE name = ?", {std::string_view(name)});
+  if (r.rows.empty()) return std::nullopt;
+  return ToUser(r.rows[0]);
+}
+
+bool MariaDbDirectoryStore::AddFriends(uint64_t a, uint64_t b) {
+  try {
+    // One statement is atomic: both rows or neither (a duplicate fails it whole).
+    db_->Query("INSERT INTO friends (uid, friend_uid) VALUES (?, ?), (?, ?)", {a, b, b, a});
+    return true;
+  } catch (const DbError& e) {
+    if (e.code() == ER_DUP_ENTRY) return false;
+    throw;
+  }
+}
+
+bool MariaDbDirectoryStore::RemoveFriends(uint64_t a, uint64_t b) {
+  DbResult r = db_->Query(
+      "DELETE FROM friends WHERE (uid = ? AND friend_uid = ?) OR (uid = ? AND friend_uid = ?)",
+      {a, b, b, a});
+  return r.affected_rows > 0;
+}
+
+std::vector<DirectoryUser> MariaDbDirectoryStore::Friends(uint64_t uid) {
+  return ToUsers(db_->Query(
+      "SELECT u.uid, u.name FROM friends f JOIN users u ON u.uid = f.friend_uid"
+      " AND u.deleted_at IS NULL WHERE f.uid = ? ORDER BY u.uid",
+      {uid}));
+}
+
+uint64_t MariaDbDirectoryStore::CreateGroup(uint64_t owner, const std::string& name,
+                                            const std::string& desc) {
+  Transaction tx(db_);
+  DbResult r = db_->Query(
+      "INSERT INTO chat_groups (name, description, owner_uid) VALUES (?, ?, ?)",
+      {std::string_view(name), std::string_view(desc), owner});
+  const uint64_t gid = r.insert_id;
+  db_->Query("INSERT INTO group_members (gid, uid, role) VALUES (?, ?, ?)",
+             {gid, owner, std::string_view(kRoleOwner)});
+  tx.Commit();
+  return gid;
+}
+
+std::optional<GroupRecord> MariaDbDirectoryStore::FindGroup(uint64_t gid) {
+  DbResult r = db_->Query(
+      "SELECT gid, name, description, owner_uid FROM chat_groups WHERE gid = ?", {gid});
+  if (r.rows.empty()) return std::nullopt;
+  return ToGroup(r.rows[0]);
+}
+
+std::optional<std::string> MariaDbDirectoryStore::RoleOf(uint64_t gid, uint64_t uid) {
+  DbResult r =
+      db_->Query("SELECT role FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  if (r.rows.empty()) return std::nullopt;
+  return r.rows[0].Str(0);
+}
+
+std::optional<bool> MariaDbDirectoryStore::JoinGroup(uint64_t gid, uint64_t uid) {
+  // The group row is locked so a join cannot slip in while the last member leaves
+  // and the group is deleted (LeaveGroup takes the same lock).
+  Transaction tx(db_);
+  if (db_->Query("SELECT gid FROM chat_groups WHERE gid = ? FOR UPDATE", {gid}).rows.empty()) {
+    return std::nullopt;
+  }
+  try {
+    db_->Query("INSERT INTO group_members (gid, uid, role) VALUES (?, ?, ?)",
+               {gid, uid, std::string_view(kRoleMember)});
+  } catch (const DbError& e) {
+    if (e.code() == ER_DUP_ENTRY) return false;
+    throw;
+  }
+  tx.Commit();
+  return true;
+}
+
+LeaveOutcome MariaDbDirectoryStore::LeaveGroup(uint64_t gid, uint64_t uid) {
+  Transaction tx(db_);
+  if (db_->Query("SELECT gid FROM chat_groups WHERE gid = ? FOR UPDATE", {gid}).rows.empty()) {
+    return LeaveOutcome::kNoGroup;
+  }
+  DbResult role = db_->Query("SELECT role FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  if (role.rows.empty()) return LeaveOutcome::kNotMember;
+  db_->Query("DELETE FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  LeaveOutcome outcome = LeaveOutcome::kLeft;
+  const bool was_owner = role.rows[0].Str(0) == kRoleOwner;
+  // The longest-standing live member inherits; ties (same millisecond) go to the
+  // lower uid. Deleted users cannot own.
+  DbResult next = db_->Query(
+      "SELECT m.uid FROM group_members m JOIN users u ON u.uid = m.uid AND u.deleted_at IS NULL"
+      " WHERE m.gid = ? ORDER BY m.joined_at, m.uid LIMIT 1",
+      {gid});
+  if (next.rows.empty()) {
+    db_->Query("DELETE FROM group_members WHERE gid = ?", {gid});
+    db_->Query("DELETE FROM chat_groups WHERE gid = ?", {gid});
+    outcome = LeaveOutcome::kGroupDeleted;
+  } else if (was_owner) {
+    const uint64_t heir = next.rows[0].Uint(0).value_or(0);
+    db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+               {std::string_view(kRoleOwner), gid, heir});
+    db_->Query("UPDATE chat_groups SET owner_uid = ? WHERE gid = ?", {heir, gid});
+    outcome = LeaveOutcome::kOwnerPassed;
+  }
+  tx.Commit();
+  return outcome;
+}
+
+std::vector<GroupMembership> MariaDbDirectoryStore::GroupsOf(uint64_t uid) {
+  DbResult r = db_->Query(
+      "SELECT g.gid, g.name, g.description, g.owner_uid, m.role FROM group_members m"
+      " JOIN chat_groups g ON g.gid = m.gid WHERE m.uid = ? ORDER BY g.gid",
+      {uid});
+  std::vector<GroupMembership> out;
+  out.reserve(r.rows.size());
+  for (const DbRow& row : r.rows) out.push_back({ToGroup(row), row.Str(4).value_or("")});
+  return out;
+}
+
+std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid) {
+  DbResult r = db_->Query(
+      "SELECT m.uid, u.name, m.role FROM group_members m JOIN users u ON u.uid = m.uid"
+      " AND u.deleted_at IS NULL WHERE m.gid = ? ORDER BY m.uid",
+      {gid});
+  std::vector<GroupMember> out;
+  out.reserve(r.rows.size());
+  for (const DbRow& row : r.rows) {
+    out.push_back({row.Uint(0).value_or(0), row.Str(1).value_or(""), row.Str(2).value_or("")});
+  }
+  return out;
+}
+
+}  // namespace imbus::actors

@@ -1,0 +1,40 @@
+// Public. DirectoryStore on MariaDB (schema migration 2: friends, chat_groups,
+// group_members, user_blocks; users from migration 1). Uses the worker thread's Db;
+// not thread-safe.
+//
+// User pages never scan with OFFSET: user_blocks holds the live users per block of
+// 1024 uids (kept by triggers), so the row at `offset` is found by summing block
+// counts and skipping fewer than 1024 rows inside one block.
+#pragma once
+
+#include "actors/db/db.h"
+#include "actors/directory/directory_store.h"
+
+namespace imbus::actors {
+
+class MariaDbDirectoryStore : public DirectoryStore {
+ public:
+  explicit MariaDbDirectoryStore(Db* db) : db_(db) {}  // not owned
+
+  UserPage ListUsers(uint64_t offset, uint32_t limit) override;
+  std::optional<DirectoryUser> FindUser(uint64_t uid) override;
+  std::optional<DirectoryUser> FindUserByName(const std::string& name) override;
+  bool AddFriends(uint64_t a, uint64_t b) override;
+  bool RemoveFriends(uint64_t a, uint64_t b) override;
+  std::vector<DirectoryUser> Friends(uint64_t uid) override;
+  uint64_t CreateGroup(uint64_t owner, const std::string& name, const std::string& desc) override;
+  std::optional<GroupRecord> FindGroup(uint64_t gid) override;
+  std::optional<std::string> RoleOf(uint64_t gid, uint64_t uid) override;
+  std::optional<bool> JoinGroup(uint64_t gid, uint64_t uid) override;
+  LeaveOutcome LeaveGroup(uint64_t gid, uint64_t uid) override;
+  std::vector<GroupMembership> GroupsOf(uint64_t uid) override;
+  std::vector<GroupMember> Members(uint64_t gid) override;
+
+  // The users per block, as the page lookup uses them (tests, benchmarks).
+  static constexpr uint64_t kBlockSize = 1024;
+
+ private:
+  Db* db_;
+};
+
+}  // namespace imbus::actors
