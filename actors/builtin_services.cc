@@ -2,6 +2,10 @@
 // add its tables as a new migration in db/schema.cc, and register it here.
 #include "actors/auth/auth_service.h"
 #include "actors/auth/mariadb_auth_store.h"
+#include "actors/directory/directory_service.h"
+#include "actors/directory/mariadb_directory_store.h"
+#include "actors/msg/msg_service.h"
+#include "actors/presence/presence_service.h"
 #include "actors/service_registry.h"
 
 namespace imbus::actors {
@@ -14,6 +18,17 @@ ServiceRegistry BuiltinServices() {
     o.pwhash_mem = ctx.options.pwhash_mem;
     o.token_ttl_s = ctx.options.token_ttl_s;
     return std::make_unique<AuthService>(std::make_unique<MariaDbAuthStore>(ctx.db), o);
+  });
+  r.Register("directory", codec::Service::kDirectory, [](const ServiceContext& ctx) {
+    return std::make_unique<DirectoryService>(std::make_unique<MariaDbDirectoryStore>(ctx.db),
+                                              ctx.sessions);
+  });
+  r.Register("presence", codec::Service::kPresence, [](const ServiceContext& ctx) {
+    return std::make_unique<PresenceService>(std::make_unique<MariaDbDirectoryStore>(ctx.db),
+                                             ctx.sessions);
+  });
+  r.Register("msg", codec::Service::kMsg, [](const ServiceContext& ctx) {
+    return std::make_unique<msg::MsgService>(ctx.db, msg::MsgService::Options{});
   });
   return r;
 }

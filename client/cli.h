@@ -46,6 +46,13 @@ Command AddLogin(CLI::App& app, const GlobalOptions& g);
 Command AddPing(CLI::App& app, const GlobalOptions& g);
 Command AddRoute(CLI::App& app, const GlobalOptions& g);
 Command AddHello(CLI::App& app, const GlobalOptions& g);
+// Directory and presence (cli_directory.cc, cli_presence.cc).
+Command AddUsers(CLI::App& app, const GlobalOptions& g);
+Command AddUser(CLI::App& app, const GlobalOptions& g);
+Command AddFriends(CLI::App& app, const GlobalOptions& g);
+Command AddGroups(CLI::App& app, const GlobalOptions& g);
+Command AddOnline(CLI::App& app, const GlobalOptions& g);
+Command AddPeer(CLI::App& app, const GlobalOptions& g);
 
 // Helpers for runners.
 struct Endpoint {

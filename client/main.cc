@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
 
   const std::vector<Command> commands = {
       AddRegister(app, g), AddLogin(app, g), AddPing(app, g), AddRoute(app, g), AddHello(app, g),
+      AddUsers(app, g),    AddUser(app, g),  AddFriends(app, g), AddGroups(app, g),
+      AddOnline(app, g),   AddPeer(app, g),
   };
 
   try {

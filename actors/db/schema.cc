@@ -84,10 +84,12 @@ const std::vector<Migration>& Migrations() {
        {
            // One row per conversation: its counter. A SEND locks the row (sorted by
            // conv within a batch) and takes the next seqs, so seqs are gap-free even
-           // with several workers writing to the same conversation.
+           // with several workers writing to the same conversation. last_ts keeps ts
+           // non-decreasing along seq, so ordering by ts never reorders a conversation.
            "CREATE TABLE IF NOT EXISTS conversations ("
            " conv VARCHAR(48) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
-           " last_seq BIGINT UNSIGNED NOT NULL"
+           " last_seq BIGINT UNSIGNED NOT NULL,"
+           " last_ts BIGINT NOT NULL"
            ") ENGINE=InnoDB",
            // text and cmid are stored as bytes: text was checked as UTF-8 by the
            // service, and what the sender sent is what recipients get back.

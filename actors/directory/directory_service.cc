@@ -1,0 +1,257 @@
+#include "actors/directory/directory_service.h"
+
+#include <limits>
+
+#include "codec/commands.h"
+
+namespace imbus::actors {
+namespace {
+
+using codec::Code;
+
+// True when `s` is well-formed UTF-8 (the group columns are utf8mb4 and a strict
+// server would refuse anything else with an error, not a protocol code).
+bool ValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    const uint32_t min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+void RequireLogin(const Request& req) {
+  // The edge answers UNAUTHENTICATED before login; this guards a misbehaving edge.
+  if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
+}
+
+uint64_t RequirePositive(const codec::Body& body, std::string_view key) {
+  const uint64_t v = body.RequireUint(key);
+  if (v == 0) throw RequestError(Code::kBadRequest, "field '" + std::string(key) + "' must be positive");
+  return v;
+}
+
+}  // namespace
+
+DirectoryService::DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions)
+    : store_(std::move(store)), sessions_(sessions) {}
+
+void DirectoryService::Handle(const Request& req, Reply* reply) {
+  RequireLogin(req);
+  switch (req.meta.command) {
+    case codec::directory::kListUsers:
+      return ListUsers(req, reply);
+    case codec::directory::kGetUser:
+      return GetUser(req, reply);
+    case codec::directory::kAddFriend:
+      return AddFriend(req, reply);
+    case codec::directory::kRemoveFriend:
+      return RemoveFriend(req, reply);
+    case codec::directory::kListFriends:
+      return ListFriends(req, reply);
+    case codec::directory::kCreateGroup:
+      return CreateGroup(req, reply);
+    case codec::directory::kJoinGroup:
+      return JoinGroup(req, reply);
+    case codec::directory::kLeaveGroup:
+      return LeaveGroup(req, reply);
+    case codec::directory::kListGroups:
+      return ListGroups(req, reply);
+    case codec::directory::kGroupMembers:
+      return GroupMembers(req, reply);
+    default:
+      throw RequestError(Code::kUnsupported,
+                         "directory has no command " + std::to_string(req.meta.command));
+  }
+}
+
+std::vector<bool> DirectoryService::OnlineFlags(const std::vector<uint64_t>& uids) {
+  if (uids.empty()) return {};
+  return sessions_->Online(uids);
+}
+
+void DirectoryService::ListUsers(const Request& req, Reply* reply) {
+  const uint64_t page = req.body.GetUint("page").value_or(1);
+  const uint64_t size = req.body.GetUint("size").value_or(kDefaultPageSize);
+  if (page < 1) throw RequestError(Code::kBadRequest, "page must be at least 1");
+  if (size < 1 || size > kMaxPageSize) throw RequestError(Code::kBadRequest, "size must be 1-100");
+  // Pages so far out that (page-1)*size overflows are past any end: empty.
+  DirectoryStore::UserPage result;
+  if (page - 1 <= std::numeric_limits<uint64_t>::max() / size) {
+    result = store_->ListUsers((page - 1) * size, static_cast<uint32_t>(size));
+  } else {
+    result = store_->ListUsers(std::numeric_limits<uint64_t>::max(), 0);
+  }
+  std::vector<uint64_t> uids;
+  for (const DirectoryUser& u : result.users) uids.push_back(u.uid);
+  const std::vector<bool> online = OnlineFlags(uids);
+
+  OkWriter w(3);
+  w.Key("total").Uint(result.total);
+  w.Key("page").Uint(page);
+  w.Key("users");
+  w.packer().pack_array(static_cast<uint32_t>(result.users.size()));
+  for (size_t i = 0; i < result.users.size(); ++i) {
+    w.packer().pack_map(3);
+    w.Key("uid").Uint(result.users[i].uid);
+    w.Key("name").Str(result.users[i].name);
+    w.Key("online").Bool(online[i]);
+  }
+  reply->body = w.Finish();
+}
+
+void DirectoryService::GetUser(const Request& req, Reply* reply) {
+  const std::optional<uint64_t> uid = req.body.GetUint("uid");
+  const std::optional<std::string> name = req.body.GetString("name");
+  std::optional<DirectoryUser> user;
+  if (uid) {
+    user = store_->FindUser(*uid);
+  } else if (name) {
+    if (!name->empty() && name->size() <= 32) user = store_->FindUserByName(*name);
+  } else {
+    throw RequestError(Code::kBadRequest, "field 'uid' or 'name' is required");
+  }
+  if (!user) throw RequestError(Code::kNotFound, "no such user");
+  const bool online = OnlineFlags({user->uid}).at(0);
+  OkWriter w(3);
+  w.Key("uid").Uint(user->uid);
+  w.Key("name").Str(user->name);
+  w.Key("online").Bool(online);
+  reply->body = w.Finish();
+}
+
+void DirectoryService::AddFriend(const Request& req, Reply* reply) {
+  const uint64_t uid = RequirePositive(req.body, "uid");
+  if (uid == req.meta.uid) throw RequestError(Code::kBadRequest, "cannot befriend yourself");
+  if (!store_->FindUser(uid)) throw RequestError(Code::kNotFound, "no such user");
+  if (!store_->AddFriends(req.meta.uid, uid)) throw RequestError(Code::kConflict, "already friends");
+  (void)reply;  // {code: 0}
+}
+
+void DirectoryService::RemoveFriend(const Request& req, Reply* reply) {
+  const uint64_t uid = RequirePositive(req.body, "uid");
+  if (!store_->RemoveFriends(req.meta.uid, uid)) throw RequestError(Code::kNotFound, "not a friend");
+  (void)reply;
+}
+
+void DirectoryService::ListFriends(const Request& req, Reply* reply) {
+  const std::vector<DirectoryUser> friends = store_->Friends(req.meta.uid);
+  std::vector<uint64_t> uids;
+  for (const DirectoryUser& u : friends) uids.push_back(u.uid);
+  const std::vector<bool> online = OnlineFlags(uids);
+  OkWriter w(1);
+  w.Key("friends");
+  w.packer().pack_array(static_cast<uint32_t>(friends.size()));
+  for (size_t i = 0; i < friends.size(); ++i) {
+    w.packer().pack_map(3);
+    w.Key("uid").Uint(friends[i].uid);
+    w.Key("name").Str(friends[i].name);
+    w.Key("online").Bool(online[i]);
+  }
+  reply->body = w.Finish();
+}
+
+void DirectoryService::CreateGroup(const Request& req, Reply* reply) {
+  const std::string name = req.body.RequireString("name");
+  const std::string desc = req.body.GetString("desc").value_or("");
+  if (name.empty()) throw RequestError(Code::kBadRequest, "group name must not be empty");
+  if (name.size() > kMaxGroupName) {
+    throw RequestError(Code::kTooLarge, "group name must be at most 64 bytes");
+  }
+  if (desc.size() > kMaxGroupDesc) {
+    throw RequestError(Code::kTooLarge, "group desc must be at most 512 bytes");
+  }
+  if (!ValidUtf8(name) || !ValidUtf8(desc)) {
+    throw RequestError(Code::kBadRequest, "group name and desc must be UTF-8");
+  }
+  const uint64_t gid = store_->CreateGroup(req.meta.uid, name, desc);
+  OkWriter w(1);
+  w.Key("gid").Uint(gid);
+  reply->body = w.Finish();
+}
+
+void DirectoryService::JoinGroup(const Request& req, Reply* reply) {
+  const uint64_t gid = RequirePositive(req.body, "gid");
+  const std::optional<bool> joined = store_->JoinGroup(gid, req.meta.uid);
+  if (!joined) throw RequestError(Code::kNotFound, "no such group");
+  if (!*joined) throw RequestError(Code::kConflict, "already a member");
+  (void)reply;
+}
+
+void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
+  const uint64_t gid = RequirePositive(req.body, "gid");
+  switch (store_->LeaveGroup(gid, req.meta.uid)) {
+    case LeaveOutcome::kNoGroup:
+      throw RequestError(Code::kNotFound, "no such group");
+    case LeaveOutcome::kNotMember:
+      throw RequestError(Code::kForbidden, "not a member");
+    case LeaveOutcome::kLeft:
+    case LeaveOutcome::kOwnerPassed:
+    case LeaveOutcome::kGroupDeleted:
+      break;
+  }
+  (void)reply;
+}
+
+void DirectoryService::ListGroups(const Request& req, Reply* reply) {
+  const std::vector<GroupMembership> groups = store_->GroupsOf(req.meta.uid);
+  OkWriter w(1);
+  w.Key("groups");
+  w.packer().pack_array(static_cast<uint32_t>(groups.size()));
+  for (const GroupMembership& g : groups) {
+    w.packer().pack_map(4);
+    w.Key("gid").Uint(g.group.gid);
+    w.Key("name").Str(g.group.name);
+    w.Key("desc").Str(g.group.desc);
+    w.Key("role").Str(g.role);
+  }
+  reply->body = w.Finish();
+}
+
+void DirectoryService::GroupMembers(const Request& req, Reply* reply) {
+  const uint64_t gid = RequirePositive(req.body, "gid");
+  if (!store_->FindGroup(gid)) throw RequestError(Code::kNotFound, "no such group");
+  if (!store_->RoleOf(gid, req.meta.uid)) throw RequestError(Code::kForbidden, "not a member");
+  const std::vector<GroupMember> members = store_->Members(gid);
+  std::vector<uint64_t> uids;
+  for (const GroupMember& m : members) uids.push_back(m.uid);
+  const std::vector<bool> online = OnlineFlags(uids);
+  OkWriter w(1);
+  w.Key("members");
+  w.packer().pack_array(static_cast<uint32_t>(members.size()));
+  for (size_t i = 0; i < members.size(); ++i) {
+    w.packer().pack_map(4);
+    w.Key("uid").Uint(members[i].uid);
+    w.Key("name").Str(members[i].name);
+    w.Key("role").Str(members[i].role);
+    w.Key("online").Bool(online[i]);
+  }
+  reply->body = w.Finish();
+}
+
+}  // namespace imbus::actors

@@ -1,0 +1,141 @@
+#include "actors/directory/memory_directory_store.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace imbus::actors {
+namespace {
+bool SameName(const std::string& a, const std::string& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+}  // namespace
+
+uint64_t MemoryDirectoryStore::AddUser(const std::string& name) {
+  const uint64_t uid = next_uid_++;
+  users_[uid] = DirectoryUser{uid, name};
+  return uid;
+}
+
+void MemoryDirectoryStore::DeleteUser(uint64_t uid) { users_.erase(uid); }
+
+bool MemoryDirectoryStore::Live(uint64_t uid) const { return users_.count(uid) > 0; }
+
+DirectoryStore::UserPage MemoryDirectoryStore::ListUsers(uint64_t offset, uint32_t limit) {
+  UserPage page;
+  page.total = users_.size();
+  if (offset >= users_.size()) return page;
+  auto it = std::next(users_.begin(), static_cast<std::ptrdiff_t>(offset));
+  for (; it != users_.end() && page.users.size() < limit; ++it) page.users.push_back(it->second);
+  return page;
+}
+
+std::optional<DirectoryUser> MemoryDirectoryStore::FindUser(uint64_t uid) {
+  auto it = users_.find(uid);
+  if (it == users_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<DirectoryUser> MemoryDirectoryStore::FindUserByName(const std::string& name) {
+  for (const auto& [uid, user] : users_) {
+    if (SameName(user.name, name)) return user;
+  }
+  return std::nullopt;
+}
+
+bool MemoryDirectoryStore::AddFriends(uint64_t a, uint64_t b) {
+  if (friends_.count({a, b}) > 0) return false;
+  friends_.insert({a, b});
+  friends_.insert({b, a});
+  return true;
+}
+
+bool MemoryDirectoryStore::RemoveFriends(uint64_t a, uint64_t b) {
+  const size_t n = friends_.erase({a, b}) + friends_.erase({b, a});
+  return n > 0;
+}
+
+std::vector<DirectoryUser> MemoryDirectoryStore::Friends(uint64_t uid) {
+  std::vector<DirectoryUser> out;
+  for (auto it = friends_.lower_bound({uid, 0}); it != friends_.end() && it->first == uid; ++it) {
+    if (auto u = FindUser(it->second)) out.push_back(*u);
+  }
+  return out;
+}
+
+uint64_t MemoryDirectoryStore::CreateGroup(uint64_t owner, const std::string& name,
+                                           const std::string& desc) {
+  const uint64_t gid = next_gid_++;
+  Group& g = groups_[gid];
+  g.record = GroupRecord{gid, name, desc, owner};
+  g.members[owner] = Member{kRoleOwner, join_counter_++};
+  return gid;
+}
+
+std::optional<GroupRecord> MemoryDirectoryStore::FindGroup(uint64_t gid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  return it->second.record;
+}
+
+std::optional<std::string> MemoryDirectoryStore::RoleOf(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  auto m = it->second.members.find(uid);
+  if (m == it->second.members.end()) return std::nullopt;
+  return m->second.role;
+}
+
+std::optional<bool> MemoryDirectoryStore::JoinGroup(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  if (it->second.members.count(uid) > 0) return false;
+  it->second.members[uid] = Member{kRoleMember, join_counter_++};
+  return true;
+}
+
+LeaveOutcome MemoryDirectoryStore::LeaveGroup(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return LeaveOutcome::kNoGroup;
+  Group& g = it->second;
+  auto m = g.members.find(uid);
+  if (m == g.members.end()) return LeaveOutcome::kNotMember;
+  const bool was_owner = m->second.role == kRoleOwner;
+  g.members.erase(m);
+  const std::pair<const uint64_t, Member>* heir = nullptr;
+  for (const auto& entry : g.members) {
+    if (Live(entry.first) && (heir == nullptr || entry.second.joined < heir->second.joined)) {
+      heir = &entry;
+    }
+  }
+  if (heir == nullptr) {
+    groups_.erase(it);
+    return LeaveOutcome::kGroupDeleted;
+  }
+  if (!was_owner) return LeaveOutcome::kLeft;
+  g.members[heir->first].role = kRoleOwner;
+  g.record.owner_uid = heir->first;
+  return LeaveOutcome::kOwnerPassed;
+}
+
+std::vector<GroupMembership> MemoryDirectoryStore::GroupsOf(uint64_t uid) {
+  std::vector<GroupMembership> out;
+  for (const auto& [gid, g] : groups_) {
+    auto m = g.members.find(uid);
+    if (m != g.members.end()) out.push_back({g.record, m->second.role});
+  }
+  return out;
+}
+
+std::vector<GroupMember> MemoryDirectoryStore::Members(uint64_t gid) {
+  std::vector<GroupMember> out;
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return out;
+  for (const auto& [uid, m] : it->second.members) {
+    if (auto u = FindUser(uid)) out.push_back({uid, u->name, m.role});
+  }
+  return out;
+}
+
+}  // namespace imbus::actors

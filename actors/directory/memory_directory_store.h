@@ -1,0 +1,52 @@
+// Public (tests). DirectoryStore in process memory, with the same rules as
+// MariaDbDirectoryStore. Users are added and deleted by the test (AddUser /
+// DeleteUser) since the auth service owns them in production.
+#pragma once
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "actors/directory/directory_store.h"
+
+namespace imbus::actors {
+
+class MemoryDirectoryStore : public DirectoryStore {
+ public:
+  uint64_t AddUser(const std::string& name);
+  void DeleteUser(uint64_t uid);
+
+  UserPage ListUsers(uint64_t offset, uint32_t limit) override;
+  std::optional<DirectoryUser> FindUser(uint64_t uid) override;
+  std::optional<DirectoryUser> FindUserByName(const std::string& name) override;
+  bool AddFriends(uint64_t a, uint64_t b) override;
+  bool RemoveFriends(uint64_t a, uint64_t b) override;
+  std::vector<DirectoryUser> Friends(uint64_t uid) override;
+  uint64_t CreateGroup(uint64_t owner, const std::string& name, const std::string& desc) override;
+  std::optional<GroupRecord> FindGroup(uint64_t gid) override;
+  std::optional<std::string> RoleOf(uint64_t gid, uint64_t uid) override;
+  std::optional<bool> JoinGroup(uint64_t gid, uint64_t uid) override;
+  LeaveOutcome LeaveGroup(uint64_t gid, uint64_t uid) override;
+  std::vector<GroupMembership> GroupsOf(uint64_t uid) override;
+  std::vector<GroupMember> Members(uint64_t gid) override;
+
+ private:
+  struct Member {
+    std::string role;
+    uint64_t joined = 0;  // order of joining (a counter)
+  };
+  struct Group {
+    GroupRecord record;
+    std::map<uint64_t, Member> members;  // by uid
+  };
+  bool Live(uint64_t uid) const;
+
+  uint64_t next_uid_ = 1;
+  uint64_t next_gid_ = 1;
+  uint64_t join_counter_ = 0;
+  std::map<uint64_t, DirectoryUser> users_;  // live users only
+  std::set<std::pair<uint64_t, uint64_t>> friends_;  // both directions
+  std::map<uint64_t, Group> groups_;
+};
+
+}  // namespace imbus::actors

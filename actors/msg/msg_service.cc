@@ -1,0 +1,263 @@
+#include "actors/msg/msg_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "codec/commands.h"
+
+namespace imbus::actors::msg {
+namespace {
+
+using codec::Code;
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t RequireLogin(const Request& req) {
+  if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
+  return req.meta.uid;
+}
+
+void WriteMessages(codec::MapWriter& w, const std::vector<StoredMessage>& messages) {
+  w.packer().pack_array(static_cast<uint32_t>(messages.size()));
+  for (const StoredMessage& m : messages) MsgService::WriteMessage(w, m);
+}
+
+// Group members per gid, read at most once per batch. Membership of the sender is
+// checked against the same list that the push goes to.
+class MemberCache {
+ public:
+  explicit MemberCache(MsgStore* store) : store_(store) {}
+  const std::vector<uint64_t>& Get(uint64_t gid) {
+    auto it = members_.find(gid);
+    if (it == members_.end()) it = members_.emplace(gid, store_->GroupMembers(gid)).first;
+    return it->second;
+  }
+
+ private:
+  MsgStore* store_;
+  std::map<uint64_t, std::vector<uint64_t>> members_;
+};
+
+}  // namespace
+
+MsgService::MsgService(Db* db, Options options) : store_(db), options_(std::move(options)) {
+  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+}
+
+bool MsgService::Batchable(uint16_t command) const { return command == codec::msg::kSend; }
+
+void MsgService::Handle(const Request& req, Reply* reply) {
+  switch (req.meta.command) {
+    case codec::msg::kSend: {
+      std::vector<BatchItem> one;
+      one.push_back(BatchItem{&req, Reply{}, Code::kOk, {}});
+      HandleBatch(one);
+      if (one[0].code != Code::kOk) throw RequestError(one[0].code, one[0].error);
+      *reply = std::move(one[0].reply);
+      return;
+    }
+    case codec::msg::kAck:
+      return Ack(req, reply);
+    case codec::msg::kSync:
+      return Sync(req, reply);
+    case codec::msg::kHistory:
+      return History(req, reply);
+    case codec::msg::kConversations:
+      return Conversations(req, reply);
+    default:
+      throw RequestError(Code::kUnsupported,
+                         "msg has no command " + std::to_string(req.meta.command));
+  }
+}
+
+void MsgService::HandleBatch(std::vector<BatchItem>& items) {
+  MemberCache members(&store_);
+  std::map<uint64_t, bool> user_exists;
+  std::vector<NewMessage> batch;
+  std::vector<size_t> item_of;  // batch index -> items index
+  for (size_t i = 0; i < items.size(); ++i) {
+    BatchItem& item = items[i];
+    try {
+      const uint64_t uid = RequireLogin(*item.req);
+      SendFields f = ParseSend(item.req->body);
+      NewMessage m;
+      m.sender = uid;
+      if (f.to_uid != 0) {
+        if (f.to_uid != uid) {
+          auto it = user_exists.find(f.to_uid);
+          if (it == user_exists.end()) {
+            it = user_exists.emplace(f.to_uid, store_.UserExists(f.to_uid)).first;
+          }
+          if (!it->second) throw RequestError(Code::kNotFound, "no such user");
+        }
+        m.conv = DirectConv(uid, f.to_uid);
+        m.lo = std::min(uid, f.to_uid);
+        m.hi = std::max(uid, f.to_uid);
+      } else {
+        const std::vector<uint64_t>& list = members.Get(f.gid);
+        if (std::find(list.begin(), list.end(), uid) == list.end()) {
+          if (store_.GroupMembership(f.gid, uid) == Membership::kNoGroup) {
+            throw RequestError(Code::kNotFound, "no such group");
+          }
+          throw RequestError(Code::kForbidden, "not a member of the group");
+        }
+        m.conv = GroupConv(f.gid);
+        m.gid = f.gid;
+      }
+      m.cmid = std::move(f.cmid);
+      m.text = std::move(f.text);
+      batch.push_back(std::move(m));
+      item_of.push_back(i);
+    } catch (const RequestError& e) {
+      item.code = e.code();
+      item.error = e.what();
+    } catch (const codec::BadField& e) {
+      item.code = Code::kBadRequest;
+      item.error = e.what();
+    }
+  }
+  if (batch.empty()) return;
+
+  // Throws when the batch could not be committed: the host then fails every item,
+  // so nothing unstored is ever acknowledged.
+  const std::vector<StoreOutcome> outcomes = store_.StoreBatch(batch, options_.now_ms());
+
+  for (size_t k = 0; k < outcomes.size(); ++k) {
+    const StoredMessage& m = outcomes[k].message;
+    Reply& reply = items[item_of[k]].reply;
+    OkWriter w(3);
+    w.Key("conv").Str(m.conv);
+    w.Key("seq").Uint(m.seq);
+    w.Key("ts").Int(m.ts);
+    reply.body = w.Finish();
+    // A repeat inside the batch is pushed once, by its first item. A duplicate of an
+    // earlier batch is pushed again: its first push may have been lost with a killed
+    // worker; clients drop pushes whose (conv, seq) they already have.
+    if (outcomes[k].repeat) continue;
+    std::vector<uint64_t> uids;
+    if (m.gid != 0) {
+      try {
+        uids = members.Get(m.gid);
+      } catch (const DbError& e) {  // committed already: answer OK, SYNC delivers
+        spdlog::warn("msg: no push for {}#{}: {}", m.conv, m.seq, e.what());
+        continue;
+      }
+    } else if (std::optional<ConvId> id = ParseConv(m.conv)) {
+      uids.push_back(id->lo);
+      if (id->hi != id->lo) uids.push_back(id->hi);
+    }
+    if (std::find(uids.begin(), uids.end(), m.from) == uids.end()) uids.push_back(m.from);
+    // One push: the recipients and the sender's other sessions; the broker leaves
+    // out the sending connection only (skip_rid is per connection, not per user).
+    Push push;
+    push.meta.uids = std::move(uids);
+    push.meta.service = codec::ToWire(codec::Service::kMsg);
+    push.meta.command = codec::msg::kMessage;
+    push.body = MessageBody(m);
+    push.skip_requester = true;
+    reply.pushes.push_back(std::move(push));
+  }
+}
+
+ConvId MsgService::CheckParticipant(uint64_t uid, const std::string& conv) {
+  std::optional<ConvId> id = ParseConv(conv);
+  if (!id) throw RequestError(Code::kBadRequest, "malformed conv");
+  if (!id->group) {
+    if (!id->HasMember(uid)) throw RequestError(Code::kForbidden, "not a participant");
+    return *id;
+  }
+  switch (store_.GroupMembership(id->gid, uid)) {
+    case Membership::kNoGroup:
+      throw RequestError(Code::kNotFound, "no such group");
+    case Membership::kNotMember:
+      throw RequestError(Code::kForbidden, "not a member of the group");
+    case Membership::kMember:
+      break;
+  }
+  return *id;
+}
+
+void MsgService::Ack(const Request& req, Reply* reply) {
+  const uint64_t uid = RequireLogin(req);
+  const std::string conv = req.body.RequireString("conv");
+  const uint64_t seq = req.body.RequireUint("seq");
+  CheckParticipant(uid, conv);
+  if (seq > store_.LastSeq(conv)) {
+    throw RequestError(Code::kBadRequest, "seq is beyond the conversation's last message");
+  }
+  if (seq > 0) store_.Ack(uid, conv, seq);
+  reply->body = OkWriter(0).Finish();
+}
+
+void MsgService::Sync(const Request& req, Reply* reply) {
+  const uint64_t uid = RequireLogin(req);
+  const uint64_t limit = ParseLimit(req.body, kDefaultSyncLimit, kMaxSyncLimit);
+  std::vector<StoredMessage> messages = store_.Sync(uid, limit + 1);
+  const bool more = messages.size() > limit;
+  if (more) messages.resize(limit);
+  OkWriter w(2);
+  w.Key("messages");
+  WriteMessages(w, messages);
+  w.Key("more").Bool(more);
+  reply->body = w.Finish();
+}
+
+void MsgService::History(const Request& req, Reply* reply) {
+  const uint64_t uid = RequireLogin(req);
+  const std::string conv = req.body.RequireString("conv");
+  const uint64_t before = req.body.GetUint("before").value_or(0);
+  const uint64_t limit = ParseLimit(req.body, kDefaultHistoryLimit, kMaxHistoryLimit);
+  CheckParticipant(uid, conv);
+  OkWriter w(1);
+  w.Key("messages");
+  WriteMessages(w, store_.History(conv, before, limit));
+  reply->body = w.Finish();
+}
+
+void MsgService::Conversations(const Request& req, Reply* reply) {
+  const uint64_t uid = RequireLogin(req);
+  const std::vector<ConvState> convs = store_.Conversations(uid);
+  OkWriter w(1);
+  w.Key("convs");
+  w.packer().pack_array(static_cast<uint32_t>(convs.size()));
+  for (const ConvState& c : convs) {
+    w.packer().pack_map(3);
+    w.Key("conv").Str(c.conv);
+    w.Key("last_seq").Uint(c.last_seq);
+    w.Key("acked_seq").Uint(c.acked_seq);
+  }
+  reply->body = w.Finish();
+}
+
+void MsgService::WriteMessage(codec::MapWriter& w, const StoredMessage& m) {
+  w.packer().pack_map(m.gid != 0 ? 7 : 6);
+  w.Key("conv").Str(m.conv);
+  w.Key("seq").Uint(m.seq);
+  w.Key("from").Uint(m.from);
+  w.Key("ts").Int(m.ts);
+  w.Key("text").Str(m.text);
+  w.Key("cmid").Str(m.cmid);
+  if (m.gid != 0) w.Key("gid").Uint(m.gid);
+}
+
+std::string MsgService::MessageBody(const StoredMessage& m) {
+  codec::MapWriter w(m.gid != 0 ? 7 : 6);
+  w.Key("conv").Str(m.conv);
+  w.Key("seq").Uint(m.seq);
+  w.Key("from").Uint(m.from);
+  w.Key("ts").Int(m.ts);
+  w.Key("text").Str(m.text);
+  w.Key("cmid").Str(m.cmid);
+  if (m.gid != 0) w.Key("gid").Uint(m.gid);
+  return w.Finish();
+}
+
+}  // namespace imbus::actors::msg

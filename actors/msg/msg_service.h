@@ -1,0 +1,47 @@
+// Public. MsgService: PROTOCOL.md service 5 (SEND, ACK, SYNC, HISTORY,
+// CONVERSATIONS; MESSAGE pushes). SENDs are batched: every SEND of a batch is
+// committed in one transaction (MsgStore::StoreBatch) and acknowledged only after
+// that commit. One instance per worker thread, on that thread's Db.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "actors/msg/msg_rules.h"
+#include "actors/msg/msg_store.h"
+#include "actors/service.h"
+
+namespace imbus::actors::msg {
+
+class MsgService : public Service {
+ public:
+  struct Options {
+    std::function<int64_t()> now_ms;  // ms since the Unix epoch; default: system clock
+  };
+
+  MsgService(Db* db, Options options);
+
+  void Handle(const Request& req, Reply* reply) override;
+  bool Batchable(uint16_t command) const override;
+  void HandleBatch(std::vector<BatchItem>& items) override;
+
+  // The MESSAGE push body (and the shape of SYNC/HISTORY entries).
+  static void WriteMessage(codec::MapWriter& w, const StoredMessage& m);
+  static std::string MessageBody(const StoredMessage& m);
+
+ private:
+  void Ack(const Request& req, Reply* reply);
+  void Sync(const Request& req, Reply* reply);
+  void History(const Request& req, Reply* reply);
+  void Conversations(const Request& req, Reply* reply);
+  // Parses `conv` and checks `uid` takes part: BAD_REQUEST (malformed), NOT_FOUND
+  // (no such group), FORBIDDEN (not a participant / member).
+  ConvId CheckParticipant(uint64_t uid, const std::string& conv);
+
+  MsgStore store_;
+  Options options_;
+};
+
+}  // namespace imbus::actors::msg

@@ -1,0 +1,195 @@
+#include "bench/imbus_bench/bench_conn.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace imbus::bench {
+
+namespace {
+#ifndef IP_BIND_ADDRESS_NO_PORT
+constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
+#endif
+const codec::Body kEmptyBody;
+}  // namespace
+
+BenchConn::~BenchConn() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool BenchConn::Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    *error = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  if (source.sin_addr.s_addr != 0 &&
+      ::bind(fd_, reinterpret_cast<const sockaddr*>(&source), sizeof(source)) != 0) {
+    *error = std::string("bind: ") + std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  connect_started_ns_ = NowNs();
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&server), sizeof(server)) != 0 &&
+      errno != EINPROGRESS) {
+    *error = std::string("connect: ") + std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  state_ = State::kConnecting;
+  want_write_ = true;
+  loop_->Add(fd_, EPOLLIN | EPOLLOUT, this);
+  return true;
+}
+
+void BenchConn::Close() {
+  if (state_ == State::kClosed || fd_ < 0) {
+    state_ = State::kClosed;
+    return;
+  }
+  Fail("closed by the bench");
+}
+
+void BenchConn::Fail(const std::string& why) {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  if (fd_ >= 0) {
+    loop_->Remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [seq, fn] : pending) fn(kConnLost, kEmptyBody);
+  out_.clear();
+  out_pos_ = 0;
+  if (on_close_) on_close_(why);
+}
+
+void BenchConn::Request(uint16_t service, uint16_t command, std::string_view body, ReplyFn fn) {
+  if (state_ == State::kClosed || state_ == State::kIdle) {
+    fn(kConnLost, kEmptyBody);
+    return;
+  }
+  const uint32_t seq = next_seq_++;
+  if (next_seq_ == 0) next_seq_ = 1;
+  pending_.emplace(seq, std::move(fn));
+  codec::AppendFrame(&out_, 0, service, command, seq, body);
+  last_send_ns_ = NowNs();
+  if (state_ == State::kOpen) Flush();
+}
+
+void BenchConn::OnEvents(uint32_t events) {
+  if (state_ == State::kClosed) return;
+  if (state_ == State::kConnecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      Fail(std::string("connect: ") + std::strerror(err));
+      return;
+    }
+    if ((events & (EPOLLOUT | EPOLLIN)) == 0) {
+      if (events & (EPOLLERR | EPOLLHUP)) Fail("connect: hang-up");
+      return;
+    }
+    state_ = State::kOpen;
+    if (on_open_) on_open_();
+    if (state_ != State::kOpen) return;
+    Flush();
+    if (state_ != State::kOpen) return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
+  if (state_ == State::kOpen && (events & EPOLLOUT)) Flush();
+}
+
+void BenchConn::OnReadable() {
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n > 0) {
+      decoder_.Feed(buf, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof(buf)) break;
+      continue;
+    }
+    if (n == 0) {
+      Fail("closed by the server");
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR) continue;
+    Fail(std::string("recv: ") + std::strerror(errno));
+    return;
+  }
+  codec::Frame frame;
+  for (;;) {
+    const auto status = decoder_.Next(&frame);
+    if (status == codec::FrameDecoder::Status::kNeedMore) break;
+    if (status == codec::FrameDecoder::Status::kBroken) {
+      Fail("broken stream from the server: " + decoder_.error());
+      return;
+    }
+    codec::Body body;
+    std::string error;
+    if (!codec::Body::Parse(frame.body, &body, &error)) {
+      Fail("bad body from the server: " + error);
+      return;
+    }
+    if (frame.header.flags & codec::kFlagPush || frame.header.seq == 0) {
+      if (on_push_) on_push_(frame, body);
+    } else {
+      auto it = pending_.find(frame.header.seq);
+      if (it == pending_.end()) continue;
+      ReplyFn fn = std::move(it->second);
+      pending_.erase(it);
+      int code = 0;
+      try {
+        code = static_cast<int>(body.GetInt("code").value_or(0));
+      } catch (const codec::BadField&) {
+        code = static_cast<int>(codec::Code::kInternal);
+      }
+      fn(code, body);
+    }
+    if (state_ != State::kOpen) return;
+  }
+  decoder_.ShrinkIfEmpty();
+}
+
+void BenchConn::Flush() {
+  while (out_pos_ < out_.size()) {
+    const ssize_t n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_pos_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    Fail(std::string("send: ") + std::strerror(errno));
+    return;
+  }
+  if (out_pos_ == out_.size()) {
+    out_.clear();
+    out_pos_ = 0;
+    if (out_.capacity() > 65536) out_.shrink_to_fit();
+  }
+  UpdateInterest();
+}
+
+void BenchConn::UpdateInterest() {
+  const bool want = out_pos_ < out_.size();
+  if (want == want_write_) return;
+  want_write_ = want;
+  loop_->Modify(fd_, EPOLLIN | (want ? EPOLLOUT : 0u), this);
+}
+
+}  // namespace imbus::bench

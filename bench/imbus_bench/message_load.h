@@ -1,0 +1,82 @@
+// Internal to imbus-bench. Drives MSG/SEND load over a logged-in Fleet and checks
+// delivery: every message gets a cmid "<nonce>-<index>" that names its record, so a
+// MSG/MESSAGE push is matched to its send time (end-to-end latency, one clock) and
+// to the recipients it was meant for (exactly-once check). Direct mode: each sender
+// writes to a random other user. Group mode: the senders post to one group and
+// every other member must receive each message once.
+// Pacing: open loop at `rate` messages/s in total (latency counted from the
+// scheduled send time, so a stalled server shows as latency, not as a lower rate)
+// or closed loop with `window` messages in flight per sender.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/imbus_bench/fleet.h"
+#include "bench/imbus_bench/histogram.h"
+#include "bench/imbus_bench/report.h"
+
+namespace imbus::bench {
+
+struct MessageLoadOptions {
+  double rate = 0;
+  size_t window = 1;
+  size_t text_bytes = 32;
+  double duration_s = 10;
+  double drain_s = 5;
+  uint64_t seed = 1;
+  uint64_t gid = 0;  // group mode when not 0
+};
+
+class MessageLoad {
+ public:
+  // `senders` are fleet indices. In group mode every fleet connection is a member.
+  MessageLoad(Fleet* fleet, EventLoop* loop, MessageLoadOptions options, std::vector<size_t> senders);
+  MessageLoad(const MessageLoad&) = delete;
+  MessageLoad& operator=(const MessageLoad&) = delete;
+
+  // Sends for duration_s, then waits up to drain_s for answers and deliveries.
+  void Run();
+  // Adds the figures and histograms; true when nothing was lost or duplicated.
+  bool Fill(Report* report) const;
+
+ private:
+  struct Msg {
+    int64_t sent_ns = 0;    // scheduled (open loop) or actual (closed loop) send time
+    int64_t acked_ns = 0;   // 0: not acked (yet)
+    uint32_t sender = 0;
+    uint32_t to = 0;        // direct mode: recipient index
+    uint32_t delivered = 0;
+    bool answered = false;
+    bool failed = false;
+  };
+
+  void Send(size_t sender, int64_t scheduled_ns);
+  void OnPush(size_t recipient, const codec::Body& body);
+  bool Settled() const;
+  uint32_t expected() const { return options_.gid ? static_cast<uint32_t>(fleet_->size() - 1) : 1; }
+
+  Fleet* fleet_;
+  EventLoop* loop_;
+  MessageLoadOptions options_;
+  std::vector<size_t> senders_;
+  std::string text_;
+  std::string nonce_;
+  std::mt19937_64 rng_;
+  bool sending_ = false;
+  std::vector<Msg> msgs_;
+  std::vector<uint64_t> seen_;  // group mode: one bit per (message, member)
+  size_t words_per_msg_ = 0;
+
+  uint64_t answered_ = 0, acked_ = 0, errors_ = 0, conn_lost_ = 0;
+  uint64_t deliveries_ = 0, duplicates_ = 0, misrouted_ = 0, foreign_ = 0;
+  uint64_t fully_delivered_ = 0;
+  std::string last_error_;
+  double send_phase_s_ = 0;
+  double total_s_ = 0;
+  Histogram ack_ns_, delivery_ns_, all_members_ns_;
+};
+
+}  // namespace imbus::bench

@@ -1,0 +1,54 @@
+// Internal to imbus-bench. The scenarios and the options they share. Each Run*
+// function drives one EventLoop on the calling thread, fills `report` and returns
+// the process exit code: 0 = ran and verified, 1 = ran but something failed
+// (setup incomplete, messages lost or duplicated), 2 = could not run.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+
+#include "bench/imbus_bench/report.h"
+
+namespace imbus::bench {
+
+struct BenchOptions {
+  std::string server = "127.0.0.1:7000";
+  sockaddr_in server_addr{};
+  size_t connections = 1000;  // connect
+  size_t concurrency = 16;    // login
+  size_t users = 100;         // chat
+  size_t members = 50;        // group
+  size_t senders = 4;         // group: members that post
+  double rate = 0;            // messages/s in total; 0 = closed loop with `window`
+  size_t window = 1;          // closed loop: messages in flight per sender
+  size_t text_bytes = 32;
+  double duration_s = 10;
+  double drain_s = 5;         // after sending stops: wait this long for stragglers
+  int setup_timeout_s = 600;
+  size_t parallel = 256;      // connections being set up at once
+  int source_ips = 64;        // 127.0.0.2 .. 127.0.0.(1+N)
+  int ping_interval_s = 0;    // 0: idle_timeout_s / 3 from SYS/HELLO
+  int edge_pid = 0;
+  std::string run;            // user names are bench_<run>_<i>
+  bool reuse_users = false;
+  uint64_t seed = 1;
+};
+
+int RunConnect(const BenchOptions& o, Report* report);
+int RunLogin(const BenchOptions& o, Report* report);
+int RunChat(const BenchOptions& o, Report* report);
+int RunGroup(const BenchOptions& o, Report* report);
+
+// Shared by the scenarios (scenario_util.cc).
+struct FleetOptions;
+FleetOptions FleetOptionsFor(const BenchOptions& o, size_t count, const std::string& tag);
+// Asks the server for idle_timeout_s (SYS/HELLO) and returns a third of it (>= 1);
+// `o.ping_interval_s` when set.
+int PingIntervalS(const BenchOptions& o);
+// VmRSS of `pid` in KiB, or -1.
+int64_t RssKiB(int pid);
+double Seconds(int64_t ns);
+
+}  // namespace imbus::bench

@@ -1,0 +1,200 @@
+// `imbus users`, `imbus user`, `imbus friends ...`, `imbus groups ...`: the
+// DIRECTORY service. Every command logs in first (cli_session.h).
+#include <iostream>
+#include <memory>
+
+#include "client/cli.h"
+#include "client/cli_session.h"
+#include "client/directory_api.h"
+
+namespace imbus::client::cli {
+
+namespace {
+
+const char* OnlineText(bool online) { return online ? "online" : "-"; }
+
+void PrintUsers(const std::vector<UserInfo>& users) {
+  std::vector<std::vector<std::string>> rows;
+  for (const UserInfo& u : users) rows.push_back({std::to_string(u.uid), u.name, OnlineText(u.online)});
+  PrintTable({"UID", "NAME", "ONLINE"}, rows);
+}
+
+struct UsersArgs {
+  SessionArgs session;
+  uint64_t page = 1;
+  uint64_t size = 20;
+};
+
+int RunUsers(const GlobalOptions& g, const UsersArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  Result<UserPage> r = ListUsers(client, a.page, a.size);
+  if (!r.ok()) return ReportFailure("users", r.code, r.error);
+  const uint64_t pages = (r.value.total + a.size - 1) / a.size;
+  std::cout << "page " << r.value.page << " of " << pages << " (" << r.value.total
+            << " users, " << a.size << " per page)\n";
+  PrintUsers(r.value.users);
+  return kExitOk;
+}
+
+struct UserArgs {
+  SessionArgs session;
+  std::string who;
+};
+
+int RunUser(const GlobalOptions& g, const UserArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  uint64_t uid = 0;
+  const bool by_uid = !a.who.empty() && a.who.find_first_not_of("0123456789") == std::string::npos;
+  Result<UserInfo> r;
+  if (by_uid) {
+    if (int rc = ResolveUser(client, a.who, &uid); rc != kExitOk) return rc;
+    r = GetUser(client, uid);
+  } else {
+    r = GetUserByName(client, a.who);
+  }
+  if (!r.ok()) return ReportFailure("user " + a.who, r.code, r.error);
+  PrintUsers({r.value});
+  return kExitOk;
+}
+
+struct FriendsArgs {
+  SessionArgs session;
+  CLI::App* add = nullptr;
+  CLI::App* remove = nullptr;
+  std::string who;
+};
+
+int RunFriends(const GlobalOptions& g, const FriendsArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  if (a.add->parsed() || a.remove->parsed()) {
+    uint64_t uid = 0;
+    if (int rc = ResolveUser(client, a.who, &uid); rc != kExitOk) return rc;
+    const bool add = a.add->parsed();
+    Result<Empty> r = add ? AddFriend(client, uid) : RemoveFriend(client, uid);
+    if (!r.ok()) return ReportFailure(add ? "friends add" : "friends remove", r.code, r.error);
+    std::cout << (add ? "now friends with " : "no longer friends with ") << a.who << " (uid "
+              << uid << ")\n";
+    return kExitOk;
+  }
+  Result<std::vector<UserInfo>> r = ListFriends(client);
+  if (!r.ok()) return ReportFailure("friends", r.code, r.error);
+  if (r.value.empty()) {
+    std::cout << "no friends yet (imbus friends add UID|NAME)\n";
+    return kExitOk;
+  }
+  PrintUsers(r.value);
+  return kExitOk;
+}
+
+struct GroupsArgs {
+  SessionArgs session;
+  CLI::App* create = nullptr;
+  CLI::App* join = nullptr;
+  CLI::App* leave = nullptr;
+  CLI::App* members = nullptr;
+  std::string name;
+  std::string desc;
+  uint64_t gid = 0;
+};
+
+int RunGroups(const GlobalOptions& g, const GroupsArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  if (a.create->parsed()) {
+    Result<uint64_t> r = CreateGroup(client, a.name, a.desc);
+    if (!r.ok()) return ReportFailure("groups create", r.code, r.error);
+    std::cout << "created group " << a.name << " (gid " << r.value << "), you are its owner\n";
+    return kExitOk;
+  }
+  if (a.join->parsed() || a.leave->parsed()) {
+    const bool join = a.join->parsed();
+    Result<Empty> r = join ? JoinGroup(client, a.gid) : LeaveGroup(client, a.gid);
+    if (!r.ok()) return ReportFailure(join ? "groups join" : "groups leave", r.code, r.error);
+    std::cout << (join ? "joined group " : "left group ") << a.gid << "\n";
+    return kExitOk;
+  }
+  if (a.members->parsed()) {
+    Result<std::vector<MemberInfo>> r = GroupMembers(client, a.gid);
+    if (!r.ok()) return ReportFailure("groups members", r.code, r.error);
+    std::vector<std::vector<std::string>> rows;
+    for (const MemberInfo& m : r.value) {
+      rows.push_back({std::to_string(m.uid), m.name, m.role, OnlineText(m.online)});
+    }
+    PrintTable({"UID", "NAME", "ROLE", "ONLINE"}, rows);
+    return kExitOk;
+  }
+  Result<std::vector<GroupInfo>> r = ListGroups(client);
+  if (!r.ok()) return ReportFailure("groups", r.code, r.error);
+  if (r.value.empty()) {
+    std::cout << "no groups yet (imbus groups create NAME | imbus groups join GID)\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const GroupInfo& gi : r.value) {
+    rows.push_back({std::to_string(gi.gid), gi.name, gi.role, gi.desc});
+  }
+  PrintTable({"GID", "NAME", "ROLE", "DESCRIPTION"}, rows);
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddUsers(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("users", "List users, a page at a time, by uid");
+  auto args = std::make_shared<UsersArgs>();
+  sub->add_option("PAGE", args->page, "page number, from 1")->check(CLI::PositiveNumber);
+  sub->add_option("--size", args->size, "users per page (1-100)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  AddSessionOptions(sub, &args->session);
+  return {sub, [&g, args] { return RunUsers(g, *args); }};
+}
+
+Command AddUser(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("user", "Show one user by name or uid");
+  auto args = std::make_shared<UserArgs>();
+  sub->add_option("WHO", args->who, "UID (all digits) or NAME")->required();
+  AddSessionOptions(sub, &args->session);
+  return {sub, [&g, args] { return RunUser(g, *args); }};
+}
+
+Command AddFriends(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("friends", "List friends; `friends add|remove UID|NAME`");
+  auto args = std::make_shared<FriendsArgs>();
+  sub->require_subcommand(0, 1);
+  sub->fallthrough();
+  AddSessionOptions(sub, &args->session);
+  args->add = sub->add_subcommand("add", "Befriend a user (mutual, immediate)");
+  args->add->add_option("WHO", args->who, "UID (all digits) or NAME")->required();
+  args->add->fallthrough();
+  args->remove = sub->add_subcommand("remove", "End a friendship");
+  args->remove->add_option("WHO", args->who, "UID (all digits) or NAME")->required();
+  args->remove->fallthrough();
+  return {sub, [&g, args] { return RunFriends(g, *args); }};
+}
+
+Command AddGroups(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand(
+      "groups", "List your groups; `groups create|join|leave|members ...`");
+  auto args = std::make_shared<GroupsArgs>();
+  sub->require_subcommand(0, 1);
+  sub->fallthrough();
+  AddSessionOptions(sub, &args->session);
+  args->create = sub->add_subcommand("create", "Create a group; you become its owner");
+  args->create->add_option("NAME", args->name, "group name (1-64 bytes)")->required();
+  args->create->add_option("--desc", args->desc, "description (up to 512 bytes)");
+  args->join = sub->add_subcommand("join", "Join a group");
+  args->join->add_option("GID", args->gid, "group id")->required();
+  args->leave = sub->add_subcommand(
+      "leave", "Leave a group (an owner hands it to the longest-standing member)");
+  args->leave->add_option("GID", args->gid, "group id")->required();
+  args->members = sub->add_subcommand("members", "List a group's members");
+  args->members->add_option("GID", args->gid, "group id")->required();
+  for (CLI::App* s : {args->create, args->join, args->leave, args->members}) s->fallthrough();
+  return {sub, [&g, args] { return RunGroups(g, *args); }};
+}
+
+}  // namespace imbus::client::cli

@@ -1,0 +1,85 @@
+// Public. Typed calls for the DIRECTORY service (PROTOCOL.md service 3) over a
+// logged-in Client: users, friends, groups. Each blocks until the response or the
+// client's timeout and returns a Result (code 0 = OK, else the server's code and
+// error, or a negative local code). Same threading as Client: the caller's thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/client.h"
+
+namespace imbus::client {
+
+struct UserInfo {
+  uint64_t uid = 0;
+  std::string name;
+  bool online = false;
+};
+
+struct UserPage {
+  uint64_t total = 0;  // live users in all
+  uint64_t page = 0;
+  std::vector<UserInfo> users;  // ordered by uid
+};
+
+struct GroupInfo {
+  uint64_t gid = 0;
+  std::string name;
+  std::string desc;
+  std::string role;  // "owner" or "member"
+};
+
+struct MemberInfo {
+  uint64_t uid = 0;
+  std::string name;
+  std::string role;
+  bool online = false;
+};
+
+// page >= 1, size 1..100 (the server answers BAD_REQUEST otherwise).
+Result<UserPage> ListUsers(Client& c, uint64_t page = 1, uint64_t size = 20);
+Result<UserInfo> GetUser(Client& c, uint64_t uid);
+Result<UserInfo> GetUserByName(Client& c, std::string_view name);
+Result<Empty> AddFriend(Client& c, uint64_t uid);
+Result<Empty> RemoveFriend(Client& c, uint64_t uid);
+Result<std::vector<UserInfo>> ListFriends(Client& c);
+// `desc` empty: omitted.
+Result<uint64_t> CreateGroup(Client& c, std::string_view name, std::string_view desc = {});
+Result<Empty> JoinGroup(Client& c, uint64_t gid);
+Result<Empty> LeaveGroup(Client& c, uint64_t gid);
+Result<std::vector<GroupInfo>> ListGroups(Client& c);
+Result<std::vector<MemberInfo>> GroupMembers(Client& c, uint64_t gid);
+
+// Reading nested response fields (shared with presence_api.cc). Each throws
+// codec::BadField when the field is missing or of another type.
+namespace wire {
+const msgpack::object* FieldIn(const msgpack::object& map, std::string_view key);
+uint64_t UintIn(const msgpack::object& map, std::string_view key);
+std::string StringIn(const msgpack::object& map, std::string_view key);
+bool BoolIn(const msgpack::object& map, std::string_view key);
+// The array under `key` of a body (absent: empty).
+std::vector<const msgpack::object*> ArrayOf(const codec::Body& body, std::string_view key);
+std::vector<const msgpack::object*> ArrayIn(const msgpack::object& map, std::string_view key);
+
+// Turns a Response into a Result<T>: failures keep their code and error; on OK,
+// parse(body) fills the value, and a BadField makes it kCodeBadResponse.
+template <typename T, typename Parse>
+Result<T> Typed(Response r, Parse parse) {
+  Result<T> out;
+  out.code = r.code;
+  out.error = std::move(r.error);
+  if (!r.ok()) return out;
+  try {
+    out.value = parse(r.body);
+  } catch (const codec::BadField& e) {
+    out.code = kCodeBadResponse;
+    out.error = std::string("bad response body: ") + e.what();
+  }
+  return out;
+}
+}  // namespace wire
+
+}  // namespace imbus::client

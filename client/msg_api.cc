@@ -1,0 +1,135 @@
+#include "client/msg_api.h"
+
+#include <random>
+
+#include "client/directory_api.h"
+#include "codec/body.h"
+#include "codec/commands.h"
+
+namespace imbus::client {
+namespace {
+
+using wire::ArrayOf;
+using wire::FieldIn;
+using wire::StringIn;
+using wire::Typed;
+using wire::UintIn;
+
+constexpr uint16_t kMsg = codec::ToWire(codec::Service::kMsg);
+
+int64_t IntIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o != nullptr && o->type == msgpack::type::POSITIVE_INTEGER) {
+    return static_cast<int64_t>(o->via.u64);
+  }
+  if (o != nullptr && o->type == msgpack::type::NEGATIVE_INTEGER) return o->via.i64;
+  throw codec::BadField("field '" + std::string(key) + "' must be an integer");
+}
+
+// str or bin (cmid may be any bytes).
+std::string BytesIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o != nullptr && o->type == msgpack::type::BIN) return std::string(o->via.bin.ptr, o->via.bin.size);
+  return StringIn(map, key);
+}
+
+Message ToMessage(const msgpack::object& o) {
+  Message m;
+  m.conv = StringIn(o, "conv");
+  m.seq = UintIn(o, "seq");
+  m.from = UintIn(o, "from");
+  m.ts = IntIn(o, "ts");
+  m.text = BytesIn(o, "text");
+  m.cmid = BytesIn(o, "cmid");
+  if (FieldIn(o, "gid") != nullptr) m.gid = UintIn(o, "gid");
+  return m;
+}
+
+std::vector<Message> MessagesOf(const codec::Body& b) {
+  std::vector<Message> out;
+  for (const msgpack::object* o : ArrayOf(b, "messages")) out.push_back(ToMessage(*o));
+  return out;
+}
+
+Result<SentMessage> Send(Client& c, std::string_view target, uint64_t id, std::string_view cmid,
+                         std::string_view text) {
+  codec::MapWriter w(3);
+  w.Key(target).Uint(id);
+  w.Key("cmid").Str(cmid);
+  w.Key("text").Str(text);
+  return Typed<SentMessage>(c.Call(kMsg, codec::msg::kSend, w.Finish()),
+                            [](const codec::Body& b) {
+                              return SentMessage{StringIn(b.root(), "conv"), UintIn(b.root(), "seq"),
+                                                 IntIn(b.root(), "ts")};
+                            });
+}
+
+}  // namespace
+
+std::string NewCmid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 2; ++i) {
+    uint64_t v = rng();
+    for (int k = 0; k < 16; ++k, v >>= 4) s += kHex[v & 15];
+  }
+  return s;
+}
+
+Result<SentMessage> SendToUser(Client& c, uint64_t uid, std::string_view cmid,
+                               std::string_view text) {
+  return Send(c, "to", uid, cmid, text);
+}
+
+Result<SentMessage> SendToGroup(Client& c, uint64_t gid, std::string_view cmid,
+                                std::string_view text) {
+  return Send(c, "gid", gid, cmid, text);
+}
+
+Result<Empty> Ack(Client& c, std::string_view conv, uint64_t seq) {
+  codec::MapWriter w(2);
+  w.Key("conv").Str(conv);
+  w.Key("seq").Uint(seq);
+  return Typed<Empty>(c.Call(kMsg, codec::msg::kAck, w.Finish()),
+                      [](const codec::Body&) { return Empty{}; });
+}
+
+Result<SyncBatch> Sync(Client& c, uint64_t limit) {
+  codec::MapWriter w(limit != 0 ? 1 : 0);
+  if (limit != 0) w.Key("limit").Uint(limit);
+  return Typed<SyncBatch>(c.Call(kMsg, codec::msg::kSync, w.Finish()), [](const codec::Body& b) {
+    return SyncBatch{MessagesOf(b), b.GetBool("more").value_or(false)};
+  });
+}
+
+Result<std::vector<Message>> History(Client& c, std::string_view conv, uint64_t before,
+                                     uint64_t limit) {
+  codec::MapWriter w(1 + (before != 0 ? 1 : 0) + (limit != 0 ? 1 : 0));
+  w.Key("conv").Str(conv);
+  if (before != 0) w.Key("before").Uint(before);
+  if (limit != 0) w.Key("limit").Uint(limit);
+  return Typed<std::vector<Message>>(c.Call(kMsg, codec::msg::kHistory, w.Finish()), MessagesOf);
+}
+
+Result<std::vector<ConvInfo>> Conversations(Client& c) {
+  return Typed<std::vector<ConvInfo>>(
+      c.Call(kMsg, codec::msg::kConversations, codec::EmptyBody()), [](const codec::Body& b) {
+        std::vector<ConvInfo> out;
+        for (const msgpack::object* o : ArrayOf(b, "convs")) {
+          out.push_back({StringIn(*o, "conv"), UintIn(*o, "last_seq"), UintIn(*o, "acked_seq")});
+        }
+        return out;
+      });
+}
+
+std::optional<Message> MessageFromPush(const Push& push) {
+  if (push.service != kMsg || push.command != codec::msg::kMessage) return std::nullopt;
+  try {
+    return ToMessage(push.body.root());
+  } catch (const codec::BadField&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace imbus::client

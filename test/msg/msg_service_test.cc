@@ -1,0 +1,333 @@
+// MsgService on a real MariaDB, called directly (no processes): replies, pushes,
+// error codes, dedup (also inside one batch), ACK/SYNC/HISTORY/CONVERSATIONS, and
+// several "workers" (threads with their own Db) writing one conversation at once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <deque>
+#include <set>
+#include <thread>
+
+#include "actors/db/schema.h"
+#include "actors/msg/msg_service.h"
+#include "codec/commands.h"
+#include "test/support/mariadb.h"
+
+namespace imbus::actors::msg {
+namespace {
+
+using codec::Code;
+
+DbConfig TestDbConfig(const std::string& database) {
+  const imbus::testing::DbConfig& shared = imbus::testing::SharedMariaDb();
+  DbConfig c;
+  c.socket = shared.socket;
+  c.host = shared.host;
+  c.port = shared.port;
+  c.user = shared.user;
+  c.password = shared.password;
+  c.database = database;
+  return c;
+}
+
+// Keeps metas and bodies alive for the Requests that point at them.
+class Calls {
+ public:
+  const Request& Add(uint64_t uid, uint16_t command, const std::string& body) {
+    codec::RequestMeta& m = metas_.emplace_back();
+    m.rid = ++rid_;
+    m.uid = uid;
+    m.service = codec::ToWire(codec::Service::kMsg);
+    m.command = command;
+    codec::Body& b = bodies_.emplace_back();
+    std::string error;
+    EXPECT_TRUE(codec::Body::Parse(body, &b, &error)) << error;
+    return requests_.emplace_back(Request{m, b});
+  }
+
+ private:
+  uint64_t rid_ = 0;
+  std::deque<codec::RequestMeta> metas_;
+  std::deque<codec::Body> bodies_;
+  std::deque<Request> requests_;
+};
+
+std::string Send(const char* key, uint64_t id, const std::string& cmid, const std::string& text) {
+  codec::MapWriter w(3);
+  w.Key(key).Uint(id).Key("cmid").Str(cmid).Key("text").Str(text);
+  return w.Finish();
+}
+
+struct Outcome {
+  Code code = Code::kOk;
+  std::string error;
+  codec::Body body;
+  std::vector<Push> pushes;
+};
+
+class MsgServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = TestDbConfig(imbus::testing::NewDatabaseName("msg"));
+    db_ = std::make_unique<Db>(config_);
+    PrepareDatabase(db_.get());
+    service_ = std::make_unique<MsgService>(db_.get(), MsgService::Options{});
+  }
+
+  uint64_t AddUser(const std::string& name) {
+    return db_->Query("INSERT INTO users (name, pwhash) VALUES (?, 'x')", {std::string_view(name)})
+        .insert_id;
+  }
+  uint64_t AddGroup(std::vector<uint64_t> members) {
+    const uint64_t gid =
+        db_->Query("INSERT INTO chat_groups (name, owner_uid) VALUES ('g', ?)", {members.at(0)})
+            .insert_id;
+    for (uint64_t uid : members) {
+      db_->Query("INSERT INTO group_members (gid, uid, role) VALUES (?, ?, 'member')", {gid, uid});
+    }
+    return gid;
+  }
+  int64_t Count(const std::string& sql) { return db_->Query(sql).rows.at(0).Int(0).value_or(-1); }
+
+  Outcome Call(uint64_t uid, uint16_t command, const std::string& body) {
+    Calls calls;
+    const Request& req = calls.Add(uid, command, body);
+    Reply reply;
+    Outcome out;
+    try {
+      service_->Handle(req, &reply);
+    } catch (const RequestError& e) {
+      out.code = e.code();
+      out.error = e.what();
+      return out;
+    }
+    std::string error;
+    EXPECT_TRUE(codec::Body::Parse(reply.body, &out.body, &error));
+    out.pushes = std::move(reply.pushes);
+    return out;
+  }
+
+  std::vector<uint64_t> HistorySeqs(uint64_t uid, const std::string& conv) {
+    codec::MapWriter w(2);
+    w.Key("conv").Str(conv).Key("limit").Uint(100);
+    Outcome o = Call(uid, codec::msg::kHistory, w.Finish());
+    EXPECT_EQ(o.code, Code::kOk) << o.error;
+    std::vector<uint64_t> seqs;
+    const msgpack::object* a = o.body.Find("messages");
+    for (uint32_t i = 0; a != nullptr && i < a->via.array.size; ++i) {
+      const msgpack::object& m = a->via.array.ptr[i];
+      for (uint32_t k = 0; k < m.via.map.size; ++k) {
+        if (std::string_view(m.via.map.ptr[k].key.via.str.ptr, m.via.map.ptr[k].key.via.str.size) ==
+            "seq") {
+          seqs.push_back(m.via.map.ptr[k].val.via.u64);
+        }
+      }
+    }
+    return seqs;
+  }
+
+  DbConfig config_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<MsgService> service_;
+};
+
+TEST_F(MsgServiceTest, DirectSendRepliesStoresAndPushesToBothSides) {
+  const uint64_t a = AddUser("alice"), b = AddUser("bob");
+  Outcome o = Call(a, codec::msg::kSend, Send("to", b, "c1", "hello"));
+  ASSERT_EQ(o.code, Code::kOk) << o.error;
+  EXPECT_EQ(*o.body.GetString("conv"), DirectConv(a, b));
+  EXPECT_EQ(*o.body.GetUint("seq"), 1u);
+  EXPECT_GT(*o.body.GetInt("ts"), 1600000000000);
+  ASSERT_EQ(o.pushes.size(), 1u);
+  const Push& p = o.pushes[0];
+  EXPECT_TRUE(p.skip_requester);
+  EXPECT_EQ(std::set<uint64_t>(p.meta.uids.begin(), p.meta.uids.end()), (std::set<uint64_t>{a, b}));
+  EXPECT_EQ(p.meta.command, codec::msg::kMessage);
+  codec::Body pb;
+  std::string error;
+  ASSERT_TRUE(codec::Body::Parse(p.body, &pb, &error));
+  EXPECT_EQ(*pb.GetString("text"), "hello");
+  EXPECT_EQ(*pb.GetString("cmid"), "c1");
+  EXPECT_EQ(*pb.GetUint("from"), a);
+  EXPECT_EQ(*pb.GetUint("seq"), 1u);
+  EXPECT_FALSE(pb.Has("gid"));
+
+  EXPECT_EQ(*Call(b, codec::msg::kSend, Send("to", a, "c1", "back")).body.GetUint("seq"), 2u);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 2);  // both sides know the conv
+
+  // Writing to oneself: d:a:a, pushed to a's other sessions only.
+  Outcome self = Call(a, codec::msg::kSend, Send("to", a, "note", "memo"));
+  ASSERT_EQ(self.code, Code::kOk) << self.error;
+  EXPECT_EQ(*self.body.GetString("conv"), DirectConv(a, a));
+  EXPECT_EQ(self.pushes.at(0).meta.uids, std::vector<uint64_t>{a});
+}
+
+TEST_F(MsgServiceTest, ErrorCodes) {
+  const uint64_t a = AddUser("alice"), b = AddUser("bob"), c = AddUser("carol");
+  const uint64_t g = AddGroup({a, b});
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", 999999, "x", "t")).code, Code::kNotFound);
+  db_->Query("UPDATE users SET deleted_at = NOW(3), name = NULL WHERE uid = ?", {b});
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", b, "x", "t")).code, Code::kNotFound);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("gid", 999999, "x", "t")).code, Code::kNotFound);
+  EXPECT_EQ(Call(c, codec::msg::kSend, Send("gid", g, "x", "t")).code, Code::kForbidden);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", c, "x", std::string(8193, 'a'))).code,
+            Code::kTooLarge);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", c, "x", "\xff")).code, Code::kBadRequest);
+  EXPECT_EQ(Call(0, codec::msg::kSend, Send("to", c, "x", "t")).code, Code::kUnauthenticated);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 0);
+  // A message from a later-deleted user keeps its sender.
+  ASSERT_EQ(Call(c, codec::msg::kSend, Send("to", a, "y", "t")).code, Code::kOk);
+  db_->Query("UPDATE users SET deleted_at = NOW(3), name = NULL WHERE uid = ?", {c});
+  codec::MapWriter h(1);
+  h.Key("conv").Str(DirectConv(a, c));
+  Outcome hist = Call(a, codec::msg::kHistory, h.Finish());
+  ASSERT_EQ(hist.code, Code::kOk);
+  EXPECT_EQ(hist.body.Find("messages")->via.array.size, 1u);
+}
+
+TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
+  const uint64_t a = AddUser("alice"), b = AddUser("bob");
+  Outcome first = Call(a, codec::msg::kSend, Send("to", b, "same", "one"));
+  Call(b, codec::msg::kSend, Send("to", a, "other", "two"));
+  Outcome again = Call(a, codec::msg::kSend, Send("to", b, "same", "one"));
+  ASSERT_EQ(again.code, Code::kOk);
+  EXPECT_EQ(*again.body.GetUint("seq"), 1u);
+  EXPECT_EQ(*again.body.GetInt("ts"), *first.body.GetInt("ts"));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 2);
+  EXPECT_EQ(Count("SELECT last_seq FROM conversations"), 2);
+  // Another sender may use the same cmid.
+  EXPECT_EQ(*Call(b, codec::msg::kSend, Send("to", a, "same", "x")).body.GetUint("seq"), 3u);
+
+  // In one batch: the repeat resolves to the first item's seq, one row, one push.
+  Calls calls;
+  std::vector<BatchItem> items;
+  for (const char* cmid : {"p", "q", "p", "same"}) {
+    items.push_back(BatchItem{&calls.Add(a, codec::msg::kSend, Send("to", b, cmid, "batch")), {},
+                              Code::kOk, {}});
+  }
+  service_->HandleBatch(items);
+  auto seq_of = [&](size_t i) {
+    codec::Body body;
+    std::string error;
+    EXPECT_TRUE(codec::Body::Parse(items[i].reply.body, &body, &error));
+    return *body.GetUint("seq");
+  };
+  EXPECT_EQ(seq_of(0), 4u);
+  EXPECT_EQ(seq_of(1), 5u);
+  EXPECT_EQ(seq_of(2), 4u);
+  EXPECT_EQ(seq_of(3), 1u);
+  EXPECT_TRUE(items[2].reply.pushes.empty());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 5);
+  EXPECT_EQ(HistorySeqs(a, DirectConv(a, b)), (std::vector<uint64_t>{5, 4, 3, 2, 1}));
+}
+
+TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
+  const uint64_t a = AddUser("alice"), b = AddUser("bob"), c = AddUser("carol");
+  const uint64_t g = AddGroup({a, b});
+  for (int i = 0; i < 5; ++i) Call(a, codec::msg::kSend, Send("to", b, "d" + std::to_string(i), "x"));
+  for (int i = 0; i < 3; ++i) Call(a, codec::msg::kSend, Send("gid", g, "g" + std::to_string(i), "y"));
+  const std::string dconv = DirectConv(a, b), gconv = GroupConv(g);
+
+  codec::MapWriter lim(1);
+  lim.Key("limit").Uint(6);
+  Outcome s = Call(b, codec::msg::kSync, lim.Finish());
+  ASSERT_EQ(s.code, Code::kOk) << s.error;
+  EXPECT_EQ(s.body.Find("messages")->via.array.size, 6u);
+  EXPECT_TRUE(*s.body.GetBool("more"));
+
+  auto ack = [&](uint64_t uid, const std::string& conv, uint64_t seq) {
+    codec::MapWriter w(2);
+    w.Key("conv").Str(conv).Key("seq").Uint(seq);
+    return Call(uid, codec::msg::kAck, w.Finish()).code;
+  };
+  EXPECT_EQ(ack(b, dconv, 5), Code::kOk);
+  EXPECT_EQ(ack(b, dconv, 2), Code::kOk);  // never goes down
+  EXPECT_EQ(ack(b, dconv, 6), Code::kBadRequest);
+  EXPECT_EQ(ack(c, dconv, 1), Code::kForbidden);
+  EXPECT_EQ(ack(c, gconv, 1), Code::kForbidden);
+  EXPECT_EQ(ack(b, "g:999999", 1), Code::kNotFound);
+  EXPECT_EQ(ack(b, "nonsense", 1), Code::kBadRequest);
+  s = Call(b, codec::msg::kSync, codec::EmptyBody());
+  EXPECT_EQ(s.body.Find("messages")->via.array.size, 3u);  // the group's
+  EXPECT_FALSE(*s.body.GetBool("more"));
+  EXPECT_EQ(ack(b, gconv, 3), Code::kOk);
+  EXPECT_EQ(Call(b, codec::msg::kSync, codec::EmptyBody()).body.Find("messages")->via.array.size, 0u);
+
+  Outcome convs = Call(b, codec::msg::kConversations, codec::EmptyBody());
+  ASSERT_EQ(convs.code, Code::kOk);
+  EXPECT_EQ(convs.body.Find("convs")->via.array.size, 2u);
+  EXPECT_EQ(Call(c, codec::msg::kConversations, codec::EmptyBody()).body.Find("convs")->via.array.size, 0u);
+
+  codec::MapWriter h(3);
+  h.Key("conv").Str(dconv).Key("before").Uint(4).Key("limit").Uint(2);
+  Outcome hist = Call(a, codec::msg::kHistory, h.Finish());
+  ASSERT_EQ(hist.code, Code::kOk);
+  EXPECT_EQ(hist.body.Find("messages")->via.array.size, 2u);  // 3, 2
+  codec::MapWriter hc(1);
+  hc.Key("conv").Str(dconv);
+  EXPECT_EQ(Call(c, codec::msg::kHistory, hc.Finish()).code, Code::kForbidden);
+  codec::MapWriter hl(2);
+  hl.Key("conv").Str(dconv).Key("limit").Uint(101);
+  EXPECT_EQ(Call(a, codec::msg::kHistory, hl.Finish()).code, Code::kBadRequest);
+}
+
+// Several workers (threads, each with its own connection and service, as in
+// imbus-actor --threads N) send batches into one group and into crossing direct
+// conversations at once: every conversation ends gap-free and nothing is lost.
+TEST_F(MsgServiceTest, ConcurrentWorkersKeepSeqsGapFree) {
+  std::vector<uint64_t> users;
+  for (int i = 0; i < 4; ++i) users.push_back(AddUser("u" + std::to_string(i)));
+  const uint64_t g = AddGroup(users);
+  constexpr int kWorkers = 4, kBatches = 25, kPerBatch = 8;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      Db db(config_);
+      MsgService service(&db, MsgService::Options{});
+      for (int b = 0; b < kBatches; ++b) {
+        Calls calls;
+        std::vector<BatchItem> items;
+        for (int k = 0; k < kPerBatch; ++k) {
+          const uint64_t from = users[static_cast<size_t>(w)];
+          const std::string cmid = std::to_string(b) + "." + std::to_string(k);
+          const std::string body =
+              k % 2 == 0 ? Send("gid", g, cmid, "group")
+                         : Send("to", users[static_cast<size_t>((w + k) % kWorkers)], cmid, "direct");
+          items.push_back(BatchItem{&calls.Add(from, codec::msg::kSend, body), {}, Code::kOk, {}});
+        }
+        try {
+          service.HandleBatch(items);
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << e.what();
+          ++failures;
+        }
+        for (const BatchItem& item : items) failures += item.code == Code::kOk ? 0 : 1;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), kWorkers * kBatches * kPerBatch);
+  // Gap-free: in every conversation the seqs are exactly 1..last_seq.
+  DbResult r = db_->Query(
+      "SELECT c.conv, c.last_seq, COUNT(m.seq), MIN(m.seq), MAX(m.seq) FROM conversations c"
+      " JOIN messages m ON m.conv = c.conv GROUP BY c.conv, c.last_seq");
+  ASSERT_FALSE(r.rows.empty());
+  for (const DbRow& row : r.rows) {
+    EXPECT_EQ(row.Uint(1), row.Uint(2)) << *row.Str(0);
+    EXPECT_EQ(row.Uint(3), 1u) << *row.Str(0);
+    EXPECT_EQ(row.Uint(4), row.Uint(1)) << *row.Str(0);
+  }
+  std::vector<uint64_t> seqs = HistorySeqs(users[0], GroupConv(g));
+  EXPECT_EQ(seqs.size(), 100u);  // the newest 100 of 400, newest first
+  EXPECT_EQ(seqs.front(), 400u);
+  // ts never goes down along a conversation's seqs (SYNC orders by ts).
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages a JOIN messages b"
+                  " ON a.conv = b.conv AND b.seq = a.seq + 1 WHERE b.ts < a.ts"),
+            0);
+}
+
+}  // namespace
+}  // namespace imbus::actors::msg
