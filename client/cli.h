@@ -53,6 +53,10 @@ Command AddFriends(CLI::App& app, const GlobalOptions& g);
 Command AddGroups(CLI::App& app, const GlobalOptions& g);
 Command AddOnline(CLI::App& app, const GlobalOptions& g);
 Command AddPeer(CLI::App& app, const GlobalOptions& g);
+Command AddSend(CLI::App& app, const GlobalOptions& g);
+Command AddSync(CLI::App& app, const GlobalOptions& g);
+Command AddHistory(CLI::App& app, const GlobalOptions& g);
+Command AddConvs(CLI::App& app, const GlobalOptions& g);
 
 // Helpers for runners.
 struct Endpoint {

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       AddRegister(app, g), AddLogin(app, g), AddPing(app, g), AddRoute(app, g), AddHello(app, g),
       AddUsers(app, g),    AddUser(app, g),  AddFriends(app, g), AddGroups(app, g),
       AddOnline(app, g),   AddPeer(app, g),
+      AddSend(app, g),     AddSync(app, g),  AddHistory(app, g), AddConvs(app, g),
   };
 
   try {

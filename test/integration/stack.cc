@@ -50,7 +50,7 @@ size_t Stack::StartEdge() {
 }
 
 size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhash_mem) {
-  const DbConfig& db = SharedMariaDb();
+  const DbConfig& db = options_.db != nullptr ? *options_.db : SharedMariaDb();
   const size_t index = actors_.size();
   std::vector<std::string> args = {"--services",    services,     "--broker", bus_endpoint_,
                                    "--threads",     std::to_string(threads),

@@ -13,12 +13,17 @@
 
 namespace imbus::testing {
 
+struct DbConfig;  // test/support/mariadb.h
+
 struct StackOptions {
   int idle_timeout_s = 30;
   int request_timeout_ms = 15000;
   int queue_timeout_ms = 3000;
   int heartbeat_ms = 1000;
   int edge_threads = 1;
+  // The actors' MariaDB (e.g. a MariaDbServer a test stops and starts); must outlive
+  // the Stack. nullptr: SharedMariaDb().
+  const DbConfig* db = nullptr;
 };
 
 class Stack {

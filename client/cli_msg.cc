@@ -1,0 +1,182 @@
+// `imbus send`, `imbus sync`, `imbus history`, `imbus convs`: the MSG service.
+#include <algorithm>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "client/cli.h"
+#include "client/cli_session.h"
+#include "client/msg_api.h"
+
+namespace imbus::client::cli {
+
+namespace {
+
+struct SendArgs {
+  SessionArgs session;
+  std::string to;
+  std::string text;
+  std::optional<uint64_t> group;
+  std::string cmid;
+};
+
+struct SyncArgs {
+  SessionArgs session;
+  uint64_t limit = 200;
+  bool no_ack = false;
+};
+
+struct HistoryArgs {
+  SessionArgs session;
+  std::string conv;
+  uint64_t before = 0;
+  uint64_t limit = 50;
+};
+
+struct ConvsArgs {
+  SessionArgs session;
+};
+
+std::string FormatTs(int64_t ts_ms) {
+  const std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// "[2024-05-01 12:00:00] d:3:7 #12 <7> text"
+void PrintMessage(const Message& m) {
+  std::cout << "[" << FormatTs(m.ts) << "] " << m.conv << " #" << m.seq << " <" << m.from << "> "
+            << m.text << "\n";
+}
+
+int RunSend(const GlobalOptions& g, const SendArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  std::optional<uint64_t> gid = a.group;
+  uint64_t uid = 0;
+  if (!gid && a.to.rfind("g:", 0) == 0) {
+    try {
+      gid = std::stoull(a.to.substr(2));
+    } catch (const std::exception&) {
+      throw UsageError("bad group '" + a.to + "': use g:GID");
+    }
+  }
+  if (!gid) {
+    if (a.to.empty()) throw UsageError("send needs TO (NAME, UID or g:GID) or --group GID");
+    if (int rc = ResolveUser(client, a.to, &uid); rc != kExitOk) return rc;
+  }
+  const std::string cmid = a.cmid.empty() ? NewCmid() : a.cmid;
+  Result<SentMessage> r =
+      gid ? SendToGroup(client, *gid, cmid, a.text) : SendToUser(client, uid, cmid, a.text);
+  if (!r.ok()) return ReportFailure("send", r.code, r.error);
+  std::cout << "sent " << r.value.conv << " #" << r.value.seq << " at " << FormatTs(r.value.ts)
+            << " (cmid " << cmid << ")\n";
+  return kExitOk;
+}
+
+// Prints every waiting message and ACKs each batch, until none is left.
+int RunSync(const GlobalOptions& g, const SyncArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  size_t total = 0;
+  for (;;) {
+    Result<SyncBatch> r = Sync(client, a.limit);
+    if (!r.ok()) return ReportFailure("sync", r.code, r.error);
+    std::map<std::string, uint64_t> newest;
+    for (const Message& m : r.value.messages) {
+      PrintMessage(m);
+      newest[m.conv] = std::max(newest[m.conv], m.seq);
+    }
+    total += r.value.messages.size();
+    if (a.no_ack) break;
+    for (const auto& [conv, seq] : newest) {
+      Result<Empty> ack = Ack(client, conv, seq);
+      if (!ack.ok()) return ReportFailure("ack", ack.code, ack.error);
+    }
+    if (!r.value.more) break;
+  }
+  std::cout << total << " new message" << (total == 1 ? "" : "s") << "\n";
+  return kExitOk;
+}
+
+int RunHistory(const GlobalOptions& g, const HistoryArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  Result<std::vector<Message>> r = History(client, a.conv, a.before, a.limit);
+  if (!r.ok()) return ReportFailure("history", r.code, r.error);
+  // The server answers newest first; print oldest first, like a chat window.
+  for (auto it = r.value.rbegin(); it != r.value.rend(); ++it) PrintMessage(*it);
+  return kExitOk;
+}
+
+int RunConvs(const GlobalOptions& g, const ConvsArgs& a) {
+  Client client;
+  if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
+  Result<std::vector<ConvInfo>> r = Conversations(client);
+  if (!r.ok()) return ReportFailure("conversations", r.code, r.error);
+  std::vector<std::vector<std::string>> rows;
+  for (const ConvInfo& c : r.value) {
+    rows.push_back({c.conv, std::to_string(c.last_seq), std::to_string(c.acked_seq),
+                    std::to_string(c.last_seq - std::min(c.last_seq, c.acked_seq))});
+  }
+  PrintTable({"CONV", "LAST", "ACKED", "UNREAD"}, rows);
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddSend(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("send", "Send a message to a user or a group");
+  auto args = std::make_shared<SendArgs>();
+  sub->add_option("TO", args->to, "user NAME, UID (all digits), or g:GID for a group");
+  sub->add_option("TEXT", args->text, "message text (UTF-8, 1-8192 bytes)");
+  sub->add_option("--group", args->group, "send to this group instead of TO");
+  sub->add_option("--cmid", args->cmid,
+                  "message id for dedup (resending the same one stores nothing new); "
+                  "default: random");
+  AddSessionOptions(sub, &args->session);
+  return {sub, [&g, args] {
+            // `send --group 5 TEXT`: the one positional is the text.
+            if (args->group && !args->to.empty() && args->text.empty()) {
+              std::swap(args->to, args->text);
+            }
+            if (args->text.empty()) throw UsageError("send needs TEXT");
+            return RunSend(g, *args);
+          }};
+}
+
+Command AddSync(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("sync", "Print messages not yet acknowledged, then ACK them");
+  auto args = std::make_shared<SyncArgs>();
+  sub->add_option("--limit", args->limit, "messages per SYNC request (1-500)")
+      ->check(CLI::Range(1, 500))
+      ->capture_default_str();
+  sub->add_flag("--no-ack", args->no_ack, "print one batch without acknowledging it");
+  AddSessionOptions(sub, &args->session);
+  return {sub, [&g, args] { return RunSync(g, *args); }};
+}
+
+Command AddHistory(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("history", "Print a conversation's past messages");
+  auto args = std::make_shared<HistoryArgs>();
+  sub->add_option("CONV", args->conv, "conversation: d:LO:HI or g:GID")->required();
+  sub->add_option("--before", args->before, "only seqs below this (0: up to the newest)");
+  sub->add_option("--limit", args->limit, "how many (1-100)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  AddSessionOptions(sub, &args->session);
+  return {sub, [&g, args] { return RunHistory(g, *args); }};
+}
+
+Command AddConvs(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("convs", "List conversations with last and acked seq");
+  auto args = std::make_shared<ConvsArgs>();
+  AddSessionOptions(sub, &args->session);
+  return {sub, [&g, args] { return RunConvs(g, *args); }};
+}
+
+}  // namespace imbus::client::cli
