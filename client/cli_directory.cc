@@ -15,7 +15,8 @@ const char* OnlineText(bool online) { return online ? "online" : "-"; }
 
 void PrintUsers(const std::vector<UserInfo>& users) {
   std::vector<std::vector<std::string>> rows;
-  for (const UserInfo& u : users) rows.push_back({std::to_string(u.uid), u.name, OnlineText(u.online)});
+  for (const UserInfo& u : users)
+    rows.push_back({std::to_string(u.uid), u.name, OnlineText(u.online)});
   PrintTable({"UID", "NAME", "ONLINE"}, rows);
 }
 
@@ -31,8 +32,8 @@ int RunUsers(const GlobalOptions& g, const UsersArgs& a) {
   Result<UserPage> r = ListUsers(client, a.page, a.size);
   if (!r.ok()) return ReportFailure("users", r.code, r.error);
   const uint64_t pages = (r.value.total + a.size - 1) / a.size;
-  std::cout << "page " << r.value.page << " of " << pages << " (" << r.value.total
-            << " users, " << a.size << " per page)\n";
+  std::cout << "page " << r.value.page << " of " << pages << " (" << r.value.total << " users, "
+            << a.size << " per page)\n";
   PrintUsers(r.value.users);
   return kExitOk;
 }
@@ -75,8 +76,8 @@ int RunFriends(const GlobalOptions& g, const FriendsArgs& a) {
     const bool add = a.add->parsed();
     Result<Empty> r = add ? AddFriend(client, uid) : RemoveFriend(client, uid);
     if (!r.ok()) return ReportFailure(add ? "friends add" : "friends remove", r.code, r.error);
-    std::cout << (add ? "now friends with " : "no longer friends with ") << a.who << " (uid "
-              << uid << ")\n";
+    std::cout << (add ? "now friends with " : "no longer friends with ") << a.who << " (uid " << uid
+              << ")\n";
     return kExitOk;
   }
   Result<std::vector<UserInfo>> r = ListFriends(client);
@@ -177,8 +178,8 @@ Command AddFriends(CLI::App& app, const GlobalOptions& g) {
 }
 
 Command AddGroups(CLI::App& app, const GlobalOptions& g) {
-  CLI::App* sub = app.add_subcommand(
-      "groups", "List your groups; `groups create|join|leave|members ...`");
+  CLI::App* sub =
+      app.add_subcommand("groups", "List your groups; `groups create|join|leave|members ...`");
   auto args = std::make_shared<GroupsArgs>();
   sub->require_subcommand(0, 1);
   sub->fallthrough();

@@ -3,11 +3,10 @@
 // by RESUMEing the token saved by `imbus login --save`.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "client/cli.h"
 

@@ -91,20 +91,20 @@ Result<UserPage> ListUsers(Client& c, uint64_t page, uint64_t size) {
   codec::MapWriter w(2);
   w.Key("page").Uint(page);
   w.Key("size").Uint(size);
-  return wire::Typed<UserPage>(
-      c.Call(kDirectory, codec::directory::kListUsers, w.Finish()), [](const codec::Body& b) {
-        UserPage p;
-        p.total = b.RequireUint("total");
-        p.page = b.RequireUint("page");
-        for (const msgpack::object* u : wire::ArrayOf(b, "users")) p.users.push_back(ToUser(*u));
-        return p;
-      });
+  return wire::Typed<UserPage>(c.Call(kDirectory, codec::directory::kListUsers, w.Finish()),
+                               [](const codec::Body& b) {
+                                 UserPage p;
+                                 p.total = b.RequireUint("total");
+                                 p.page = b.RequireUint("page");
+                                 for (const msgpack::object* u : wire::ArrayOf(b, "users"))
+                                   p.users.push_back(ToUser(*u));
+                                 return p;
+                               });
 }
 
 Result<UserInfo> GetUser(Client& c, uint64_t uid) {
-  return wire::Typed<UserInfo>(
-      c.Call(kDirectory, codec::directory::kGetUser, UintBody("uid", uid)),
-      [](const codec::Body& b) { return ToUser(b.root()); });
+  return wire::Typed<UserInfo>(c.Call(kDirectory, codec::directory::kGetUser, UintBody("uid", uid)),
+                               [](const codec::Body& b) { return ToUser(b.root()); });
 }
 
 Result<UserInfo> GetUserByName(Client& c, std::string_view name) {
@@ -115,8 +115,8 @@ Result<UserInfo> GetUserByName(Client& c, std::string_view name) {
 }
 
 Result<Empty> AddFriend(Client& c, uint64_t uid) {
-  return wire::Typed<Empty>(
-      c.Call(kDirectory, codec::directory::kAddFriend, UintBody("uid", uid)), NoValue);
+  return wire::Typed<Empty>(c.Call(kDirectory, codec::directory::kAddFriend, UintBody("uid", uid)),
+                            NoValue);
 }
 
 Result<Empty> RemoveFriend(Client& c, uint64_t uid) {
@@ -143,13 +143,13 @@ Result<uint64_t> CreateGroup(Client& c, std::string_view name, std::string_view 
 }
 
 Result<Empty> JoinGroup(Client& c, uint64_t gid) {
-  return wire::Typed<Empty>(
-      c.Call(kDirectory, codec::directory::kJoinGroup, UintBody("gid", gid)), NoValue);
+  return wire::Typed<Empty>(c.Call(kDirectory, codec::directory::kJoinGroup, UintBody("gid", gid)),
+                            NoValue);
 }
 
 Result<Empty> LeaveGroup(Client& c, uint64_t gid) {
-  return wire::Typed<Empty>(
-      c.Call(kDirectory, codec::directory::kLeaveGroup, UintBody("gid", gid)), NoValue);
+  return wire::Typed<Empty>(c.Call(kDirectory, codec::directory::kLeaveGroup, UintBody("gid", gid)),
+                            NoValue);
 }
 
 Result<std::vector<GroupInfo>> ListGroups(Client& c) {

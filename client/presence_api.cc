@@ -34,14 +34,14 @@ Result<bool> IsOnline(Client& c, uint64_t uid) {
 }
 
 Result<PeerInfo> PeerAddr(Client& c, uint64_t uid) {
-  return wire::Typed<PeerInfo>(
-      c.Call(kPresence, codec::presence::kPeerAddr, UidBody(uid)), [](const codec::Body& b) {
-        PeerInfo info;
-        info.online = wire::BoolIn(b.root(), "online");
-        info.addrs = AddrsIn(wire::ArrayOf(b, "addrs"));
-        info.ticket = b.GetString("ticket").value_or("");
-        return info;
-      });
+  return wire::Typed<PeerInfo>(c.Call(kPresence, codec::presence::kPeerAddr, UidBody(uid)),
+                               [](const codec::Body& b) {
+                                 PeerInfo info;
+                                 info.online = wire::BoolIn(b.root(), "online");
+                                 info.addrs = AddrsIn(wire::ArrayOf(b, "addrs"));
+                                 info.ticket = b.GetString("ticket").value_or("");
+                                 return info;
+                               });
 }
 
 std::optional<StatusEvent> ParseStatus(const Push& push) {

@@ -52,7 +52,8 @@ void RequireLogin(const Request& req) {
 
 uint64_t RequirePositive(const codec::Body& body, std::string_view key) {
   const uint64_t v = body.RequireUint(key);
-  if (v == 0) throw RequestError(Code::kBadRequest, "field '" + std::string(key) + "' must be positive");
+  if (v == 0)
+    throw RequestError(Code::kBadRequest, "field '" + std::string(key) + "' must be positive");
   return v;
 }
 
@@ -149,13 +150,15 @@ void DirectoryService::AddFriend(const Request& req, Reply* reply) {
   const uint64_t uid = RequirePositive(req.body, "uid");
   if (uid == req.meta.uid) throw RequestError(Code::kBadRequest, "cannot befriend yourself");
   if (!store_->FindUser(uid)) throw RequestError(Code::kNotFound, "no such user");
-  if (!store_->AddFriends(req.meta.uid, uid)) throw RequestError(Code::kConflict, "already friends");
+  if (!store_->AddFriends(req.meta.uid, uid))
+    throw RequestError(Code::kConflict, "already friends");
   (void)reply;  // {code: 0}
 }
 
 void DirectoryService::RemoveFriend(const Request& req, Reply* reply) {
   const uint64_t uid = RequirePositive(req.body, "uid");
-  if (!store_->RemoveFriends(req.meta.uid, uid)) throw RequestError(Code::kNotFound, "not a friend");
+  if (!store_->RemoveFriends(req.meta.uid, uid))
+    throw RequestError(Code::kNotFound, "not a friend");
   (void)reply;
 }
 

@@ -115,18 +115,17 @@ bool MariaDbDirectoryStore::RemoveFriends(uint64_t a, uint64_t b) {
 }
 
 std::vector<DirectoryUser> MariaDbDirectoryStore::Friends(uint64_t uid) {
-  return ToUsers(db_->Query(
-      "SELECT u.uid, u.name FROM friends f JOIN users u ON u.uid = f.friend_uid"
-      " AND u.deleted_at IS NULL WHERE f.uid = ? ORDER BY u.uid",
-      {uid}));
+  return ToUsers(
+      db_->Query("SELECT u.uid, u.name FROM friends f JOIN users u ON u.uid = f.friend_uid"
+                 " AND u.deleted_at IS NULL WHERE f.uid = ? ORDER BY u.uid",
+                 {uid}));
 }
 
 uint64_t MariaDbDirectoryStore::CreateGroup(uint64_t owner, const std::string& name,
                                             const std::string& desc) {
   Transaction tx(db_);
-  DbResult r = db_->Query(
-      "INSERT INTO chat_groups (name, description, owner_uid) VALUES (?, ?, ?)",
-      {std::string_view(name), std::string_view(desc), owner});
+  DbResult r = db_->Query("INSERT INTO chat_groups (name, description, owner_uid) VALUES (?, ?, ?)",
+                          {std::string_view(name), std::string_view(desc), owner});
   const uint64_t gid = r.insert_id;
   db_->Query("INSERT INTO group_members (gid, uid, role) VALUES (?, ?, ?)",
              {gid, owner, std::string_view(kRoleOwner)});
@@ -135,15 +134,14 @@ uint64_t MariaDbDirectoryStore::CreateGroup(uint64_t owner, const std::string& n
 }
 
 std::optional<GroupRecord> MariaDbDirectoryStore::FindGroup(uint64_t gid) {
-  DbResult r = db_->Query(
-      "SELECT gid, name, description, owner_uid FROM chat_groups WHERE gid = ?", {gid});
+  DbResult r =
+      db_->Query("SELECT gid, name, description, owner_uid FROM chat_groups WHERE gid = ?", {gid});
   if (r.rows.empty()) return std::nullopt;
   return ToGroup(r.rows[0]);
 }
 
 std::optional<std::string> MariaDbDirectoryStore::RoleOf(uint64_t gid, uint64_t uid) {
-  DbResult r =
-      db_->Query("SELECT role FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  DbResult r = db_->Query("SELECT role FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
   if (r.rows.empty()) return std::nullopt;
   return r.rows[0].Str(0);
 }
@@ -171,7 +169,8 @@ LeaveOutcome MariaDbDirectoryStore::LeaveGroup(uint64_t gid, uint64_t uid) {
   if (db_->Query("SELECT gid FROM chat_groups WHERE gid = ? FOR UPDATE", {gid}).rows.empty()) {
     return LeaveOutcome::kNoGroup;
   }
-  DbResult role = db_->Query("SELECT role FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  DbResult role =
+      db_->Query("SELECT role FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
   if (role.rows.empty()) return LeaveOutcome::kNotMember;
   db_->Query("DELETE FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
   LeaveOutcome outcome = LeaveOutcome::kLeft;

@@ -44,7 +44,7 @@ class MemoryDirectoryStore : public DirectoryStore {
   uint64_t next_uid_ = 1;
   uint64_t next_gid_ = 1;
   uint64_t join_counter_ = 0;
-  std::map<uint64_t, DirectoryUser> users_;  // live users only
+  std::map<uint64_t, DirectoryUser> users_;          // live users only
   std::set<std::pair<uint64_t, uint64_t>> friends_;  // both directions
   std::map<uint64_t, Group> groups_;
 };

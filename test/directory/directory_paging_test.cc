@@ -82,11 +82,13 @@ TEST(DirectoryPagingTest, HundredThousandUsers) {
   db.Exec(
       "UPDATE users SET deleted_name = name, name = NULL, deleted_at = NOW(3)"
       " WHERE name LIKE 'bulk%' AND (uid % 10 = 0 OR uid DIV 1024 = 50)");
-  const uint64_t live =
-      db.Query("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL").rows.at(0).Uint(0).value_or(0);
+  const uint64_t live = db.Query("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL")
+                            .rows.at(0)
+                            .Uint(0)
+                            .value_or(0);
   ASSERT_LT(live, total - 10000);
-  for (uint64_t page : {uint64_t{1}, uint64_t{2000}, uint64_t{2600}, uint64_t{4000},
-                        (live + 19) / 20}) {
+  for (uint64_t page :
+       {uint64_t{1}, uint64_t{2000}, uint64_t{2600}, uint64_t{4000}, (live + 19) / 20}) {
     SCOPED_TRACE("page " + std::to_string(page));
     auto r = client::ListUsers(c, page, 20);
     ASSERT_TRUE(r.ok()) << r.Describe();

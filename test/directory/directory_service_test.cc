@@ -1,13 +1,14 @@
 // DirectoryService logic on both stores (memory, and MariaDB on the private test
 // server), plus the block-indexed user paging of MariaDbDirectoryStore against a
 // plain OFFSET query.
-#include <functional>
-#include <memory>
+#include "actors/directory/directory_service.h"
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <memory>
+
 #include "actors/db/schema.h"
-#include "actors/directory/directory_service.h"
 #include "actors/directory/mariadb_directory_store.h"
 #include "actors/directory/memory_directory_store.h"
 #include "codec/commands.h"
@@ -312,9 +313,12 @@ TEST(MariaDbUserPagingTest, MatchesOffsetScanAcrossBlocks) {
   Db* db = h.db();
   db->Exec("INSERT INTO users (name, pwhash) SELECT CONCAT('p', seq), 'x' FROM seq_1_to_5000");
   // Holes: every 7th user, and the whole second block.
-  db->Exec("UPDATE users SET name = NULL, deleted_at = NOW(3) WHERE uid % 7 = 0 OR uid DIV 1024 = 1");
-  const uint64_t live =
-      db->Query("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL").rows.at(0).Uint(0).value_or(0);
+  db->Exec(
+      "UPDATE users SET name = NULL, deleted_at = NOW(3) WHERE uid % 7 = 0 OR uid DIV 1024 = 1");
+  const uint64_t live = db->Query("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL")
+                            .rows.at(0)
+                            .Uint(0)
+                            .value_or(0);
   const std::vector<uint64_t> offsets = {0,    1,    800,      877,  878,      1500,
                                          2500, 3599, live - 3, live, live + 10};
   for (uint64_t offset : offsets) {

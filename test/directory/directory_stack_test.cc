@@ -65,7 +65,9 @@ TEST_F(DirectoryStackTest, UsersAndOnlineFlags) {
   EXPECT_EQ(page.value.page, 1u);
   bool saw_b = false;
   for (size_t i = 0; i < page.value.users.size(); ++i) {
-    if (i > 0) EXPECT_LT(page.value.users[i - 1].uid, page.value.users[i].uid);
+    if (i > 0) {
+      EXPECT_LT(page.value.users[i - 1].uid, page.value.users[i].uid);
+    }
     if (page.value.users[i].uid == b.uid) {
       saw_b = true;
       EXPECT_EQ(page.value.users[i].name, b.name);

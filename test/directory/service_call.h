@@ -2,9 +2,9 @@
 // with the caller's uid and a parsed body; errors come back as codes.
 #pragma once
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "actors/service.h"
 #include "codec/body.h"

@@ -1,9 +1,10 @@
 // PresenceService logic on the memory store and MemorySessions: IS_ONLINE,
 // PEER_ADDR and its P2P_INCOMING push, STATUS pushes on SESSION_EVENT.
+#include "actors/presence/presence_service.h"
+
 #include <gtest/gtest.h>
 
 #include "actors/directory/memory_directory_store.h"
-#include "actors/presence/presence_service.h"
 #include "codec/commands.h"
 #include "test/directory/service_call.h"
 
@@ -25,9 +26,9 @@ class PresenceTest : public ::testing::Test {
     return CallService(*service_, codec::ToWire(codec::Service::kPresence), command, uid, body,
                        device, conn);
   }
-  static codec::SessionInfo Session(uint64_t uid, const std::string& device,
-                                    const std::string& pub, uint16_t pub_port,
-                                    const std::string& local = "", uint16_t p2p = 0) {
+  static codec::SessionInfo Session(uint64_t uid, const std::string& device, const std::string& pub,
+                                    uint16_t pub_port, const std::string& local = "",
+                                    uint16_t p2p = 0) {
     return codec::SessionInfo{uid, device, "n", pub, pub_port, local, p2p};
   }
   // "kind host:port" for each address in an `addrs` array.
@@ -72,8 +73,8 @@ TEST_F(PresenceTest, PeerAddrGivesBothAddressesAndPushesTheCallers) {
   EXPECT_TRUE(r.reply.pushes.empty());
 
   // b on two devices (the newer one is used), a on two devices (its own device's).
-  sessions_.Set(b, {Session(b, "old", "9.9.9.9", 9), Session(b, "phone", "2.2.2.2", 2000,
-                                                               "192.168.1.2", 4000)});
+  sessions_.Set(b, {Session(b, "old", "9.9.9.9", 9),
+                    Session(b, "phone", "2.2.2.2", 2000, "192.168.1.2", 4000)});
   sessions_.Set(a, {Session(a, "laptop", "1.1.1.1", 1000, "10.0.0.1", 3000),
                     Session(a, "tablet", "7.7.7.7", 7)});
   r = Call(a, pres::kPeerAddr, Uint("uid", b), "laptop");
