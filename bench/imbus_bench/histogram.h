@@ -5,6 +5,7 @@
 // for C++. Not thread-safe: one per thread, Merge() to combine.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "bench/imbus_bench/scenarios.h"
 #include "codec/commands.h"
 
 namespace imbus::bench {

@@ -1,0 +1,137 @@
+// imbus-bench: an event-driven load generator for an imbus edge (client protocol,
+// epoll, non-blocking sockets, one thread). See bench/README.md.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "bench/imbus_bench/fleet.h"
+#include "bench/imbus_bench/scenarios.h"
+
+namespace {
+
+using imbus::bench::BenchOptions;
+
+// Raises the soft fd limit to the hard one; returns the resulting soft limit.
+rlim_t RaiseFdLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
+}
+
+void AddCommon(CLI::App* sub, BenchOptions* o, std::string* json) {
+  sub->add_option("--server", o->server, "edge HOST:PORT (IPv4)")->envname("IMBUS_SERVER");
+  sub->add_option("--duration-s", o->duration_s, "how long the measured phase runs");
+  sub->add_option("--setup-timeout-s", o->setup_timeout_s, "give up setting up connections after this");
+  sub->add_option("--parallel", o->parallel, "connections being set up (connect, login) at once");
+  sub->add_option("--source-ips", o->source_ips,
+                  "spread connections over 127.0.0.2..127.0.0.(1+N) (loopback servers; 0: off)");
+  sub->add_option("--ping-interval-s", o->ping_interval_s,
+                  "keepalive PING interval (0: the server's idle_timeout_s / 3)");
+  sub->add_option("--run", o->run, "run id: users are bench_<run>_<tag><i> (default: random)");
+  sub->add_flag("--reuse-users", o->reuse_users,
+                "log existing users in (REGISTER only those that are missing); run id defaults to 'r'");
+  sub->add_option("--json", *json, "also write the results as JSON to this file");
+}
+
+void AddMessaging(CLI::App* sub, BenchOptions* o) {
+  sub->add_option("--rate", o->rate, "open loop: messages/s in total (0: closed loop)");
+  sub->add_option("--window", o->window, "closed loop: messages in flight per sender");
+  sub->add_option("--text-bytes", o->text_bytes, "message text size")->check(CLI::Range(1, 8192));
+  sub->add_option("--drain-s", o->drain_s, "after sending: wait this long for late answers/pushes");
+  sub->add_option("--seed", o->seed, "random seed for recipients");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions o;
+  std::string json;
+  CLI::App app{"imbus-bench: load generator for an imbus edge (client protocol over TCP)"};
+  app.require_subcommand(1);
+  CLI::App* connect = app.add_subcommand(
+      "connect", "open --connections connections, register+login each, hold them with PINGs");
+  AddCommon(connect, &o, &json);
+  connect->add_option("--connections", o.connections, "connections (one user each)");
+  connect->add_option("--edge-pid", o.edge_pid, "edge process id: report its RSS per connection");
+  CLI::App* login = app.add_subcommand("login", "closed-loop AUTH/LOGIN throughput");
+  AddCommon(login, &o, &json);
+  login->add_option("--concurrency", o.concurrency, "connections each looping on LOGIN");
+  CLI::App* chat = app.add_subcommand("chat", "direct messages between --users online users");
+  AddCommon(chat, &o, &json);
+  AddMessaging(chat, &o);
+  chat->add_option("--users", o.users, "online users; each sends to random others");
+  CLI::App* group = app.add_subcommand("group", "fan-out: --senders post to a group of --members");
+  AddCommon(group, &o, &json);
+  AddMessaging(group, &o);
+  group->add_option("--members", o.members, "group members (all online)");
+  group->add_option("--senders", o.senders, "members that post");
+  CLI11_PARSE(app, argc, argv);
+
+  std::string error;
+  if (!imbus::bench::ParseServer(o.server, &o.server_addr, &error)) {
+    std::fprintf(stderr, "imbus-bench: %s\n", error.c_str());
+    return 2;
+  }
+  if (o.run.empty()) {
+    if (o.reuse_users) {
+      o.run = "r";
+    } else {
+      char buf[16];
+      std::snprintf(buf, sizeof(buf), "%06llx",
+                    static_cast<unsigned long long>(std::time(nullptr) ^ (::getpid() << 8)) & 0xffffffull);
+      o.run = buf;
+    }
+  }
+  const rlim_t fd_limit = RaiseFdLimit();
+  std::string scenario = app.get_subcommands().front()->get_name();
+  const size_t wanted = scenario == "connect" ? o.connections
+                        : scenario == "login" ? o.concurrency
+                        : scenario == "chat"  ? o.users
+                                              : o.members;
+  if (fd_limit != RLIM_INFINITY && wanted + 64 > fd_limit) {
+    std::fprintf(stderr,
+                 "imbus-bench: %zu connections need more file descriptors than the hard limit "
+                 "(%llu); raise it (ulimit -Hn, as root) first\n",
+                 wanted, static_cast<unsigned long long>(fd_limit));
+    return 2;
+  }
+  constexpr const char* kCostNote =
+      "login/register figures assume the bench deployment's low password-hash cost "
+      "(imbus-actor --pwhash-ops 1 --pwhash-mem 8192); the interactive default is far slower";
+  std::fprintf(stderr, "imbus-bench %s against %s (run %s, fd limit %llu)\nnote: %s\n",
+               scenario.c_str(), o.server.c_str(), o.run.c_str(),
+               static_cast<unsigned long long>(fd_limit), kCostNote);
+
+  imbus::bench::Report report(scenario);
+  report.Note(kCostNote);
+  report.SetText("server", o.server);
+  report.SetText("run", o.run);
+  int rc = 2;
+  try {
+    if (scenario == "connect") rc = imbus::bench::RunConnect(o, &report);
+    if (scenario == "login") rc = imbus::bench::RunLogin(o, &report);
+    if (scenario == "chat") rc = imbus::bench::RunChat(o, &report);
+    if (scenario == "group") rc = imbus::bench::RunGroup(o, &report);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "imbus-bench: %s\n", e.what());
+    return 2;
+  }
+  report.Set("exit_code", static_cast<int64_t>(rc));
+  report.Print(stdout);
+  if (!json.empty() && !report.WriteJson(json, &error)) {
+    std::fprintf(stderr, "imbus-bench: %s\n", error.c_str());
+    return 2;
+  }
+  return rc;
+}
