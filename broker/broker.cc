@@ -222,8 +222,11 @@ void Broker::Dispatch(const std::string& edge, const std::string& service,
   }
   req.rid = workers_.NextRid();
   if (!Send(*worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {
-    AnswerError(edge, req, static_cast<int>(codec::Code::kUnavailable),
-                "worker for service " + service + " unreachable");
+    // ROUTER_MANDATORY says the worker's connection is gone (killed before its
+    // heartbeats ran out): drop it now, answering what it held, and give this
+    // request to another worker or the queue instead of failing it.
+    RemovePeer(*worker, "unreachable");
+    Dispatch(edge, service, std::move(req), body, queue_deadline);
     return;
   }
   const uint64_t rid = req.rid;

@@ -57,6 +57,7 @@ Command AddSend(CLI::App& app, const GlobalOptions& g);
 Command AddSync(CLI::App& app, const GlobalOptions& g);
 Command AddHistory(CLI::App& app, const GlobalOptions& g);
 Command AddConvs(CLI::App& app, const GlobalOptions& g);
+Command AddChat(CLI::App& app, const GlobalOptions& g);  // cli_chat.cc
 
 // Helpers for runners.
 struct Endpoint {

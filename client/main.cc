@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
       AddUsers(app, g),    AddUser(app, g),  AddFriends(app, g), AddGroups(app, g),
       AddOnline(app, g),   AddPeer(app, g),
       AddSend(app, g),     AddSync(app, g),  AddHistory(app, g), AddConvs(app, g),
+      AddChat(app, g),
   };
 
   try {

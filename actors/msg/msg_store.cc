@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <random>
 #include <thread>
 #include <utility>
@@ -14,7 +15,7 @@
 namespace imbus::actors::msg {
 namespace {
 
-constexpr int kMaxAttempts = 6;
+constexpr int kMaxAttempts = 10;
 
 // Splits n rows into chunks of 64, 16, 4 and 1 so that every kind of multi-row
 // statement has at most four shapes (each is a prepared statement cached per
@@ -87,6 +88,28 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
 std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& batch,
                                               int64_t now_ms) {
   std::vector<StoreOutcome> out(batch.size());
+  // Every conversation row exists before the transaction (autocommit, idempotent), so
+  // the FOR UPDATE below locks existing records only. Locking rows that do not exist
+  // yet takes gap locks, and concurrent batches creating conversations side by side
+  // then deadlock on each other's gaps.
+  {
+    std::set<std::string_view> convs;
+    for (const NewMessage& m : batch) convs.insert(m.conv);
+    std::vector<std::string_view> list(convs.begin(), convs.end());
+    size_t at = 0;
+    for (size_t n : Chunks(list.size())) {
+      std::vector<DbParam> params;
+      for (size_t i = at; i < at + n; ++i) params.emplace_back(list[i]);
+      db_->Query(Repeat("INSERT IGNORE INTO conversations (conv, last_seq, last_ts) VALUES ",
+                        "(?,0,0)", ",", n, ""),
+                 params);
+      at += n;
+    }
+  }
+  // READ COMMITTED: no gap locks on searches; correctness rests on the row locks of
+  // the counters and on the primary/unique keys of messages (a race ends in
+  // ER_DUP_ENTRY and the batch is retried).
+  db_->Exec("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
   db_->Begin();
 
   // 1. Dedup: (sender, cmid) stored earlier, by this or any worker.
@@ -178,7 +201,7 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
       }
       updates.push_back({&conv, seq, ts});
       const NewMessage& first = batch[items.front()];
-      if (!c.exists && first.gid == 0) {
+      if (c.last_seq == 0 && first.gid == 0) {  // the conversation's first messages
         new_direct.emplace_back(first.lo, &conv);
         if (first.hi != first.lo) new_direct.emplace_back(first.hi, &conv);
       }
@@ -317,7 +340,7 @@ std::vector<ConvState> MsgStore::Conversations(uint64_t uid) {
       " FROM (SELECT conv FROM user_convs WHERE uid = ?"
       "       UNION ALL"
       "       SELECT CONVERT(CONCAT('g:', gid) USING ascii) FROM group_members WHERE uid = ?) c"
-      " JOIN conversations cv ON cv.conv = c.conv"
+      " JOIN conversations cv ON cv.conv = c.conv AND cv.last_seq > 0"
       " LEFT JOIN acks a ON a.uid = ? AND a.conv = c.conv"
       " ORDER BY c.conv",
       {uid, uid, uid});

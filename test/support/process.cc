@@ -128,6 +128,15 @@ bool Process::Running() {
   return true;
 }
 
+std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (Running()) {
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status_;
+}
+
 void Process::Signal(int sig) {
   if (pid_ > 0 && !status_) ::kill(pid_, sig);
 }

@@ -36,6 +36,9 @@ class Process {
   size_t LogSize() const;
 
   bool Running();
+  // Waits for the process to exit on its own; its status (waitpid form), or nullopt
+  // if it is still running after `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
   void Signal(int sig);
   // SIGTERM, then SIGKILL after `grace`. Returns the exit status (waitpid form).
   int Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
