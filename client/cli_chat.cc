@@ -2,8 +2,11 @@
 // sends every typed line to the current peer or group and prints incoming messages
 // and friends' presence as they arrive. Lines starting with '/' are commands.
 //
-// One thread: poll() on stdin and the connection; a PING every idle_timeout/3 keeps
-// the connection alive. Works with a pipe on stdin too (scripts, tests).
+// One thread: poll() on stdin, the edge connection, the P2P listener and the direct
+// P2P connection; a PING every 10 s keeps the edge connection alive. Works with a pipe
+// on stdin too (scripts, tests). `/p2p NAME` talks to NAME directly (client/p2p.h)
+// when a path through the NATs exists, else through the server; P2P_INCOMING pushes
+// make it dial back.
 #include <poll.h>
 #include <unistd.h>
 
@@ -14,10 +17,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "client/cli.h"
 #include "client/cli_session.h"
 #include "client/msg_api.h"
+#include "client/p2p.h"
+#include "client/presence_api.h"
 #include "codec/body.h"
 #include "codec/commands.h"
 
@@ -32,17 +38,21 @@ struct ChatArgs {
   SessionArgs session;
   std::string to;  // UID|NAME
   uint64_t group = 0;
+  int p2p_timeout_ms = 5000;
 };
 
 constexpr char kHelp[] =
     "  /to NAME|UID     talk to a user          /group GID    talk to a group\n"
     "  /history [N]     last N messages here    /sync         fetch missed messages\n"
     "  /convs           conversations, unread   /help         this text\n"
+    "  /p2p NAME|UID    talk to a user directly (P2P), through the server if no path\n"
     "  /quit            leave (Ctrl-D too)\n";
 
 class ChatSession {
  public:
-  ChatSession(Client* client, uint64_t self) : client_(client), self_(self) {}
+  // `p2p` may be null (no P2P listener: everything goes through the server).
+  ChatSession(Client* client, uint64_t self, P2pSession* p2p)
+      : client_(client), self_(self), p2p_(p2p) {}
 
   int Run(const ChatArgs& args) {
     if (!args.to.empty()) SetPeer(args.to);
@@ -54,12 +64,18 @@ class ChatSession {
     std::string pending;  // stdin bytes not yet ending in '\n'
     for (;;) {
       DrainPushes();
+      DrainP2p();
       if (client_->connection().closed()) {
         std::cout << "* disconnected: " << client_->connection().close_reason() << "\n";
         return kExitConnect;
       }
-      pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {client_->connection().fd(), POLLIN, 0}};
-      const int ready = ::poll(fds, 2, 1000);
+      std::vector<pollfd> fds = {{STDIN_FILENO, POLLIN, 0},
+                                 {client_->connection().fd(), POLLIN, 0}};
+      if (p2p_ != nullptr) {
+        fds.push_back({p2p_->listener_fd(), POLLIN, 0});
+        fds.push_back({p2p_->direct_fd(), POLLIN, 0});  // -1 when absent: skipped
+      }
+      const int ready = ::poll(fds.data(), fds.size(), 1000);
       if (ready < 0 && errno != EINTR) return kExitConnect;
       if (Clock::now() - last_ping > std::chrono::seconds(10)) {
         if (!client_->Ping().ok()) {
@@ -100,6 +116,8 @@ class ChatSession {
       std::cout << kHelp;
     } else if (cmd == "/to" && !arg.empty()) {
       SetPeer(arg);
+    } else if (cmd == "/p2p" && !arg.empty()) {
+      StartP2p(arg);
     } else if (cmd == "/group" && !arg.empty()) {
       SetGroup(std::strtoull(arg.c_str(), nullptr, 10));
     } else if (cmd == "/sync") {
@@ -143,6 +161,17 @@ class ChatSession {
       std::cout << "* nobody to talk to yet: /to NAME or /group GID\n";
       return;
     }
+    if (p2p_ != nullptr && group_ == 0 && p2p_->peer() == peer_ &&
+        p2p_->path() == P2pPath::kDirect) {
+      std::string error;
+      const P2pPath path = p2p_->Send(text, &error);
+      if (path == P2pPath::kNone) {
+        std::cout << "* send failed: " << error << "\n";
+      } else {
+        std::cout << "  [" << P2pPathName(path) << "] sent\n";
+      }
+      return;
+    }
     const std::string cmid = NewCmid();
     // One resend with the same cmid on a transient failure: never a duplicate.
     Result<SentMessage> r;
@@ -167,9 +196,46 @@ class ChatSession {
               << "\n";
   }
 
+  void StartP2p(const std::string& who) {
+    uint64_t uid = 0;
+    if (ResolveUser(*client_, who, &uid) != kExitOk) return;
+    peer_ = uid;
+    group_ = 0;
+    if (p2p_ == nullptr) {
+      std::cout << "* talking to " << Name(uid) << ": relayed (P2P is not available here)\n";
+      return;
+    }
+    std::cout << "* connecting to " << Name(uid) << " directly...\n";
+    const P2pPath path = p2p_->Start(uid);
+    std::cout << "* talking to " << Name(uid) << ": " << P2pPathName(path)
+              << (path == P2pPath::kDirect ? " (P2P)" : " (through the server)") << "\n";
+  }
+
+  // Incoming P2P TEXT and path changes.
+  void DrainP2p() {
+    if (p2p_ == nullptr) return;
+    for (const P2pEvent& e : p2p_->Poll(milliseconds(0))) {
+      if (e.kind == P2pEvent::Kind::kText) {
+        const std::time_t secs = static_cast<std::time_t>(e.ts / 1000);
+        char when[16];
+        std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
+        std::cout << when << " [direct] " << Name(e.from) << ": " << e.text << "\n";
+      } else {
+        std::cout << "* talking to " << Name(e.from) << ": relayed (" << e.note << ")\n";
+      }
+    }
+  }
+
   void DrainPushes() {
     while (auto push = client_->connection().PollPushes()) {
-      if (auto m = MessageFromPush(*push)) {
+      if (auto in = ParseP2pIncoming(*push); in && p2p_ != nullptr) {
+        std::cout << "* " << Name(in->uid) << " wants to talk directly; dialing back...\n";
+        peer_ = in->uid;
+        group_ = 0;
+        const P2pPath path = p2p_->Accept(*in);
+        std::cout << "* talking to " << Name(in->uid) << ": " << P2pPathName(path)
+                  << (path == P2pPath::kDirect ? " (P2P)" : " (through the server)") << "\n";
+      } else if (auto m = MessageFromPush(*push)) {
         if (m->seq <= acked_[m->conv]) continue;  // already shown (a resend's re-push)
         Print(*m);
         acked_[m->conv] = m->seq;
@@ -253,6 +319,7 @@ class ChatSession {
   uint64_t self_;
   uint64_t peer_ = 0;
   uint64_t group_ = 0;
+  P2pSession* p2p_;
   std::map<uint64_t, std::string> names_;
   std::map<std::string, uint64_t> acked_;  // highest seq shown per conversation
 };
@@ -261,8 +328,33 @@ int RunChat(const GlobalOptions& g, const ChatArgs& args) {
   Client client(milliseconds(g.timeout_ms));
   if (int rc = LoginForCommand(g, args.session, &client); rc != kExitOk) return rc;
   std::cout.setf(std::ios::unitbuf);  // every line out at once, also into a pipe
-  ChatSession chat(&client, client.session()->uid);
-  return chat.Run(args);
+  // For P2P the edge connection must come from a reusable port shared with the P2P
+  // listener: reconnect that way and RESUME with the session's token.
+  P2pOptions options;
+  options.direct_timeout = milliseconds(std::max(args.p2p_timeout_ms, 0));
+  P2pSession p2p(&client, options);
+  bool p2p_ok = false;
+  const std::string token = client.session()->token;
+  const std::optional<Endpoint> server = ParseServer(g.server);
+  std::string error;
+  if (server && !token.empty() && p2p.ConnectAndListen(server->host, server->port, &error)) {
+    LoginRequest fields;
+    fields.device = g.device;
+    p2p.FillLogin(&fields);
+    auto r = client.ResumeWithP2p(token, fields);
+    p2p_ok = r.ok();
+    if (!r.ok()) error = r.Describe();
+  }
+  if (!p2p_ok) {
+    std::cout << "* direct chat (P2P) unavailable: " << error << "\n";
+    if (client.connection().closed() || !client.session()) {
+      if (int rc = LoginForCommand(g, args.session, &client); rc != kExitOk) return rc;
+    }
+  }
+  ChatSession chat(&client, client.session()->uid, p2p_ok ? &p2p : nullptr);
+  const int rc = chat.Run(args);
+  p2p.Close();  // BYE to a direct peer, so it moves to the relay at once
+  return rc;
 }
 
 }  // namespace
@@ -273,6 +365,10 @@ Command AddChat(CLI::App& app, const GlobalOptions& g) {
   auto args = std::make_shared<ChatArgs>();
   sub->add_option("--to", args->to, "start talking to this user (NAME or UID)");
   sub->add_option("--group", args->group, "start talking to this group (GID)");
+  sub->add_option("--p2p-timeout-ms", args->p2p_timeout_ms,
+                  "how long /p2p tries for a direct connection before relaying")
+      ->envname("IMBUS_P2P_TIMEOUT_MS")
+      ->check(CLI::Range(0, 60000));
   AddSessionOptions(sub, &args->session);
   sub->footer(std::string("\nIn the chat:\n") + kHelp);
   return {sub, [&g, args] { return RunChat(g, *args); }};

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "client/wire.h"
 #include "codec/body.h"
 #include "codec/commands.h"
 
@@ -12,54 +13,11 @@ namespace {
 constexpr uint16_t kSys = codec::ToWire(codec::Service::kSys);
 constexpr uint16_t kAuth = codec::ToWire(codec::Service::kAuth);
 
-// Turns a Response into a Result<T>: failures keep their code and error; on OK,
-// `parse(body)` fills the value, and a missing or ill-typed field (BadField) makes
-// the whole result kCodeBadResponse.
-template <typename T, typename Parse>
-Result<T> Typed(Response r, Parse parse) {
-  Result<T> out;
-  out.code = r.code;
-  out.error = std::move(r.error);
-  if (!r.ok()) return out;
-  try {
-    out.value = parse(r.body);
-  } catch (const codec::BadField& e) {
-    out.code = kCodeBadResponse;
-    out.error = std::string("bad response body: ") + e.what();
-  }
-  return out;
-}
+using wire::StringIn;
+using wire::Typed;
+using wire::UintIn;
 
 Empty NoValue(const codec::Body&) { return {}; }
-
-// Nested maps (ROUTE's `edges`) are read straight from the msgpack objects.
-const msgpack::object* FindIn(const msgpack::object& map, std::string_view key) {
-  if (map.type != msgpack::type::MAP) return nullptr;
-  for (uint32_t i = 0; i < map.via.map.size; ++i) {
-    const msgpack::object_kv& kv = map.via.map.ptr[i];
-    if (kv.key.type == msgpack::type::STR &&
-        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
-      return &kv.val;
-    }
-  }
-  return nullptr;
-}
-
-uint64_t UintIn(const msgpack::object& map, std::string_view key) {
-  const msgpack::object* o = FindIn(map, key);
-  if (o == nullptr || o->type != msgpack::type::POSITIVE_INTEGER) {
-    throw codec::BadField("field '" + std::string(key) + "' must be a non-negative integer");
-  }
-  return o->via.u64;
-}
-
-std::string StringIn(const msgpack::object& map, std::string_view key) {
-  const msgpack::object* o = FindIn(map, key);
-  if (o == nullptr || o->type != msgpack::type::STR) {
-    throw codec::BadField("field '" + std::string(key) + "' must be a string");
-  }
-  return std::string(o->via.str.ptr, o->via.str.size);
-}
 
 uint16_t Port(uint64_t v) {
   if (v > 65535) throw codec::BadField("port out of range");
@@ -138,7 +96,8 @@ Result<uint64_t> Client::Register(std::string_view name, std::string_view passwo
 }
 
 Result<Session> Client::Login(const LoginRequest& request) {
-  const uint32_t fields = 2 + (request.device.empty() ? 0 : 1) + (request.p2p_port ? 1 : 0);
+  const uint32_t fields = 2 + (request.device.empty() ? 0 : 1) + (request.p2p_port ? 1 : 0) +
+                         (request.local_host.empty() ? 0 : 1);
   codec::MapWriter w(fields);
   if (request.uid != 0) {
     w.Key("uid").Uint(request.uid);
@@ -148,6 +107,7 @@ Result<Session> Client::Login(const LoginRequest& request) {
   w.Key("password").Str(request.password);
   if (!request.device.empty()) w.Key("device").Str(request.device);
   if (request.p2p_port) w.Key("p2p_port").Uint(*request.p2p_port);
+  if (!request.local_host.empty()) w.Key("local_host").Str(request.local_host);
   auto result = Typed<Session>(Call(kAuth, codec::auth::kLogin, w.Finish()),
                                [](const codec::Body& b) {
                                  return Session{b.RequireUint("uid"), b.RequireString("name"),
@@ -167,9 +127,19 @@ Result<Session> Client::Login(std::string_view name, std::string_view password,
 }
 
 Result<Session> Client::Resume(std::string_view token, std::string_view device) {
-  codec::MapWriter w(device.empty() ? 1 : 2);
+  LoginRequest fields;
+  fields.device = std::string(device);
+  return ResumeWithP2p(token, fields);
+}
+
+Result<Session> Client::ResumeWithP2p(std::string_view token, const LoginRequest& p2p) {
+  const std::string& device = p2p.device;
+  codec::MapWriter w(1 + (device.empty() ? 0 : 1) + (p2p.p2p_port ? 1 : 0) +
+                     (p2p.local_host.empty() ? 0 : 1));
   w.Key("token").Str(token);
   if (!device.empty()) w.Key("device").Str(device);
+  if (p2p.p2p_port) w.Key("p2p_port").Uint(*p2p.p2p_port);
+  if (!p2p.local_host.empty()) w.Key("local_host").Str(p2p.local_host);
   auto result = Typed<Session>(Call(kAuth, codec::auth::kResume, w.Finish()),
                                [](const codec::Body& b) {
                                  return Session{b.RequireUint("uid"), b.RequireString("name"),

@@ -43,6 +43,7 @@ struct LoginRequest {
   std::string password;
   std::string device;                // empty: omitted, the server uses "default"
   std::optional<uint16_t> p2p_port;  // port this client accepts P2P connections on
+  std::string local_host;            // our address toward the edge; empty: omitted
 };
 
 struct PingInfo {
@@ -96,6 +97,9 @@ class Client {
   Result<Session> Login(std::string_view name, std::string_view password,
                         std::string_view device = {});
   Result<Session> Resume(std::string_view token, std::string_view device = {});
+  // RESUME that also declares p2p_port and local_host (as in LoginRequest; name,
+  // uid and password there are ignored).
+  Result<Session> ResumeWithP2p(std::string_view token, const LoginRequest& p2p);
   Result<Empty> Logout();
   Result<Empty> DeleteAccount(uint64_t uid, std::string_view password);
 

@@ -9,6 +9,7 @@ IMBUS_PACKAGES=(
   libmariadb-dev mariadb-server mariadb-client libsodium-dev
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  iproute2 iptables  # test/p2p: network namespaces and NAT
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }

@@ -1,0 +1,473 @@
+#include "client/p2p.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "client/msg_api.h"
+#include "codec/body.h"
+#include "codec/commands.h"
+
+namespace imbus::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr uint16_t kP2p = codec::ToWire(codec::Service::kP2p);
+// A stranger on the listener must say HELLO within this.
+constexpr milliseconds kStrangerTimeout{3000};
+// An unanswered HELLO on one candidate: try another.
+constexpr milliseconds kHelloTimeout{1500};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int RemainingMs(Clock::time_point deadline) {
+  const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30));
+}
+
+bool SetReuse(int fd) {
+  int one = 1;
+  return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0;
+}
+
+bool BindAny(int fd, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = htons(port);
+  return bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0;
+}
+
+// Starts a non-blocking connect to addr from local `port`; invalid on failure.
+UniqueFd StartDial(const PeerAddress& addr, uint16_t port) {
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(addr.port);
+  if (inet_pton(AF_INET, addr.host.c_str(), &to.sin_addr) != 1) return {};
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || !SetReuse(fd.get()) || !BindAny(fd.get(), port)) return {};
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) != 0 &&
+      errno != EINPROGRESS) {
+    return {};
+  }
+  return fd;
+}
+
+bool IsRequest(const codec::Frame& f) { return (f.header.flags & codec::kFlagResponse) == 0; }
+
+codec::Body ParseBody(const codec::Frame& f) {
+  codec::Body body;
+  std::string ignored;
+  if (!codec::Body::Parse(f.body, &body, &ignored)) return codec::Body();
+  return body;
+}
+
+void Answer(Connection& conn, const codec::Frame& request, std::string_view body) {
+  conn.SendFrame(codec::kFlagResponse, kP2p, request.header.command, request.header.seq, body);
+}
+
+void Refuse(Connection& conn, const codec::Frame& request, codec::Code code,
+            std::string_view why) {
+  Answer(conn, request, codec::ErrorBody(code, why));
+}
+
+std::string HelloBody(uint64_t uid, const std::string& ticket) {
+  codec::MapWriter w(2);
+  w.Key("uid").Uint(uid);
+  w.Key("ticket").Str(ticket);
+  return w.Finish();
+}
+
+std::string HelloAnswer(uint64_t uid) {
+  codec::MapWriter w(2);
+  w.Key("code").Int(0);
+  w.Key("uid").Uint(uid);
+  return w.Finish();
+}
+
+// True when `request` is a HELLO from `peer` carrying `ticket`.
+bool HelloMatches(const codec::Frame& request, uint64_t peer, const std::string& ticket) {
+  if (request.header.service != kP2p || request.header.command != codec::p2p::kHello) return false;
+  const codec::Body body = ParseBody(request);
+  try {
+    return !ticket.empty() && body.GetUint("uid").value_or(0) == peer &&
+           body.GetString("ticket").value_or("") == ticket;
+  } catch (const codec::BadField&) {
+    return false;
+  }
+}
+
+// code 0 and uid == peer in a HELLO response.
+bool HelloAnswered(const codec::Frame& response, uint64_t peer) {
+  const codec::Body body = ParseBody(response);
+  try {
+    return body.GetInt("code").value_or(-1) == 0 && body.GetUint("uid").value_or(0) == peer;
+  } catch (const codec::BadField&) {
+    return false;
+  }
+}
+
+// Local addresses first (same LAN), then public ones; duplicates dropped.
+std::vector<PeerAddress> DialOrder(std::vector<PeerAddress> addrs) {
+  std::stable_partition(addrs.begin(), addrs.end(),
+                        [](const PeerAddress& a) { return a.kind == "local"; });
+  std::vector<PeerAddress> out;
+  for (PeerAddress& a : addrs) {
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const PeerAddress& o) {
+      return o.host == a.host && o.port == a.port;
+    });
+    if (!seen && a.port != 0) out.push_back(std::move(a));
+  }
+  return out;
+}
+
+struct Dial {
+  PeerAddress addr;
+  UniqueFd fd;
+  Clock::time_point next;
+};
+
+// One TCP connection to the peer during Establish, and how far HELLO got on it.
+struct Candidate {
+  explicit Candidate(Connection c) : conn(std::move(c)) {}
+  Connection conn;
+  uint32_t hello_seq = 0;  // our HELLO, 0 = not sent
+  Clock::time_point hello_deadline;
+  bool peer_ok = false;  // the peer's HELLO had the right ticket
+  bool our_ok = false;   // our HELLO was answered by the right uid
+  bool dead = false;
+};
+
+}  // namespace
+
+const char* P2pPathName(P2pPath path) {
+  switch (path) {
+    case P2pPath::kDirect:
+      return "direct";
+    case P2pPath::kRelayed:
+      return "relayed";
+    default:
+      return "none";
+  }
+}
+
+bool P2pSession::ConnectAndListen(const std::string& host, uint16_t port, std::string* error) {
+  if (!client_->Connect(host, port, error, 0)) return false;
+  return Listen(error);
+}
+
+bool P2pSession::Listen(std::string* error) {
+  const int edge_fd = client_->connection().fd();
+  sockaddr_storage local{};
+  socklen_t len = sizeof(local);
+  if (edge_fd < 0 || getsockname(edge_fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+      local.ss_family != AF_INET) {
+    *error = "P2P needs an IPv4 connection to the edge";
+    return false;
+  }
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&local);
+  char host[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+  local_host_ = host;
+  port_ = ntohs(in->sin_port);
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || !SetReuse(fd.get()) || !BindAny(fd.get(), port_) || listen(fd.get(), 16) != 0) {
+    *error = "cannot listen on P2P port " + std::to_string(port_) + ": " + std::strerror(errno) +
+             " (was the edge connection bound with local_port 0?)";
+    return false;
+  }
+  listener_ = std::move(fd);
+  return true;
+}
+
+void P2pSession::FillLogin(LoginRequest* login) const {
+  if (port_ != 0) login->p2p_port = port_;
+  login->local_host = local_host_;
+}
+
+uint64_t P2pSession::self() const { return client_->session() ? client_->session()->uid : 0; }
+
+P2pPath P2pSession::Start(uint64_t peer_uid) {
+  Close();
+  peer_ = peer_uid;
+  auto info = PeerAddr(*client_, peer_uid);
+  if (!info.ok() || !info.value.online) {
+    path_ = P2pPath::kRelayed;
+    return path_;
+  }
+  return Establish(peer_uid, info.value.ticket, info.value.addrs);
+}
+
+P2pPath P2pSession::Accept(const P2pIncoming& incoming) {
+  Close();
+  return Establish(incoming.uid, incoming.ticket, incoming.addrs);
+}
+
+P2pPath P2pSession::Establish(uint64_t peer_uid, const std::string& ticket,
+                              const std::vector<PeerAddress>& addrs) {
+  peer_ = peer_uid;
+  ticket_ = ticket;
+  path_ = P2pPath::kRelayed;
+  if (!listener_.valid() || ticket.empty() || self() == 0) return path_;
+  const bool initiator = self() < peer_uid;  // sends the first HELLO
+  const auto deadline = Clock::now() + options_.direct_timeout;
+  std::vector<Dial> dials;
+  for (PeerAddress& a : DialOrder(addrs)) dials.push_back(Dial{std::move(a), {}, Clock::now()});
+  std::vector<Candidate> cands;
+
+  while (Clock::now() < deadline) {
+    const auto now = Clock::now();
+    const bool committed = std::any_of(cands.begin(), cands.end(), [](const Candidate& c) {
+      return c.hello_seq != 0 || c.peer_ok;
+    });
+    if (!committed) {
+      for (Dial& d : dials) {
+        if (!d.fd.valid() && now >= d.next) {
+          d.fd = StartDial(d.addr, port_);
+          if (!d.fd.valid()) d.next = now + options_.redial;
+        }
+      }
+    }
+    if (initiator && !committed) {
+      for (Candidate& c : cands) {
+        if (c.dead) continue;
+        c.hello_seq = c.conn.Send(kP2p, codec::p2p::kHello, HelloBody(self(), ticket_));
+        c.hello_deadline = now + kHelloTimeout;
+        if (c.hello_seq == 0) c.dead = true;
+        break;
+      }
+    }
+
+    std::vector<pollfd> fds;
+    fds.push_back({listener_.get(), POLLIN, 0});
+    for (Dial& d : dials) fds.push_back({d.fd.get(), POLLOUT, 0});  // -1 is skipped
+    for (Candidate& c : cands) fds.push_back({c.dead ? -1 : c.conn.fd(), POLLIN, 0});
+    const int wait = std::min(RemainingMs(deadline), 50);
+    if (::poll(fds.data(), fds.size(), wait) < 0 && errno != EINTR) break;
+
+    for (;;) {  // accept everything pending
+      UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (!fd.valid()) break;
+      cands.emplace_back(Connection::FromFd(std::move(fd)));
+    }
+    for (size_t i = 0; i < dials.size(); ++i) {
+      Dial& d = dials[i];
+      if (!d.fd.valid() || fds[1 + i].revents == 0) continue;
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (getsockopt(d.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err == 0) {
+        cands.emplace_back(Connection::FromFd(std::move(d.fd)));
+        d.next = Clock::time_point::max();  // connected: no more dials to it
+      } else {
+        d.fd.Reset();
+        d.next = Clock::now() + options_.redial;
+      }
+    }
+    for (Candidate& c : cands) {
+      // Stop reading once both HELLOs are done: what follows (the peer's first
+      // TEXT) belongs to the chat and stays queued in the connection.
+      while (!c.dead && !(c.peer_ok && c.our_ok)) {
+        auto frame = c.conn.NextFrame(milliseconds(0));
+        if (!frame) break;
+        if (IsRequest(*frame)) {
+          if (frame->header.service != kP2p || frame->header.command != codec::p2p::kHello) {
+            continue;  // nothing but HELLO before the handshake
+          }
+          if (!HelloMatches(*frame, peer_, ticket_)) {
+            Refuse(c.conn, *frame, codec::Code::kUnauthenticated, "wrong ticket or uid");
+            c.dead = true;
+            continue;
+          }
+          Answer(c.conn, *frame, HelloAnswer(self()));
+          c.peer_ok = true;
+          if (!initiator && c.hello_seq == 0) {
+            c.hello_seq = c.conn.Send(kP2p, codec::p2p::kHello, HelloBody(self(), ticket_));
+            c.hello_deadline = Clock::now() + kHelloTimeout;
+          }
+        } else if (c.hello_seq != 0 && frame->header.seq == c.hello_seq) {
+          if (HelloAnswered(*frame, peer_)) {
+            c.our_ok = true;
+          } else {
+            c.dead = true;
+          }
+        }
+      }
+      if (c.conn.closed()) c.dead = true;
+      if (!c.dead && c.hello_seq != 0 && !c.our_ok && Clock::now() > c.hello_deadline) {
+        c.dead = true;
+      }
+      if (!c.dead && c.peer_ok && c.our_ok) {
+        direct_ = std::move(c.conn);
+        path_ = P2pPath::kDirect;
+        return path_;  // the other candidates close with `cands`
+      }
+    }
+    cands.erase(std::remove_if(cands.begin(), cands.end(), [](const Candidate& c) { return c.dead; }),
+                cands.end());
+  }
+  return path_;
+}
+
+P2pPath P2pSession::Send(const std::string& text, std::string* error) {
+  if (peer_ == 0) {
+    *error = "no peer";
+    return P2pPath::kNone;
+  }
+  if (path_ == P2pPath::kDirect) {
+    codec::MapWriter w(2);
+    w.Key("text").Str(text);
+    w.Key("ts").Int(NowMs());
+    const uint32_t seq = direct_.Send(kP2p, codec::p2p::kText, w.Finish());
+    const auto deadline = Clock::now() + options_.call_timeout;
+    std::vector<P2pEvent> events;
+    bool answered = false;
+    while (seq != 0 && !answered && Clock::now() < deadline) {
+      auto frame = direct_.NextFrame(milliseconds(RemainingMs(deadline)));
+      if (!frame) break;
+      if (IsRequest(*frame)) {
+        HandleDirectFrame(*frame, &events);
+      } else if (frame->header.seq == seq) {
+        answered = ParseBody(*frame).GetInt("code").value_or(-1) == 0;
+        break;
+      }
+    }
+    for (P2pEvent& e : events) pending_.push_back(std::move(e));
+    if (answered) return P2pPath::kDirect;
+    events.clear();
+    FallBack("the peer did not answer over the direct connection", &events);
+    for (P2pEvent& e : events) pending_.push_back(std::move(e));
+  }
+  auto sent = SendToUser(*client_, peer_, NewCmid(), text);
+  if (!sent.ok()) {
+    *error = sent.Describe();
+    return P2pPath::kNone;
+  }
+  if (path_ == P2pPath::kNone) path_ = P2pPath::kRelayed;
+  return P2pPath::kRelayed;
+}
+
+std::vector<P2pEvent> P2pSession::Poll(milliseconds timeout) {
+  std::vector<P2pEvent> events(std::make_move_iterator(pending_.begin()),
+                               std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  std::vector<pollfd> fds;
+  if (listener_.valid()) fds.push_back({listener_.get(), POLLIN, 0});
+  if (!direct_.closed()) fds.push_back({direct_.fd(), POLLIN, 0});
+  for (Stranger& s : strangers_) fds.push_back({s.conn.fd(), POLLIN, 0});
+  const bool quick = !events.empty() || direct_.queued() > 0;
+  if (!fds.empty()) ::poll(fds.data(), fds.size(), quick ? 0 : static_cast<int>(timeout.count()));
+  AcceptStrangers();
+  ServeStrangers();
+  if (path_ == P2pPath::kDirect) {
+    while (auto frame = direct_.NextFrame(milliseconds(0))) {
+      if (IsRequest(*frame)) HandleDirectFrame(*frame, &events);
+    }
+    if (direct_.closed() && path_ == P2pPath::kDirect) {
+      FallBack("the direct connection closed (" + direct_.close_reason() + ")", &events);
+    }
+  }
+  return events;
+}
+
+void P2pSession::HandleDirectFrame(const codec::Frame& frame, std::vector<P2pEvent>* events) {
+  if (frame.header.service != kP2p) {
+    Refuse(direct_, frame, codec::Code::kUnsupported, "only P2P commands here");
+    return;
+  }
+  const codec::Body body = ParseBody(frame);
+  switch (frame.header.command) {
+    case codec::p2p::kText: {
+      P2pEvent e;
+      try {
+        e.text = body.RequireString("text");
+        e.ts = body.GetInt("ts").value_or(0);
+      } catch (const codec::BadField& bad) {
+        Refuse(direct_, frame, codec::Code::kBadRequest, bad.what());
+        return;
+      }
+      e.from = peer_;
+      Answer(direct_, frame, codec::OkBody());
+      events->push_back(std::move(e));
+      return;
+    }
+    case codec::p2p::kBye:
+      Answer(direct_, frame, codec::OkBody());
+      FallBack("the peer ended the direct chat", events);
+      return;
+    case codec::p2p::kHello:
+      if (HelloMatches(frame, peer_, ticket_)) {
+        Answer(direct_, frame, HelloAnswer(self()));
+      } else {
+        Refuse(direct_, frame, codec::Code::kUnauthenticated, "wrong ticket or uid");
+      }
+      return;
+    default:
+      Refuse(direct_, frame, codec::Code::kUnsupported, "unknown P2P command");
+  }
+}
+
+void P2pSession::AcceptStrangers() {
+  if (!listener_.valid()) return;
+  for (;;) {
+    UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd.valid()) return;
+    strangers_.push_back(Stranger{Connection::FromFd(std::move(fd)), Clock::now() + kStrangerTimeout});
+  }
+}
+
+// Late or foreign connections: a HELLO with the current pair's ticket (a late
+// candidate of ours) is answered and closed, as the chat is already set up or
+// relayed; anything else is refused.
+void P2pSession::ServeStrangers() {
+  for (Stranger& s : strangers_) {
+    while (auto frame = s.conn.NextFrame(milliseconds(0))) {
+      if (!IsRequest(*frame)) continue;
+      if (HelloMatches(*frame, peer_, ticket_)) {
+        Answer(s.conn, *frame, HelloAnswer(self()));
+      } else {
+        Refuse(s.conn, *frame, codec::Code::kUnauthenticated, "wrong ticket or uid");
+      }
+      s.conn.Close();
+    }
+    if (Clock::now() > s.deadline) s.conn.Close();
+  }
+  strangers_.erase(std::remove_if(strangers_.begin(), strangers_.end(),
+                                  [](const Stranger& s) { return s.conn.closed(); }),
+                   strangers_.end());
+}
+
+void P2pSession::FallBack(std::string note, std::vector<P2pEvent>* events) {
+  direct_.Close();
+  if (path_ != P2pPath::kDirect) return;
+  path_ = P2pPath::kRelayed;
+  P2pEvent e;
+  e.kind = P2pEvent::Kind::kPathChanged;
+  e.from = peer_;
+  e.note = std::move(note);
+  events->push_back(std::move(e));
+}
+
+void P2pSession::Close() {
+  if (!direct_.closed()) {
+    (void)direct_.Call(kP2p, codec::p2p::kBye, codec::EmptyBody(), milliseconds(500));
+    direct_.Close();
+  }
+  if (path_ == P2pPath::kDirect) path_ = P2pPath::kRelayed;
+}
+
+}  // namespace imbus::client

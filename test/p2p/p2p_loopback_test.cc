@@ -1,0 +1,229 @@
+// Direct P2P chat on 127.0.0.1 through a real stack: two clients find each other
+// with PEER_ADDR / P2P_INCOMING, connect directly from their edge ports, exchange
+// TEXT both ways; a stranger with a wrong ticket is refused; when one peer goes away
+// the other notices and its next message goes through the server (MSG/SEND).
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "client/msg_api.h"
+#include "client/p2p.h"
+#include "client/presence_api.h"
+#include "codec/body.h"
+#include "codec/commands.h"
+#include "test/integration/stack_util.h"
+
+namespace imbus::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint16_t kP2p = codec::ToWire(codec::Service::kP2p);
+
+struct Peer {
+  explicit Peer(Stack& stack) : client(milliseconds(5000)), p2p(&client) {
+    std::string error;
+    EXPECT_TRUE(p2p.ConnectAndListen("127.0.0.1", static_cast<uint16_t>(stack.edge_port()),
+                                     &error))
+        << error;
+    client::Client reg(milliseconds(5000));
+    EXPECT_TRUE(reg.Connect("127.0.0.1", static_cast<uint16_t>(stack.edge_port()), &error));
+    name = UniqueName("p2p");
+    auto r = reg.Register(name, "password1");
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    client::LoginRequest login;
+    login.name = name;
+    login.password = "password1";
+    p2p.FillLogin(&login);
+    auto s = client.Login(login);
+    EXPECT_TRUE(s.ok()) << s.Describe();
+    uid = s.ok() ? s.value.uid : 0;
+  }
+  client::Client client;
+  client::P2pSession p2p;
+  std::string name;
+  uint64_t uid = 0;
+};
+
+// Waits for the P2P_INCOMING push on `peer`'s edge connection.
+std::optional<client::P2pIncoming> WaitIncoming(Peer& peer, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto push = peer.client.connection().WaitPush(milliseconds(200));
+    if (!push) continue;
+    if (auto in = client::ParseP2pIncoming(*push)) return in;
+  }
+  return std::nullopt;
+}
+
+// Polls `peer` until a TEXT (or path change, when `path_change`) arrives.
+std::optional<client::P2pEvent> WaitEvent(Peer& peer, client::P2pEvent::Kind kind,
+                                          milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    for (auto& e : peer.p2p.Poll(milliseconds(100))) {
+      if (e.kind == kind) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+class P2pLoopbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<Stack>();
+    stack_->StartBroker();
+    stack_->StartEdge();
+    stack_->StartActor("auth,directory,presence,msg");
+    ASSERT_TRUE(WaitWorkers(*stack_, "presence", 1));
+    ASSERT_TRUE(WaitWorkers(*stack_, "msg", 1));
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << stack_->Logs();
+  }
+  // a starts, b dials back on P2P_INCOMING; both paths returned.
+  std::pair<client::P2pPath, client::P2pPath> Connect(Peer& a, Peer& b) {
+    auto b_side = std::async(std::launch::async, [&b]() {
+      auto in = WaitIncoming(b, seconds(10));
+      if (!in) return client::P2pPath::kNone;
+      return b.p2p.Accept(*in);
+    });
+    const client::P2pPath pa = a.p2p.Start(b.uid);
+    return {pa, b_side.get()};
+  }
+  std::unique_ptr<Stack> stack_;
+};
+
+TEST_F(P2pLoopbackTest, DirectTextBothWaysStrangerRefusedAndRelayFallback) {
+  Peer a(*stack_);
+  Peer b(*stack_);
+  ASSERT_NE(a.uid, 0u);
+  ASSERT_NE(b.uid, 0u);
+  ASSERT_NE(a.p2p.port(), b.p2p.port());
+  EXPECT_EQ(a.p2p.local_host(), "127.0.0.1");
+
+  auto [pa, pb] = Connect(a, b);
+  ASSERT_EQ(pa, client::P2pPath::kDirect);
+  ASSERT_EQ(pb, client::P2pPath::kDirect);
+  ASSERT_NE(a.p2p.direct_fd(), -1);
+
+  // a -> b: answered by b while it polls (on another thread).
+  std::string error;
+  auto b_reads = std::async(std::launch::async, [&b]() {
+    return WaitEvent(b, client::P2pEvent::Kind::kText, seconds(10));
+  });
+  EXPECT_EQ(a.p2p.Send("hello b", &error), client::P2pPath::kDirect) << error;
+  auto got_b = b_reads.get();
+  ASSERT_TRUE(got_b.has_value());
+  EXPECT_EQ(got_b->text, "hello b");
+  EXPECT_EQ(got_b->from, a.uid);
+  EXPECT_GT(got_b->ts, 0);
+
+  // b -> a.
+  auto a_reads = std::async(std::launch::async, [&a]() {
+    return WaitEvent(a, client::P2pEvent::Kind::kText, seconds(10));
+  });
+  EXPECT_EQ(b.p2p.Send("hello a", &error), client::P2pPath::kDirect) << error;
+  auto got_a = a_reads.get();
+  ASSERT_TRUE(got_a.has_value());
+  EXPECT_EQ(got_a->text, "hello a");
+  EXPECT_EQ(got_a->from, b.uid);
+
+  // A stranger on b's listener with a wrong ticket: UNAUTHENTICATED, then closed.
+  client::Connection stranger;
+  ASSERT_TRUE(stranger.Connect("127.0.0.1", b.p2p.port(), milliseconds(3000), &error)) << error;
+  codec::MapWriter hello(2);
+  hello.Key("uid").Uint(a.uid);
+  hello.Key("ticket").Str("not-the-ticket");
+  const uint32_t seq = stranger.Send(kP2p, codec::p2p::kHello, hello.Finish());
+  ASSERT_NE(seq, 0u);
+  for (int i = 0; i < 10; ++i) (void)b.p2p.Poll(milliseconds(50));
+  client::Response refused = stranger.WaitResponse(seq, milliseconds(3000));
+  EXPECT_EQ(refused.code, static_cast<int>(codec::Code::kUnauthenticated)) << refused.Describe();
+  EXPECT_FALSE(stranger.NextFrame(milliseconds(2000)).has_value());
+  EXPECT_TRUE(stranger.closed());
+  EXPECT_EQ(b.p2p.path(), client::P2pPath::kDirect);  // the real chat is untouched
+
+  // a's direct connection goes away (no BYE): b notices and relays.
+  ::shutdown(a.p2p.direct_fd(), SHUT_RDWR);
+  auto change = WaitEvent(b, client::P2pEvent::Kind::kPathChanged, seconds(10));
+  ASSERT_TRUE(change.has_value());
+  EXPECT_EQ(b.p2p.path(), client::P2pPath::kRelayed);
+  EXPECT_EQ(b.p2p.direct_fd(), -1);
+
+  EXPECT_EQ(b.p2p.Send("via the server", &error), client::P2pPath::kRelayed) << error;
+  std::optional<client::Message> relayed;
+  const auto deadline = Clock::now() + seconds(10);
+  while (!relayed && Clock::now() < deadline) {
+    auto push = a.client.connection().WaitPush(milliseconds(200));
+    if (push) relayed = client::MessageFromPush(*push);
+  }
+  ASSERT_TRUE(relayed.has_value());
+  EXPECT_EQ(relayed->text, "via the server");
+  EXPECT_EQ(relayed->from, b.uid);
+}
+
+TEST_F(P2pLoopbackTest, ByeFallsBackAndOfflinePeerIsRelayed) {
+  Peer a(*stack_);
+  Peer b(*stack_);
+  auto [pa, pb] = Connect(a, b);
+  ASSERT_EQ(pa, client::P2pPath::kDirect);
+  ASSERT_EQ(pb, client::P2pPath::kDirect);
+
+  auto b_change = std::async(std::launch::async, [&b]() {
+    return WaitEvent(b, client::P2pEvent::Kind::kPathChanged, seconds(10));
+  });
+  a.p2p.Close();  // BYE, answered by b
+  EXPECT_EQ(a.p2p.path(), client::P2pPath::kRelayed);
+  ASSERT_TRUE(b_change.get().has_value());
+  EXPECT_EQ(b.p2p.path(), client::P2pPath::kRelayed);
+
+  // An offline peer: no direct attempt, relayed at once.
+  const uint64_t b_uid = b.uid;
+  b.client.connection().Close();
+  const auto offline_by = Clock::now() + seconds(10);
+  while (Clock::now() < offline_by) {
+    auto online = client::IsOnline(a.client, b_uid);
+    if (online.ok() && !online.value) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const auto start = Clock::now();
+  EXPECT_EQ(a.p2p.Start(b_uid), client::P2pPath::kRelayed);
+  EXPECT_LT(Clock::now() - start, seconds(4));
+}
+
+// `imbus chat` with piped stdin: /p2p makes a direct chat, the other chat dials
+// back on P2P_INCOMING, and a typed line arrives as P2P TEXT.
+TEST_F(P2pLoopbackTest, ChatCommandTalksDirectly) {
+  const std::string alice = UniqueName("ca");
+  const std::string bob = UniqueName("cb");
+  {
+    client::Client c = Connected(*stack_);
+    ASSERT_TRUE(c.Register(alice, "password1").ok());
+    ASSERT_TRUE(c.Register(bob, "password1").ok());
+  }
+  const std::string chat = std::string(IMBUS_CLI_BIN) + " --server 127.0.0.1:" +
+                           std::to_string(stack_->edge_port()) + " chat --password password1";
+  Process b = Process::Start("/bin/sh", {"-c", "(sleep 9; echo /quit) | " + chat + " --user " + bob});
+  ASSERT_TRUE(b.WaitForLog("logged in as", seconds(10)).has_value()) << b.Log();
+  Process a = Process::Start(
+      "/bin/sh", {"-c", "(sleep 1; echo /p2p " + bob + "; sleep 3; echo hello bob; sleep 3; "
+                        "echo /quit) | " + chat + " --user " + alice});
+  EXPECT_TRUE(a.WaitForLog("talking to " + bob + ": direct", seconds(15)).has_value()) << a.Log();
+  EXPECT_TRUE(a.WaitForLog("[direct] sent", seconds(10)).has_value()) << a.Log();
+  EXPECT_TRUE(b.WaitForLog("talking to " + alice + ": direct", seconds(10)).has_value())
+      << b.Log();
+  EXPECT_TRUE(b.WaitForLog("[direct] " + alice + ": hello bob", seconds(10)).has_value())
+      << b.Log();
+  // alice's /quit says BYE: bob's chat goes back to the relay.
+  EXPECT_TRUE(b.WaitForLog("relayed (the peer ended the direct chat)", seconds(10)).has_value())
+      << b.Log();
+  EXPECT_TRUE(a.Wait(seconds(20)).has_value());
+  EXPECT_TRUE(b.Wait(seconds(20)).has_value());
+}
+
+}  // namespace
+}  // namespace imbus::testing

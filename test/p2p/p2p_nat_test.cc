@@ -1,0 +1,250 @@
+// Direct P2P chat across two NATs built from network namespaces (needs root, `ip
+// netns` and iptables; skipped otherwise). Layout, all names unique per run (pid):
+//
+//   root ns: broker, actors, an edge on <P>.0.1 (bridge ib<pid>b)
+//     ├── nat1 ns: <P>.0.11 outside, MASQUERADE, <P>.1.1 inside (bridge) ── c1, c3
+//     └── nat2 ns: <P>.0.12 outside, MASQUERADE, <P>.2.1 inside ────────── c2
+//
+// c1 and c2 cannot reach each other's private addresses; they meet through both NATs
+// by TCP simultaneous open from the ports they use toward the edge. nat1's FORWARD
+// counter for packets to nat2 proves the chat went straight there, and the direct
+// connection's far end is nat2's address, not the edge. c1 and c3 (same LAN) connect
+// over their local addresses.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include "test/integration/stack_util.h"
+
+namespace imbus::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Runs a shell command; its exit status (0 = success).
+int Sh(const std::string& cmd) {
+  const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+  return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+std::string ShOut(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) return out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, f) != nullptr) out += buf;
+  pclose(f);
+  return out;
+}
+
+// The namespaces, veths and bridge of one run; everything removed on destruction
+// (and leftovers of the same names removed before building).
+class NatLab {
+ public:
+  NatLab() : tag_("ib" + std::to_string(getpid() % 100000)) {
+    net_ = "10." + std::to_string(100 + getpid() % 100);
+  }
+  ~NatLab() { Cleanup(); }
+  NatLab(const NatLab&) = delete;
+  NatLab& operator=(const NatLab&) = delete;
+
+  std::string ns(const std::string& n) const { return tag_ + n; }
+  std::string ip(int subnet, int host) const {
+    return net_ + "." + std::to_string(subnet) + "." + std::to_string(host);
+  }
+
+  void Cleanup() {
+    for (const char* n : {"c1", "c2", "c3", "n1", "n2"}) Sh("ip netns del " + ns(n));
+    Sh("ip link del " + tag_ + "b");
+    Sh("ip link del " + tag_ + "v1");
+    Sh("ip link del " + tag_ + "v2");
+  }
+
+  // Builds everything; false with *why on the first failing step.
+  bool Build(std::string* why) {
+    Cleanup();
+    const std::string b = tag_ + "b";
+    std::vector<std::string> steps = {
+        "ip link add " + b + " type bridge", "ip addr add " + ip(0, 1) + "/24 dev " + b,
+        "ip link set " + b + " up"};
+    for (int i : {1, 2}) {
+      const std::string n = ns("n" + std::to_string(i));
+      const std::string v = tag_ + "v" + std::to_string(i);
+      const std::string lan = ip(i, 1);
+      steps.insert(steps.end(), {
+          "ip netns add " + n,
+          "ip link add " + v + " type veth peer name out netns " + n,
+          "ip link set " + v + " master " + b, "ip link set " + v + " up",
+          "ip -n " + n + " addr add " + ip(0, 10 + i) + "/24 dev out",
+          "ip -n " + n + " link set out up", "ip -n " + n + " link set lo up",
+          "ip -n " + n + " link add lan type bridge",
+          "ip -n " + n + " addr add " + lan + "/24 dev lan", "ip -n " + n + " link set lan up",
+          "ip netns exec " + n + " sysctl -q -w net.ipv4.ip_forward=1",
+          "ip netns exec " + n + " iptables -t nat -A POSTROUTING -o out -j MASQUERADE",
+          // Like a home router: unsolicited SYNs from outside are dropped, not
+          // answered with RST (a RST would kill the other side's half-open dial).
+          "ip netns exec " + n + " iptables -A INPUT -i out -p tcp --syn -j DROP",
+          // Counts what nat1 forwards straight to the other NAT (the chat bytes).
+          "ip netns exec " + n + " iptables -A FORWARD -o out -d " + ip(0, 13 - i) + " -p tcp",
+      });
+    }
+    // Clients: c1, c3 behind nat1, c2 behind nat2.
+    for (auto [c, nat, host] : {std::tuple{"c1", 1, 2}, {"c2", 2, 2}, {"c3", 1, 3}}) {
+      const std::string cn = ns(c);
+      const std::string n = ns("n" + std::to_string(nat));
+      steps.insert(steps.end(), {
+          "ip netns add " + cn,
+          "ip -n " + n + " link add " + c + " type veth peer name eth0 netns " + cn,
+          "ip -n " + n + " link set " + c + " master lan", "ip -n " + n + " link set " + c + " up",
+          "ip -n " + cn + " addr add " + ip(nat, host) + "/24 dev eth0",
+          "ip -n " + cn + " link set eth0 up", "ip -n " + cn + " link set lo up",
+          "ip -n " + cn + " route add default via " + ip(nat, 1),
+      });
+    }
+    for (const std::string& s : steps) {
+      if (Sh(s) != 0) {
+        *why = "failed: " + s;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Packets nat1 forwarded to nat2 (the counting rule above): the first number on
+  // the rule's line of `iptables -L -v -x`; -1 when the rule is not found.
+  long ForwardedToOtherNat() const {
+    std::istringstream out(ShOut("ip netns exec " + ns("n1") + " iptables -L FORWARD -v -n -x"));
+    const std::string dest = " " + ip(0, 12);
+    for (std::string line; std::getline(out, line);) {
+      if (line.find(dest) == std::string::npos) continue;
+      long packets = -1;
+      std::istringstream(line) >> packets;
+      return packets;
+    }
+    return -1;
+  }
+
+ private:
+  std::string tag_;
+  std::string net_;
+};
+
+bool Available(std::string* why) {
+  if (geteuid() != 0) {
+    *why = "needs root";
+    return false;
+  }
+  if (Sh("command -v iptables") != 0 || Sh("command -v ip") != 0) {
+    *why = "needs `ip` (iproute2) and `iptables`";
+    return false;
+  }
+  const std::string probe = "ibprobe" + std::to_string(getpid() % 100000);
+  if (Sh("ip netns add " + probe) != 0) {
+    *why = "`ip netns add` is not permitted here";
+    return false;
+  }
+  const bool nat_ok = Sh("ip netns exec " + probe + " iptables -t nat -L") == 0;
+  Sh("ip netns del " + probe);
+  if (!nat_ok) *why = "iptables NAT does not work in a network namespace here";
+  return nat_ok;
+}
+
+class P2pNatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!Available(&why)) GTEST_SKIP() << "NAT test skipped: " << why;
+    lab_ = std::make_unique<NatLab>();
+    ASSERT_TRUE(lab_->Build(&why)) << why;
+    stack_ = std::make_unique<Stack>();
+    stack_->StartBroker();
+    stack_->StartActor("auth,directory,presence,msg");
+    ASSERT_TRUE(WaitWorkers(*stack_, "presence", 1));
+    edge_ = Process::Start(IMBUS_EDGE_BIN, {"--listen", lab_->ip(0, 1) + ":0", "--broker",
+                                            stack_->bus_endpoint(), "--name", "natedge",
+                                            "--log-level", "debug"});
+    auto line = edge_.WaitForLog("listening on", seconds(20));
+    ASSERT_TRUE(line.has_value()) << edge_.Log();
+    edge_port_ = PortFromLogLine(*line);
+  }
+  void TearDown() override {
+    if (HasFailure() && stack_) std::cerr << stack_->Logs() << edge_.Log();
+    if (edge_.pid() > 0) edge_.Kill();
+    lab_.reset();
+  }
+
+  uint64_t Register(const std::string& name) {
+    client::Client c(milliseconds(5000));
+    std::string error;
+    EXPECT_TRUE(c.Connect(lab_->ip(0, 1), static_cast<uint16_t>(edge_port_), &error)) << error;
+    auto r = c.Register(name, "password1");
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    return r.ok() ? r.value : 0;
+  }
+
+  Process RunPeer(const std::string& ns, const std::string& user, uint64_t peer_uid,
+                  const std::string& text) {
+    std::vector<std::string> args = {"netns", "exec", lab_->ns(ns), IMBUS_P2P_PEER_BIN,
+                                     "--host", lab_->ip(0, 1), "--port", std::to_string(edge_port_),
+                                     "--user", user, "--text", text};
+    if (peer_uid != 0) {
+      args.push_back("--peer-uid");
+      args.push_back(std::to_string(peer_uid));
+    }
+    return Process::Start("/usr/sbin/ip", args);
+  }
+
+  // Runs a pair: `a_ns` waits, `b_ns` starts; both must chat directly. Returns logs.
+  void Chat(const std::string& a_ns, const std::string& b_ns, std::string* a_log,
+            std::string* b_log) {
+    const std::string an = UniqueName("na");
+    const std::string bn = UniqueName("nb");
+    const uint64_t a_uid = Register(an);
+    ASSERT_NE(Register(bn), 0u);
+    Process a = RunPeer(a_ns, an, 0, "hi from a");
+    ASSERT_TRUE(a.WaitForLog("ready uid", seconds(15)).has_value()) << a.Log();
+    Process b = RunPeer(b_ns, bn, a_uid, "hi from b");
+    const auto sa = a.Wait(seconds(40));
+    const auto sb = b.Wait(seconds(40));
+    *a_log = a.Log();
+    *b_log = b.Log();
+    EXPECT_TRUE(sa && WIFEXITED(*sa) && WEXITSTATUS(*sa) == 0) << "a:\n" << *a_log;
+    EXPECT_TRUE(sb && WIFEXITED(*sb) && WEXITSTATUS(*sb) == 0) << "b:\n" << *b_log;
+    EXPECT_NE(a_log->find("got hi from b"), std::string::npos) << *a_log;
+    EXPECT_NE(b_log->find("got hi from a"), std::string::npos) << *b_log;
+  }
+
+  std::unique_ptr<NatLab> lab_;
+  std::unique_ptr<Stack> stack_;
+  Process edge_;
+  int edge_port_ = 0;
+};
+
+TEST_F(P2pNatTest, PrivateAddressesAreUnreachableButChatCrossesBothNats) {
+  // No route from LAN 1 (through nat1) to LAN 2's private addresses.
+  EXPECT_NE(Sh("ip netns exec " + lab_->ns("n1") + " ip route get " + lab_->ip(2, 2)), 0);
+  EXPECT_EQ(Sh("ip netns exec " + lab_->ns("n1") + " ip route get " + lab_->ip(0, 12)), 0);
+  std::string a_log, b_log;
+  Chat("c1", "c2", &a_log, &b_log);
+  // Each side's direct connection ends at the other NAT's public address, not the edge.
+  EXPECT_NE(a_log.find("remote " + lab_->ip(0, 12) + ":"), std::string::npos) << a_log;
+  EXPECT_NE(b_log.find("remote " + lab_->ip(0, 11) + ":"), std::string::npos) << b_log;
+  EXPECT_GT(lab_->ForwardedToOtherNat(), 0)
+      << "nat1 forwarded nothing straight to nat2:\n"
+      << ShOut("ip netns exec " + lab_->ns("n1") + " iptables -L FORWARD -v -n -x");
+}
+
+TEST_F(P2pNatTest, SameLanClientsUseLocalAddresses) {
+  std::string a_log, b_log;
+  Chat("c1", "c3", &a_log, &b_log);
+  EXPECT_NE(a_log.find("remote " + lab_->ip(1, 3) + ":"), std::string::npos) << a_log;
+  EXPECT_NE(b_log.find("remote " + lab_->ip(1, 2) + ":"), std::string::npos) << b_log;
+}
+
+}  // namespace
+}  // namespace imbus::testing
