@@ -2,6 +2,8 @@
 
 #include "actors/bus_sessions.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -116,7 +118,10 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   po.ready.name = joined;
   po.ready.services = options_.services;
   po.heartbeat_ms = options_.heartbeat_ms;
-  po.identity_prefix = joined + "/" + std::to_string(w->index);
+  // The host name tells containers apart in STATS (inside each, the pid is often 1).
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  po.identity_prefix = std::string(host) + "/" + joined + "/" + std::to_string(w->index);
   bus::BusPeer peer(ctx, po);
   spdlog::info("actor worker {} ({}) connecting to {} as {}", w->index, joined, options_.broker,
                peer.identity());

@@ -1,4 +1,5 @@
 // imbus-broker: the ROUTER of the internal bus (see broker.h, docs/bus.md).
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 
@@ -6,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/logging.h"
+#include "bus/stats_query.h"
 
 #include "broker/broker.h"
 
@@ -17,6 +19,7 @@ extern "C" void OnSignal(int) { g_stop.store(true); }
 int main(int argc, char** argv) {
   imbus::broker::Options options;
   std::string log_level = "info";
+  std::string stats_endpoint;
   CLI::App app{"imbus-broker: routes requests from edges to actor workers"};
   app.add_option("--bind", options.bind, "ROUTER endpoint (tcp://host:port, port * or 0 = any)")
       ->envname("IMBUS_BROKER_BIND")
@@ -43,12 +46,26 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  app.add_option("--stats", stats_endpoint,
+                 "print the STATS of the broker at this endpoint and exit (no serving)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help exits 0; a bad flag is a startup error: exit 2 with CLI11's message.
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+
+  if (!stats_endpoint.empty()) {
+    // Control-tool mode: exit 0 with the table, 1 when the broker does not answer.
+    imbus::codec::StatsMeta stats;
+    std::string error;
+    if (!imbus::bus::QueryStats(stats_endpoint, std::chrono::seconds(3), &stats, &error)) {
+      std::fprintf(stderr, "imbus-broker: %s\n", error.c_str());
+      return 1;
+    }
+    std::fputs(imbus::bus::FormatStats(stats).c_str(), stdout);
+    return 0;
   }
 
   imbus::bus::InitProcessLogging("imbus-broker", log_level);

@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "bus/peer.h"
+#include "bus/stats_query.h"
 #include "client/client.h"
 #include "codec/bus.h"
 #include "test/integration/stack.h"
@@ -33,29 +34,8 @@ inline std::string UniqueName(const std::string& prefix) {
 
 // Asks the broker for its STATS over a raw DEALER socket.
 inline bool BrokerStats(const Stack& stack, codec::StatsMeta* out) {
-  zmq::context_t ctx;
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  s.set(zmq::sockopt::linger, 0);
-  s.connect(stack.bus_endpoint());
-  bus::SendBus(s, {}, codec::BusType::kStats, codec::PackMeta(codec::Heartbeat{}), {});
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    if ((item.revents & ZMQ_POLLIN) == 0) continue;
-    zmq::message_t type, meta;
-    (void)s.recv(type);
-    if (type.more()) (void)s.recv(meta);
-    while (meta.more()) {
-      zmq::message_t rest;
-      (void)s.recv(rest);
-      if (!rest.more()) break;
-    }
-    if (type.size() == 1 && type.data<char>()[0] == static_cast<char>(codec::BusType::kStats)) {
-      return codec::UnpackMeta(meta.to_string_view(), out);
-    }
-  }
-  return false;
+  std::string error;
+  return bus::QueryStats(stack.bus_endpoint(), std::chrono::seconds(5), out, &error);
 }
 
 // Waits until the broker knows `n` workers serving `service`.

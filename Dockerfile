@@ -1,0 +1,54 @@
+# imbus images, all on debian:bookworm-slim (scripts/base-image makes it locally when
+# no registry can be reached). Stages:
+#   mariadb  Debian's mariadb-server, configured from env (compose service `mariadb`)
+#   build    compilers and -dev packages; builds the binaries (not shipped)
+#   runtime  the imbus binaries with only their runtime libraries, as a non-root user
+# The mariadb stage comes first so the classic builder (docker-compose v1) does not
+# build the compilers for it. See docs/deploy.md.
+
+FROM debian:bookworm-slim AS mariadb
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      mariadb-server mariadb-client \
+ && rm -rf /var/lib/apt/lists/* /var/lib/mysql/* \
+ && mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld /var/lib/mysql
+COPY scripts/docker/mariadb-entrypoint.sh /usr/local/bin/imbus-mariadb
+USER mysql
+VOLUME /var/lib/mysql
+EXPOSE 3306
+HEALTHCHECK --interval=2s --timeout=5s --start-period=60s --retries=30 \
+  CMD ["imbus-mariadb", "health"]
+ENTRYPOINT ["imbus-mariadb"]
+
+FROM debian:bookworm-slim AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      g++ make cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev \
+      libmariadb-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Sources only, so a docs change does not rebuild.
+COPY CMakeLists.txt ./
+COPY cmake cmake
+COPY codec codec
+COPY bus bus
+COPY broker broker
+COPY edge edge
+COPY actors actors
+COPY client client
+COPY bench bench
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMBUS_WERROR=ON \
+      -DIMBUS_BUILD_TESTS=OFF -DIMBUS_BUILD_BENCH=OFF >/dev/null \
+ && cmake --build build -j"$(nproc)" \
+ && strip build/bin/*
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus
+COPY --from=build /src/build/bin/ /usr/local/bin/
+USER imbus
+# Each compose service names its program; this default just lists them.
+CMD ["sh", "-c", "ls /usr/local/bin"]

@@ -1,0 +1,63 @@
+#include "bus/stats_query.h"
+
+#include <zmq.hpp>
+
+#include "bus/peer.h"
+
+namespace imbus::bus {
+
+bool QueryStats(const std::string& endpoint, std::chrono::milliseconds timeout,
+                codec::StatsMeta* out, std::string* error) {
+  try {
+    zmq::context_t ctx(1);
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.connect(endpoint);
+    SendBus(s, {}, codec::BusType::kStats, codec::PackMeta(codec::Heartbeat{}), {});
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      if ((item.revents & ZMQ_POLLIN) == 0) continue;
+      zmq::message_t type, meta;
+      (void)s.recv(type);
+      if (type.more()) (void)s.recv(meta);
+      bool more = meta.more();
+      while (more) {  // a body frame, if any, is not part of STATS
+        zmq::message_t rest;
+        (void)s.recv(rest);
+        more = rest.more();
+      }
+      if (type.size() == 1 &&
+          type.data<char>()[0] == static_cast<char>(codec::BusType::kStats)) {
+        if (codec::UnpackMeta(meta.to_string_view(), out)) return true;
+        *error = "the broker's STATS answer could not be decoded";
+        return false;
+      }
+    }
+    *error = "no STATS answer from " + endpoint + " within " +
+             std::to_string(timeout.count()) + " ms";
+  } catch (const zmq::error_t& e) {
+    *error = endpoint + ": " + e.what();
+  }
+  return false;
+}
+
+std::string FormatStats(const codec::StatsMeta& stats) {
+  std::string out = "sessions " + std::to_string(stats.sessions) + "  requests " +
+                    std::to_string(stats.requests) + "  unavailable " +
+                    std::to_string(stats.unavailable) + "\n";
+  for (const auto& e : stats.edges) {
+    out += "edge    " + e.name + "  " + e.host + ":" + std::to_string(e.port) + "  load " +
+           std::to_string(e.load) + "\n";
+  }
+  for (const auto& w : stats.workers) {
+    std::string services;
+    for (const auto& s : w.services) services += (services.empty() ? "" : ",") + s;
+    out += "worker  " + w.id + "  " + services + "  outstanding " +
+           std::to_string(w.outstanding) + "  served " + std::to_string(w.served) + "\n";
+  }
+  return out;
+}
+
+}  // namespace imbus::bus
