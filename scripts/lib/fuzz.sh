@@ -27,6 +27,6 @@ fuzz_stage() {
       tail -n 40 "$log" >&2
       die "fuzz_$t failed; input in $dir/fuzz-artifacts/, log $log"
     fi
-    grep -E '^#[0-9]+ +DONE' "$log" | tail -n 1 >&2 || true
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 >&2 || true
   done
 }
