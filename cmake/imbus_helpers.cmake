@@ -14,6 +14,11 @@ function(imbus_apply_common target)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
+  if(IMBUS_FUZZ)  # libFuzzer coverage; any UB aborts so the fuzzer sees it
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined
+                           -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
 endfunction()
 
 # imbus_cc_library(NAME codec SRCS a.cc b.cc DEPS x y)  ->  target imbus_codec, alias imbus::codec

@@ -117,4 +117,29 @@ uint64_t ParseLimit(const codec::Body& body, uint64_t def, uint64_t max) {
   return *limit;
 }
 
+namespace {
+ConvId RequireConv(const std::string& conv) {
+  std::optional<ConvId> id = ParseConv(conv);
+  if (!id) throw RequestError(Code::kBadRequest, "malformed conv");
+  return *id;
+}
+}  // namespace
+
+AckFields ParseAck(const codec::Body& body) {
+  AckFields f;
+  f.conv = body.RequireString("conv");
+  f.seq = body.RequireUint("seq");
+  f.id = RequireConv(f.conv);
+  return f;
+}
+
+HistoryFields ParseHistory(const codec::Body& body) {
+  HistoryFields f;
+  f.conv = body.RequireString("conv");
+  f.before = body.GetUint("before").value_or(0);
+  f.limit = ParseLimit(body, kDefaultHistoryLimit, kMaxHistoryLimit);
+  f.id = RequireConv(f.conv);
+  return f;
+}
+
 }  // namespace imbus::actors::msg

@@ -51,4 +51,23 @@ SendFields ParseSend(const codec::Body& body);
 // `limit` from a body: absent -> def; outside 1..max -> RequestError BAD_REQUEST.
 uint64_t ParseLimit(const codec::Body& body, uint64_t def, uint64_t max);
 
+// A validated ACK body: `conv` well-formed (participation is the store's to check).
+struct AckFields {
+  std::string conv;
+  ConvId id;
+  uint64_t seq = 0;
+};
+// Throws RequestError (BAD_REQUEST "malformed conv") or codec::BadField.
+AckFields ParseAck(const codec::Body& body);
+
+// A validated HISTORY body.
+struct HistoryFields {
+  std::string conv;
+  ConvId id;
+  uint64_t before = 0;  // 0: from the newest
+  uint64_t limit = 0;   // 1..kMaxHistoryLimit
+};
+// Throws RequestError (BAD_REQUEST) or codec::BadField.
+HistoryFields ParseHistory(const codec::Body& body);
+
 }  // namespace imbus::actors::msg

@@ -167,14 +167,12 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
   }
 }
 
-ConvId MsgService::CheckParticipant(uint64_t uid, const std::string& conv) {
-  std::optional<ConvId> id = ParseConv(conv);
-  if (!id) throw RequestError(Code::kBadRequest, "malformed conv");
-  if (!id->group) {
-    if (!id->HasMember(uid)) throw RequestError(Code::kForbidden, "not a participant");
-    return *id;
+void MsgService::CheckParticipant(uint64_t uid, const ConvId& id) {
+  if (!id.group) {
+    if (!id.HasMember(uid)) throw RequestError(Code::kForbidden, "not a participant");
+    return;
   }
-  switch (store_.GroupMembership(id->gid, uid)) {
+  switch (store_.GroupMembership(id.gid, uid)) {
     case Membership::kNoGroup:
       throw RequestError(Code::kNotFound, "no such group");
     case Membership::kNotMember:
@@ -182,18 +180,16 @@ ConvId MsgService::CheckParticipant(uint64_t uid, const std::string& conv) {
     case Membership::kMember:
       break;
   }
-  return *id;
 }
 
 void MsgService::Ack(const Request& req, Reply* reply) {
   const uint64_t uid = RequireLogin(req);
-  const std::string conv = req.body.RequireString("conv");
-  const uint64_t seq = req.body.RequireUint("seq");
-  CheckParticipant(uid, conv);
-  if (seq > store_.LastSeq(conv)) {
+  const AckFields f = ParseAck(req.body);
+  CheckParticipant(uid, f.id);
+  if (f.seq > store_.LastSeq(f.conv)) {
     throw RequestError(Code::kBadRequest, "seq is beyond the conversation's last message");
   }
-  if (seq > 0) store_.Ack(uid, conv, seq);
+  if (f.seq > 0) store_.Ack(uid, f.conv, f.seq);
   reply->body = OkWriter(0).Finish();
 }
 
@@ -212,13 +208,11 @@ void MsgService::Sync(const Request& req, Reply* reply) {
 
 void MsgService::History(const Request& req, Reply* reply) {
   const uint64_t uid = RequireLogin(req);
-  const std::string conv = req.body.RequireString("conv");
-  const uint64_t before = req.body.GetUint("before").value_or(0);
-  const uint64_t limit = ParseLimit(req.body, kDefaultHistoryLimit, kMaxHistoryLimit);
-  CheckParticipant(uid, conv);
+  const HistoryFields f = ParseHistory(req.body);
+  CheckParticipant(uid, f.id);
   OkWriter w(1);
   w.Key("messages");
-  WriteMessages(w, store_.History(conv, before, limit));
+  WriteMessages(w, store_.History(f.conv, f.before, f.limit));
   reply->body = w.Finish();
 }
 

@@ -36,9 +36,9 @@ class MsgService : public Service {
   void Sync(const Request& req, Reply* reply);
   void History(const Request& req, Reply* reply);
   void Conversations(const Request& req, Reply* reply);
-  // Parses `conv` and checks `uid` takes part: BAD_REQUEST (malformed), NOT_FOUND
-  // (no such group), FORBIDDEN (not a participant / member).
-  ConvId CheckParticipant(uint64_t uid, const std::string& conv);
+  // Checks `uid` takes part in the (parsed, well-formed) conversation: NOT_FOUND (no
+  // such group), FORBIDDEN (not a participant / member).
+  void CheckParticipant(uint64_t uid, const ConvId& id);
 
   MsgStore store_;
   Options options_;

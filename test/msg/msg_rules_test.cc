@@ -131,5 +131,52 @@ TEST(ParseLimitTest, DefaultAndRange) {
   }
 }
 
+// ACK and HISTORY validation, split out of MsgService so it runs (and is fuzzed)
+// without a database: same fields, same order of errors as before.
+TEST(ParseAckTest, FieldsAndErrors) {
+  codec::MapWriter ok(2);
+  ok.Key("conv").Str("d:3:9").Key("seq").Uint(4);
+  const AckFields f = ParseAck(Parse(ok.Finish()));
+  EXPECT_EQ(f.conv, "d:3:9");
+  EXPECT_EQ(f.seq, 4u);
+  EXPECT_FALSE(f.id.group);
+  EXPECT_EQ(f.id.lo, 3u);
+  EXPECT_EQ(f.id.hi, 9u);
+
+  codec::MapWriter no_seq(1);
+  no_seq.Key("conv").Str("d:3:9");
+  codec::Body b = Parse(no_seq.Finish());
+  EXPECT_THROW(ParseAck(b), codec::BadField);
+  codec::MapWriter bad_conv(2);  // fields first: a missing seq wins over a bad conv
+  bad_conv.Key("conv").Str("d:9:3").Key("seq").Uint(1);
+  b = Parse(bad_conv.Finish());
+  try {
+    ParseAck(b);
+    ADD_FAILURE() << "d:9:3 accepted";
+  } catch (const RequestError& e) {
+    EXPECT_EQ(e.code(), Code::kBadRequest);
+    EXPECT_STREQ(e.what(), "malformed conv");
+  }
+}
+
+TEST(ParseHistoryTest, DefaultsAndLimits) {
+  codec::MapWriter ok(1);
+  ok.Key("conv").Str("g:12");
+  const HistoryFields f = ParseHistory(Parse(ok.Finish()));
+  EXPECT_TRUE(f.id.group);
+  EXPECT_EQ(f.id.gid, 12u);
+  EXPECT_EQ(f.before, 0u);
+  EXPECT_EQ(f.limit, kDefaultHistoryLimit);
+
+  codec::MapWriter big(2);
+  big.Key("conv").Str("g:12").Key("limit").Uint(kMaxHistoryLimit + 1);
+  codec::Body b = Parse(big.Finish());
+  EXPECT_THROW(ParseHistory(b), RequestError);
+  codec::MapWriter bad(1);
+  bad.Key("conv").Str("g:012");
+  b = Parse(bad.Finish());
+  EXPECT_THROW(ParseHistory(b), RequestError);
+}
+
 }  // namespace
 }  // namespace imbus::actors::msg
