@@ -25,8 +25,8 @@ struct StackOptions {
   // the Stack. nullptr: SharedMariaDb().
   const DbConfig* db = nullptr;
   // Extra flags for every broker / edge started (e.g. rate limits).
-  std::vector<std::string> broker_args;
-  std::vector<std::string> edge_args;
+  std::vector<std::string> broker_args{};
+  std::vector<std::string> edge_args{};
 };
 
 class Stack {
