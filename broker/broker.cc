@@ -30,7 +30,8 @@ std::string Join(const std::vector<std::string>& v) {
 Broker::Broker(zmq::context_t& ctx, Options options)
     : options_(std::move(options)),
       socket_(ctx, zmq::socket_type::router),
-      workers_(options_.max_queued) {
+      workers_(options_.max_queued),
+      user_limits_(options_.user_limits) {
   socket_.set(zmq::sockopt::router_mandatory, 1);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, int64_t{4} << 20);
@@ -196,6 +197,7 @@ void Broker::OnRequest(const std::string& edge, const std::string& meta,
     return;
   }
   ++counters_.requests;
+  if (req.uid != 0 && !AdmitUser(edge, req)) return;
   if (req.service == codec::ToWire(codec::Service::kSys) && req.command == codec::sys::kRoute) {
     AnswerRoute(edge, req);
     return;
@@ -207,6 +209,27 @@ void Broker::OnRequest(const std::string& edge, const std::string& meta,
   }
   Dispatch(edge, service, std::move(req), body,
            Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
+}
+
+bool Broker::AdmitUser(const std::string& edge, const codec::RequestMeta& req) {
+  const bool send = req.service == codec::ToWire(codec::Service::kMsg) &&
+                    req.command == codec::msg::kSend;
+  const UserLimits::Verdict v = user_limits_.Take(req.uid, send, Clock::now());
+  if (v.allowed()) return true;
+  const bool sends = v.refusal == UserLimits::Refusal::kSends;
+  ++(sends ? counters_.rate_limited_send : counters_.rate_limited);
+  spdlog::debug("broker: uid {} over its {} limit; retry in {} ms", req.uid,
+                sends ? "MSG/SEND" : "request", v.retry_ms);
+  if (peers_.count(edge) == 0) return false;
+  codec::ReplyMeta reply;
+  reply.conn = req.conn;
+  reply.seq = req.seq;
+  reply.service = req.service;
+  reply.command = req.command;
+  Send(edge, codec::BusType::kReply, codec::PackMeta(reply),
+       codec::RateLimitedBody(v.retry_ms, sends ? "too many messages from this user; slow down"
+                                                : "too many requests from this user; slow down"));
+  return false;
 }
 
 void Broker::Dispatch(const std::string& edge, const std::string& service,
@@ -299,6 +322,8 @@ void Broker::OnStats(const std::string& identity) {
   stats.sessions = sessions_.size();
   stats.requests = counters_.requests;
   stats.unavailable = counters_.unavailable;
+  stats.rate_limited = counters_.rate_limited;
+  stats.rate_limited_send = counters_.rate_limited_send;
   Send(identity, codec::BusType::kStats, codec::PackMeta(stats));
 }
 
@@ -319,6 +344,7 @@ void Broker::OnTimer() {
     next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
     ReapDeadPeers();
     SendHeartbeats();
+    user_limits_.Evict(now, kMaxBatch);
   }
 }
 

@@ -24,6 +24,7 @@
 
 #include "broker/route_table.h"
 #include "broker/session_table.h"
+#include "broker/user_limits.h"
 #include "broker/worker_pool.h"
 #include "codec/bus.h"
 
@@ -36,6 +37,9 @@ struct Options {
   int queue_timeout_ms = 3000;
   int request_timeout_ms = 10000;
   size_t max_queued = 100000;
+  // Per user, across all of the user's connections and edges (0 rate: off). The
+  // defaults are far above what a person or the benchmarks do; they stop floods.
+  UserLimitOptions user_limits;
 };
 
 // What the broker counted since it started (loop thread only; tests read them
@@ -52,6 +56,8 @@ struct Counters {
   uint64_t malformed = 0;       // messages that did not parse
   uint64_t queries = 0;         // session lookups answered to workers
   uint64_t session_events = 0;  // online/offline transitions sent to presence
+  uint64_t rate_limited = 0;       // requests refused by the per-user request limit
+  uint64_t rate_limited_send = 0;  // MSG/SEND refused by the per-user send limit
 };
 
 class Broker {
@@ -94,6 +100,8 @@ class Broker {
   // Tells a presence worker about every user whose first session came or last one
   // went since the last call (internal PRESENCE/SESSION_EVENT requests).
   void EmitSessionEvents();
+  // True when the per-user limits let `req` through; otherwise answers RATE_LIMITED.
+  bool AdmitUser(const std::string& edge, const codec::RequestMeta& req);
   void AnswerRoute(const std::string& edge, const codec::RequestMeta& req);
 
   // Sends to the least-busy worker of `service` or queues; answers UNAVAILABLE when
@@ -120,6 +128,7 @@ class Broker {
   RouteTable routes_;
   SessionTable sessions_;
   WorkerPool workers_;
+  UserLimits user_limits_;
   Counters counters_;
   Clock::time_point next_heartbeat_;
 };

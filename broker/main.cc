@@ -42,6 +42,25 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_REQUEST_TIMEOUT_MS")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  auto& limits = options.user_limits;
+  app.add_option("--user-rate", limits.requests.per_s,
+                 "requests per second per logged-in user, over all their connections (0: off)")
+      ->envname("IMBUS_USER_RATE")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--user-burst", limits.requests.burst, "requests a user may send at once")
+      ->envname("IMBUS_USER_BURST")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--user-send-rate", limits.sends.per_s,
+                 "MSG/SEND per second per user, over all their connections (0: off)")
+      ->envname("IMBUS_USER_SEND_RATE")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--user-send-burst", limits.sends.burst, "MSG/SEND a user may send at once")
+      ->envname("IMBUS_USER_SEND_BURST")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -77,8 +96,10 @@ int main(int argc, char** argv) {
     imbus::broker::Broker broker(ctx, options);
     broker.Run(g_stop);
     const auto& c = broker.counters();
-    spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {}",
-                 c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures);
+    spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {} "
+                 "rate limited {} (MSG/SEND {})",
+                 c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures,
+                 c.rate_limited, c.rate_limited_send);
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
                  e.what());

@@ -116,6 +116,14 @@ std::string ErrorBody(Code code, std::string_view error) {
   return w.Finish();
 }
 
+std::string RateLimitedBody(int64_t retry_ms, std::string_view error) {
+  MapWriter w(3);
+  w.Key("code").Int(static_cast<int>(Code::kRateLimited));
+  w.Key("error").Str(error);
+  w.Key("retry_ms").Int(retry_ms);
+  return w.Finish();
+}
+
 std::string OkBody() {
   MapWriter w(1);
   w.Key("code").Int(0);

@@ -103,6 +103,9 @@ class MapWriter {
 
 // `{code, error}` — the body of every failed response.
 std::string ErrorBody(Code code, std::string_view error);
+// `{code: 6 (RATE_LIMITED), error, retry_ms}`: refused by a rate limit; a token
+// will be there in `retry_ms` milliseconds.
+std::string RateLimitedBody(int64_t retry_ms, std::string_view error);
 // `{code: 0}`.
 std::string OkBody();
 // `{}`.

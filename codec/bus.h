@@ -148,7 +148,12 @@ struct StatsMeta {
   uint64_t sessions = 0;
   uint64_t requests = 0;
   uint64_t unavailable = 0;
-  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable);
+  // Refused by the broker's per-user limits (RATE_LIMITED): any request, MSG/SEND.
+  // Appended last: older readers of the array ignore them.
+  uint64_t rate_limited = 0;
+  uint64_t rate_limited_send = 0;
+  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited,
+                 rate_limited_send);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

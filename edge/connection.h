@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "bus/token_bucket.h"
 #include "codec/bus.h"
 #include "codec/frame_decoder.h"
 #include "edge/unique_fd.h"
@@ -53,6 +54,13 @@ class Connection {
   void LogIn(codec::SessionInfo session);
   void LogOut();
 
+  // Per-connection rate limits (the rates themselves are in EdgeOptions).
+  bus::TokenBucket& request_bucket() { return request_bucket_; }
+  bus::TokenBucket& send_bucket() { return send_bucket_; }
+  // Counted in IpLimits' per-address connections (to be released on close).
+  bool ip_counted() const { return ip_counted_; }
+  void set_ip_counted() { ip_counted_ = true; }
+
   // Closing: no more input is read, output drains, then the socket is shut down.
   bool closing() const { return closing_; }
   void set_closing() { closing_ = true; }
@@ -69,11 +77,14 @@ class Connection {
   bool logged_in_ = false;
   bool closing_ = false;
   bool shut_down_ = false;
+  bool ip_counted_ = false;
   uint16_t peer_port_;
   codec::FrameDecoder decoder_;
   std::string out_;
   size_t out_pos_ = 0;  // start of the unwritten bytes in out_
   Clock::time_point last_activity_;
+  bus::TokenBucket request_bucket_;
+  bus::TokenBucket send_bucket_;
   std::string peer_host_;
   codec::SessionInfo session_;
 };

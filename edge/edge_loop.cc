@@ -31,14 +31,15 @@ int64_t NowMsSinceEpoch() {
 }  // namespace
 
 EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener,
-                   zmq::context_t& ctx, EdgeStats* stats)
+                   zmq::context_t& ctx, EdgeStats* stats, IpLimits* ip_limits)
     : log_name_(options.name + "/" + std::to_string(index)),
       options_(options),
       stats_(stats),
       listener_(std::move(listener)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       tracker_(std::chrono::milliseconds(options.request_timeout_ms)),
-      next_sweep_(Clock::now() + kSweepEvery) {
+      next_sweep_(Clock::now() + kSweepEvery),
+      ip_limits_(ip_limits) {
   if (!epoll_.valid()) {
     throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
   }
@@ -86,6 +87,7 @@ void EdgeLoop::Run(const std::atomic<bool>& stop) {
     }
     tracker_.Expire(now, [this](const RequestTracker::Request& r) {
       EdgeStats::Add(stats_->timeouts);
+      ForgetLogin(r.conn, r.seq);
       Connection* c = Find(r.conn);
       if (c == nullptr) return;
       spdlog::debug("{}: conn {} seq {}: no reply from the broker in time", log_name_, r.conn,
@@ -140,9 +142,11 @@ void EdgeLoop::OnAccept(Clock::time_point now) {
     spdlog::debug("{}: conn {} opened from {}:{}", log_name_, id, host, port);
     auto c = std::make_unique<Connection>(id, std::move(fd), options_.max_frame, std::move(host),
                                           port, now);
+    Connection& added = *c;
     conns_.emplace(id, std::move(c));
     EdgeStats::Add(stats_->accepted);
     EdgeStats::Add(stats_->connections);
+    AdmitAddress(added, now);
   }
 }
 
@@ -202,6 +206,7 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
   EdgeStats::Add(stats_->requests);
   c.Touch(now);
   const codec::Header& h = frame.header;
+  if (!AdmitConnectionRate(c, h, now)) return;
   codec::Body body;
   std::string error;
   if (!codec::Body::Parse(frame.body, &body, &error)) {
@@ -239,14 +244,17 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
     Respond(c, h, w.Finish());
     return;
   }
-  Forward(c, frame, now);
+  const bool login = info->service == codec::Service::kAuth &&
+                     (h.command == codec::auth::kLogin || h.command == codec::auth::kResume);
+  if (login && !AdmitLogin(c, h, now)) return;
+  if (Forward(c, frame, now) && login) NoteLoginForwarded(c, h);
 }
 
-void EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_point now) {
+bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_point now) {
   const codec::Header& h = frame.header;
   if (!peer_->broker_alive()) {
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker unreachable; retry"));
-    return;
+    return false;
   }
   codec::RequestMeta meta;
   meta.conn = c.id();
@@ -261,10 +269,11 @@ void EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
   meta.peer_port = c.peer_port();
   if (!peer_->Send(codec::BusType::kRequest, codec::PackMeta(meta), frame.body)) {
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker queue full; retry"));
-    return;
+    return false;
   }
   EdgeStats::Add(stats_->forwarded);
   tracker_.Add(RequestTracker::Request{c.id(), h.seq, h.service, h.command}, now);
+  return true;
 }
 
 void EdgeLoop::Respond(Connection& c, const codec::Header& request, std::string_view body) {
@@ -317,6 +326,7 @@ void EdgeLoop::FinishIfFlushed(Connection& c, Clock::time_point now) {
 void EdgeLoop::Close(Connection& c, std::string_view reason) {
   if (c.closed()) return;
   if (c.logged_in()) SendUnbind(c.id());
+  if (c.ip_counted()) ip_limits_->ReleaseConnection(c.peer_host());
   const bool quiet = reason == "peer closed" || reason == "closed after final output";
   if (quiet) {
     spdlog::debug("{}: conn {} from {}:{} closed: {}", log_name_, c.id(), c.peer_host(),

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "codec/frame.h"
 #include "edge/connection.h"
 #include "edge/edge_stats.h"
+#include "edge/ip_limits.h"
 #include "edge/listener.h"
 #include "edge/options.h"
 #include "edge/request_tracker.h"
@@ -31,9 +33,10 @@ namespace imbus::edge {
 
 class EdgeLoop {
  public:
-  // `options` has name and advertise address resolved. Throws on epoll failure.
+  // `options` has name and advertise address resolved; `ip_limits` is shared with
+  // the other loops and outlives this one. Throws on epoll failure.
   EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq::context_t& ctx,
-           EdgeStats* stats);
+           EdgeStats* stats, IpLimits* ip_limits);
   ~EdgeLoop();
   EdgeLoop(const EdgeLoop&) = delete;
   EdgeLoop& operator=(const EdgeLoop&) = delete;
@@ -52,7 +55,8 @@ class EdgeLoop {
   void OnConnectionEvent(Connection& c, uint32_t events, Clock::time_point now);
   void ReadInput(Connection& c, Clock::time_point now);
   void HandleFrame(Connection& c, const codec::Frame& frame, Clock::time_point now);
-  void Forward(Connection& c, const codec::Frame& frame, Clock::time_point now);
+  // True when the request went to the broker (else it was answered here).
+  bool Forward(Connection& c, const codec::Frame& frame, Clock::time_point now);
   // Encodes a frame into scratch_ and queues it on `c`; closes `c` on failure.
   void WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint16_t command,
                   uint32_t seq, std::string_view body);
@@ -66,6 +70,18 @@ class EdgeLoop {
   void Close(Connection& c, std::string_view reason);
   Connection* Find(uint64_t conn);
   void SweepIdle(Clock::time_point now);
+
+  // Rate limits (edge_loop_limits.cc). Each Admit* answers RATE_LIMITED itself and
+  // returns false when the request must go no further.
+  bool AdmitConnectionRate(Connection& c, const codec::Header& h, Clock::time_point now);
+  bool AdmitLogin(Connection& c, const codec::Header& h, Clock::time_point now);
+  void NoteLoginForwarded(const Connection& c, const codec::Header& h);
+  // A reply passing by: the outcome of a LOGIN/RESUME feeds the address's backoff.
+  void NoteLoginReply(uint64_t conn, uint32_t seq, std::string_view body);
+  void ForgetLogin(uint64_t conn, uint32_t seq);
+  // Counts a new connection against its address; refuses it (RATE_LIMITED SYS/ERROR,
+  // then a polite close) when the address is at its cap.
+  bool AdmitAddress(Connection& c, Clock::time_point now);
 
   // Bus side.
   void SyncBusFd();
@@ -90,6 +106,14 @@ class EdgeLoop {
   RequestTracker tracker_;
   std::string scratch_;  // one encoded frame at a time
   Clock::time_point next_sweep_;
+  IpLimits* ip_limits_;
+  // LOGIN/RESUME forwarded and not yet answered, by (conn, seq): the address, so
+  // the answer counts even when the connection closed meanwhile. Bounded by the
+  // request deadline (entries go with the reply or the timeout).
+  std::map<std::pair<uint64_t, uint32_t>, std::string> pending_logins_;
+  // Refusals over the per-address cap are logged at most once a second per loop.
+  Clock::time_point next_refusal_log_{};
+  uint64_t refusals_unlogged_ = 0;
 };
 
 }  // namespace imbus::edge

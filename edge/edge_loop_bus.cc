@@ -57,6 +57,7 @@ void EdgeLoop::OnReply(bus::BusMessage& m) {
     return;
   }
   const bool in_time = tracker_.Complete(meta.conn, meta.seq);
+  if (!pending_logins_.empty()) NoteLoginReply(meta.conn, meta.seq, m.body);
   const auto action = static_cast<codec::SessionAction>(meta.action);
   Connection* c = Find(meta.conn);
   if (c == nullptr) {

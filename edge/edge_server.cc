@@ -20,7 +20,10 @@ std::string HostName() {
 }
 }  // namespace
 
-EdgeServer::EdgeServer(EdgeOptions options) : options_(std::move(options)), ctx_(1) {
+EdgeServer::EdgeServer(EdgeOptions options)
+    : options_(std::move(options)),
+      ctx_(1),
+      ip_limits_(options_.max_conns_per_ip, options_.login_backoff) {
   if (options_.threads < 1 || options_.threads > 256) {
     throw std::runtime_error("--threads must be 1..256");
   }
@@ -32,6 +35,10 @@ EdgeServer::EdgeServer(EdgeOptions options) : options_(std::move(options)), ctx_
     throw std::runtime_error("--request-timeout-ms must be >= 1");
   }
   if (options_.heartbeat_ms < 10) throw std::runtime_error("--heartbeat-ms must be >= 10");
+  if (options_.conn_requests.per_s < 0 || options_.conn_sends.per_s < 0 ||
+      options_.login_backoff.base_ms < 0 || options_.login_backoff.max_ms < 0) {
+    throw std::runtime_error("rate limits must be >= 0 (0: off)");
+  }
   if (options_.max_output_bytes < options_.max_frame) {
     throw std::runtime_error("--max-output-bytes must be at least --max-frame");
   }
@@ -64,7 +71,7 @@ void EdgeServer::Start() {
   for (int i = 0; i < options_.threads; ++i) {
     threads_.emplace_back([this, i, listener = std::move(listeners_[i])]() mutable {
       try {
-        EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get());
+        EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get(), &ip_limits_);
         loop.Run(stop_);
       } catch (const std::exception& e) {
         spdlog::critical("{}/{}: event loop failed: {}", options_.name, i, e.what());
@@ -95,6 +102,10 @@ EdgeCounters EdgeServer::Stats() const {
     sum.timeouts += s->timeouts.load();
     sum.pushes += s->pushes.load();
     sum.peak_output = std::max<uint64_t>(sum.peak_output, s->peak_output.load());
+    sum.rate_limited += s->rate_limited.load();
+    sum.rate_limited_send += s->rate_limited_send.load();
+    sum.login_backoff += s->login_backoff.load();
+    sum.refused_ip_cap += s->refused_ip_cap.load();
   }
   return sum;
 }

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "edge/edge_stats.h"
+#include "edge/ip_limits.h"
 #include "edge/listener.h"
 #include "edge/options.h"
 
@@ -43,6 +44,7 @@ class EdgeServer {
  private:
   EdgeOptions options_;
   zmq::context_t ctx_;  // before the threads: outlives every BusPeer
+  IpLimits ip_limits_;  // shared by the loops (thread-safe)
   std::vector<Listener> listeners_;  // handed to the loops by Start()
   std::vector<std::unique_ptr<EdgeStats>> stats_;
   std::atomic<bool> stop_{false};

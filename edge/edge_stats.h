@@ -20,6 +20,10 @@ struct EdgeStats {
   std::atomic<uint64_t> timeouts{0};       // answered UNAVAILABLE at the deadline
   std::atomic<uint64_t> pushes{0};         // push frames written
   std::atomic<uint64_t> peak_output{0};    // most output ever pending on one connection
+  std::atomic<uint64_t> rate_limited{0};       // frames over the per-connection rate
+  std::atomic<uint64_t> rate_limited_send{0};  // MSG/SEND over the per-connection rate
+  std::atomic<uint64_t> login_backoff{0};      // LOGIN/RESUME refused: the address backs off
+  std::atomic<uint64_t> refused_ip_cap{0};     // connections over the per-address cap
 
   static void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);
@@ -30,7 +34,8 @@ struct EdgeStats {
 struct EdgeCounters {
   uint64_t connections = 0, accepted = 0, closed = 0, closed_idle = 0,
            closed_slow_reader = 0, closed_broken = 0, kicked = 0, requests = 0,
-           forwarded = 0, timeouts = 0, pushes = 0, peak_output = 0;
+           forwarded = 0, timeouts = 0, pushes = 0, peak_output = 0, rate_limited = 0,
+           rate_limited_send = 0, login_backoff = 0, refused_ip_cap = 0;
 };
 
 }  // namespace imbus::edge

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <ctime>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -15,11 +16,31 @@
 #include "edge/edge_server.h"
 #include "edge/options.h"
 
+namespace {
+
+// The refusals of the rate limits since the last line, when there were any: the
+// edge's own counters (the broker's per-user ones are in its STATS).
+void LogRefusals(const imbus::edge::EdgeCounters& now, imbus::edge::EdgeCounters* last) {
+  if (now.rate_limited == last->rate_limited &&
+      now.rate_limited_send == last->rate_limited_send &&
+      now.login_backoff == last->login_backoff && now.refused_ip_cap == last->refused_ip_cap) {
+    return;
+  }
+  spdlog::info(
+      "rate limits: refused so far: {} requests and {} MSG/SEND over the per-connection rate, "
+      "{} logins in backoff, {} connections over the per-address cap",
+      now.rate_limited, now.rate_limited_send, now.login_backoff, now.refused_ip_cap);
+  *last = now;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   imbus::edge::EdgeOptions o;
   std::string listen = "0.0.0.0:7000";
   std::string advertise;
   std::string log_level = "info";
+  int stats_log_s = 60;
 
   CLI::App app{"imbus-edge: client TCP front end of imbus (epoll, one loop per thread)"};
   app.option_defaults()->always_capture_default();
@@ -46,6 +67,37 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_EDGE_REQUEST_TIMEOUT_MS");
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "bus heartbeat interval")
       ->envname("IMBUS_HEARTBEAT_MS");
+  app.add_option("--conn-rate", o.conn_requests.per_s,
+                 "requests per second per connection (0: no limit)")
+      ->envname("IMBUS_EDGE_CONN_RATE")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--conn-burst", o.conn_requests.burst, "requests a connection may send at once")
+      ->envname("IMBUS_EDGE_CONN_BURST")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--conn-send-rate", o.conn_sends.per_s,
+                 "MSG/SEND per second per connection (0: no limit)")
+      ->envname("IMBUS_EDGE_CONN_SEND_RATE")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--conn-send-burst", o.conn_sends.burst, "MSG/SEND a connection may send at once")
+      ->envname("IMBUS_EDGE_CONN_SEND_BURST")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--max-conns-per-ip", o.max_conns_per_ip,
+                 "open connections from one client address (0: no cap)")
+      ->envname("IMBUS_EDGE_MAX_CONNS_PER_IP");
+  app.add_option("--login-free-failures", o.login_backoff.free_failures,
+                 "failed LOGIN/RESUME from one address before it must wait")
+      ->envname("IMBUS_EDGE_LOGIN_FREE_FAILURES");
+  app.add_option("--login-backoff-ms", o.login_backoff.base_ms,
+                 "first wait after the free failures; doubles per failure (0: no backoff)")
+      ->envname("IMBUS_EDGE_LOGIN_BACKOFF_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
+  app.add_option("--login-backoff-max-ms", o.login_backoff.max_ms, "longest login wait")
+      ->envname("IMBUS_EDGE_LOGIN_BACKOFF_MAX_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
+  app.add_option("--stats-log-s", stats_log_s,
+                 "log the rate-limit refusal counters this often when they changed (0: never)")
+      ->envname("IMBUS_EDGE_STATS_LOG_S")
+      ->check(CLI::Range(0, 86400));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -80,9 +132,21 @@ int main(int argc, char** argv) {
     imbus::edge::EdgeServer server(o);
     server.Start();
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    if (stats_log_s == 0) {
+      sigwait(&stop_signals, &sig);
+    } else {
+      imbus::edge::EdgeCounters last;
+      for (;;) {
+        const timespec interval{stats_log_s, 0};
+        sig = sigtimedwait(&stop_signals, nullptr, &interval);
+        if (sig == SIGINT || sig == SIGTERM) break;
+        LogRefusals(server.Stats(), &last);
+      }
+    }
     spdlog::info("received {}; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     server.Stop();
+    imbus::edge::EdgeCounters none;
+    LogRefusals(server.Stats(), &none);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "imbus-edge: %s\n", e.what());
     return 2;

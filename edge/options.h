@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "bus/token_bucket.h"
+#include "edge/login_backoff.h"
+
 namespace imbus::edge {
 
 struct EdgeOptions {
@@ -20,6 +23,12 @@ struct EdgeOptions {
   size_t max_output_bytes = size_t{1} << 20;  // pending output past this: slow reader
   int request_timeout_ms = 15000;
   int heartbeat_ms = 1000;
+  // Rate limits (a 0 rate or cap turns one off). The defaults are far above what a
+  // person or the benchmarks (64 source addresses) do; they stop floods.
+  bus::TokenRate conn_requests{500, 1000};  // every frame of one connection
+  bus::TokenRate conn_sends{200, 400};      // MSG/SEND of one connection
+  uint32_t max_conns_per_ip = 4096;         // open connections from one address
+  LoginBackoffOptions login_backoff;        // failed LOGIN/RESUME per address
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.

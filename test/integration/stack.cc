@@ -24,10 +24,12 @@ Stack::~Stack() {
 }
 
 void Stack::StartBroker() {
-  broker_ = Process::Start(IMBUS_BROKER_BIN,
-                           {"--bind", bus_endpoint_, "--heartbeat-ms",
-                            std::to_string(options_.heartbeat_ms), "--queue-timeout-ms",
-                            std::to_string(options_.queue_timeout_ms), "--log-level", "debug"});
+  std::vector<std::string> args = {"--bind", bus_endpoint_, "--heartbeat-ms",
+                                   std::to_string(options_.heartbeat_ms), "--queue-timeout-ms",
+                                   std::to_string(options_.queue_timeout_ms), "--log-level",
+                                   "debug"};
+  args.insert(args.end(), options_.broker_args.begin(), options_.broker_args.end());
+  broker_ = Process::Start(IMBUS_BROKER_BIN, args);
   if (!broker_.WaitForLog("listening on", kStartTimeout)) {
     throw std::runtime_error("broker did not start:\n" + broker_.Log());
   }
@@ -35,13 +37,14 @@ void Stack::StartBroker() {
 
 size_t Stack::StartEdge() {
   const size_t index = edges_.size();
-  auto p = std::make_unique<Process>(Process::Start(
-      IMBUS_EDGE_BIN,
-      {"--listen", "127.0.0.1:0", "--broker", bus_endpoint_, "--name",
-       "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
-       "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
-       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
-       std::to_string(options_.heartbeat_ms), "--log-level", "debug"}));
+  std::vector<std::string> args = {
+      "--listen", "127.0.0.1:0", "--broker", bus_endpoint_, "--name",
+      "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
+      "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
+      std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
+      std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
+  args.insert(args.end(), options_.edge_args.begin(), options_.edge_args.end());
+  auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args));
   const auto line = p->WaitForLog("listening on", kStartTimeout);
   if (!line) throw std::runtime_error("edge did not start:\n" + p->Log());
   edge_ports_.push_back(PortFromLogLine(*line));

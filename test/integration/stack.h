@@ -24,6 +24,9 @@ struct StackOptions {
   // The actors' MariaDB (e.g. a MariaDbServer a test stops and starts); must outlive
   // the Stack. nullptr: SharedMariaDb().
   const DbConfig* db = nullptr;
+  // Extra flags for every broker / edge started (e.g. rate limits).
+  std::vector<std::string> broker_args{};
+  std::vector<std::string> edge_args{};
 };
 
 class Stack {
