@@ -46,7 +46,9 @@ bool QueryStats(const std::string& endpoint, std::chrono::milliseconds timeout,
 std::string FormatStats(const codec::StatsMeta& stats) {
   std::string out = "sessions " + std::to_string(stats.sessions) + "  requests " +
                     std::to_string(stats.requests) + "  unavailable " +
-                    std::to_string(stats.unavailable) + "\n";
+                    std::to_string(stats.unavailable) + "  rate_limited " +
+                    std::to_string(stats.rate_limited) + "  rate_limited_send " +
+                    std::to_string(stats.rate_limited_send) + "\n";
   for (const auto& e : stats.edges) {
     out += "edge    " + e.name + "  " + e.host + ":" + std::to_string(e.port) + "  load " +
            std::to_string(e.load) + "\n";

@@ -20,17 +20,23 @@ fi
 : "${MARIADB_PASSWORD:?set MARIADB_PASSWORD (compose.yaml takes it from IMBUS_DB_PASSWORD)}"
 sql_quote() { local s=${1//\\/\\\\}; printf "'%s'" "${s//\'/\\\'}"; }
 
-if [ ! -d "$datadir/mysql" ]; then
-  echo "imbus-mariadb: first start, creating the database in $datadir" >&2
-  mariadb-install-db --no-defaults --datadir="$datadir" --skip-test-db \
-    --auth-root-authentication-method=socket >/dev/null
-  # A private bootstrap server (own socket, no network): the health check cannot
-  # see it, so the service is healthy only once the user exists.
+# First start (or one that died half-way): make the data directory, then create the
+# database and the user on a private bootstrap server (own socket, no network), so
+# the health check sees the server only once the user exists. The marker file
+# says it is done.
+if [ ! -e "$datadir/.imbus-ready" ]; then
+  echo "imbus-mariadb: first start, setting up $datadir" >&2
+  if [ ! -d "$datadir/mysql" ]; then
+    # root@localhost without a password, reachable only on the bootstrap socket;
+    # locked to unix_socket (OS user root, which this image never runs as) below.
+    mariadb-install-db --no-defaults --datadir="$datadir" --skip-test-db \
+      --auth-root-authentication-method=normal >/dev/null
+  fi
   boot=/run/mysqld/bootstrap.sock
   mariadbd --no-defaults --datadir="$datadir" --socket="$boot" --skip-networking &
   pid=$!
   for _ in $(seq 1 300); do
-    mariadb-admin --no-defaults -S "$boot" ping >/dev/null 2>&1 && break
+    mariadb-admin --no-defaults -S "$boot" -uroot ping >/dev/null 2>&1 && break
     sleep 0.1
   done
   mariadb --no-defaults -S "$boot" -uroot <<SQL
@@ -39,10 +45,12 @@ CREATE USER IF NOT EXISTS $(sql_quote "$user")@'%' IDENTIFIED BY $(sql_quote "$M
 GRANT ALL PRIVILEGES ON \`$database\`.* TO $(sql_quote "$user")@'%';
 CREATE USER IF NOT EXISTS $(sql_quote "$user")@'localhost' IDENTIFIED BY $(sql_quote "$MARIADB_PASSWORD");
 GRANT ALL PRIVILEGES ON \`$database\`.* TO $(sql_quote "$user")@'localhost';
+ALTER USER root@localhost IDENTIFIED VIA unix_socket;
 FLUSH PRIVILEGES;
 SQL
   kill "$pid"
   wait "$pid" || true
+  touch "$datadir/.imbus-ready"
   echo "imbus-mariadb: user $user may use database $database" >&2
 fi
 
