@@ -24,6 +24,8 @@ struct StackOptions {
   // The actors' MariaDB (e.g. a MariaDbServer a test stops and starts); must outlive
   // the Stack. nullptr: SharedMariaDb().
   const DbConfig* db = nullptr;
+  // Extra flags for every edge (e.g. {"--max-output-bytes", "65536"}).
+  std::vector<std::string> edge_args;
 };
 
 class Stack {
@@ -36,6 +38,9 @@ class Stack {
   void StartBroker();
   // Starts an edge and returns its index; its port is edge_port(index).
   size_t StartEdge();
+  // Kills edge `i` (SIGKILL) and starts it again on the same port, as an operator
+  // restarting a crashed edge would: clients reconnect to the address they know.
+  void RestartEdge(size_t i);
   // Starts an actor process serving `services` (comma-separated); returns its index.
   // The password hash cost is the lowest unless `pwhash_mem` says otherwise.
   size_t StartActor(const std::string& services = "auth", int threads = 1,
@@ -57,6 +62,8 @@ class Stack {
   StackOptions options_;
   std::string bus_endpoint_;
   std::string database_;
+  std::unique_ptr<Process> LaunchEdge(size_t index, int port);
+
   Process broker_;
   std::vector<std::unique_ptr<Process>> edges_;
   std::vector<int> edge_ports_;
