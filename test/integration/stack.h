@@ -25,7 +25,7 @@ struct StackOptions {
   // the Stack. nullptr: SharedMariaDb().
   const DbConfig* db = nullptr;
   // Extra flags for every edge (e.g. {"--max-output-bytes", "65536"}).
-  std::vector<std::string> edge_args;
+  std::vector<std::string> edge_args = {};
 };
 
 class Stack {
