@@ -5,7 +5,10 @@
 namespace imbus::testing {
 namespace {
 
-class KillRestartDrill : public DrillTest {};
+class KillRestartDrill : public DrillTest {
+ protected:
+  static void SetUpTestSuite() { StartPrivateDb(); }  // MariaDbKilledHard... kills it
+};
 
 TEST_F(KillRestartDrill, EdgeKilledClientsResumeOnTheRestartedEdge) {
   StartStack();
