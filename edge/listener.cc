@@ -81,14 +81,22 @@ Listener::Result Listener::Accept(UniqueFd* out, std::string* peer_host, uint16_
       case EPROTO:
         return Result::kDropped;
       case EMFILE:
-      case ENFILE:
+      case ENFILE: {
         // Out of fds: free the spare, take the newcomer and close it, so it sees a
         // closed connection instead of hanging in the backlog and waking us forever.
-        spdlog::warn("accept: {}; dropping a new connection", std::strerror(errno));
+        // The kernel reports EMFILE before it looks at the backlog, so an empty
+        // backlog gives EMFILE too: then the spare's accept finds nothing (EAGAIN)
+        // and we must stop, not drop again (that loop spun forever, starving every
+        // connection of the thread, the ones that would free fds included).
+        const int why = errno;
         spare_.Reset();
-        ::close(::accept(fd_.get(), nullptr, nullptr));
+        const int newcomer = ::accept(fd_.get(), nullptr, nullptr);
+        if (newcomer >= 0) ::close(newcomer);
         spare_ = OpenSpare();
+        if (newcomer < 0) return Result::kAgain;
+        spdlog::warn("accept: {}; dropped a new connection", std::strerror(why));
         return Result::kDropped;
+      }
       default:
         spdlog::error("accept: {}", std::strerror(errno));
         return Result::kError;

@@ -17,6 +17,10 @@ inline constexpr uint64_t kDefaultSyncLimit = 200;
 inline constexpr uint64_t kMaxSyncLimit = 500;
 inline constexpr uint64_t kDefaultHistoryLimit = 50;
 inline constexpr uint64_t kMaxHistoryLimit = 100;
+// SYNC and HISTORY put at most this many bytes of messages in one reply, so that the
+// response frame fits the default max_frame (65,536) whatever the limit asked for
+// (200 messages of 8 KiB would not); the rest comes with `more` / the next page.
+inline constexpr size_t kMaxReplyBytes = 56 * 1024;
 
 // A parsed conversation id: "d:<lo>:<hi>" (lo <= hi) or "g:<gid>".
 struct ConvId {

@@ -30,6 +30,22 @@ void WriteMessages(codec::MapWriter& w, const std::vector<StoredMessage>& messag
   for (const StoredMessage& m : messages) MsgService::WriteMessage(w, m);
 }
 
+// Drops messages from the end until the rest fit kMaxReplyBytes (always keeps one: a
+// single message of kMaxText fits). True when it dropped any.
+bool FitReply(std::vector<StoredMessage>* messages) {
+  constexpr size_t kPerMessage = 96;  // keys, ints and msgpack headers, generously
+  size_t bytes = 0;
+  for (size_t i = 0; i < messages->size(); ++i) {
+    const StoredMessage& m = (*messages)[i];
+    bytes += kPerMessage + m.conv.size() + m.text.size() + m.cmid.size();
+    if (bytes > kMaxReplyBytes && i > 0) {
+      messages->resize(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 // Group members per gid, read at most once per batch. Membership of the sender is
 // checked against the same list that the push goes to.
 class MemberCache {
@@ -197,8 +213,9 @@ void MsgService::Sync(const Request& req, Reply* reply) {
   const uint64_t uid = RequireLogin(req);
   const uint64_t limit = ParseLimit(req.body, kDefaultSyncLimit, kMaxSyncLimit);
   std::vector<StoredMessage> messages = store_.Sync(uid, limit + 1);
-  const bool more = messages.size() > limit;
+  bool more = messages.size() > limit;
   if (more) messages.resize(limit);
+  if (FitReply(&messages)) more = true;
   OkWriter w(2);
   w.Key("messages");
   WriteMessages(w, messages);
@@ -210,9 +227,11 @@ void MsgService::History(const Request& req, Reply* reply) {
   const uint64_t uid = RequireLogin(req);
   const HistoryFields f = ParseHistory(req.body);
   CheckParticipant(uid, f.id);
+  std::vector<StoredMessage> messages = store_.History(f.conv, f.before, f.limit);
+  (void)FitReply(&messages);  // newest first: the client pages on from the oldest it got
   OkWriter w(1);
   w.Key("messages");
-  WriteMessages(w, store_.History(f.conv, f.before, f.limit));
+  WriteMessages(w, messages);
   reply->body = w.Finish();
 }
 

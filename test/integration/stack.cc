@@ -37,8 +37,19 @@ void Stack::StartBroker() {
 
 size_t Stack::StartEdge() {
   const size_t index = edges_.size();
+  auto p = LaunchEdge(index, 0);
+  edges_.push_back(std::move(p));
+  return index;
+}
+
+void Stack::RestartEdge(size_t i) {
+  edges_.at(i)->Kill();
+  edges_[i] = LaunchEdge(i, edge_ports_.at(i));
+}
+
+std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port) {
   std::vector<std::string> args = {
-      "--listen", "127.0.0.1:0", "--broker", bus_endpoint_, "--name",
+      "--listen", "127.0.0.1:" + std::to_string(port), "--broker", bus_endpoint_, "--name",
       "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
       "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
@@ -47,9 +58,8 @@ size_t Stack::StartEdge() {
   auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args));
   const auto line = p->WaitForLog("listening on", kStartTimeout);
   if (!line) throw std::runtime_error("edge did not start:\n" + p->Log());
-  edge_ports_.push_back(PortFromLogLine(*line));
-  edges_.push_back(std::move(p));
-  return index;
+  if (port == 0) edge_ports_.push_back(PortFromLogLine(*line));
+  return p;
 }
 
 size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhash_mem) {

@@ -39,6 +39,9 @@ class Stack {
   void StartBroker();
   // Starts an edge and returns its index; its port is edge_port(index).
   size_t StartEdge();
+  // Kills edge `i` (SIGKILL) and starts it again on the same port, as an operator
+  // restarting a crashed edge would: clients reconnect to the address they know.
+  void RestartEdge(size_t i);
   // Starts an actor process serving `services` (comma-separated); returns its index.
   // The password hash cost is the lowest unless `pwhash_mem` says otherwise.
   size_t StartActor(const std::string& services = "auth", int threads = 1,
@@ -60,6 +63,8 @@ class Stack {
   StackOptions options_;
   std::string bus_endpoint_;
   std::string database_;
+  std::unique_ptr<Process> LaunchEdge(size_t index, int port);
+
   Process broker_;
   std::vector<std::unique_ptr<Process>> edges_;
   std::vector<int> edge_ports_;

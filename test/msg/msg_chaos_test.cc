@@ -11,20 +11,13 @@
 #include <set>
 #include <thread>
 
-#include "test/msg/msg_test_util.h"
+#include "test/integration/chat_load.h"
 
 namespace imbus::testing {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-struct Acked {
-  uint64_t sender;
-  std::string cmid;
-  std::string conv;
-  uint64_t seq;
-};
 
 class MsgChaosTest : public ::testing::Test {
  protected:
@@ -49,23 +42,7 @@ class MsgChaosTest : public ::testing::Test {
   // Every acknowledged message is stored exactly once, with its acknowledged seq,
   // and every conversation is gap-free.
   void CheckStored(const std::vector<Acked>& acked) {
-    actors::Db db = StackDb(*stack_, config_);
-    for (const Acked& a : acked) {
-      actors::DbResult r = db.Query(
-          "SELECT conv, seq FROM messages WHERE sender = ? AND cmid = ?",
-          {a.sender, std::string_view(a.cmid)});
-      ASSERT_EQ(r.rows.size(), 1u) << a.cmid;
-      EXPECT_EQ(*r.rows[0].Str(0), a.conv) << a.cmid;
-      EXPECT_EQ(*r.rows[0].Uint(1), a.seq) << a.cmid;
-    }
-    actors::DbResult r = db.Query(
-        "SELECT c.conv, c.last_seq, COUNT(m.seq), MIN(m.seq), MAX(m.seq) FROM conversations c"
-        " JOIN messages m ON m.conv = c.conv GROUP BY c.conv, c.last_seq");
-    for (const actors::DbRow& row : r.rows) {
-      EXPECT_EQ(row.Uint(1), row.Uint(2)) << *row.Str(0);
-      EXPECT_EQ(row.Uint(3), 1u) << *row.Str(0);
-      EXPECT_EQ(row.Uint(4), row.Uint(1)) << *row.Str(0);
-    }
+    ExpectStoredExactlyOnce(*stack_, config_, acked);
   }
 
   MariaDbServer server_;

@@ -11,6 +11,7 @@
 #include "actors/db/schema.h"
 #include "actors/msg/msg_service.h"
 #include "codec/commands.h"
+#include "codec/frame.h"
 #include "test/support/mariadb.h"
 
 namespace imbus::actors::msg {
@@ -63,6 +64,7 @@ struct Outcome {
   std::string error;
   codec::Body body;
   std::vector<Push> pushes;
+  size_t body_bytes = 0;
 };
 
 class MsgServiceTest : public ::testing::Test {
@@ -103,6 +105,7 @@ class MsgServiceTest : public ::testing::Test {
     }
     std::string error;
     EXPECT_TRUE(codec::Body::Parse(reply.body, &out.body, &error));
+    out.body_bytes = reply.body.size();
     out.pushes = std::move(reply.pushes);
     return out;
   }
@@ -270,6 +273,44 @@ TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
   codec::MapWriter hl(2);
   hl.Key("conv").Str(dconv).Key("limit").Uint(101);
   EXPECT_EQ(Call(a, codec::msg::kHistory, hl.Finish()).code, Code::kBadRequest);
+}
+
+// Found by the slow-reader drill: 200 messages of 8 KiB made a SYNC reply of 1.6 MB,
+// which no client accepts (max_frame 65,536), so a user who missed big messages
+// could never catch up. Replies are cut to fit; `more` (or the next page) has the rest.
+TEST_F(MsgServiceTest, SyncAndHistoryRepliesFitInOneFrame) {
+  const uint64_t a = AddUser("big_a"), b = AddUser("big_b");
+  constexpr int kCount = 20;
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_EQ(Call(a, codec::msg::kSend,
+                   Send("to", b, "big" + std::to_string(i), std::string(kMaxText, 'x')))
+                  .code,
+              Code::kOk);
+  }
+  const std::string conv = DirectConv(a, b);
+  codec::MapWriter lim(1);
+  lim.Key("limit").Uint(kMaxSyncLimit);
+  uint64_t synced = 0;
+  for (int round = 0; round < kCount; ++round) {
+    Outcome s = Call(b, codec::msg::kSync, lim.Finish());
+    ASSERT_EQ(s.code, Code::kOk) << s.error;
+    EXPECT_LE(s.body_bytes + codec::kHeaderSize, codec::kDefaultMaxFrame);
+    const auto& arr = s.body.Find("messages")->via.array;
+    ASSERT_GT(arr.size, 0u);
+    synced += arr.size;
+    codec::MapWriter ack(2);
+    ack.Key("conv").Str(conv).Key("seq").Uint(synced);
+    ASSERT_EQ(Call(b, codec::msg::kAck, ack.Finish()).code, Code::kOk);
+    if (!*s.body.GetBool("more")) break;
+  }
+  EXPECT_EQ(synced, static_cast<uint64_t>(kCount));
+  codec::MapWriter h(2);
+  h.Key("conv").Str(conv).Key("limit").Uint(kMaxHistoryLimit);
+  Outcome hist = Call(a, codec::msg::kHistory, h.Finish());
+  ASSERT_EQ(hist.code, Code::kOk);
+  EXPECT_LE(hist.body_bytes + codec::kHeaderSize, codec::kDefaultMaxFrame);
+  EXPECT_GT(hist.body.Find("messages")->via.array.size, 0u);
+  EXPECT_LT(hist.body.Find("messages")->via.array.size, static_cast<uint32_t>(kCount));
 }
 
 // Several workers (threads, each with its own connection and service, as in

@@ -152,6 +152,14 @@ void MariaDbServer::Stop() {
   pid_ = -1;
 }
 
+void MariaDbServer::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 DbConfig MariaDbServer::config() const {
   DbConfig c;
   c.socket = socket_;

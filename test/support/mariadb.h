@@ -34,6 +34,9 @@ class MariaDbServer {
   bool Start();
   // SIGTERM, then waits for the process (SIGKILL after 20 s). Data stays.
   void Stop();
+  // SIGKILL, as a crash or power-off of the server process would; data stays and
+  // the next Start() runs InnoDB crash recovery on it.
+  void Kill();
   bool running() const { return pid_ > 0; }
 
   DbConfig config() const;
