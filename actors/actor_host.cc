@@ -117,6 +117,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   po.ready.services = options_.services;
   po.heartbeat_ms = options_.heartbeat_ms;
   po.identity_prefix = joined + "/" + std::to_string(w->index);
+  po.curve = options_.curve;
   bus::BusPeer peer(ctx, po);
   spdlog::info("actor worker {} ({}) connecting to {} as {}", w->index, joined, options_.broker,
                peer.identity());

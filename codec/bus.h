@@ -148,7 +148,8 @@ struct StatsMeta {
   uint64_t sessions = 0;
   uint64_t requests = 0;
   uint64_t unavailable = 0;
-  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable);
+  uint64_t refused_peers = 0;  // peers CURVE turned away (0 when CURVE is off)
+  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, refused_peers);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bus/curve_flags.h"
 #include "bus/logging.h"
 
 #include "edge/edge_server.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:7000";
   std::string advertise;
   std::string log_level = "info";
+  imbus::bus::CurvePeerFlags curve;
 
   CLI::App app{"imbus-edge: client TCP front end of imbus (epoll, one loop per thread)"};
   app.option_defaults()->always_capture_default();
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_EDGE_REQUEST_TIMEOUT_MS");
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "bus heartbeat interval")
       ->envname("IMBUS_HEARTBEAT_MS");
+  imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -57,6 +60,11 @@ int main(int argc, char** argv) {
 
   imbus::bus::InitProcessLogging("imbus-edge", log_level);
   std::string error;
+  if (!imbus::bus::ResolveCurveClientKeys(curve.server_key, curve.secret_file, &o.curve, &error)) {
+    std::fprintf(stderr, "imbus-edge: %s\n", error.c_str());
+    return 2;
+  }
+  if (o.curve.enabled()) spdlog::info("bus: CURVE on, our public key {}", o.curve.public_key);
   if (!imbus::edge::ParseHostPort(listen, &o.listen_host, &o.listen_port, &error)) {
     std::fprintf(stderr, "imbus-edge: --listen: %s\n", error.c_str());
     return 2;

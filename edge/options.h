@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "bus/curve.h"
+
 namespace imbus::edge {
 
 struct EdgeOptions {
@@ -20,6 +22,7 @@ struct EdgeOptions {
   size_t max_output_bytes = size_t{1} << 20;  // pending output past this: slow reader
   int request_timeout_ms = 15000;
   int heartbeat_ms = 1000;
+  bus::CurveClientKeys curve;   // to the broker; empty: CURVE off
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.

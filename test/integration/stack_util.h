@@ -36,6 +36,7 @@ inline bool BrokerStats(const Stack& stack, codec::StatsMeta* out) {
   zmq::context_t ctx;
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
+  bus::SetCurveClient(s, stack.control_curve());
   s.connect(stack.bus_endpoint());
   bus::SendBus(s, {}, codec::BusType::kStats, codec::PackMeta(codec::Heartbeat{}), {});
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
