@@ -116,8 +116,10 @@ int main(int argc, char** argv) {
     imbus::broker::Broker broker(ctx, options);
     broker.Run(g_stop);
     const auto& c = broker.counters();
-    spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {}",
-                 c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures);
+    spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {}"
+                 " refused peers {}",
+                 c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures,
+                 broker.refused_peers());
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
                  e.what());
