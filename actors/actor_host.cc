@@ -122,6 +122,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
   po.identity_prefix = std::string(host) + "/" + joined + "/" + std::to_string(w->index);
+  po.curve = options_.curve;
   bus::BusPeer peer(ctx, po);
   spdlog::info("actor worker {} ({}) connecting to {} as {}", w->index, joined, options_.broker,
                peer.identity());

@@ -16,6 +16,7 @@
 #include "actors/db/db_config.h"
 #include "actors/service.h"
 #include "actors/service_registry.h"
+#include "bus/curve.h"
 
 
 namespace imbus::actors {
@@ -30,6 +31,7 @@ class ActorHost {
     DbConfig db;
     int db_wait_s = 60;  // keep retrying the first connection this long
     ServiceOptions service_options;
+    bus::CurveClientKeys curve;  // to the broker; empty: CURVE off
   };
 
   ActorHost(Options options, ServiceRegistry registry);

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "bus/curve_flags.h"
 #include "bus/logging.h"
 
 #include "actors/actor_host.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   std::string services = "all";
   bool list_services = false;
   std::string log_level = "info";
+  imbus::bus::CurvePeerFlags curve;
   o.service_options.pwhash_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
   o.service_options.pwhash_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   app.add_option("--token-ttl-s", o.service_options.token_ttl_s, "login token lifetime")
       ->envname("IMBUS_TOKEN_TTL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600));
+  imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL");
   CLI11_PARSE(app, argc, argv);
@@ -71,6 +74,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   imbus::bus::InitProcessLogging("imbus-actor", log_level);
+  {
+    std::string error;
+    if (!imbus::bus::ResolveCurveClientKeys(curve.server_key, curve.secret_file, &o.curve,
+                                            &error)) {
+      std::cerr << "imbus-actor: " << error << "\n";
+      return 2;
+    }
+    if (o.curve.enabled()) spdlog::info("bus: CURVE on, our public key {}", o.curve.public_key);
+  }
   if (services == "all") {
     o.services = registry.Names();
     services.clear();

@@ -37,8 +37,22 @@ Broker::Broker(zmq::context_t& ctx, Options options)
   socket_.set(zmq::sockopt::maxmsgsize, int64_t{4} << 20);
   socket_.set(zmq::sockopt::sndhwm, 1000000);
   socket_.set(zmq::sockopt::rcvhwm, 1000000);
+  if (!options_.curve_secret_key.empty()) {
+    auth_ = std::make_unique<CurveAuthenticator>(ctx, options_.curve_allow);
+    socket_.set(zmq::sockopt::curve_server, 1);
+    // 41 bytes: libzmq takes a Z85 key with its terminating NUL.
+    if (zmq_setsockopt(socket_.handle(), ZMQ_CURVE_SECRETKEY, options_.curve_secret_key.c_str(),
+                       options_.curve_secret_key.size() + 1) != 0) {
+      throw zmq::error_t();
+    }
+    socket_.set(zmq::sockopt::zap_domain, "imbus");
+  }
   socket_.bind(options_.bind);
   endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+  if (auth_) {
+    auth_->Watch(socket_);
+    spdlog::info("broker: CURVE on: {} allowed peer keys", options_.curve_allow.size());
+  }
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
   spdlog::info("broker: listening on {}", endpoint_);
 }
@@ -57,11 +71,21 @@ void Broker::PollOnce(int timeout_ms) {
       next_heartbeat_ - Clock::now());
   const int wait = static_cast<int>(
       std::clamp<int64_t>(until_beat.count(), 0, static_cast<int64_t>(timeout_ms)));
-  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {}, {}};
+  size_t n_items = 1;
+  if (auth_) {
+    items[n_items++] = {auth_->zap().handle(), 0, ZMQ_POLLIN, 0};
+    items[n_items++] = {auth_->monitor().handle(), 0, ZMQ_POLLIN, 0};
+  }
   try {
-    zmq::poll(&item, 1, std::chrono::milliseconds(wait));
+    zmq::poll(items, n_items, std::chrono::milliseconds(wait));
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) throw;
+  }
+  if (auth_) {
+    // Handshakes wait on ZAP answers: serve them first, every turn.
+    auth_->HandleZap();
+    auth_->HandleMonitor();
   }
   std::string identity;
   std::string parts[3];
@@ -324,6 +348,7 @@ void Broker::OnStats(const std::string& identity) {
   stats.unavailable = counters_.unavailable;
   stats.rate_limited = counters_.rate_limited;
   stats.rate_limited_send = counters_.rate_limited_send;
+  stats.refused_peers = refused_peers();
   Send(identity, codec::BusType::kStats, codec::PackMeta(stats));
 }
 

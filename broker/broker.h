@@ -16,12 +16,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
 
+#include "broker/curve_authenticator.h"
 #include "broker/route_table.h"
 #include "broker/session_table.h"
 #include "broker/user_limits.h"
@@ -40,6 +42,11 @@ struct Options {
   // Per user, across all of the user's connections and edges (0 rate: off). The
   // defaults are far above what a person or the benchmarks do; they stop floods.
   UserLimitOptions user_limits;
+  // CURVE (docs/bus.md "Security"): with a secret key the ROUTER is a CURVE server
+  // that admits only the public keys in `curve_allow` (both Z85, already checked).
+  // Empty: CURVE off, any peer may connect (local development).
+  std::string curve_secret_key;
+  std::vector<std::string> curve_allow;
 };
 
 // What the broker counted since it started (loop thread only; tests read them
@@ -76,6 +83,8 @@ class Broker {
   void RunFor(std::chrono::milliseconds d);
 
   const Counters& counters() const { return counters_; }
+  // Peers refused by CURVE (key not allowed, or a failed handshake); 0 when CURVE is off.
+  uint64_t refused_peers() const { return auth_ ? auth_->refused() : 0; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -122,6 +131,7 @@ class Broker {
             const std::string& body = {});
 
   Options options_;
+  std::unique_ptr<CurveAuthenticator> auth_;  // CURVE on; made before socket_ binds
   zmq::socket_t socket_;
   std::string endpoint_;
   std::unordered_map<std::string, Peer> peers_;  // by bus identity

@@ -2,10 +2,13 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bus/curve.h"
 #include "bus/logging.h"
 #include "bus/stats_query.h"
 
@@ -14,12 +17,56 @@
 namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void OnSignal(int) { g_stop.store(true); }
+
+// Fills the CURVE options from the flags; false (after printing why) on a startup
+// error. No secret and no allow list: CURVE stays off.
+bool ConfigureCurve(const std::string& secret_file, const std::string& allow_file,
+                    const std::string& allow_keys, imbus::broker::Options* options) {
+  namespace bus = imbus::bus;
+  std::string error;
+  std::string secret;
+  if (!bus::ResolveCurveSecret(secret_file, &secret, &error)) {
+    std::fprintf(stderr, "imbus-broker: %s\n", error.c_str());
+    return false;
+  }
+  std::vector<std::string> allow;
+  if ((!allow_file.empty() && !bus::LoadCurveAllowFile(allow_file, &allow, &error)) ||
+      !bus::ParseCurveKeyList(allow_keys, &allow, &error)) {
+    std::fprintf(stderr, "imbus-broker: CURVE allow list: %s\n", error.c_str());
+    return false;
+  }
+  if (secret.empty()) {
+    if (allow_file.empty() && allow.empty()) return true;  // CURVE off
+    std::fprintf(stderr, "imbus-broker: a CURVE allow list needs the broker's secret key "
+                         "(--curve-secret-file or IMBUS_CURVE_SECRET)\n");
+    return false;
+  }
+  if (allow.empty()) {
+    std::fprintf(stderr, "imbus-broker: CURVE is on but no peer key is allowed "
+                         "(--curve-allow FILE or --curve-allow-keys)\n");
+    return false;
+  }
+  std::string public_key;
+  if (!bus::CurvePublicFromSecret(secret, &public_key, &error)) {
+    std::fprintf(stderr, "imbus-broker: %s\n", error.c_str());
+    return false;
+  }
+  spdlog::info("broker: CURVE public key {} (peers need it as --curve-server-key)", public_key);
+  // Its own key is always admitted: `imbus-broker --stats` with the same secret.
+  allow.push_back(public_key);
+  options->curve_secret_key = secret;
+  options->curve_allow = std::move(allow);
+  return true;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   imbus::broker::Options options;
   std::string log_level = "info";
   std::string stats_endpoint;
+  std::string curve_secret_file;
+  std::string curve_allow_file;
+  std::string curve_allow_keys;
   CLI::App app{"imbus-broker: routes requests from edges to actor workers"};
   app.add_option("--bind", options.bind, "ROUTER endpoint (tcp://host:port, port * or 0 = any)")
       ->envname("IMBUS_BROKER_BIND")
@@ -61,6 +108,16 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_USER_SEND_BURST")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+  app.add_option("--curve-secret-file", curve_secret_file,
+                 "file with the broker's CURVE secret key (Z85; or the key itself in "
+                 "$IMBUS_CURVE_SECRET). Turns CURVE on; needs an allow list. Off by default")
+      ->envname("IMBUS_CURVE_SECRET_FILE");
+  app.add_option("--curve-allow", curve_allow_file,
+                 "file of peer public keys (Z85) allowed to connect, one per line")
+      ->envname("IMBUS_CURVE_ALLOW_FILE");
+  app.add_option("--curve-allow-keys", curve_allow_keys,
+                 "allowed peer public keys (Z85), separated by commas or spaces")
+      ->envname("IMBUS_CURVE_ALLOW");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -77,9 +134,20 @@ int main(int argc, char** argv) {
 
   if (!stats_endpoint.empty()) {
     // Control-tool mode: exit 0 with the table, 1 when the broker does not answer.
-    imbus::codec::StatsMeta stats;
+    // With CURVE on, it connects with the broker's own key pair, which the broker
+    // always admits (whoever holds its secret key is the operator).
+    imbus::bus::CurveClientKeys curve;
     std::string error;
-    if (!imbus::bus::QueryStats(stats_endpoint, std::chrono::seconds(3), &stats, &error)) {
+    if (!imbus::bus::ResolveCurveSecret(curve_secret_file, &curve.secret_key, &error) ||
+        (!curve.secret_key.empty() &&
+         !imbus::bus::CurvePublicFromSecret(curve.secret_key, &curve.public_key, &error))) {
+      std::fprintf(stderr, "imbus-broker: %s\n", error.c_str());
+      return 2;
+    }
+    curve.server_public_key = curve.public_key;
+    imbus::codec::StatsMeta stats;
+    if (!imbus::bus::QueryStats(stats_endpoint, std::chrono::seconds(3), &stats, &error,
+                                &curve)) {
       std::fprintf(stderr, "imbus-broker: %s\n", error.c_str());
       return 1;
     }
@@ -88,6 +156,7 @@ int main(int argc, char** argv) {
   }
 
   imbus::bus::InitProcessLogging("imbus-broker", log_level);
+  if (!ConfigureCurve(curve_secret_file, curve_allow_file, curve_allow_keys, &options)) return 2;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
 
@@ -97,9 +166,9 @@ int main(int argc, char** argv) {
     broker.Run(g_stop);
     const auto& c = broker.counters();
     spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {} "
-                 "rate limited {} (MSG/SEND {})",
+                 "rate limited {} (MSG/SEND {}) refused peers {}",
                  c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures,
-                 c.rate_limited, c.rate_limited_send);
+                 c.rate_limited, c.rate_limited_send, broker.refused_peers());
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
                  e.what());

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -22,7 +23,24 @@ std::string RandomSuffix() {
   }
   return s;
 }
+void SetZ85(zmq::socket_t& socket, int option, const std::string& key) {
+  // 41 bytes: libzmq takes a Z85 key with its terminating NUL.
+  if (zmq_setsockopt(socket.handle(), option, key.c_str(), key.size() + 1) != 0) {
+    throw zmq::error_t();
+  }
+}
+
+constexpr int kMonitorEvents = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
 }  // namespace
+
+void SetCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
+  if (!keys.enabled()) return;
+  SetZ85(socket, ZMQ_CURVE_SERVERKEY, keys.server_public_key);
+  SetZ85(socket, ZMQ_CURVE_PUBLICKEY, keys.public_key);
+  SetZ85(socket, ZMQ_CURVE_SECRETKEY, keys.secret_key);
+}
 
 bool SendBus(zmq::socket_t& socket, std::string_view identity, codec::BusType type,
              std::string_view meta, std::string_view body) {
@@ -54,13 +72,22 @@ BusPeer::BusPeer(zmq::context_t& ctx, Options options)
   Connect();
 }
 
-BusPeer::~BusPeer() = default;
+BusPeer::~BusPeer() { CloseSocket(); }
 
-void BusPeer::Connect() {
+void BusPeer::CloseSocket() {
   if (socket_) {
+    if (monitor_) zmq_socket_monitor(socket_->handle(), nullptr, 0);
     socket_->close();
     socket_.reset();
   }
+  if (monitor_) {
+    monitor_->close();
+    monitor_.reset();
+  }
+}
+
+void BusPeer::Connect() {
+  CloseSocket();
   ++generation_;
   identity_ = options_.identity_prefix + "/" + std::to_string(::getpid()) + "/" + RandomSuffix();
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
@@ -71,6 +98,15 @@ void BusPeer::Connect() {
   socket_->set(zmq::sockopt::maxmsgsize, int64_t{4} << 20);
   socket_->set(zmq::sockopt::sndhwm, 100000);
   socket_->set(zmq::sockopt::rcvhwm, 100000);
+  SetCurveClient(*socket_, options_.curve);
+  // Handshake failures are invisible otherwise (the DEALER just never delivers), so
+  // watch them; the monitor is per socket, hence the identity in its name.
+  const std::string monitor_endpoint = "inproc://imbus-bus-monitor/" + identity_;
+  if (zmq_socket_monitor(socket_->handle(), monitor_endpoint.c_str(), kMonitorEvents) == 0) {
+    monitor_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+    monitor_->set(zmq::sockopt::linger, 0);
+    monitor_->connect(monitor_endpoint);
+  }
   socket_->connect(options_.endpoint);
   last_heard_ = Clock::now();
   SendReady();
@@ -129,11 +165,48 @@ bool BusPeer::broker_alive() const {
          std::chrono::milliseconds(options_.heartbeat_ms * options_.liveness);
 }
 
+void BusPeer::DrainMonitor() {
+  if (!monitor_) return;
+  for (;;) {
+    zmq::message_t event;
+    if (!monitor_->recv(event, zmq::recv_flags::dontwait)) return;
+    zmq::message_t address;
+    if (event.more()) (void)monitor_->recv(address, zmq::recv_flags::none);
+    if (event.size() < 6) continue;
+    uint16_t id = 0;
+    uint32_t value = 0;
+    std::memcpy(&id, event.data(), sizeof(id));
+    std::memcpy(&value, event.data<char>() + 2, sizeof(value));
+    uint64_t suppressed = 0;
+    if (!handshake_log_.Allow(&suppressed)) continue;
+    const std::string also =
+        suppressed > 0 ? " (" + std::to_string(suppressed) + " similar not logged)" : "";
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      spdlog::error("bus: broker {} refused our CURVE key {} (status {}): add our public key "
+                    "to the broker's allow list{}",
+                    options_.endpoint, CurveKeyPrefix(options_.curve.public_key), value, also);
+    } else {
+      spdlog::error("bus: security handshake with broker {} failed ({}): CURVE must be on at "
+                    "both ends, with the broker's public key as --curve-server-key{}",
+                    options_.endpoint,
+                    id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? DescribeHandshakeError(value)
+                                                              : "no detail",
+                    also);
+    }
+  }
+}
+
 void BusPeer::Tick(uint32_t load) {
   const auto now = Clock::now();
+  DrainMonitor();
   if (!broker_alive()) {
-    spdlog::warn("bus: no word from broker {} for {} ms; reconnecting", options_.endpoint,
-                 options_.heartbeat_ms * options_.liveness);
+    spdlog::warn("bus: no word from broker {} for {} ms; reconnecting{}", options_.endpoint,
+                 options_.heartbeat_ms * options_.liveness,
+                 options_.curve.enabled()
+                     ? " (CURVE on: is our public key " +
+                           CurveKeyPrefix(options_.curve.public_key) +
+                           " on the broker's allow list, and --curve-server-key right?)"
+                     : std::string());
     Connect();
     return;
   }

@@ -14,6 +14,8 @@
 
 #include <zmq.hpp>
 
+#include "bus/curve.h"
+#include "bus/log_limiter.h"
 #include "codec/bus.h"
 
 namespace imbus::bus {
@@ -32,6 +34,7 @@ class BusPeer {
     int heartbeat_ms = 1000;       // our heartbeat interval
     int liveness = 3;              // broker dead after this many silent intervals
     std::string identity_prefix;   // for logs and broker stats: "edge-a/0", "auth"
+    CurveClientKeys curve;         // empty: CURVE off (plain ZMTP)
   };
 
   BusPeer(zmq::context_t& ctx, Options options);
@@ -69,10 +72,16 @@ class BusPeer {
  private:
   void Connect();
   void SendReady();
+  // Reads the socket monitor's handshake events and logs failures (rate-limited):
+  // a refused CURVE key or a security mismatch otherwise only shows as silence.
+  void DrainMonitor();
+  void CloseSocket();
 
   zmq::context_t& ctx_;
   Options options_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<zmq::socket_t> monitor_;  // PAIR fed by zmq_socket_monitor(socket_)
+  LogLimiter handshake_log_{1, std::chrono::seconds(10)};
   std::string identity_;
   std::function<void()> on_connected_;
   std::chrono::steady_clock::time_point last_heard_;
@@ -80,6 +89,10 @@ class BusPeer {
   std::chrono::steady_clock::time_point last_heartbeat_;
   uint64_t generation_ = 0;
 };
+
+// Makes `socket` a CURVE client with `keys` (no-op when CURVE is off). Call before
+// connect().
+void SetCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys);
 
 // Sends a multipart bus message on a socket (ROUTER when `identity` is not empty).
 // Never blocks; returns false on EAGAIN/EHOSTUNREACH.

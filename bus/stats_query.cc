@@ -7,11 +7,12 @@
 namespace imbus::bus {
 
 bool QueryStats(const std::string& endpoint, std::chrono::milliseconds timeout,
-                codec::StatsMeta* out, std::string* error) {
+                codec::StatsMeta* out, std::string* error, const CurveClientKeys* curve) {
   try {
     zmq::context_t ctx(1);
     zmq::socket_t s(ctx, zmq::socket_type::dealer);
     s.set(zmq::sockopt::linger, 0);
+    if (curve != nullptr) SetCurveClient(s, *curve);
     s.connect(endpoint);
     SendBus(s, {}, codec::BusType::kStats, codec::PackMeta(codec::Heartbeat{}), {});
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -48,7 +49,8 @@ std::string FormatStats(const codec::StatsMeta& stats) {
                     std::to_string(stats.requests) + "  unavailable " +
                     std::to_string(stats.unavailable) + "  rate_limited " +
                     std::to_string(stats.rate_limited) + "  rate_limited_send " +
-                    std::to_string(stats.rate_limited_send) + "\n";
+                    std::to_string(stats.rate_limited_send) + "  refused_peers " +
+                    std::to_string(stats.refused_peers) + "\n";
   for (const auto& e : stats.edges) {
     out += "edge    " + e.name + "  " + e.host + ":" + std::to_string(e.port) + "  load " +
            std::to_string(e.load) + "\n";

@@ -152,8 +152,9 @@ struct StatsMeta {
   // Appended last: older readers of the array ignore them.
   uint64_t rate_limited = 0;
   uint64_t rate_limited_send = 0;
+  uint64_t refused_peers = 0;  // peers CURVE turned away (0 when CURVE is off)
   MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited,
-                 rate_limited_send);
+                 rate_limited_send, refused_peers);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

@@ -57,6 +57,7 @@ EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener,
   bo.ready.port = options.advertise_port;
   bo.heartbeat_ms = options.heartbeat_ms;
   bo.identity_prefix = log_name_;
+  bo.curve = options.curve;
   peer_ = std::make_unique<bus::BusPeer>(ctx, std::move(bo));
   peer_->set_on_connected([this] { OnBusConnected(); });
   spdlog::info("{}: bus: connecting to broker {} as {}", log_name_, options.broker,

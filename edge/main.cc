@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bus/curve_flags.h"
 #include "bus/logging.h"
 
 #include "edge/edge_server.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   std::string advertise;
   std::string log_level = "info";
   int stats_log_s = 60;
+  imbus::bus::CurvePeerFlags curve;
 
   CLI::App app{"imbus-edge: client TCP front end of imbus (epoll, one loop per thread)"};
   app.option_defaults()->always_capture_default();
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
                  "log the rate-limit refusal counters this often when they changed (0: never)")
       ->envname("IMBUS_EDGE_STATS_LOG_S")
       ->check(CLI::Range(0, 86400));
+  imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -109,6 +112,11 @@ int main(int argc, char** argv) {
 
   imbus::bus::InitProcessLogging("imbus-edge", log_level);
   std::string error;
+  if (!imbus::bus::ResolveCurveClientKeys(curve.server_key, curve.secret_file, &o.curve, &error)) {
+    std::fprintf(stderr, "imbus-edge: %s\n", error.c_str());
+    return 2;
+  }
+  if (o.curve.enabled()) spdlog::info("bus: CURVE on, our public key {}", o.curve.public_key);
   if (!imbus::edge::ParseHostPort(listen, &o.listen_host, &o.listen_port, &error)) {
     std::fprintf(stderr, "imbus-edge: --listen: %s\n", error.c_str());
     return 2;

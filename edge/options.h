@@ -7,6 +7,7 @@
 
 #include "bus/token_bucket.h"
 #include "edge/login_backoff.h"
+#include "bus/curve.h"
 
 namespace imbus::edge {
 
@@ -29,6 +30,7 @@ struct EdgeOptions {
   bus::TokenRate conn_sends{200, 400};      // MSG/SEND of one connection
   uint32_t max_conns_per_ip = 4096;         // open connections from one address
   LoginBackoffOptions login_backoff;        // failed LOGIN/RESUME per address
+  bus::CurveClientKeys curve;   // to the broker; empty: CURVE off
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.

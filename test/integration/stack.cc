@@ -1,5 +1,10 @@
 #include "test/integration/stack.h"
 
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -15,12 +20,49 @@ constexpr milliseconds kStartTimeout{15000};
 Stack::Stack(StackOptions options) : options_(options) {
   bus_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
   database_ = NewDatabaseName("it");
+  if (options_.curve) MakeCurveKeys();
 }
 
 Stack::~Stack() {
   for (auto& e : edges_) e->Kill();
   for (auto& a : actors_) a->Kill();
   broker_.Kill();
+  if (!key_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(key_dir_, ec);
+  }
+}
+
+void Stack::MakeCurveKeys() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                     "/imbus-curve-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp for CURVE keys");
+  key_dir_ = tmpl;
+  std::string error;
+  std::string broker_public;
+  std::string broker_secret;
+  if (!bus::GenerateCurveKeyPair(&broker_public, &broker_secret, &error) ||
+      !bus::WriteCurveKeyFiles(key_dir_ + "/broker", broker_public, broker_secret, &error)) {
+    throw std::runtime_error("CURVE keys: " + error);
+  }
+  for (bus::CurveClientKeys* k : {&peer_curve_, &control_curve_}) {
+    k->server_public_key = broker_public;
+    if (!bus::GenerateCurveKeyPair(&k->public_key, &k->secret_key, &error)) {
+      throw std::runtime_error("CURVE keys: " + error);
+    }
+  }
+  std::ofstream allow(key_dir_ + "/allow");
+  allow << "# peers of this test stack\n"
+        << peer_curve_.public_key << " edges-and-actors\n\n"
+        << control_curve_.public_key << "\n";
+}
+
+void Stack::AddCurveArgs(const bus::CurveClientKeys& curve, std::vector<std::string>* args,
+                         std::map<std::string, std::string>* env) const {
+  if (!curve.enabled()) return;
+  args->insert(args->end(), {"--curve-server-key", curve.server_public_key});
+  (*env)[bus::kCurveSecretEnv] = curve.secret_key;
 }
 
 void Stack::StartBroker() {
@@ -29,25 +71,30 @@ void Stack::StartBroker() {
                                    std::to_string(options_.queue_timeout_ms), "--log-level",
                                    "debug"};
   args.insert(args.end(), options_.broker_args.begin(), options_.broker_args.end());
+  if (options_.curve) {
+    args.insert(args.end(), {"--curve-secret-file", key_dir_ + "/broker.key", "--curve-allow",
+                             key_dir_ + "/allow"});
+  }
   broker_ = Process::Start(IMBUS_BROKER_BIN, args);
   if (!broker_.WaitForLog("listening on", kStartTimeout)) {
     throw std::runtime_error("broker did not start:\n" + broker_.Log());
   }
 }
 
-size_t Stack::StartEdge() {
+size_t Stack::StartEdge(const bus::CurveClientKeys* curve) {
   const size_t index = edges_.size();
-  auto p = LaunchEdge(index, 0);
+  auto p = LaunchEdge(index, 0, curve != nullptr ? *curve : peer_curve_);
   edges_.push_back(std::move(p));
   return index;
 }
 
 void Stack::RestartEdge(size_t i) {
   edges_.at(i)->Kill();
-  edges_[i] = LaunchEdge(i, edge_ports_.at(i));
+  edges_[i] = LaunchEdge(i, edge_ports_.at(i), peer_curve_);
 }
 
-std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port) {
+std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port,
+                                          const bus::CurveClientKeys& curve) {
   std::vector<std::string> args = {
       "--listen", "127.0.0.1:" + std::to_string(port), "--broker", bus_endpoint_, "--name",
       "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
@@ -55,14 +102,17 @@ std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port) {
       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
       std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
   args.insert(args.end(), options_.edge_args.begin(), options_.edge_args.end());
-  auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args));
+  std::map<std::string, std::string> env;
+  AddCurveArgs(curve, &args, &env);
+  auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args, env));
   const auto line = p->WaitForLog("listening on", kStartTimeout);
   if (!line) throw std::runtime_error("edge did not start:\n" + p->Log());
   if (port == 0) edge_ports_.push_back(PortFromLogLine(*line));
   return p;
 }
 
-size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhash_mem) {
+size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhash_mem,
+                         const bus::CurveClientKeys* curve) {
   const DbConfig& db = options_.db != nullptr ? *options_.db : SharedMariaDb();
   const size_t index = actors_.size();
   std::vector<std::string> args = {"--services",    services,     "--broker", bus_endpoint_,
@@ -77,7 +127,9 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
   }
   args.insert(args.end(), {"--db-user", db.user});
   if (!db.password.empty()) args.insert(args.end(), {"--db-password", db.password});
-  actors_.push_back(std::make_unique<Process>(Process::Start(IMBUS_ACTOR_BIN, args)));
+  std::map<std::string, std::string> env;
+  AddCurveArgs(curve != nullptr ? *curve : peer_curve_, &args, &env);
+  actors_.push_back(std::make_unique<Process>(Process::Start(IMBUS_ACTOR_BIN, args, env)));
   return index;
 }
 

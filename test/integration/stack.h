@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bus/curve.h"
 #include "test/support/process.h"
 
 namespace imbus::testing {
@@ -27,6 +29,10 @@ struct StackOptions {
   // Extra flags for every broker / edge started (e.g. rate limits).
   std::vector<std::string> broker_args{};
   std::vector<std::string> edge_args{};
+  // CURVE on the bus: the Stack makes a broker key pair (secret in a file), one pair
+  // its edges and actors share (secret passed in IMBUS_CURVE_SECRET) and one for
+  // BrokerStats; the broker allows the last two.
+  bool curve = false;
 };
 
 class Stack {
@@ -38,14 +44,15 @@ class Stack {
 
   void StartBroker();
   // Starts an edge and returns its index; its port is edge_port(index).
-  size_t StartEdge();
+  // `curve`: the peer's CURVE keys instead of the Stack's (an empty one: no CURVE).
+  size_t StartEdge(const bus::CurveClientKeys* curve = nullptr);
   // Kills edge `i` (SIGKILL) and starts it again on the same port, as an operator
   // restarting a crashed edge would: clients reconnect to the address they know.
   void RestartEdge(size_t i);
   // Starts an actor process serving `services` (comma-separated); returns its index.
   // The password hash cost is the lowest unless `pwhash_mem` says otherwise.
   size_t StartActor(const std::string& services = "auth", int threads = 1,
-                    int64_t pwhash_mem = 8192);
+                    int64_t pwhash_mem = 8192, const bus::CurveClientKeys* curve = nullptr);
   // Waits until the broker has seen `count` more workers join since `from`.
   bool WaitWorkersJoined(size_t from_log_offset, int count, std::chrono::milliseconds timeout);
 
@@ -55,15 +62,27 @@ class Stack {
   int edge_port(size_t i = 0) const { return edge_ports_.at(i); }
   const std::string& bus_endpoint() const { return bus_endpoint_; }
   const std::string& database() const { return database_; }
+  // With options.curve: the keys edges and actors use, and the ones BrokerStats uses
+  // (both allowed). Empty (CURVE off) otherwise.
+  const bus::CurveClientKeys& peer_curve() const { return peer_curve_; }
+  const bus::CurveClientKeys& control_curve() const { return control_curve_; }
 
   // All logs, for failure messages.
   std::string Logs();
 
  private:
+  void MakeCurveKeys();
+  // Flags and environment that give a peer process `curve` (nothing when it is off).
+  void AddCurveArgs(const bus::CurveClientKeys& curve, std::vector<std::string>* args,
+                    std::map<std::string, std::string>* env) const;
+
   StackOptions options_;
+  std::string key_dir_;  // with options.curve: broker.key, allow (removed at the end)
+  bus::CurveClientKeys peer_curve_;
+  bus::CurveClientKeys control_curve_;
   std::string bus_endpoint_;
   std::string database_;
-  std::unique_ptr<Process> LaunchEdge(size_t index, int port);
+  std::unique_ptr<Process> LaunchEdge(size_t index, int port, const bus::CurveClientKeys& curve);
 
   Process broker_;
   std::vector<std::unique_ptr<Process>> edges_;

@@ -35,7 +35,8 @@ inline std::string UniqueName(const std::string& prefix) {
 // Asks the broker for its STATS over a raw DEALER socket.
 inline bool BrokerStats(const Stack& stack, codec::StatsMeta* out) {
   std::string error;
-  return bus::QueryStats(stack.bus_endpoint(), std::chrono::seconds(5), out, &error);
+  return bus::QueryStats(stack.bus_endpoint(), std::chrono::seconds(5), out, &error,
+                         &stack.control_curve());
 }
 
 // Waits until the broker knows `n` workers serving `service`.
