@@ -20,6 +20,12 @@ struct EdgeOptions {
   size_t max_output_bytes = size_t{1} << 20;  // pending output past this: slow reader
   int request_timeout_ms = 15000;
   int heartbeat_ms = 1000;
+  // TLS listener beside the plain one (same frames inside TLS 1.2+): on when
+  // tls_listen_host is set, and then both PEM files are required.
+  std::string tls_listen_host;
+  uint16_t tls_listen_port = 0;  // 0: any free port (read it back with EdgeServer::tls_port())
+  std::string tls_cert_file;     // certificate chain, leaf first
+  std::string tls_key_file;      // its private key
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.
