@@ -10,6 +10,7 @@ IMBUS_PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables  # test/p2p: network namespaces and NAT
+  libssl-dev openssl  # TLS for clients (edge --tls-listen, imbus --tls); certificates
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }

@@ -35,16 +35,28 @@ void Stack::StartBroker() {
 
 size_t Stack::StartEdge() {
   const size_t index = edges_.size();
-  auto p = std::make_unique<Process>(Process::Start(
-      IMBUS_EDGE_BIN,
-      {"--listen", "127.0.0.1:0", "--broker", bus_endpoint_, "--name",
-       "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
-       "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
-       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
-       std::to_string(options_.heartbeat_ms), "--log-level", "debug"}));
+  std::vector<std::string> args = {
+      "--listen", "127.0.0.1:0", "--broker", bus_endpoint_, "--name",
+      "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
+      "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
+      std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
+      std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
+  const bool tls = !options_.tls_cert_file.empty() && !options_.tls_key_file.empty();
+  if (tls) {
+    args.insert(args.end(), {"--tls-listen", "127.0.0.1:0", "--tls-cert", options_.tls_cert_file,
+                             "--tls-key", options_.tls_key_file});
+  }
+  auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args));
   const auto line = p->WaitForLog("listening on", kStartTimeout);
   if (!line) throw std::runtime_error("edge did not start:\n" + p->Log());
   edge_ports_.push_back(PortFromLogLine(*line));
+  int tls_port = 0;
+  if (tls) {
+    const auto tls_line = p->WaitForLog("TLS listener on", kStartTimeout);
+    if (!tls_line) throw std::runtime_error("edge TLS listener did not start:\n" + p->Log());
+    tls_port = PortFromLogLine(*tls_line);
+  }
+  edge_tls_ports_.push_back(tls_port);
   edges_.push_back(std::move(p));
   return index;
 }

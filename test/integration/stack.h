@@ -24,6 +24,10 @@ struct StackOptions {
   // The actors' MariaDB (e.g. a MariaDbServer a test stops and starts); must outlive
   // the Stack. nullptr: SharedMariaDb().
   const DbConfig* db = nullptr;
+  // Both set: every edge also gets a TLS listener (--tls-listen) with these PEM files;
+  // its port is edge_tls_port(index).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Stack {
@@ -47,6 +51,7 @@ class Stack {
   Process& edge(size_t i) { return *edges_.at(i); }
   Process& actor(size_t i) { return *actors_.at(i); }
   int edge_port(size_t i = 0) const { return edge_ports_.at(i); }
+  int edge_tls_port(size_t i = 0) const { return edge_tls_ports_.at(i); }  // 0: none
   const std::string& bus_endpoint() const { return bus_endpoint_; }
   const std::string& database() const { return database_; }
 
@@ -60,6 +65,7 @@ class Stack {
   Process broker_;
   std::vector<std::unique_ptr<Process>> edges_;
   std::vector<int> edge_ports_;
+  std::vector<int> edge_tls_ports_;
   std::vector<std::unique_ptr<Process>> actors_;
 };
 
