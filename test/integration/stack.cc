@@ -41,10 +41,10 @@ size_t Stack::StartEdge() {
       "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
       std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
-  const bool tls = !options_.tls_cert_file.empty() && !options_.tls_key_file.empty();
+  const bool tls = !tls_cert_file_.empty() && !tls_key_file_.empty();
   if (tls) {
-    args.insert(args.end(), {"--tls-listen", "127.0.0.1:0", "--tls-cert", options_.tls_cert_file,
-                             "--tls-key", options_.tls_key_file});
+    args.insert(args.end(), {"--tls-listen", "127.0.0.1:0", "--tls-cert", tls_cert_file_,
+                             "--tls-key", tls_key_file_});
   }
   auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args));
   const auto line = p->WaitForLog("listening on", kStartTimeout);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test/support/process.h"
@@ -24,10 +25,6 @@ struct StackOptions {
   // The actors' MariaDB (e.g. a MariaDbServer a test stops and starts); must outlive
   // the Stack. nullptr: SharedMariaDb().
   const DbConfig* db = nullptr;
-  // Both set: every edge also gets a TLS listener (--tls-listen) with these PEM files;
-  // its port is edge_tls_port(index).
-  std::string tls_cert_file;
-  std::string tls_key_file;
 };
 
 class Stack {
@@ -36,6 +33,14 @@ class Stack {
   ~Stack();
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;
+
+  // Edges started after this also get a TLS listener (--tls-listen) with these PEM
+  // files; the port is edge_tls_port(index). (Not in StackOptions: tests build that
+  // one with aggregate initialisers.)
+  void EnableTls(std::string cert_file, std::string key_file) {
+    tls_cert_file_ = std::move(cert_file);
+    tls_key_file_ = std::move(key_file);
+  }
 
   void StartBroker();
   // Starts an edge and returns its index; its port is edge_port(index).
@@ -66,6 +71,8 @@ class Stack {
   std::vector<std::unique_ptr<Process>> edges_;
   std::vector<int> edge_ports_;
   std::vector<int> edge_tls_ports_;
+  std::string tls_cert_file_;
+  std::string tls_key_file_;
   std::vector<std::unique_ptr<Process>> actors_;
 };
 

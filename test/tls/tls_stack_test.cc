@@ -67,9 +67,8 @@ class TlsStackTest : public ::testing::Test {
     certs_ = new Certs();
     StackOptions o;
     o.idle_timeout_s = 5;  // the never-finished handshake must be swept soon
-    o.tls_cert_file = certs_->Cert("server");
-    o.tls_key_file = certs_->Key("server");
     stack_ = new Stack(o);
+    stack_->EnableTls(certs_->Cert("server"), certs_->Key("server"));
     stack_->StartBroker();
     stack_->StartActor("auth");
     stack_->StartActor("msg");
