@@ -63,9 +63,21 @@ int ConnectClient(const GlobalOptions& g, Client* client) {
   }
   client->set_timeout(std::chrono::milliseconds(g.timeout_ms));
   std::string error;
+  if (g.tls) {
+    TlsConfig config;
+    config.ca_file = g.ca_file;
+    auto ctx = TlsClientContext::Create(config, &error);
+    if (!ctx) {
+      std::cerr << "imbus: --ca-file: " << error << "\n";
+      return kExitUsage;
+    }
+    client->set_tls(std::move(ctx), g.server_name);
+  }
   if (!client->Connect(ep->host, ep->port, &error)) {
-    std::cerr << "imbus: cannot connect to " << g.server << ": " << error
-              << " \u2014 is the stack up? (scripts/up)\n";
+    std::cerr << "imbus: cannot connect to " << g.server << (g.tls ? " (TLS)" : "") << ": "
+              << error;
+    if (error.rfind("TLS handshake failed", 0) != 0) std::cerr << " \u2014 is the stack up? (scripts/up)";
+    std::cerr << "\n";
     return kExitConnect;
   }
   return kExitOk;

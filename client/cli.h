@@ -27,6 +27,9 @@ struct GlobalOptions {
   std::string server = "127.0.0.1:7000";
   int timeout_ms = 5000;
   std::string device;  // empty: the server's "default"
+  bool tls = false;         // connect to the edge's TLS listener
+  std::string ca_file;      // trusted CAs (PEM); empty: the system store
+  std::string server_name;  // certificate name to check; empty: the host of --server
 };
 
 // Thrown by a runner for a usage problem found after parsing (exit 2).
@@ -67,8 +70,9 @@ struct Endpoint {
 // "HOST:PORT" or "[V6]:PORT"; nullopt when malformed.
 std::optional<Endpoint> ParseServer(std::string_view text);
 
-// Connects `client` to g.server. Returns kExitOk, or prints why not and returns
-// kExitUsage (bad --server) or kExitConnect.
+// Connects `client` to g.server (over TLS with --tls). Returns kExitOk, or prints why
+// not and returns kExitUsage (bad --server, unreadable --ca-file) or kExitConnect
+// (including a failed certificate check).
 int ConnectClient(const GlobalOptions& g, Client* client);
 
 // Prints "imbus: <what> failed: CODE: error" to stderr and returns the exit code for

@@ -29,6 +29,7 @@ uint16_t Port(uint64_t v) {
 bool Client::Connect(const std::string& host, uint16_t port, std::string* error,
                      int local_port) {
   session_.reset();
+  connection_.UseTls(tls_, tls_server_name_);
   return connection_.Connect(host, port, ConnectOptions{timeout_, local_port}, error);
 }
 

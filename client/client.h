@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,13 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // Makes Connect speak TLS with `tls` (null: plain TCP again), verifying the
+  // server's certificate against `server_name` (empty: the host connected to).
+  void set_tls(std::shared_ptr<const TlsClientContext> tls, std::string server_name = {}) {
+    tls_ = std::move(tls);
+    tls_server_name_ = std::move(server_name);
+  }
+
   // Connects (or reconnects) within the client's timeout; *error as Connection::Connect.
   bool Connect(const std::string& host, uint16_t port, std::string* error,
                int local_port = -1);
@@ -117,6 +125,8 @@ class Client {
   Connection connection_;
   std::chrono::milliseconds timeout_;
   std::optional<Session> session_;
+  std::shared_ptr<const TlsClientContext> tls_;
+  std::string tls_server_name_;
 };
 
 }  // namespace imbus::client

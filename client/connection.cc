@@ -230,6 +230,11 @@ bool Connection::Connect(const std::string& host, uint16_t port, const ConnectOp
   if (!fd.valid()) return false;
 
   fd_ = std::move(fd);
+  if (tls_ctx_ && !Handshake(tls_server_name_.empty() ? host : tls_server_name_,
+                             options.timeout, deadline, error)) {
+    CloseWith("TLS handshake failed");
+    return false;
+  }
   local_port_ = LocalPortOf(fd_.get());
   decoder_ = codec::FrameDecoder(codec::FrameDecoder::Sender::kServer);
   inbox_.clear();
@@ -237,6 +242,70 @@ bool Connection::Connect(const std::string& host, uint16_t port, const ConnectOp
   next_seq_ = 1;
   close_reason_.clear();
   return true;
+}
+
+bool Connection::Handshake(const std::string& server_name, std::chrono::milliseconds timeout,
+                           Clock::time_point deadline, std::string* error) {
+  tls_ = TlsStream::Start(*tls_ctx_, fd_.get(), server_name, error);
+  if (!tls_) return false;
+  for (;;) {
+    const TlsStream::Io io = tls_->Handshake();
+    if (io == TlsStream::Io::kOk) return true;
+    if (io == TlsStream::Io::kError) {
+      *error = "TLS handshake failed: " + tls_->ErrorText();
+      return false;
+    }
+    pollfd p{fd_.get(), static_cast<short>(io == TlsStream::Io::kWantRead ? POLLIN : POLLOUT), 0};
+    int rc;
+    do {
+      rc = poll(&p, 1, RemainingMs(deadline));
+    } while (rc < 0 && errno == EINTR);
+    if (rc <= 0) {
+      *error = "TLS handshake timed out after " + std::to_string(timeout.count()) + " ms";
+      return false;
+    }
+  }
+}
+
+ssize_t Connection::ReceiveSome(char* buf, size_t n, std::string* tls_error) {
+  if (!tls_) return recv(fd_.get(), buf, n, 0);
+  size_t got = 0;
+  switch (tls_->Read(buf, n, &got)) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(got);
+    case TlsStream::Io::kClosed:
+      return 0;
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kError:
+      break;
+  }
+  *tls_error = tls_->ErrorText();
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t Connection::SendSome(const char* buf, size_t n, std::string* tls_error) {
+  if (!tls_) return send(fd_.get(), buf, n, MSG_NOSIGNAL);
+  size_t written = 0;
+  switch (tls_->Write(buf, n, &written)) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(written);
+    case TlsStream::Io::kClosed:
+      errno = EPIPE;
+      return -1;
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kError:
+      break;
+  }
+  *tls_error = tls_->ErrorText();
+  errno = EPROTO;
+  return -1;
 }
 
 uint32_t Connection::Send(uint16_t service, uint16_t command, std::string_view body) {
@@ -258,14 +327,15 @@ bool Connection::WriteAll(std::string_view bytes) {
   const auto deadline = Clock::now() + kWriteTimeout;
   while (!bytes.empty()) {
     if (closed()) return false;
-    ssize_t n = send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    std::string tls_error;
+    ssize_t n = SendSome(bytes.data(), bytes.size(), &tls_error);
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      CloseWith("write failed: " + ErrnoText(errno));
+      CloseWith("write failed: " + (tls_error.empty() ? ErrnoText(errno) : tls_error));
       return false;
     }
     // The peer is not reading. Keep reading its frames meanwhile so that two
@@ -285,6 +355,7 @@ bool Connection::WriteAll(std::string_view bytes) {
 
 void Connection::CloseWith(std::string reason) {
   if (!fd_.valid()) return;
+  tls_.reset();  // does not own the socket
   fd_.Reset();
   close_reason_ = std::move(reason);
 }
@@ -293,11 +364,12 @@ void Connection::ReadAvailable() {
   char buf[65536];
   for (;;) {
     if (closed()) return;
-    ssize_t n = recv(fd_.get(), buf, sizeof(buf), 0);
+    std::string tls_error;
+    ssize_t n = ReceiveSome(buf, sizeof(buf), &tls_error);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) {
-      CloseWith("read failed: " + ErrnoText(errno));
+      CloseWith("read failed: " + (tls_error.empty() ? ErrnoText(errno) : tls_error));
       return;
     }
     if (n > 0) decoder_.Feed(buf, static_cast<size_t>(n));

@@ -11,11 +11,13 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 
+#include "client/tls.h"
 #include "client/unique_fd.h"
 #include "codec/body.h"
 #include "codec/frame.h"
@@ -76,9 +78,19 @@ class Connection {
   // and TCP_NODELAY.
   static Connection FromFd(UniqueFd fd);
 
-  // Connects to host:port (name or address) within the timeout. On failure returns
-  // false and sets *error to the bare reason ("Connection refused", "timed out after
-  // 5000 ms", "cannot resolve 'x': ..."), for the caller to put in context.
+  // Makes the following Connects speak TLS with `tls` (null: plain TCP again) and
+  // check the server's certificate against `server_name` (empty: the host given to
+  // Connect). The edge's TLS listener needs it; P2P connections stay plain.
+  void UseTls(std::shared_ptr<const TlsClientContext> tls, std::string server_name = {}) {
+    tls_ctx_ = std::move(tls);
+    tls_server_name_ = std::move(server_name);
+  }
+
+  // Connects to host:port (name or address) within the timeout, then (UseTls)
+  // completes the TLS handshake within the same timeout. On failure returns false
+  // and sets *error to the bare reason ("Connection refused", "timed out after 5000
+  // ms", "cannot resolve 'x': ...", "TLS handshake failed: certificate verify
+  // failed: ..."), for the caller to put in context.
   bool Connect(const std::string& host, uint16_t port, const ConnectOptions& options,
                std::string* error);
   bool Connect(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
@@ -123,7 +135,12 @@ class Connection {
   const std::string& close_reason() const { return close_reason_; }
   void Close() { CloseWith("closed locally"); }
 
+  // The socket, for poll(2). Over TLS, decrypted frames are read out of OpenSSL
+  // whenever the socket is drained, so POLLIN on it stays a truthful "more to read".
   int fd() const { return fd_.get(); }
+  bool tls() const { return tls_ != nullptr; }
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384", or "plain".
+  std::string TlsDescription() const { return tls_ ? tls_->Description() : "plain"; }
   uint16_t local_port() const { return local_port_; }
   // Frames received and not yet taken (responses and pushes).
   size_t queued() const { return inbox_.size(); }
@@ -137,10 +154,19 @@ class Connection {
   // Drains the socket and decodes frames into inbox_.
   void ReadAvailable();
   bool WriteAll(std::string_view bytes);
+  // recv(2)/send(2) semantics over the socket or TLS (EAGAIN also for TLS's
+  // WANT_READ/WANT_WRITE; EPROTO with *tls_error for a TLS failure).
+  ssize_t ReceiveSome(char* buf, size_t n, std::string* tls_error);
+  ssize_t SendSome(const char* buf, size_t n, std::string* tls_error);
+  bool Handshake(const std::string& server_name, std::chrono::milliseconds timeout,
+                 Clock::time_point deadline, std::string* error);
   void CloseWith(std::string reason);
   static std::optional<Push> ToPush(codec::Frame frame);
 
   UniqueFd fd_;
+  std::unique_ptr<TlsStream> tls_;  // null: plain TCP
+  std::shared_ptr<const TlsClientContext> tls_ctx_;  // set by UseTls
+  std::string tls_server_name_;
   codec::FrameDecoder decoder_{codec::FrameDecoder::Sender::kServer};
   std::deque<codec::Frame> inbox_;  // arrival order
   std::unordered_set<uint32_t> abandoned_;  // seqs whose Call timed out

@@ -23,6 +23,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--device", g.device, "device name for login (server default: \"default\")")
       ->envname("IMBUS_DEVICE");
+  app.add_flag("--tls", g.tls, "connect over TLS (the edge's --tls-listen port)")
+      ->envname("IMBUS_TLS");
+  app.add_option("--ca-file", g.ca_file,
+                 "with --tls: PEM file of trusted CAs (default: the system store)")
+      ->envname("IMBUS_CA_FILE");
+  app.add_option("--server-name", g.server_name,
+                 "with --tls: name or IP the certificate must match (default: the host of "
+                 "--server)")
+      ->envname("IMBUS_SERVER_NAME");
 
   const std::vector<Command> commands = {
       AddRegister(app, g), AddLogin(app, g), AddPing(app, g), AddRoute(app, g), AddHello(app, g),

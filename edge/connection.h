@@ -6,6 +6,9 @@
 // and touched only by that loop's thread.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include "bus/token_bucket.h"
 #include "codec/bus.h"
 #include "codec/frame_decoder.h"
+#include "edge/tls_context.h"
 #include "edge/unique_fd.h"
 
 namespace imbus::edge {
@@ -29,6 +33,25 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   enum class WriteResult { kOk, kSlowReader, kError };
+
+  // TLS: the connection speaks through `ssl` (made for this socket) from now on.
+  // Plain connections never get one and take the recv/send path unchanged.
+  void StartTls(SslPtr ssl) { tls_ = std::move(ssl); }
+  bool tls() const { return tls_ != nullptr; }
+  bool handshaking() const { return tls_ != nullptr && !handshake_done_; }
+  enum class HandshakeResult { kDone, kAgain, kError };
+  // Advances the server handshake as far as the socket allows. On kError the
+  // OpenSSL error queue says why (TlsContext::ErrorText).
+  HandshakeResult ContinueHandshake();
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384" once the handshake is done.
+  std::string TlsDescription() const;
+
+  // recv(2) semantics for both kinds: > 0 bytes read, 0 end of stream, -1 with errno
+  // (EAGAIN: nothing now, TLS included; EPROTO: TLS failure, reason in the OpenSSL
+  // error queue).
+  ssize_t Receive(char* buf, size_t n) {
+    return tls_ == nullptr ? ::recv(fd_.get(), buf, n, 0) : TlsReceive(buf, n);
+  }
 
   // Queues one encoded frame: written at once when nothing is pending, otherwise
   // appended (the rest goes out on EPOLLOUT). kSlowReader when the pending output
@@ -69,15 +92,24 @@ class Connection {
   void ShutdownWrite();
   // Closed: the socket is gone; the object waits for the end of the loop iteration.
   bool closed() const { return !fd_.valid(); }
-  void CloseSocket() { fd_.Reset(); }
+  void CloseSocket() {
+    tls_.reset();  // the SSL does not own the fd
+    fd_.Reset();
+  }
 
  private:
+  ssize_t TlsReceive(char* buf, size_t n);
+  // Writes what the socket (or TLS) takes now; bytes written, or -1 on failure.
+  ssize_t WriteSome(const char* data, size_t n);
+
   uint64_t id_;
   UniqueFd fd_;
+  SslPtr tls_;  // null for plain TCP
   bool logged_in_ = false;
   bool closing_ = false;
   bool shut_down_ = false;
   bool ip_counted_ = false;
+  bool handshake_done_ = false;
   uint16_t peer_port_;
   codec::FrameDecoder decoder_;
   std::string out_;

@@ -79,7 +79,9 @@ void EdgeLoop::Run(const std::atomic<bool>& stop) {
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kListenerTag) {
-        OnAccept(now);
+        OnAccept(listener_, false, now);
+      } else if (tag == kTlsListenerTag) {
+        OnAccept(*tls_listener_, true, now);
       } else if (tag == kBusTag) {
         // Drained below, after every iteration.
       } else if (Connection* c = Find(tag)) {
@@ -122,14 +124,23 @@ Connection* EdgeLoop::Find(uint64_t conn) {
   return it == conns_.end() ? nullptr : it->second.get();
 }
 
-void EdgeLoop::OnAccept(Clock::time_point now) {
+void EdgeLoop::OnAccept(Listener& listener, bool tls, Clock::time_point now) {
   for (;;) {
     UniqueFd fd;
     std::string host;
     uint16_t port = 0;
-    const Listener::Result r = listener_.Accept(&fd, &host, &port);
+    const Listener::Result r = listener.Accept(&fd, &host, &port);
     if (r == Listener::Result::kAgain || r == Listener::Result::kError) return;
     if (r == Listener::Result::kDropped) continue;
+    SslPtr ssl;
+    if (tls) {
+      ssl = tls_->NewSession(fd.get());
+      if (!ssl) {
+        spdlog::error("{}: TLS session for {}:{}: {}", log_name_, host, port,
+                      TlsContext::ErrorText("SSL_new failed"));
+        continue;
+      }
+    }
     const uint64_t id = next_conn_id_++;
     epoll_event ev{};
     // Registered once for both directions: with EPOLLET, EPOLLOUT only fires when
@@ -140,10 +151,13 @@ void EdgeLoop::OnAccept(Clock::time_point now) {
       spdlog::error("{}: epoll_ctl(conn): {}", log_name_, std::strerror(errno));
       continue;
     }
-    spdlog::debug("{}: conn {} opened from {}:{}", log_name_, id, host, port);
+    spdlog::debug("{}: conn {} opened from {}:{}{}", log_name_, id, host, port,
+                  tls ? " (TLS)" : "");
     auto c = std::make_unique<Connection>(id, std::move(fd), options_.max_frame, std::move(host),
                                           port, now);
     Connection& added = *c;
+    // The handshake starts on the first event (EPOLLOUT fires at once when added).
+    if (tls) c->StartTls(std::move(ssl));
     conns_.emplace(id, std::move(c));
     EdgeStats::Add(stats_->accepted);
     EdgeStats::Add(stats_->connections);
@@ -152,6 +166,10 @@ void EdgeLoop::OnAccept(Clock::time_point now) {
 }
 
 void EdgeLoop::OnConnectionEvent(Connection& c, uint32_t events, Clock::time_point now) {
+  if (c.tls()) {
+    OnTlsEvent(c, now);
+    return;
+  }
   if ((events & EPOLLOUT) != 0 && c.has_output()) {
     if (c.Flush() != Connection::WriteResult::kOk) {
       Close(c, "write error (peer gone)");
@@ -167,7 +185,7 @@ void EdgeLoop::OnConnectionEvent(Connection& c, uint32_t events, Clock::time_poi
 void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
   char buf[kReadChunk];
   while (!c.closed()) {
-    const ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
+    const ssize_t n = c.Receive(buf, sizeof(buf));
     if (n > 0) {
       if (c.closing()) continue;  // ending the stream: input is discarded
       c.decoder().Feed(buf, static_cast<size_t>(n));
@@ -195,6 +213,9 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
     } else if (errno == EINTR) {
       continue;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return;
+    } else if (errno == EPROTO && c.tls()) {
+      Close(c, "TLS error: " + TlsContext::ErrorText("protocol error"));
       return;
     } else {
       Close(c, std::string("read error: ") + std::strerror(errno));

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +28,7 @@
 #include "edge/listener.h"
 #include "edge/options.h"
 #include "edge/request_tracker.h"
+#include "edge/tls_context.h"
 #include "edge/unique_fd.h"
 
 namespace imbus::edge {
@@ -41,6 +43,10 @@ class EdgeLoop {
   EdgeLoop(const EdgeLoop&) = delete;
   EdgeLoop& operator=(const EdgeLoop&) = delete;
 
+  // Also accepts TLS clients on `listener`, with sessions from `tls` (which must
+  // outlive the loop). Call before Run. Throws on epoll failure.
+  void AddTlsListener(Listener listener, const TlsContext* tls);
+
   // Runs until `stop` is set (checked at least every 100 ms), then closes every
   // connection (unbinding the logged-in ones).
   void Run(const std::atomic<bool>& stop);
@@ -49,10 +55,13 @@ class EdgeLoop {
   // epoll user data for the two non-connection fds; connection ids count from 1.
   static constexpr uint64_t kListenerTag = ~uint64_t{0};
   static constexpr uint64_t kBusTag = ~uint64_t{0} - 1;
+  static constexpr uint64_t kTlsListenerTag = ~uint64_t{0} - 2;
 
   // Client side.
-  void OnAccept(Clock::time_point now);
+  void OnAccept(Listener& listener, bool tls, Clock::time_point now);
   void OnConnectionEvent(Connection& c, uint32_t events, Clock::time_point now);
+  // TLS connections: handshake, then output and input on every event (edge_loop_tls.cc).
+  void OnTlsEvent(Connection& c, Clock::time_point now);
   void ReadInput(Connection& c, Clock::time_point now);
   void HandleFrame(Connection& c, const codec::Frame& frame, Clock::time_point now);
   // True when the request went to the broker (else it was answered here).
@@ -97,6 +106,8 @@ class EdgeLoop {
   const EdgeOptions& options_;
   EdgeStats* stats_;
   Listener listener_;
+  std::optional<Listener> tls_listener_;
+  const TlsContext* tls_ = nullptr;  // owned by EdgeServer
   UniqueFd epoll_;
   std::unique_ptr<bus::BusPeer> peer_;
   int bus_fd_ = -1;

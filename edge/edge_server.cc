@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -42,11 +43,30 @@ EdgeServer::EdgeServer(EdgeOptions options)
   if (options_.max_output_bytes < options_.max_frame) {
     throw std::runtime_error("--max-output-bytes must be at least --max-frame");
   }
+  const bool tls = !options_.tls_listen_host.empty();
+  if (tls && (options_.tls_cert_file.empty() || options_.tls_key_file.empty())) {
+    throw std::runtime_error("--tls-listen needs --tls-cert and --tls-key");
+  }
+  if (!tls && (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty())) {
+    throw std::runtime_error("--tls-cert/--tls-key given without --tls-listen");
+  }
+  if (tls) {
+    tls_ = std::make_unique<TlsContext>(
+        TlsContext::Load(options_.tls_cert_file, options_.tls_key_file));
+  }
   // The first socket takes the port (maybe a free one); the others join it.
   listeners_.push_back(Listener::Bind(options_.listen_host, options_.listen_port));
   options_.listen_port = listeners_.front().port();
   for (int i = 1; i < options_.threads; ++i) {
     listeners_.push_back(Listener::Bind(options_.listen_host, options_.listen_port));
+  }
+  if (tls) {
+    tls_listeners_.push_back(Listener::Bind(options_.tls_listen_host, options_.tls_listen_port));
+    options_.tls_listen_port = tls_listeners_.front().port();
+    for (int i = 1; i < options_.threads; ++i) {
+      tls_listeners_.push_back(
+          Listener::Bind(options_.tls_listen_host, options_.tls_listen_port));
+    }
   }
   if (options_.advertise_host.empty()) {
     options_.advertise_host =
@@ -68,10 +88,19 @@ void EdgeServer::Start() {
   // Scripts and tests read the port from this line: keep HOST:PORT at its end.
   spdlog::info("{}: listening on {}:{}", options_.name, options_.listen_host,
                options_.listen_port);
+  if (tls_) {
+    // Not "listening on": tests and scripts take the plain port from that line.
+    spdlog::info("{}: TLS listener on {}:{}", options_.name, options_.tls_listen_host,
+                 options_.tls_listen_port);
+  }
   for (int i = 0; i < options_.threads; ++i) {
-    threads_.emplace_back([this, i, listener = std::move(listeners_[i])]() mutable {
+    std::optional<Listener> tls_listener;
+    if (tls_) tls_listener.emplace(std::move(tls_listeners_[i]));
+    threads_.emplace_back([this, i, listener = std::move(listeners_[i]),
+                           tls_listener = std::move(tls_listener)]() mutable {
       try {
         EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get(), &ip_limits_);
+        if (tls_listener) loop.AddTlsListener(std::move(*tls_listener), tls_.get());
         loop.Run(stop_);
       } catch (const std::exception& e) {
         spdlog::critical("{}/{}: event loop failed: {}", options_.name, i, e.what());
@@ -79,6 +108,7 @@ void EdgeServer::Start() {
     });
   }
   listeners_.clear();
+  tls_listeners_.clear();
 }
 
 void EdgeServer::Stop() {

@@ -19,13 +19,14 @@
 #include "edge/ip_limits.h"
 #include "edge/listener.h"
 #include "edge/options.h"
+#include "edge/tls_context.h"
 
 namespace imbus::edge {
 
 class EdgeServer {
  public:
-  // Validates the options, binds every listening socket and resolves the name and
-  // advertised address. Throws std::runtime_error (a startup error) on failure.
+  // Validates the options, loads the TLS certificate and key if any, binds every
+  // listening socket and resolves the name and advertised address. Throws std::runtime_error (a startup error) on failure.
   explicit EdgeServer(EdgeOptions options);
   ~EdgeServer();  // Stop()
   EdgeServer(const EdgeServer&) = delete;
@@ -37,6 +38,7 @@ class EdgeServer {
   void Stop();
 
   uint16_t port() const { return options_.listen_port; }  // the actual port
+  uint16_t tls_port() const { return options_.tls_listen_port; }  // 0: no TLS listener
   // The options as resolved (name, advertise address, actual port).
   const EdgeOptions& options() const { return options_; }
   EdgeCounters Stats() const;
@@ -46,6 +48,8 @@ class EdgeServer {
   zmq::context_t ctx_;  // before the threads: outlives every BusPeer
   IpLimits ip_limits_;  // shared by the loops (thread-safe)
   std::vector<Listener> listeners_;  // handed to the loops by Start()
+  std::unique_ptr<TlsContext> tls_;  // null without --tls-listen; outlives the loops
+  std::vector<Listener> tls_listeners_;  // one per thread when tls_ is set
   std::vector<std::unique_ptr<EdgeStats>> stats_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;

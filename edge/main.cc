@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   imbus::edge::EdgeOptions o;
   std::string listen = "0.0.0.0:7000";
   std::string advertise;
+  std::string tls_listen;
   std::string log_level = "info";
   int stats_log_s = 60;
   imbus::bus::CurvePeerFlags curve;
@@ -57,6 +58,14 @@ int main(int argc, char** argv) {
                  "HOST:PORT clients are told to use (SYS/ROUTE); default: the listen address "
                  "with 0.0.0.0 as 127.0.0.1")
       ->envname("IMBUS_EDGE_ADVERTISE");
+  app.add_option("--tls-listen", tls_listen,
+                 "HOST:PORT to accept TLS clients on, beside --listen (port 0: any free "
+                 "port); needs --tls-cert and --tls-key")
+      ->envname("IMBUS_EDGE_TLS_LISTEN");
+  app.add_option("--tls-cert", o.tls_cert_file, "PEM certificate chain for --tls-listen")
+      ->envname("IMBUS_EDGE_TLS_CERT");
+  app.add_option("--tls-key", o.tls_key_file, "PEM private key of --tls-cert")
+      ->envname("IMBUS_EDGE_TLS_KEY");
   app.add_option("--idle-timeout-s", o.idle_timeout_s, "close connections silent this long")
       ->envname("IMBUS_EDGE_IDLE_TIMEOUT_S");
   app.add_option("--max-frame", o.max_frame, "largest frame accepted, header included")
@@ -124,6 +133,12 @@ int main(int argc, char** argv) {
   if (!advertise.empty() &&
       !imbus::edge::ParseHostPort(advertise, &o.advertise_host, &o.advertise_port, &error)) {
     std::fprintf(stderr, "imbus-edge: --advertise: %s\n", error.c_str());
+    return 2;
+  }
+
+  if (!tls_listen.empty() &&
+      !imbus::edge::ParseHostPort(tls_listen, &o.tls_listen_host, &o.tls_listen_port, &error)) {
+    std::fprintf(stderr, "imbus-edge: --tls-listen: %s\n", error.c_str());
     return 2;
   }
 

@@ -31,6 +31,12 @@ struct EdgeOptions {
   uint32_t max_conns_per_ip = 4096;         // open connections from one address
   LoginBackoffOptions login_backoff;        // failed LOGIN/RESUME per address
   bus::CurveClientKeys curve;   // to the broker; empty: CURVE off
+  // TLS listener beside the plain one (same frames inside TLS 1.2+): on when
+  // tls_listen_host is set, and then both PEM files are required.
+  std::string tls_listen_host;
+  uint16_t tls_listen_port = 0;  // 0: any free port (read it back with EdgeServer::tls_port())
+  std::string tls_cert_file;     // certificate chain, leaf first
+  std::string tls_key_file;      // its private key
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.

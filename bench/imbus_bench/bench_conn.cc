@@ -1,5 +1,6 @@
 #include "bench/imbus_bench/bench_conn.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -22,7 +23,14 @@ BenchConn::~BenchConn() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool BenchConn::Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error) {
+bool BenchConn::Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error,
+                      const client::TlsClientContext* tls) {
+  tls_ctx_ = tls;
+  if (tls != nullptr) {
+    char ip[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &server.sin_addr, ip, sizeof(ip));
+    tls_name_ = ip;
+  }
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     *error = std::string("socket: ") + std::strerror(errno);
@@ -63,6 +71,7 @@ void BenchConn::Close() {
 void BenchConn::Fail(const std::string& why) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
+  tls_.reset();  // does not own the socket
   if (fd_ >= 0) {
     loop_->Remove(fd_);
     ::close(fd_);
@@ -103,6 +112,19 @@ void BenchConn::OnEvents(uint32_t events) {
       if (events & (EPOLLERR | EPOLLHUP)) Fail("connect: hang-up");
       return;
     }
+    if (tls_ctx_ != nullptr && !handshaking_) {
+      std::string error;
+      tls_ = client::TlsStream::Start(*tls_ctx_, fd_, tls_name_, &error);
+      if (!tls_) {
+        Fail(error);
+        return;
+      }
+      handshaking_ = true;
+    }
+    if (handshaking_) {
+      ContinueHandshake();
+      return;
+    }
     state_ = State::kOpen;
     if (on_open_) on_open_();
     if (state_ != State::kOpen) return;
@@ -110,10 +132,56 @@ void BenchConn::OnEvents(uint32_t events) {
     if (state_ != State::kOpen) return;
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
-  if (state_ == State::kOpen && (events & EPOLLOUT)) Flush();
+  // Over TLS a write may have waited for a read (WANT_READ): retry after reading too.
+  if (state_ == State::kOpen && ((events & EPOLLOUT) != 0 || (tls_ && out_pos_ < out_.size()))) {
+    Flush();
+  }
 }
 
-void BenchConn::OnReadable() {
+void BenchConn::ContinueHandshake() {
+  switch (tls_->Handshake()) {
+    case client::TlsStream::Io::kOk:
+      break;
+    case client::TlsStream::Io::kWantRead:
+      SetInterest(false);
+      return;
+    case client::TlsStream::Io::kWantWrite:
+      SetInterest(true);
+      return;
+    default:
+      Fail("TLS handshake failed: " + tls_->ErrorText());
+      return;
+  }
+  handshaking_ = false;
+  state_ = State::kOpen;
+  SetInterest(false);
+  if (on_open_) on_open_();
+  if (state_ == State::kOpen) Flush();
+}
+
+bool BenchConn::ReadTls() {
+  // Until WANT_READ: a record already inside OpenSSL would not wake epoll again.
+  char buf[16384];
+  for (;;) {
+    size_t got = 0;
+    switch (tls_->Read(buf, sizeof(buf), &got)) {
+      case client::TlsStream::Io::kOk:
+        decoder_.Feed(buf, got);
+        continue;
+      case client::TlsStream::Io::kWantRead:
+      case client::TlsStream::Io::kWantWrite:
+        return true;
+      case client::TlsStream::Io::kClosed:
+        Fail("closed by the server");
+        return false;
+      case client::TlsStream::Io::kError:
+        Fail("TLS: " + tls_->ErrorText());
+        return false;
+    }
+  }
+}
+
+bool BenchConn::ReadPlain() {
   char buf[16384];
   for (;;) {
     const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
@@ -124,13 +192,18 @@ void BenchConn::OnReadable() {
     }
     if (n == 0) {
       Fail("closed by the server");
-      return;
+      return false;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     if (errno == EINTR) continue;
     Fail(std::string("recv: ") + std::strerror(errno));
-    return;
+    return false;
   }
+  return true;
+}
+
+void BenchConn::OnReadable() {
+  if (!(tls_ ? ReadTls() : ReadPlain())) return;
   codec::Frame frame;
   for (;;) {
     const auto status = decoder_.Next(&frame);
@@ -165,8 +238,21 @@ void BenchConn::OnReadable() {
   decoder_.ShrinkIfEmpty();
 }
 
-void BenchConn::Flush() {
+bool BenchConn::WriteOut() {
   while (out_pos_ < out_.size()) {
+    if (tls_) {
+      size_t n = 0;
+      const auto io = tls_->Write(out_.data() + out_pos_, out_.size() - out_pos_, &n);
+      if (io == client::TlsStream::Io::kOk) {
+        out_pos_ += n;
+        continue;
+      }
+      if (io == client::TlsStream::Io::kWantWrite || io == client::TlsStream::Io::kWantRead) {
+        break;
+      }
+      Fail("TLS send: " + tls_->ErrorText());
+      return false;
+    }
     const ssize_t n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL);
     if (n > 0) {
       out_pos_ += static_cast<size_t>(n);
@@ -175,8 +261,13 @@ void BenchConn::Flush() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 && errno == EINTR) continue;
     Fail(std::string("send: ") + std::strerror(errno));
-    return;
+    return false;
   }
+  return true;
+}
+
+void BenchConn::Flush() {
+  if (!WriteOut()) return;
   if (out_pos_ == out_.size()) {
     out_.clear();
     out_pos_ = 0;
@@ -185,11 +276,12 @@ void BenchConn::Flush() {
   UpdateInterest();
 }
 
-void BenchConn::UpdateInterest() {
-  const bool want = out_pos_ < out_.size();
-  if (want == want_write_) return;
-  want_write_ = want;
-  loop_->Modify(fd_, EPOLLIN | (want ? EPOLLOUT : 0u), this);
+void BenchConn::UpdateInterest() { SetInterest(out_pos_ < out_.size()); }
+
+void BenchConn::SetInterest(bool want_write) {
+  if (want_write == want_write_) return;
+  want_write_ = want_write;
+  loop_->Modify(fd_, EPOLLIN | (want_write ? EPOLLOUT : 0u), this);
 }
 
 }  // namespace imbus::bench

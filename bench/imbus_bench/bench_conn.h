@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
 #include "bench/imbus_bench/event_loop.h"
+#include "client/tls.h"
 #include "codec/body.h"
 #include "codec/frame.h"
 #include "codec/frame_decoder.h"
@@ -36,8 +38,11 @@ class BenchConn : public EventLoop::Handler {
 
   // Starts a non-blocking connect to `server` from `source` (port chosen at connect
   // time: IP_BIND_ADDRESS_NO_PORT, so ports are shared across destinations).
-  // on_open or on_close follows. False (and *error) when it failed at once.
-  bool Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error);
+  // on_open or on_close follows. False (and *error) when it failed at once. With
+  // `tls` the TLS handshake (certificate checked against the server's IP unless the
+  // context does not verify) runs before on_open.
+  bool Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error,
+             const client::TlsClientContext* tls = nullptr);
   void Close();
 
   // Sends a request; `fn` runs on its response (or with kConnLost).
@@ -59,13 +64,25 @@ class BenchConn : public EventLoop::Handler {
 
  private:
   void OnReadable();
+  // Reads into the decoder: false when the connection failed (already reported).
+  bool ReadPlain();
+  bool ReadTls();
   void Flush();
+  // Sends out_ from out_pos_ as far as the socket takes it; false on failure.
+  bool WriteOut();
+  // TLS only: one handshake step after the TCP connect; on_open when done.
+  void ContinueHandshake();
+  void SetInterest(bool want_write);
   void Fail(const std::string& why);
   void UpdateInterest();
 
   EventLoop* loop_;
   size_t index_;
   int fd_ = -1;
+  const client::TlsClientContext* tls_ctx_ = nullptr;
+  std::string tls_name_;                   // the server's IP, checked in its certificate
+  std::unique_ptr<client::TlsStream> tls_;  // null: plain TCP (or not connected yet)
+  bool handshaking_ = false;
   State state_ = State::kIdle;
   codec::FrameDecoder decoder_{codec::FrameDecoder::Sender::kServer};
   std::string out_;

@@ -52,7 +52,7 @@ sockaddr_in Fleet::SourceFor(size_t i) const {
 
 std::unique_ptr<BenchConn> Fleet::NewConn(size_t index, std::string* error) {
   auto c = std::make_unique<BenchConn>(loop_, index);
-  if (!c->Start(options_.server, SourceFor(index), error)) return nullptr;
+  if (!c->Start(options_.server, SourceFor(index), error, options_.tls)) return nullptr;
   return c;
 }
 
@@ -129,7 +129,7 @@ void Fleet::StartNextConnect() {
       }
     });
     std::string error;
-    if (!c.Start(options_.server, SourceFor(i), &error)) {
+    if (!c.Start(options_.server, SourceFor(i), &error, options_.tls)) {
       phase_[i] = kFailed;
       stats_.last_error = error;
       ++stats_.connect_failed;

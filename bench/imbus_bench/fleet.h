@@ -32,6 +32,7 @@ struct FleetOptions {
   std::string password = "bench-password";
   bool reuse_users = false;
   int ping_interval_s = 10;
+  const client::TlsClientContext* tls = nullptr;  // non-null: TLS (owned by BenchOptions)
 };
 
 struct FleetStats {

@@ -42,6 +42,12 @@ void AddCommon(CLI::App* sub, BenchOptions* o, std::string* json) {
   sub->add_flag("--reuse-users", o->reuse_users,
                 "log existing users in (REGISTER only those that are missing); run id defaults to 'r'");
   sub->add_option("--json", *json, "also write the results as JSON to this file");
+  sub->add_flag("--tls", o->tls, "connect to the edge's TLS listener (--server is its port)")
+      ->envname("IMBUS_TLS");
+  sub->add_option("--ca-file", o->ca_file, "with --tls: trusted CAs, PEM (default: system store)")
+      ->envname("IMBUS_CA_FILE");
+  sub->add_flag("--insecure", o->insecure,
+                "with --tls: do not check the server's certificate (throwaway certificates)");
 }
 
 void AddMessaging(CLI::App* sub, BenchOptions* o) {
@@ -83,6 +89,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "imbus-bench: %s\n", error.c_str());
     return 2;
   }
+  if (o.tls) {
+    imbus::client::TlsConfig tls;
+    tls.ca_file = o.ca_file;
+    tls.verify = !o.insecure;
+    o.tls_ctx = imbus::client::TlsClientContext::Create(tls, &error);
+    if (!o.tls_ctx) {
+      std::fprintf(stderr, "imbus-bench: --tls: %s\n", error.c_str());
+      return 2;
+    }
+  }
   if (o.run.empty()) {
     if (o.reuse_users) {
       o.run = "r";
@@ -117,6 +133,7 @@ int main(int argc, char** argv) {
   report.Note(kCostNote);
   report.SetText("server", o.server);
   report.SetText("run", o.run);
+  report.SetText("transport", o.tls ? (o.insecure ? "tls (unverified)" : "tls") : "tcp");
   int rc = 2;
   try {
     if (scenario == "connect") rc = imbus::bench::RunConnect(o, &report);

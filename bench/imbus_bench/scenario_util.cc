@@ -19,6 +19,7 @@ FleetOptions FleetOptionsFor(const BenchOptions& o, size_t count, const std::str
   f.name_prefix = "bench_" + o.run + "_" + tag;
   f.reuse_users = o.reuse_users;
   f.ping_interval_s = PingIntervalS(o);
+  f.tls = o.tls_ctx.get();
   return f;
 }
 
@@ -31,7 +32,7 @@ int PingIntervalS(const BenchOptions& o) {
   std::string error;
   int idle_s = 30;
   bool done = false;
-  if (c.Start(o.server_addr, sockaddr_in{}, &error)) {
+  if (c.Start(o.server_addr, sockaddr_in{}, &error, o.tls_ctx.get())) {
     codec::MapWriter w(2);
     w.Key("client").Str("imbus-bench").Key("version").Uint(codec::kProtocolVersion);
     c.Request(codec::ToWire(codec::Service::kSys), codec::sys::kHello, w.Finish(),

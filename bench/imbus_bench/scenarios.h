@@ -7,9 +7,11 @@
 #include <netinet/in.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "bench/imbus_bench/report.h"
+#include "client/tls.h"
 
 namespace imbus::bench {
 
@@ -34,6 +36,10 @@ struct BenchOptions {
   std::string run;            // user names are bench_<run>_<i>
   bool reuse_users = false;
   uint64_t seed = 1;
+  bool tls = false;           // connect to the edge's TLS listener
+  std::string ca_file;        // --tls: trusted CAs (PEM); empty: the system store
+  bool insecure = false;      // --tls: no certificate check (throwaway certificates)
+  std::shared_ptr<const client::TlsClientContext> tls_ctx;  // made from the three above
 };
 
 int RunConnect(const BenchOptions& o, Report* report);

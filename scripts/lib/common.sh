@@ -11,6 +11,7 @@ IMBUS_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables  # test/p2p: network namespaces and NAT
   clang libclang-rt-14-dev  # test/fuzz: libFuzzer (scripts/test's fuzz stage)
+  libssl-dev openssl  # TLS for clients (edge --tls-listen, imbus --tls); certificates
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }

@@ -102,12 +102,27 @@ std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port,
       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
       std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
   args.insert(args.end(), options_.edge_args.begin(), options_.edge_args.end());
+  const bool tls = !tls_cert_file_.empty() && !tls_key_file_.empty();
+  if (tls) {
+    const int tls_port = port == 0 ? 0 : edge_tls_ports_.at(index);
+    args.insert(args.end(), {"--tls-listen", "127.0.0.1:" + std::to_string(tls_port),
+                             "--tls-cert", tls_cert_file_, "--tls-key", tls_key_file_});
+  }
   std::map<std::string, std::string> env;
   AddCurveArgs(curve, &args, &env);
   auto p = std::make_unique<Process>(Process::Start(IMBUS_EDGE_BIN, args, env));
   const auto line = p->WaitForLog("listening on", kStartTimeout);
   if (!line) throw std::runtime_error("edge did not start:\n" + p->Log());
-  if (port == 0) edge_ports_.push_back(PortFromLogLine(*line));
+  int tls_port = 0;
+  if (tls) {
+    const auto tls_line = p->WaitForLog("TLS listener on", kStartTimeout);
+    if (!tls_line) throw std::runtime_error("edge TLS listener did not start:\n" + p->Log());
+    tls_port = PortFromLogLine(*tls_line);
+  }
+  if (port == 0) {
+    edge_ports_.push_back(PortFromLogLine(*line));
+    edge_tls_ports_.push_back(tls_port);
+  }
   return p;
 }
 

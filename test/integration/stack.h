@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bus/curve.h"
@@ -42,6 +43,14 @@ class Stack {
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;
 
+  // Edges started after this also get a TLS listener (--tls-listen) with these PEM
+  // files; the port is edge_tls_port(index). (Not in StackOptions: tests build that
+  // one with aggregate initialisers.)
+  void EnableTls(std::string cert_file, std::string key_file) {
+    tls_cert_file_ = std::move(cert_file);
+    tls_key_file_ = std::move(key_file);
+  }
+
   void StartBroker();
   // Starts an edge and returns its index; its port is edge_port(index).
   // `curve`: the peer's CURVE keys instead of the Stack's (an empty one: no CURVE).
@@ -60,6 +69,7 @@ class Stack {
   Process& edge(size_t i) { return *edges_.at(i); }
   Process& actor(size_t i) { return *actors_.at(i); }
   int edge_port(size_t i = 0) const { return edge_ports_.at(i); }
+  int edge_tls_port(size_t i = 0) const { return edge_tls_ports_.at(i); }  // 0: none
   const std::string& bus_endpoint() const { return bus_endpoint_; }
   const std::string& database() const { return database_; }
   // With options.curve: the keys edges and actors use, and the ones BrokerStats uses
@@ -87,6 +97,9 @@ class Stack {
   Process broker_;
   std::vector<std::unique_ptr<Process>> edges_;
   std::vector<int> edge_ports_;
+  std::vector<int> edge_tls_ports_;
+  std::string tls_cert_file_;
+  std::string tls_key_file_;
   std::vector<std::unique_ptr<Process>> actors_;
 };
 
