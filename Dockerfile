@@ -47,8 +47,10 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus \
+ && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys
 COPY --from=build /src/build/bin/ /usr/local/bin/
+# The bus's CURVE keys (compose service `keys` writes them into a volume here).
 USER imbus
 # Each compose service names its program; this default just lists them.
 CMD ["sh", "-c", "ls /usr/local/bin"]

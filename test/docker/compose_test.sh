@@ -5,6 +5,7 @@
 #  2. builds the images and brings the stack up under a project name of its own;
 #  3. from the host: register, login, friends, 1:1 and group messages across the two
 #     edges, a live push from one edge to the other;
+#     checks the bus runs CURVE: an edge without the key is refused, never listed;
 #  4. scales msg to 3 and shows the broker spreading SENDs over all three containers;
 #  5. under a running send load: docker kill one msg container, then the broker;
 #     every message a sender saw acknowledged is in MariaDB exactly once;
@@ -174,8 +175,22 @@ as bob "$E2" sync | grep -q "group hello" || fail "bob (edge2) did not get the g
 as alice "$E1" sync | grep -q "group hello" || fail "alice (edge1) did not get the group message"
 log "group message edge1 -> both edges: ok"
 
-# --- 4. scale msg to 3 --------------------------------------------------------------
+# --- 3b. the bus runs CURVE: a peer without the key cannot join --------------------
 stats() { dc exec -T broker imbus-broker --stats tcp://127.0.0.1:5555; }
+step "CURVE on the bus"
+dc logs broker 2>&1 | grep -q "CURVE public key" || fail "the broker did not turn CURVE on"
+rogue=$(docker run -d --network "${PROJECT}_default" "imbus:${IMBUS_TAG:-latest}" \
+  imbus-edge --name rogue --listen 0.0.0.0:7999 --broker tcp://broker:5555)
+deadline=$((SECONDS + 30))
+until stats | grep -q "refused_peers [1-9]"; do
+  [ $SECONDS -lt $deadline ] || { stats >&2; docker rm -f "$rogue" >/dev/null; fail "the broker never refused the keyless edge"; }
+  sleep 1
+done
+stats | grep -q "rogue" && { docker rm -f "$rogue" >/dev/null; fail "a keyless edge joined the bus"; }
+docker rm -f "$rogue" >/dev/null
+log "a peer without the CURVE key was refused ($(stats | grep -o 'refused_peers [0-9]*')) and never listed"
+
+# --- 4. scale msg to 3 --------------------------------------------------------------
 msg_hosts() { stats | awk '$1 == "worker" && $3 == "msg" { split($2, a, "/"); print a[1] }' | sort -u; }
 served_by_host() {  # host served-total, for msg workers
   stats | awk '$1 == "worker" && $3 == "msg" { split($2, a, "/"); s[a[1]] += $7 } END { for (h in s) print h, s[h] }' | sort
