@@ -60,6 +60,9 @@ class NatLab {
 
   void Cleanup() {
     for (const char* n : {"c1", "c2", "c3", "n1", "n2"}) Sh("ip netns del " + ns(n));
+    // Deletes every copy of the accept rule (Build may have run twice).
+    while (Sh("iptables -D FORWARD " + BridgeAccept()) == 0) {
+    }
     Sh("ip link del " + tag_ + "b");
     Sh("ip link del " + tag_ + "v1");
     Sh("ip link del " + tag_ + "v2");
@@ -71,7 +74,11 @@ class NatLab {
     const std::string b = tag_ + "b";
     std::vector<std::string> steps = {
         "ip link add " + b + " type bridge", "ip addr add " + ip(0, 1) + "/24 dev " + b,
-        "ip link set " + b + " up"};
+        "ip link set " + b + " up",
+        // With br_netfilter loaded (dockerd loads it and sets the root FORWARD
+        // policy to DROP), frames crossing this bridge between the NATs go through
+        // the root namespace's FORWARD chain: let this lab's own bridge through.
+        "iptables -I FORWARD 1 " + BridgeAccept()};
     for (int i : {1, 2}) {
       const std::string n = ns("n" + std::to_string(i));
       const std::string v = tag_ + "v" + std::to_string(i);
@@ -130,6 +137,10 @@ class NatLab {
   }
 
  private:
+  std::string BridgeAccept() const {
+    return "-i " + tag_ + "b -o " + tag_ + "b -j ACCEPT -m comment --comment imbus-p2p-nat-test";
+  }
+
   std::string tag_;
   std::string net_;
 };
