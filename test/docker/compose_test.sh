@@ -59,10 +59,15 @@ else
 fi
 log "engine: $(docker version -f '{{.Server.Version}}'), compose: ${COMPOSE[*]}"
 
+# Below the kernel's ephemeral range (32768+ by default), so no outgoing
+# connection of another test can hold the port when docker-proxy binds it
+# (CI once lost a run to that); and no socket of any state may use it.
 free_port() {
-  local p
-  for p in $(shuf -i 20000-45000 -n 50); do
-    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+  local p lo
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$lo" -gt 21000 ] || lo=61000
+  for p in $(shuf -i 20000-$((lo - 1)) -n 50); do
+    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return 0; }
   done
   fail "no free port"
 }
