@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -95,24 +96,41 @@ void MsgService::Handle(const Request& req, Reply* reply) {
 }
 
 void MsgService::HandleBatch(std::vector<BatchItem>& items) {
-  MemberCache members(&store_);
-  std::map<uint64_t, bool> user_exists;
-  std::vector<NewMessage> batch;
-  std::vector<size_t> item_of;  // batch index -> items index
+  // Parse every item first, so that the recipients of the whole batch are checked
+  // in one query instead of one round trip each.
+  std::vector<std::optional<SendFields>> fields(items.size());
+  std::set<uint64_t> recipients;
   for (size_t i = 0; i < items.size(); ++i) {
     BatchItem& item = items[i];
     try {
       const uint64_t uid = RequireLogin(*item.req);
-      SendFields f = ParseSend(item.req->body);
+      fields[i] = ParseSend(item.req->body);
+      if (fields[i]->to_uid != 0 && fields[i]->to_uid != uid) recipients.insert(fields[i]->to_uid);
+    } catch (const RequestError& e) {
+      item.code = e.code();
+      item.error = e.what();
+    } catch (const codec::BadField& e) {
+      item.code = Code::kBadRequest;
+      item.error = e.what();
+    }
+  }
+  const std::set<uint64_t> live =
+      recipients.empty() ? std::set<uint64_t>{} : store_.LiveUsers(recipients);
+
+  MemberCache members(&store_);
+  std::vector<NewMessage> batch;
+  std::vector<size_t> item_of;  // batch index -> items index
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!fields[i]) continue;
+    BatchItem& item = items[i];
+    SendFields& f = *fields[i];
+    try {
+      const uint64_t uid = item.req->meta.uid;
       NewMessage m;
       m.sender = uid;
       if (f.to_uid != 0) {
-        if (f.to_uid != uid) {
-          auto it = user_exists.find(f.to_uid);
-          if (it == user_exists.end()) {
-            it = user_exists.emplace(f.to_uid, store_.UserExists(f.to_uid)).first;
-          }
-          if (!it->second) throw RequestError(Code::kNotFound, "no such user");
+        if (f.to_uid != uid && live.count(f.to_uid) == 0) {
+          throw RequestError(Code::kNotFound, "no such user");
         }
         m.conv = DirectConv(uid, f.to_uid);
         m.lo = std::min(uid, f.to_uid);
@@ -134,9 +152,6 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
       item_of.push_back(i);
     } catch (const RequestError& e) {
       item.code = e.code();
-      item.error = e.what();
-    } catch (const codec::BadField& e) {
-      item.code = Code::kBadRequest;
       item.error = e.what();
     }
   }

@@ -266,9 +266,19 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   return out;
 }
 
-bool MsgStore::UserExists(uint64_t uid) {
-  return !db_->Query("SELECT 1 FROM users WHERE uid = ? AND deleted_at IS NULL", {uid})
-              .rows.empty();
+std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids) {
+  std::set<uint64_t> live;
+  std::vector<uint64_t> list(uids.begin(), uids.end());
+  size_t at = 0;
+  for (size_t n : Chunks(list.size())) {
+    std::vector<DbParam> params(list.begin() + static_cast<ptrdiff_t>(at),
+                                list.begin() + static_cast<ptrdiff_t>(at + n));
+    const std::string sql = Repeat("SELECT uid FROM users WHERE deleted_at IS NULL AND uid IN (",
+                                   "?", ",", n, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) live.insert(row.Uint(0).value_or(0));
+    at += n;
+  }
+  return live;
 }
 
 Membership MsgStore::GroupMembership(uint64_t gid, uint64_t uid) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,8 @@ class MsgStore {
   // unknown; a resend with the same cmid resolves it).
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
-  bool UserExists(uint64_t uid);  // live (not deleted) users
+  // Which of `uids` are live (not deleted) users: one query per chunk of up to 64.
+  std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids);
   Membership GroupMembership(uint64_t gid, uint64_t uid);
   std::vector<uint64_t> GroupMembers(uint64_t gid);
   uint64_t LastSeq(const std::string& conv);  // 0 when the conversation has no message

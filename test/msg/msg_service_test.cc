@@ -189,6 +189,37 @@ TEST_F(MsgServiceTest, ErrorCodes) {
   EXPECT_EQ(hist.body.Find("messages")->via.array.size, 1u);
 }
 
+// The recipients of a whole batch are checked together (one query): each item still
+// gets its own answer, and only the good ones are stored.
+TEST_F(MsgServiceTest, OneBatchWithGoodAndBadRecipientsAnswersEachItem) {
+  const uint64_t a = AddUser("alice"), b = AddUser("bob"), c = AddUser("carol");
+  const uint64_t gone = AddUser("gone");
+  db_->Query("UPDATE users SET deleted_at = NOW(3), name = NULL WHERE uid = ?", {gone});
+  Calls calls;
+  std::vector<BatchItem> items;
+  auto add = [&](uint64_t from, const std::string& body) {
+    items.push_back(BatchItem{&calls.Add(from, codec::msg::kSend, body), {}, Code::kOk, {}});
+  };
+  add(a, Send("to", b, "1", "to bob"));
+  add(a, Send("to", 999999, "2", "to nobody"));
+  add(a, Send("to", gone, "3", "to a deleted user"));
+  add(a, Send("to", a, "4", "to myself"));
+  add(0, Send("to", b, "5", "not logged in"));
+  add(a, Send("to", c, "6", "\xff"));
+  add(c, Send("to", b, "7", "carol to bob"));
+  service_->HandleBatch(items);
+  const std::vector<Code> want = {Code::kOk,  Code::kNotFound,        Code::kNotFound,
+                                  Code::kOk,  Code::kUnauthenticated, Code::kBadRequest,
+                                  Code::kOk};
+  ASSERT_EQ(items.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(items[i].code, want[i]) << "item " << i << ": " << items[i].error;
+  }
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 3);
+  EXPECT_EQ(HistorySeqs(b, DirectConv(a, b)), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(HistorySeqs(b, DirectConv(b, c)), (std::vector<uint64_t>{1}));
+}
+
 TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
   const uint64_t a = AddUser("alice"), b = AddUser("bob");
   Outcome first = Call(a, codec::msg::kSend, Send("to", b, "same", "one"));
