@@ -17,16 +17,35 @@ namespace {
 
 constexpr int kMaxAttempts = 10;
 
-// Splits n rows into chunks of 64, 16, 4 and 1 so that every kind of multi-row
-// statement has at most four shapes (each is a prepared statement cached per
+// One multi-row statement: rows [begin, begin + count) of a list, written as `size`
+// rows (size >= count; the extra ones repeat the last row).
+struct Slice {
+  size_t begin;
+  size_t count;
+  size_t size;
+  size_t Row(size_t k) const { return begin + std::min(k, count - 1); }
+};
+
+// Splits n rows into statements of 64, 32, 16, 8, 4, 2 or 1 rows, so every kind of
+// multi-row statement has at most seven shapes (each is a prepared statement cached per
 // connection; arbitrary sizes would fill the server's prepared statement limit).
-std::vector<size_t> Chunks(size_t n) {
-  std::vector<size_t> out;
-  for (size_t size : {size_t{64}, size_t{16}, size_t{4}, size_t{1}}) {
-    while (n >= size) {
-      out.push_back(size);
-      n -= size;
+// `padded` is for statements where a repeated row changes nothing (SELECT ... IN, OR'd
+// keys, INSERT IGNORE, an upsert of equal values): the last statement is rounded up, so
+// n rows take ceil(n / 64) round trips. Otherwise sizes are exact (64s, then at most six
+// statements for the rest, by its binary digits).
+std::vector<Slice> Slices(size_t n, bool padded) {
+  std::vector<Slice> out;
+  size_t at = 0;
+  while (at < n) {
+    const size_t left = n - at;
+    size_t size = 64;
+    if (left < size) {
+      size = 1;
+      while (padded ? size < left : size * 2 <= left) size *= 2;
     }
+    const size_t count = std::min(size, left);
+    out.push_back({at, count, size});
+    at += count;
   }
   return out;
 }
@@ -96,14 +115,12 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
     std::set<std::string_view> convs;
     for (const NewMessage& m : batch) convs.insert(m.conv);
     std::vector<std::string_view> list(convs.begin(), convs.end());
-    size_t at = 0;
-    for (size_t n : Chunks(list.size())) {
+    for (const Slice& sl : Slices(list.size(), true)) {
       std::vector<DbParam> params;
-      for (size_t i = at; i < at + n; ++i) params.emplace_back(list[i]);
+      for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
       db_->Query(Repeat("INSERT IGNORE INTO conversations (conv, last_seq, last_ts) VALUES ",
-                        "(?,0,0)", ",", n, ""),
+                        "(?,0,0)", ",", sl.size, ""),
                  params);
-      at += n;
     }
   }
   // READ COMMITTED: no gap locks on searches; correctness rests on the row locks of
@@ -116,21 +133,19 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   using Key = std::pair<uint64_t, std::string>;
   std::map<Key, StoredMessage> earlier;
   {
-    size_t at = 0;
-    for (size_t n : Chunks(batch.size())) {
+    for (const Slice& sl : Slices(batch.size(), true)) {
       std::vector<DbParam> params;
-      for (size_t i = at; i < at + n; ++i) {
-        params.emplace_back(batch[i].sender);
-        params.emplace_back(std::string_view(batch[i].cmid));
+      for (size_t k = 0; k < sl.size; ++k) {
+        params.emplace_back(batch[sl.Row(k)].sender);
+        params.emplace_back(std::string_view(batch[sl.Row(k)].cmid));
       }
       const std::string sql =
           Repeat(std::string("SELECT ") + kMessageColumns + " FROM messages m WHERE ",
-                 "(m.sender = ? AND m.cmid = ?)", " OR ", n, "");
+                 "(m.sender = ? AND m.cmid = ?)", " OR ", sl.size, "");
       for (const DbRow& row : db_->Query(sql, params).rows) {
         StoredMessage m = MessageFromRow(row);
         earlier[{m.from, m.cmid}] = std::move(m);
       }
-      at += n;
     }
   }
 
@@ -163,18 +178,16 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
       bool exists = false;
     };
     std::map<std::string, Counter> counters;
-    size_t at = 0;
-    for (size_t n : Chunks(convs.size())) {
+    for (const Slice& sl : Slices(convs.size(), true)) {
       std::vector<DbParam> params;
-      for (size_t i = at; i < at + n; ++i) params.emplace_back(std::string_view(*convs[i]));
+      for (size_t k = 0; k < sl.size; ++k) params.emplace_back(std::string_view(*convs[sl.Row(k)]));
       const std::string sql =
-          Repeat("SELECT conv, last_seq, last_ts FROM conversations WHERE conv IN (", "?", ",", n,
-                 ") ORDER BY conv FOR UPDATE");
+          Repeat("SELECT conv, last_seq, last_ts FROM conversations WHERE conv IN (", "?", ",",
+                 sl.size, ") ORDER BY conv FOR UPDATE");
       for (const DbRow& row : db_->Query(sql, params).rows) {
         counters[row.Str(0).value_or("")] =
             Counter{row.Uint(1).value_or(0), row.Int(2).value_or(0), true};
       }
-      at += n;
     }
 
     // 4. Seqs and ts: ts never goes down along a conversation's seqs.
@@ -207,40 +220,37 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
       }
     }
 
-    at = 0;
-    for (size_t n : Chunks(updates.size())) {
+    for (const Slice& sl : Slices(updates.size(), true)) {
       std::vector<DbParam> params;
-      for (size_t i = at; i < at + n; ++i) {
-        params.emplace_back(std::string_view(*updates[i].conv));
-        params.emplace_back(updates[i].last_seq);
-        params.emplace_back(updates[i].ts);
+      for (size_t k = 0; k < sl.size; ++k) {
+        const ConvUpdate& u = updates[sl.Row(k)];
+        params.emplace_back(std::string_view(*u.conv));
+        params.emplace_back(u.last_seq);
+        params.emplace_back(u.ts);
       }
       db_->Query(Repeat("INSERT INTO conversations (conv, last_seq, last_ts) VALUES ", "(?,?,?)",
-                        ",", n,
+                        ",", sl.size,
                         " ON DUPLICATE KEY UPDATE last_seq = VALUES(last_seq),"
                         " last_ts = VALUES(last_ts)"),
                  params);
-      at += n;
     }
-    at = 0;
-    for (size_t n : Chunks(new_direct.size())) {
+    for (const Slice& sl : Slices(new_direct.size(), true)) {
       std::vector<DbParam> params;
-      for (size_t i = at; i < at + n; ++i) {
-        params.emplace_back(new_direct[i].first);
-        params.emplace_back(std::string_view(*new_direct[i].second));
+      for (size_t k = 0; k < sl.size; ++k) {
+        params.emplace_back(new_direct[sl.Row(k)].first);
+        params.emplace_back(std::string_view(*new_direct[sl.Row(k)].second));
       }
-      db_->Query(Repeat("INSERT IGNORE INTO user_convs (uid, conv) VALUES ", "(?,?)", ",", n, ""),
-                 params);
-      at += n;
+      db_->Query(
+          Repeat("INSERT IGNORE INTO user_convs (uid, conv) VALUES ", "(?,?)", ",", sl.size, ""),
+          params);
     }
 
     // 5. The messages, multi-row.
     std::vector<size_t> fresh;
     for (const auto& [conv, items] : by_conv) fresh.insert(fresh.end(), items.begin(), items.end());
-    at = 0;
-    for (size_t n : Chunks(fresh.size())) {
+    for (const Slice& sl : Slices(fresh.size(), false)) {  // a repeated row would collide
       std::vector<DbParam> params;
-      for (size_t k = at; k < at + n; ++k) {
+      for (size_t k = sl.begin; k < sl.begin + sl.count; ++k) {
         const StoredMessage& m = out[fresh[k]].message;
         params.emplace_back(std::string_view(m.conv));
         params.emplace_back(m.seq);
@@ -251,9 +261,8 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
         params.emplace_back(std::string_view(m.text));
       }
       db_->Query(Repeat("INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text) VALUES ",
-                        "(?,?,?,?,?,?,?)", ",", n, ""),
+                        "(?,?,?,?,?,?,?)", ",", sl.count, ""),
                  params);
-      at += n;
     }
   }
   db_->Commit();
@@ -269,14 +278,12 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
 std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids) {
   std::set<uint64_t> live;
   std::vector<uint64_t> list(uids.begin(), uids.end());
-  size_t at = 0;
-  for (size_t n : Chunks(list.size())) {
-    std::vector<DbParam> params(list.begin() + static_cast<ptrdiff_t>(at),
-                                list.begin() + static_cast<ptrdiff_t>(at + n));
+  for (const Slice& sl : Slices(list.size(), true)) {
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
     const std::string sql = Repeat("SELECT uid FROM users WHERE deleted_at IS NULL AND uid IN (",
-                                   "?", ",", n, ")");
+                                   "?", ",", sl.size, ")");
     for (const DbRow& row : db_->Query(sql, params).rows) live.insert(row.Uint(0).value_or(0));
-    at += n;
   }
   return live;
 }

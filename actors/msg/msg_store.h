@@ -59,7 +59,7 @@ class MsgStore {
   // unknown; a resend with the same cmid resolves it).
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
-  // Which of `uids` are live (not deleted) users: one query per chunk of up to 64.
+  // Which of `uids` are live (not deleted) users: one query per 64 uids.
   std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids);
   Membership GroupMembership(uint64_t gid, uint64_t uid);
   std::vector<uint64_t> GroupMembers(uint64_t gid);

@@ -220,6 +220,36 @@ TEST_F(MsgServiceTest, OneBatchWithGoodAndBadRecipientsAnswersEachItem) {
   EXPECT_EQ(HistorySeqs(b, DirectConv(b, c)), (std::vector<uint64_t>{1}));
 }
 
+// A batch bigger than one statement (64 rows) and of no power-of-two size: every item
+// stored once with its own seq, whichever way the statements are cut and padded.
+TEST_F(MsgServiceTest, ABatchOfManyConversationsStoresEachMessageOnce) {
+  const uint64_t a = AddUser("sender");
+  std::vector<uint64_t> to;
+  for (int i = 0; i < 100; ++i) to.push_back(AddUser("r" + std::to_string(i)));
+  Calls calls;
+  std::vector<BatchItem> items;
+  for (int i = 0; i < 137; ++i) {  // 100 conversations: 37 of them get a second message
+    items.push_back(BatchItem{&calls.Add(a, codec::msg::kSend,
+                                         Send("to", to[static_cast<size_t>(i % 100)],
+                                              "c" + std::to_string(i), "m" + std::to_string(i))),
+                              {}, Code::kOk, {}});
+  }
+  service_->HandleBatch(items);
+  for (size_t i = 0; i < items.size(); ++i) {
+    ASSERT_EQ(items[i].code, Code::kOk) << "item " << i << ": " << items[i].error;
+    codec::Body body;
+    std::string error;
+    ASSERT_TRUE(codec::Body::Parse(items[i].reply.body, &body, &error)) << error;
+    EXPECT_EQ(*body.GetUint("seq"), i < 100 ? 1u : 2u) << "item " << i;
+  }
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 137);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM conversations"), 100);
+  EXPECT_EQ(Count("SELECT SUM(last_seq) FROM conversations"), 137);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 200);
+  EXPECT_EQ(HistorySeqs(to[5], DirectConv(a, to[5])), (std::vector<uint64_t>{2, 1}));
+  EXPECT_EQ(HistorySeqs(to[50], DirectConv(a, to[50])), (std::vector<uint64_t>{1}));
+}
+
 TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
   const uint64_t a = AddUser("alice"), b = AddUser("bob");
   Outcome first = Call(a, codec::msg::kSend, Send("to", b, "same", "one"));
