@@ -122,6 +122,21 @@ Connection::WriteResult Connection::Send(std::string_view bytes, size_t max_outp
   return WriteResult::kOk;
 }
 
+Connection::WriteResult Connection::Queue(std::string_view bytes, size_t max_output) {
+  if (closed()) return WriteResult::kOk;
+  if (pending_output() + bytes.size() > max_output) {
+    if (Flush() != WriteResult::kOk) return WriteResult::kError;
+    if (!has_output()) return Send(bytes, max_output);
+    if (pending_output() + bytes.size() > max_output) return WriteResult::kSlowReader;
+  }
+  if (out_pos_ > 0) {
+    out_.erase(0, out_pos_);
+    out_pos_ = 0;
+  }
+  out_.append(bytes.data(), bytes.size());
+  return WriteResult::kOk;
+}
+
 Connection::WriteResult Connection::Flush() {
   if (closed() || !has_output()) return WriteResult::kOk;
   const ssize_t w = WriteSome(out_.data() + out_pos_, out_.size() - out_pos_);

@@ -58,6 +58,14 @@ class Connection {
   // would exceed `max_output`; kError when the socket failed. Either way the caller
   // closes the connection.
   WriteResult Send(std::string_view bytes, size_t max_output);
+  // Appends one encoded frame without writing it: the caller flushes after the burst
+  // it is handling, so a burst costs one send per connection, not one per frame.
+  // Writes what is pending first when the frame would not fit under `max_output`;
+  // results as Send.
+  WriteResult Queue(std::string_view bytes, size_t max_output);
+  // Set while the connection is on its loop's list of queued output to flush.
+  bool flush_listed() const { return flush_listed_; }
+  void set_flush_listed(bool listed) { flush_listed_ = listed; }
   // Writes pending output until done or EAGAIN (on EPOLLOUT).
   WriteResult Flush();
   bool has_output() const { return out_pos_ < out_.size(); }
@@ -110,6 +118,7 @@ class Connection {
   bool shut_down_ = false;
   bool ip_counted_ = false;
   bool handshake_done_ = false;
+  bool flush_listed_ = false;
   uint16_t peer_port_;
   codec::FrameDecoder decoder_;
   std::string out_;

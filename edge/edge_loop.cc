@@ -311,8 +311,14 @@ void EdgeLoop::WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint1
 
 void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
   if (c.closed() || c.shut_down()) return;
-  switch (c.Send(bytes, options_.max_output_bytes)) {
+  const Connection::WriteResult result = corked_ ? c.Queue(bytes, options_.max_output_bytes)
+                                                 : c.Send(bytes, options_.max_output_bytes);
+  switch (result) {
     case Connection::WriteResult::kOk:
+      if (corked_ && c.has_output() && !c.flush_listed()) {
+        c.set_flush_listed(true);
+        to_flush_.push_back(c.id());
+      }
       if (c.pending_output() > stats_->peak_output.load(std::memory_order_relaxed)) {
         stats_->peak_output.store(c.pending_output(), std::memory_order_relaxed);
       }

@@ -95,6 +95,9 @@ class EdgeLoop {
   // Bus side.
   void SyncBusFd();
   void DrainBus();
+  // Writes the output queued for clients during a bus burst; true if a connection
+  // had to be closed (which may have sent on the bus).
+  bool FlushQueued();
   void OnBusMessage(bus::BusMessage& m);
   void OnReply(bus::BusMessage& m);
   void OnPush(bus::BusMessage& m);
@@ -114,6 +117,8 @@ class EdgeLoop {
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
+  bool corked_ = false;            // client output is queued, not written (a bus burst)
+  std::vector<uint64_t> to_flush_;  // connections with queued output, in order
   RequestTracker tracker_;
   std::string scratch_;  // one encoded frame at a time
   Clock::time_point next_sweep_;

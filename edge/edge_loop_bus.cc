@@ -30,7 +30,35 @@ void EdgeLoop::SyncBusFd() {
 
 void EdgeLoop::DrainBus() {
   bus::BusMessage m;
-  while (peer_->TryRecv(&m)) OnBusMessage(m);
+  for (;;) {
+    // Frames for clients are queued while the burst is read and written after it:
+    // one send(2) per connection per burst.
+    corked_ = true;
+    while (peer_->TryRecv(&m)) OnBusMessage(m);
+    corked_ = false;
+    // A failed write closes its connection, and closing a logged-in one sends UNBIND
+    // on the bus: read again after that, as after any send (the ZMQ_FD edge).
+    if (!FlushQueued()) return;
+  }
+}
+
+bool EdgeLoop::FlushQueued() {
+  bool closed_any = false;
+  const auto now = Clock::now();
+  for (uint64_t id : to_flush_) {
+    Connection* c = Find(id);
+    if (c == nullptr) continue;
+    c->set_flush_listed(false);
+    if (c->closed()) continue;
+    if (c->Flush() != Connection::WriteResult::kOk) {
+      Close(*c, "write error (peer gone)");
+      closed_any = true;
+      continue;
+    }
+    FinishIfFlushed(*c, now);
+  }
+  to_flush_.clear();
+  return closed_any;
 }
 
 void EdgeLoop::OnBusMessage(bus::BusMessage& m) {

@@ -228,6 +228,45 @@ TEST_F(EdgeBusTest, PushDeliveredToEachListedConnection) {
   EXPECT_FALSE(other.ReadFrame(200ms).has_value());
 }
 
+// Frames for clients are queued while the edge reads a burst from the bus and written
+// after it. A burst bigger than the output limit still reaches a client that reads:
+// the queue is written out whenever the next frame would not fit.
+TEST_F(EdgeBusTest, BurstOfPushesLargerThanTheOutputLimitReachesAReadingClient) {
+  auto o = TestOptions(broker_.endpoint());
+  o.name = "edge-burst";
+  o.max_output_bytes = 64 * 1024;
+  EdgeServer edge(o);
+  edge.Start();
+  const std::string id = broker_.WaitReady();
+  TestClient c(edge.port());
+  ASSERT_TRUE(c.SendFrame(kSys, codec::sys::kRoute, 1, codec::EmptyBody()));
+  auto req = broker_.Expect(BusType::kRequest);
+  ASSERT_TRUE(req.has_value());
+  codec::RequestMeta meta;
+  ASSERT_TRUE(codec::UnpackMeta(req->meta, &meta));
+  constexpr int kPushes = 300;  // ~600 KiB, ten times the limit
+  for (int i = 0; i < kPushes; ++i) {
+    codec::EdgePushMeta p;
+    p.conns = {meta.conn};
+    p.service = kMsg;
+    p.command = codec::msg::kMessage;
+    codec::MapWriter w(2);
+    w.Key("i").Int(i).Key("text").Str(std::string(2000, 'x'));
+    broker_.Send(id, BusType::kPush, codec::PackMeta(p), w.Finish());
+  }
+  for (int i = 0; i < kPushes; ++i) {
+    auto f = c.ReadFrame();
+    ASSERT_TRUE(f.has_value()) << "push " << i << " missing";
+    EXPECT_EQ(ParseBody(f->body).GetInt("i"), i);
+  }
+  EXPECT_EQ(edge.Stats().closed_slow_reader, 0u);
+  // Still served.
+  ASSERT_TRUE(c.SendFrame(kSys, codec::sys::kPing, 2));
+  auto pong = c.ReadFrame();
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->header.seq, 2u);
+}
+
 TEST_F(EdgeBusTest, KickPushesKickedThenCloses) {
   TestClient c(server_->port());
   const uint64_t conn = LogIn(c);
