@@ -113,12 +113,7 @@ Connection::WriteResult Connection::Send(std::string_view bytes, size_t max_outp
     if (bytes.empty()) return WriteResult::kOk;
   }
   if (pending_output() + bytes.size() > max_output) return WriteResult::kSlowReader;
-  // Compact before growing: the written prefix is dead weight.
-  if (out_pos_ > 0) {
-    out_.erase(0, out_pos_);
-    out_pos_ = 0;
-  }
-  out_.append(bytes.data(), bytes.size());
+  Append(bytes);
   return WriteResult::kOk;
 }
 
@@ -129,12 +124,17 @@ Connection::WriteResult Connection::Queue(std::string_view bytes, size_t max_out
     if (!has_output()) return Send(bytes, max_output);
     if (pending_output() + bytes.size() > max_output) return WriteResult::kSlowReader;
   }
+  Append(bytes);
+  return WriteResult::kOk;
+}
+
+void Connection::Append(std::string_view bytes) {
+  // Compact before growing: the written prefix is dead weight.
   if (out_pos_ > 0) {
     out_.erase(0, out_pos_);
     out_pos_ = 0;
   }
   out_.append(bytes.data(), bytes.size());
-  return WriteResult::kOk;
 }
 
 Connection::WriteResult Connection::Flush() {

@@ -109,6 +109,8 @@ class Connection {
   ssize_t TlsReceive(char* buf, size_t n);
   // Writes what the socket (or TLS) takes now; bytes written, or -1 on failure.
   ssize_t WriteSome(const char* data, size_t n);
+  // Adds bytes behind the pending output (no size check).
+  void Append(std::string_view bytes);
 
   uint64_t id_;
   UniqueFd fd_;
