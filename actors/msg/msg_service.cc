@@ -114,8 +114,7 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
       item.error = e.what();
     }
   }
-  const std::set<uint64_t> live =
-      recipients.empty() ? std::set<uint64_t>{} : store_.LiveUsers(recipients);
+  const std::set<uint64_t> live = store_.LiveUsers(recipients);  // no query when empty
 
   MemberCache members(&store_);
   std::vector<NewMessage> batch;
