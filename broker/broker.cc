@@ -1,6 +1,7 @@
 #include "broker/broker.h"
 
 #include <algorithm>
+#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -15,6 +16,13 @@ namespace {
 
 constexpr int kMaxPollMs = 50;          // upper bound on timer and stop-flag latency
 constexpr int kMaxBatch = 4096;         // messages handled between timer checks
+
+uint64_t DrawIncarnation() {
+  std::random_device rd;
+  uint64_t v = 0;
+  while (v == 0) v = (uint64_t{rd()} << 32) ^ rd();
+  return v;
+}
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
@@ -31,8 +39,12 @@ Broker::Broker(zmq::context_t& ctx, Options options)
     : options_(std::move(options)),
       socket_(ctx, zmq::socket_type::router),
       workers_(options_.max_queued),
-      user_limits_(options_.user_limits) {
+      user_limits_(options_.user_limits),
+      incarnation_(DrawIncarnation()) {
   socket_.set(zmq::sockopt::router_mandatory, 1);
+  // A peer keeps its identity across reconnects: the new connection takes it over
+  // (the old one may not have noticed it is dead yet), and the peer stays known.
+  socket_.set(zmq::sockopt::router_handover, 1);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, int64_t{4} << 20);
   socket_.set(zmq::sockopt::sndhwm, 1000000);
@@ -54,8 +66,11 @@ Broker::Broker(zmq::context_t& ctx, Options options)
     spdlog::info("broker: CURVE on: {} allowed peer keys", options_.curve_allow.size());
   }
   next_heartbeat_ = Clock::now() + std::chrono::milliseconds(options_.heartbeat_ms);
-  spdlog::info("broker: listening on {}", endpoint_);
+  spdlog::info("broker: listening on {} (incarnation {:016x})", endpoint_, incarnation_);
+  HaSetUp(ctx);
 }
+
+const char* Broker::ha_state() const { return ha_ ? HaStateName(ha_->state()) : "standalone"; }
 
 void Broker::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) PollOnce(kMaxPollMs);
@@ -71,12 +86,13 @@ void Broker::PollOnce(int timeout_ms) {
       next_heartbeat_ - Clock::now());
   const int wait = static_cast<int>(
       std::clamp<int64_t>(until_beat.count(), 0, static_cast<int64_t>(timeout_ms)));
-  zmq::pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {}, {}};
+  zmq::pollitem_t items[4] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {}, {}, {}};
   size_t n_items = 1;
   if (auth_) {
     items[n_items++] = {auth_->zap().handle(), 0, ZMQ_POLLIN, 0};
     items[n_items++] = {auth_->monitor().handle(), 0, ZMQ_POLLIN, 0};
   }
+  if (ha_sub_) items[n_items++] = {ha_sub_->handle(), 0, ZMQ_POLLIN, 0};
   try {
     zmq::poll(items, n_items, std::chrono::milliseconds(wait));
   } catch (const zmq::error_t& e) {
@@ -87,6 +103,8 @@ void Broker::PollOnce(int timeout_ms) {
     auth_->HandleZap();
     auth_->HandleMonitor();
   }
+  // The peer broker's state first: a failover decision needs the freshest view.
+  if (ha_sub_) HaRead();
   std::string identity;
   std::string parts[3];
   for (int handled = 0; handled < kMaxBatch; ++handled) {
@@ -134,9 +152,14 @@ void Broker::OnMessage(const std::string& identity, codec::BusType type,
     OnStats(identity);
     return;
   }
+  // A passive broker of a pair serves no one (and a client may make it active).
+  if (ha_ && !HaAdmit(identity, Clock::now())) return;
   auto it = peers_.find(identity);
   if (it == peers_.end()) {
-    Send(identity, codec::BusType::kUnknownPeer, {});
+    // Tells the peer which broker this is: it announces itself once to it, however
+    // many of its messages (sent before its READY got here) draw this answer.
+    Send(identity, codec::BusType::kUnknownPeer,
+         codec::PackMeta(codec::Heartbeat{0, incarnation_}));
     return;
   }
   it->second.last_heard = Clock::now();
@@ -174,6 +197,9 @@ void Broker::OnMessage(const std::string& identity, codec::BusType type,
     case codec::BusType::kUnbind:
       if (is_edge) OnUnbind(identity, meta);
       break;
+    case codec::BusType::kDeparted:
+      if (is_edge) OnDeparted(identity, meta);
+      break;
     case codec::BusType::kQuery:
       if (!is_edge) {
         OnQuery(identity, meta);
@@ -200,8 +226,26 @@ void Broker::OnReady(const std::string& identity, const std::string& meta) {
     spdlog::warn("broker: READY from {} with unknown role '{}'", identity, ready.role);
     return;
   }
-  if (peers_.count(identity) > 0) RemovePeer(identity, "announced again");
+  ++(is_edge ? counters_.edge_readies : counters_.worker_readies);
+  // The answer to READY: our incarnation, so the peer knows who accepted it.
+  const std::string ack = codec::PackMeta(codec::Heartbeat{0, incarnation_});
+  auto known = peers_.find(identity);
+  if (known != peers_.end() && known->second.is_edge && is_edge) {
+    // An edge thread we know announced itself again (its connection dropped and
+    // came back): its sessions stay bound — its re-binds change nothing, and no
+    // presence event fires for users who never left.
+    known->second.last_heard = Clock::now();
+    known->second.name = ready.name;
+    routes_.AddThread(identity, ready.name, ready.host, ready.port);
+    spdlog::info("broker: edge {} announced itself again; its sessions stay", identity);
+    Send(identity, codec::BusType::kHeartbeat, ack);
+    return;
+  }
+  // A worker that announces itself again thinks its connection dropped: what it
+  // held may be lost, so that is answered now (UNAVAILABLE) rather than at timeout.
+  if (known != peers_.end()) RemovePeer(identity, "announced again");
   peers_[identity] = Peer{is_edge, ready.name, Clock::now()};
+  Send(identity, codec::BusType::kHeartbeat, ack);
   if (is_edge) {
     routes_.AddThread(identity, ready.name, ready.host, ready.port);
     spdlog::info("broker: edge joined: {} (name {}, clients to {}:{})", identity, ready.name,
@@ -349,6 +393,11 @@ void Broker::OnStats(const std::string& identity) {
   stats.rate_limited = counters_.rate_limited;
   stats.rate_limited_send = counters_.rate_limited_send;
   stats.refused_peers = refused_peers();
+  stats.incarnation = incarnation_;
+  stats.edge_readies = counters_.edge_readies;
+  stats.worker_readies = counters_.worker_readies;
+  stats.session_events = counters_.session_events;
+  stats.ha_state = ha_state();
   Send(identity, codec::BusType::kStats, codec::PackMeta(stats));
 }
 
@@ -361,10 +410,16 @@ void Broker::OnTimer() {
                 "no worker for service " + q.service);
   }
   for (const WorkerPool::Pending& p : workers_.TakeExpired(now)) {
-    spdlog::warn("broker: request rid {} to {} timed out", p.rid, p.worker);
+    uint64_t suppressed = 0;
+    if (timeout_log_.Allow(&suppressed, now)) {
+      spdlog::warn("broker: request rid {} to {} timed out{}", p.rid, p.worker,
+                   suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
+    }
     AnswerError(p.edge, p.meta, static_cast<int>(codec::Code::kUnavailable),
                 "timed out waiting for the worker");
   }
+  SettleDeparted(now);
+  if (ha_) HaTimer(now);
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
     ReapDeadPeers();
@@ -374,7 +429,7 @@ void Broker::OnTimer() {
 }
 
 void Broker::SendHeartbeats() {
-  const std::string meta = codec::PackMeta(codec::Heartbeat{});
+  const std::string meta = codec::PackMeta(codec::Heartbeat{0, incarnation_});
   for (const auto& [identity, peer] : peers_) Send(identity, codec::BusType::kHeartbeat, meta);
 }
 

@@ -16,18 +16,22 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
 
+#include "broker/binary_star.h"
 #include "broker/curve_authenticator.h"
 #include "broker/route_table.h"
 #include "broker/session_table.h"
 #include "broker/user_limits.h"
 #include "broker/worker_pool.h"
+#include "bus/log_limiter.h"
 #include "codec/bus.h"
 
 namespace imbus::broker {
@@ -47,6 +51,18 @@ struct Options {
   // Empty: CURVE off, any peer may connect (local development).
   std::string curve_secret_key;
   std::vector<std::string> curve_allow;
+  // A primary/backup pair (Binary Star, docs/bus.md "A broker pair"). Empty ha_peer:
+  // a standalone broker. Otherwise this broker publishes its state on ha_bind and
+  // reads the other's from ha_peer, every heartbeat_ms; the other is gone after
+  // ha_peer_timeout_ms (0: 2 × heartbeat_ms) of silence.
+  std::string ha_peer;
+  std::string ha_bind;
+  bool ha_backup = false;
+  int ha_peer_timeout_ms = 0;
+  // After a restart or a failover, users whose sessions edges report as departed
+  // (closed while no broker heard) are told offline after this settle time if no
+  // edge re-bound another session of theirs meanwhile (0: liveness × heartbeat_ms).
+  int departed_settle_ms = 0;
 };
 
 // What the broker counted since it started (loop thread only; tests read them
@@ -65,6 +81,11 @@ struct Counters {
   uint64_t session_events = 0;  // online/offline transitions sent to presence
   uint64_t rate_limited = 0;       // requests refused by the per-user request limit
   uint64_t rate_limited_send = 0;  // MSG/SEND refused by the per-user send limit
+  uint64_t edge_readies = 0;     // READYs accepted from edge threads
+  uint64_t worker_readies = 0;   // READYs accepted from workers
+  uint64_t departed = 0;         // sessions edges reported closed while no broker heard
+  uint64_t forced_offline = 0;   // users told offline from those reports
+  uint64_t not_active = 0;       // messages a passive broker turned away
 };
 
 class Broker {
@@ -85,6 +106,11 @@ class Broker {
   const Counters& counters() const { return counters_; }
   // Peers refused by CURVE (key not allowed, or a failed handshake); 0 when CURVE is off.
   uint64_t refused_peers() const { return auth_ ? auth_->refused() : 0; }
+  // A random id drawn at start (never 0): peers announce themselves once per
+  // incarnation, and edges tell from it which sessions a previous broker held.
+  uint64_t incarnation() const { return incarnation_; }
+  // "standalone", or the pair state: "primary", "backup", "active", "passive".
+  const char* ha_state() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -106,6 +132,11 @@ class Broker {
   void OnUnbind(const std::string& edge, const std::string& meta);
   void OnStats(const std::string& identity);
   void OnQuery(const std::string& worker, const std::string& meta);
+  void OnDeparted(const std::string& edge, const std::string& meta);
+  // Users reported departed whose settle time passed: offline if no session of
+  // theirs came back meanwhile.
+  void SettleDeparted(Clock::time_point now);
+  void SendSessionEvent(uint64_t uid, bool online);
   // Tells a presence worker about every user whose first session came or last one
   // went since the last call (internal PRESENCE/SESSION_EVENT requests).
   void EmitSessionEvents();
@@ -130,6 +161,18 @@ class Broker {
   bool Send(const std::string& identity, codec::BusType type, const std::string& meta,
             const std::string& body = {});
 
+  // The broker pair (broker_ha.cc). HaSetUp makes the state sockets; HaRead reads
+  // the peer's states; HaTimer publishes ours; HaAdmit says whether a message from a
+  // peer (edge or worker) is served, answering NOT_ACTIVE when it is not.
+  void HaSetUp(zmq::context_t& ctx);
+  void HaRead();
+  void HaTimer(Clock::time_point now);
+  bool HaAdmit(const std::string& identity, Clock::time_point now);
+  void HaLogChange(const char* from);
+  // A broker that stops being active forgets everything (no presence events): its
+  // peers move to the other broker and re-bind there.
+  void ForgetAll();
+
   Options options_;
   std::unique_ptr<CurveAuthenticator> auth_;  // CURVE on; made before socket_ binds
   zmq::socket_t socket_;
@@ -141,6 +184,23 @@ class Broker {
   UserLimits user_limits_;
   Counters counters_;
   Clock::time_point next_heartbeat_;
+  uint64_t incarnation_ = 0;
+  bus::LogLimiter timeout_log_{5, std::chrono::seconds(10)};
+  // Departed users waiting for their settle time, in arrival order (the settle time
+  // is fixed, so sorted by deadline).
+  struct Departed {
+    uint64_t uid;
+    Clock::time_point settle_at;
+  };
+  std::deque<Departed> departed_;
+  // Users this broker told offline from departed reports, and when: a re-bind of
+  // theirs that claims to be carried over is news after all (they were told offline).
+  std::unordered_map<uint64_t, Clock::time_point> forced_offline_;
+  std::optional<BinaryStar> ha_;
+  std::unique_ptr<zmq::socket_t> ha_pub_;
+  std::unique_ptr<zmq::socket_t> ha_sub_;
+  Clock::time_point next_ha_publish_;
+  bus::LogLimiter not_active_log_{1, std::chrono::seconds(5)};
 };
 
 }  // namespace imbus::broker

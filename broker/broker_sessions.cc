@@ -100,8 +100,59 @@ void Broker::OnBind(const std::string& edge, const std::string& meta) {
     ++counters_.malformed;
     return;
   }
-  for (const auto& old : sessions_.Bind(edge, bind.conn, std::move(bind.session))) {
+  // Bound under a previous broker (we restarted, or took over from the other of a
+  // pair): friends were told then that the user is online, so this is no news —
+  // unless this broker has since told them the user went offline.
+  const bool carried = bind.bound_at != 0 && bind.bound_at != incarnation_;
+  const bool quiet = carried && forced_offline_.count(bind.session.uid) == 0;
+  for (const auto& old : sessions_.Bind(edge, bind.conn, std::move(bind.session), quiet)) {
     Kick(old, kSameDevice);
+  }
+}
+
+void Broker::OnDeparted(const std::string& edge, const std::string& meta) {
+  codec::DepartedMeta departed;
+  if (!codec::UnpackMeta(meta, &departed)) {
+    ++counters_.malformed;
+    return;
+  }
+  counters_.departed += departed.sessions.size();
+  if (departed.bound_at == incarnation_) {
+    // Closed under us: these are UNBINDs that may have been lost on the way.
+    for (const auto& d : departed.sessions) sessions_.Unbind(edge, d.conn);
+    return;
+  }
+  // Closed while no broker heard (the previous one died first). Their friends heard
+  // nothing: once the other edges have had time to re-bind, a user with no session
+  // left is told offline (SettleDeparted).
+  const auto settle_ms = options_.departed_settle_ms > 0
+                             ? options_.departed_settle_ms
+                             : options_.heartbeat_ms * options_.liveness;
+  const auto at = Clock::now() + std::chrono::milliseconds(settle_ms);
+  for (const auto& d : departed.sessions) {
+    sessions_.Unbind(edge, d.conn);
+    if (d.uid != 0) departed_.push_back(Departed{d.uid, at});
+  }
+  spdlog::info("broker: edge {} reports {} sessions closed while no broker heard; settling "
+               "for {} ms",
+               edge, departed.sessions.size(), settle_ms);
+}
+
+void Broker::SettleDeparted(Clock::time_point now) {
+  while (!departed_.empty() && departed_.front().settle_at <= now) {
+    const uint64_t uid = departed_.front().uid;
+    departed_.pop_front();
+    if (!sessions_.SessionsOf(uid).empty()) continue;  // online elsewhere: no news
+    auto [it, fresh] = forced_offline_.try_emplace(uid, now);
+    if (!fresh && now - it->second < std::chrono::seconds(1)) continue;  // one per burst
+    it->second = now;
+    ++counters_.forced_offline;
+    SendSessionEvent(uid, false);
+  }
+  if (!forced_offline_.empty() && departed_.empty() && now >= next_heartbeat_) {
+    // Kept a minute: long enough for any late re-bind of the same users.
+    std::erase_if(forced_offline_,
+                  [&](const auto& e) { return now - e.second > std::chrono::minutes(1); });
   }
 }
 
@@ -135,20 +186,25 @@ void Broker::OnQuery(const std::string& worker, const std::string& meta) {
 
 void Broker::EmitSessionEvents() {
   for (const SessionTable::Change& c : sessions_.TakeChanges()) {
-    ++counters_.session_events;
-    spdlog::debug("broker: uid {} is now {}", c.uid, c.online ? "online" : "offline");
-    codec::RequestMeta req;
-    req.service = codec::ToWire(codec::Service::kPresence);
-    req.command = codec::presence::kSessionEvent;
-    req.uid = c.uid;
-    codec::MapWriter w(2);
-    w.Key("uid").Uint(c.uid);
-    w.Key("online").Bool(c.online);
-    // No edge: the reply is the broker's own and is dropped. Queued like any request
-    // when no presence worker is up, and forgotten if none comes in time.
-    Dispatch("", "presence", std::move(req), w.Finish(),
-             Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
+    if (c.online) forced_offline_.erase(c.uid);
+    SendSessionEvent(c.uid, c.online);
   }
+}
+
+void Broker::SendSessionEvent(uint64_t uid, bool online) {
+  ++counters_.session_events;
+  spdlog::debug("broker: uid {} is now {}", uid, online ? "online" : "offline");
+  codec::RequestMeta req;
+  req.service = codec::ToWire(codec::Service::kPresence);
+  req.command = codec::presence::kSessionEvent;
+  req.uid = uid;
+  codec::MapWriter w(2);
+  w.Key("uid").Uint(uid);
+  w.Key("online").Bool(online);
+  // No edge: the reply is the broker's own and is dropped. Queued like any request
+  // when no presence worker is up, and forgotten if none comes in time.
+  Dispatch("", "presence", std::move(req), w.Finish(),
+           Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
 }
 
 }  // namespace imbus::broker

@@ -118,6 +118,24 @@ int main(int argc, char** argv) {
   app.add_option("--curve-allow-keys", curve_allow_keys,
                  "allowed peer public keys (Z85), separated by commas or spaces")
       ->envname("IMBUS_CURVE_ALLOW");
+  app.add_option("--peer", options.ha_peer,
+                 "run as one of a primary/backup pair: the other broker's state endpoint "
+                 "(its --state-bind, e.g. tcp://b:5556). Edges and actors then get both "
+                 "brokers: --broker tcp://a:5555,tcp://b:5555")
+      ->envname("IMBUS_BROKER_PEER");
+  app.add_option("--state-bind", options.ha_bind,
+                 "with --peer: where this broker publishes its state to the other")
+      ->envname("IMBUS_BROKER_STATE_BIND");
+  app.add_flag("--backup", options.ha_backup,
+               "with --peer: this one is the backup (default: the primary). The backup "
+               "serves only after the primary went silent and a client came to it")
+      ->envname("IMBUS_BROKER_BACKUP");
+  app.add_option("--peer-timeout-ms", options.ha_peer_timeout_ms,
+                 "with --peer: silence after which the other broker counts as gone "
+                 "(0: 2 x --heartbeat-ms)")
+      ->envname("IMBUS_BROKER_PEER_TIMEOUT_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -155,6 +173,14 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (options.ha_peer.empty() != options.ha_bind.empty()) {
+    std::fprintf(stderr, "imbus-broker: --peer and --state-bind go together (a broker pair)\n");
+    return 2;
+  }
+  if (options.ha_backup && options.ha_peer.empty()) {
+    std::fprintf(stderr, "imbus-broker: --backup needs --peer and --state-bind\n");
+    return 2;
+  }
   imbus::bus::InitProcessLogging("imbus-broker", log_level);
   if (!ConfigureCurve(curve_secret_file, curve_allow_file, curve_allow_keys, &options)) return 2;
   std::signal(SIGINT, OnSignal);
@@ -165,10 +191,12 @@ int main(int argc, char** argv) {
     imbus::broker::Broker broker(ctx, options);
     broker.Run(g_stop);
     const auto& c = broker.counters();
-    spdlog::info("broker: stopping; requests {} replies {} unavailable {} late {} send failures {} "
-                 "rate limited {} (MSG/SEND {}) refused peers {}",
-                 c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures,
-                 c.rate_limited, c.rate_limited_send, broker.refused_peers());
+    spdlog::info("broker: stopping ({}); requests {} replies {} unavailable {} late {} send "
+                 "failures {} rate limited {} (MSG/SEND {}) refused peers {} READYs {} edge / {} "
+                 "worker, departed sessions {}, told offline {}",
+                 broker.ha_state(), c.requests, c.replies, c.unavailable, c.late_replies,
+                 c.send_failures, c.rate_limited, c.rate_limited_send, broker.refused_peers(),
+                 c.edge_readies, c.worker_readies, c.departed, c.forced_offline);
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
                  e.what());

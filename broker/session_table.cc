@@ -9,9 +9,22 @@ const std::vector<SessionTable::Session> kNoSessions;
 }  // namespace
 
 std::vector<SessionTable::Session> SessionTable::Bind(const std::string& edge, uint64_t conn,
-                                                      codec::SessionInfo info) {
+                                                      codec::SessionInfo info, bool quiet) {
+  auto held = by_conn_.find(ConnKey{edge, conn});
+  if (held != by_conn_.end() && held->second == info.uid) {
+    for (Session& s : by_uid_[info.uid]) {
+      if (s.conn == conn && s.edge == edge && s.info.device == info.device) {
+        s.info = std::move(info);  // the same session again (a re-bind): no change
+        return {};
+      }
+    }
+  }
   Unbind(edge, conn);
-  Touch(info.uid);
+  if (quiet) {
+    touched_.try_emplace(info.uid, true);
+  } else {
+    Touch(info.uid);
+  }
   std::vector<Session> displaced;
   std::vector<Session>& sessions = by_uid_[info.uid];
   for (auto it = sessions.begin(); it != sessions.end();) {

@@ -28,7 +28,12 @@ class SessionTable {
 
   // Binds (edge, conn) to `info`, replacing what that connection held. Every other
   // connection holding the same (uid, device) is removed and returned (to be kicked).
-  std::vector<Session> Bind(const std::string& edge, uint64_t conn, codec::SessionInfo info);
+  // Re-binding a connection to the user and device it holds only refreshes the info:
+  // no change, nothing displaced. `quiet`: the user is known to have been online
+  // already (a session carried over from a previous broker), so its first session
+  // here is no change either (TakeChanges does not report it).
+  std::vector<Session> Bind(const std::string& edge, uint64_t conn, codec::SessionInfo info,
+                            bool quiet = false);
 
   // Forgets the connection's session. Idempotent: false if it held none.
   bool Unbind(const std::string& edge, uint64_t conn);

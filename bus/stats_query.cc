@@ -1,5 +1,7 @@
 #include "bus/stats_query.h"
 
+#include <cstdio>
+
 #include <zmq.hpp>
 
 #include "bus/peer.h"
@@ -51,6 +53,14 @@ std::string FormatStats(const codec::StatsMeta& stats) {
                     std::to_string(stats.rate_limited) + "  rate_limited_send " +
                     std::to_string(stats.rate_limited_send) + "  refused_peers " +
                     std::to_string(stats.refused_peers) + "\n";
+  char incarnation[17];
+  std::snprintf(incarnation, sizeof(incarnation), "%016llx",
+                static_cast<unsigned long long>(stats.incarnation));
+  out += "broker  " + (stats.ha_state.empty() ? std::string("standalone") : stats.ha_state) +
+         "  incarnation " + incarnation + "  edge_readies " +
+         std::to_string(stats.edge_readies) + "  worker_readies " +
+         std::to_string(stats.worker_readies) + "  session_events " +
+         std::to_string(stats.session_events) + "\n";
   for (const auto& e : stats.edges) {
     out += "edge    " + e.name + "  " + e.host + ":" + std::to_string(e.port) + "  load " +
            std::to_string(e.load) + "\n";

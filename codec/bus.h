@@ -28,6 +28,8 @@ enum class BusType : uint8_t {
   kUnknownPeer = 9,  // broker -> peer: "I do not know you" (broker restarted): send Ready
   kStats = 10,     // any -> broker: empty meta; broker answers kStats with StatsMeta
   kQuery = 11,     // worker -> broker: QueryMeta; broker answers kQuery with QueryReplyMeta
+  kDeparted = 12,  // edge -> broker: DepartedMeta (sessions that closed while the broker was away)
+  kNotActive = 13,  // broker -> peer: "I am the passive broker of a pair": try the other one
 };
 
 inline constexpr std::string_view kRoleEdge = "edge";
@@ -42,9 +44,14 @@ struct Ready {
   MSGPACK_DEFINE(role, name, services, host, port);
 };
 
+// Also the meta of kUnknownPeer and of the broker's answer to READY (a HEARTBEAT at
+// once): the broker's incarnation tells a peer which broker it is talking to.
 struct Heartbeat {
   uint32_t load = 0;  // edges: open client connections on this peer
-  MSGPACK_DEFINE(load);
+  // broker -> peer: a random id the broker drew when it started (never 0). A peer
+  // announces itself (READY) once per incarnation. Appended: old readers ignore it.
+  uint64_t incarnation = 0;
+  MSGPACK_DEFINE(load, incarnation);
 };
 
 // A logged-in client connection as the broker's session table holds it.
@@ -114,7 +121,26 @@ struct EdgePushMeta {
 struct BindMeta {
   uint64_t conn = 0;
   SessionInfo session;
-  MSGPACK_DEFINE(conn, session);
+  // The broker incarnation the edge announced itself to before this one (0: none).
+  // A broker whose own incarnation differs knows the session is carried over from a
+  // previous broker (friends were told it is online then): binding it is no news.
+  uint64_t bound_at = 0;
+  MSGPACK_DEFINE(conn, session, bound_at);
+};
+
+// edge -> broker, right after the re-binds: logged-in connections that closed while
+// the broker the edge was announced to (`bound_at`) may not have seen their UNBIND
+// (it died or was unreachable). The broker makes sure friends hear these users went
+// offline (docs/bus.md "Restarts and failover").
+struct DepartedMeta {
+  struct Session {
+    uint64_t conn = 0;
+    uint64_t uid = 0;
+    MSGPACK_DEFINE(conn, uid);
+  };
+  uint64_t bound_at = 0;
+  std::vector<Session> sessions;
+  MSGPACK_DEFINE(bound_at, sessions);
 };
 
 struct UnbindMeta {
@@ -153,8 +179,17 @@ struct StatsMeta {
   uint64_t rate_limited = 0;
   uint64_t rate_limited_send = 0;
   uint64_t refused_peers = 0;  // peers CURVE turned away (0 when CURVE is off)
+  // Restarts and failover (docs/bus.md): this broker's incarnation, READYs accepted
+  // from edge threads and from workers since it started, presence events it sent,
+  // and its place in a pair ("standalone", "primary", "backup", "active", "passive").
+  uint64_t incarnation = 0;
+  uint64_t edge_readies = 0;
+  uint64_t worker_readies = 0;
+  uint64_t session_events = 0;
+  std::string ha_state;
   MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited,
-                 rate_limited_send, refused_peers);
+                 rate_limited_send, refused_peers, incarnation, edge_readies, worker_readies,
+                 session_events, ha_state);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

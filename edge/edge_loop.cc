@@ -59,7 +59,8 @@ EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener,
   bo.identity_prefix = log_name_;
   bo.curve = options.curve;
   peer_ = std::make_unique<bus::BusPeer>(ctx, std::move(bo));
-  peer_->set_on_connected([this] { OnBusConnected(); });
+  peer_->set_on_connected([this](uint64_t bound_at) { OnBusConnected(bound_at); });
+  peer_->set_on_broker_lost([this] { OnBrokerLost(); });
   spdlog::info("{}: bus: connecting to broker {} as {}", log_name_, options.broker,
                peer_->identity());
   SyncBusFd();
@@ -90,19 +91,11 @@ void EdgeLoop::Run(const std::atomic<bool>& stop) {
     }
     tracker_.Expire(now, [this](const RequestTracker::Request& r) {
       EdgeStats::Add(stats_->timeouts);
-      ForgetLogin(r.conn, r.seq);
-      Connection* c = Find(r.conn);
-      if (c == nullptr) return;
-      spdlog::debug("{}: conn {} seq {}: no reply from the broker in time", log_name_, r.conn,
-                    r.seq);
-      codec::Header h;
-      h.service = r.service;
-      h.command = r.command;
-      h.seq = r.seq;
-      Respond(*c, h, codec::ErrorBody(codec::Code::kUnavailable, "no reply in time; retry"));
+      AnswerUnavailable(r, "no reply in time; retry");
     });
     if (now >= next_sweep_) {
       SweepIdle(now);
+      PruneDeparted();
       next_sweep_ = now + kSweepEvery;
     }
     peer_->Tick(static_cast<uint32_t>(conns_.size()));
@@ -353,7 +346,13 @@ void EdgeLoop::FinishIfFlushed(Connection& c, Clock::time_point now) {
 
 void EdgeLoop::Close(Connection& c, std::string_view reason) {
   if (c.closed()) return;
-  if (c.logged_in()) SendUnbind(c.id());
+  if (c.logged_in()) {
+    SendUnbind(c.id());
+    departed_.push_back(Departed{c.id(), c.session().uid, Clock::now()});
+    // Bounded even when no broker answers for hours: the oldest go first.
+    constexpr size_t kMaxDeparted = 1 << 20;
+    if (departed_.size() > kMaxDeparted) departed_.pop_front();
+  }
   if (c.ip_counted()) ip_limits_->ReleaseConnection(c.peer_host());
   const bool quiet = reason == "peer closed" || reason == "closed after final output";
   if (quiet) {

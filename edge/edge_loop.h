@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -102,8 +103,15 @@ class EdgeLoop {
   void OnReply(bus::BusMessage& m);
   void OnPush(bus::BusMessage& m);
   void OnKick(bus::BusMessage& m);
-  void OnBusConnected();
+  // READY went out: re-bind every logged-in connection behind it, then report the
+  // ones that closed while the previous broker may have missed their UNBIND.
+  void OnBusConnected(uint64_t bound_at);
+  // The broker holding our requests is gone: answer them all UNAVAILABLE now.
+  void OnBrokerLost();
+  void AnswerUnavailable(const RequestTracker::Request& r, std::string_view why);
   void SendUnbind(uint64_t conn);
+  // Forgets departed_ entries the broker has surely seen (it spoke after them).
+  void PruneDeparted();
 
   std::string log_name_;  // "edge-x/0"
   const EdgeOptions& options_;
@@ -120,6 +128,15 @@ class EdgeLoop {
   bool corked_ = false;            // client output is queued, not written (a bus burst)
   std::vector<uint64_t> to_flush_;  // connections with queued output, in order
   RequestTracker tracker_;
+  // Logged-in connections closed recently, kept until the broker has surely read
+  // their UNBIND: if it dies first, the next one hears of them (DEPARTED) and tells
+  // the users' friends they went offline (docs/bus.md "Restarts and failover").
+  struct Departed {
+    uint64_t conn;
+    uint64_t uid;
+    Clock::time_point at;
+  };
+  std::deque<Departed> departed_;
   std::string scratch_;  // one encoded frame at a time
   Clock::time_point next_sweep_;
   IpLimits* ip_limits_;

@@ -148,15 +148,60 @@ void EdgeLoop::OnKick(bus::BusMessage& m) {
   if (!c->closed()) CloseAfterFlush(*c, "kicked: " + meta.reason);
 }
 
-void EdgeLoop::OnBusConnected() {
+void EdgeLoop::OnBusConnected(uint64_t bound_at) {
   size_t n = 0;
   for (auto& [id, c] : conns_) {
     if (!c->logged_in() || c->closed()) continue;
-    peer_->Send(codec::BusType::kBind, codec::PackMeta(codec::BindMeta{id, c->session()}));
+    peer_->Send(codec::BusType::kBind,
+                codec::PackMeta(codec::BindMeta{id, c->session(), bound_at}));
     ++n;
   }
-  spdlog::info("{}: bus: announced to broker {} as {}; re-bound {} sessions", log_name_,
-               options_.broker, peer_->identity(), n);
+  // Closed while the broker we were announced to may not have read the UNBIND.
+  // Chunked: one bus message stays far below the broker's 4 MiB limit.
+  constexpr size_t kChunk = 4096;
+  const size_t departed = departed_.size();
+  codec::DepartedMeta d;
+  d.bound_at = bound_at;
+  for (size_t i = 0; i < departed_.size(); ++i) {
+    d.sessions.push_back({departed_[i].conn, departed_[i].uid});
+    if (d.sessions.size() == kChunk || i + 1 == departed_.size()) {
+      peer_->Send(codec::BusType::kDeparted, codec::PackMeta(d));
+      d.sessions.clear();
+    }
+  }
+  departed_.clear();
+  spdlog::info("{}: bus: announced to broker {} as {}; re-bound {} sessions, {} departed",
+               log_name_, peer_->endpoint(), peer_->identity(), n, departed);
+}
+
+void EdgeLoop::OnBrokerLost() {
+  const size_t n = tracker_.outstanding();
+  tracker_.FailAll([this](const RequestTracker::Request& r) {
+    AnswerUnavailable(r, "the broker went away; retry");
+  });
+  if (n > 0) {
+    spdlog::warn("{}: bus: {} requests in flight answered UNAVAILABLE (broker lost)",
+                 log_name_, n);
+  }
+}
+
+void EdgeLoop::AnswerUnavailable(const RequestTracker::Request& r, std::string_view why) {
+  ForgetLogin(r.conn, r.seq);
+  Connection* c = Find(r.conn);
+  if (c == nullptr) return;
+  spdlog::debug("{}: conn {} seq {}: {}", log_name_, r.conn, r.seq, why);
+  codec::Header h;
+  h.service = r.service;
+  h.command = r.command;
+  h.seq = r.seq;
+  Respond(*c, h, codec::ErrorBody(codec::Code::kUnavailable, why));
+}
+
+void EdgeLoop::PruneDeparted() {
+  // The broker handles what it reads in order and heartbeats after each batch: a word
+  // from it well after an UNBIND (two intervals of margin for a backlog) means it read it.
+  const auto seen_before = peer_->last_heard() - 2 * std::chrono::milliseconds(options_.heartbeat_ms);
+  while (!departed_.empty() && departed_.front().at < seen_before) departed_.pop_front();
 }
 
 void EdgeLoop::SendUnbind(uint64_t conn) {

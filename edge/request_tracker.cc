@@ -37,4 +37,21 @@ void RequestTracker::Expire(Clock::time_point now,
   }
 }
 
+void RequestTracker::FailAll(const std::function<void(const Request&)>& lost) {
+  // In arrival order, skipping the entries of requests already answered.
+  std::deque<Deadline> deadlines;
+  deadlines.swap(deadlines_);
+  for (const Deadline& d : deadlines) {
+    auto [first, last] = pending_.equal_range(Key{d.request.conn, d.request.seq});
+    for (auto it = first; it != last; ++it) {
+      if (it->second == d.serial) {
+        pending_.erase(it);
+        lost(d.request);
+        break;
+      }
+    }
+  }
+  pending_.clear();
+}
+
 }  // namespace imbus::edge

@@ -32,6 +32,9 @@ class RequestTracker {
   bool Complete(uint64_t conn, uint32_t seq);
   // Calls expired(request) once for every outstanding request past its deadline.
   void Expire(Clock::time_point now, const std::function<void(const Request&)>& expired);
+  // Calls lost(request) once for every outstanding request and forgets them all (the
+  // broker that held them is gone; their late replies are dropped like any other).
+  void FailAll(const std::function<void(const Request&)>& lost);
   size_t outstanding() const { return pending_.size(); }
 
  private:
