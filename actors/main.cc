@@ -34,7 +34,10 @@ int main(int argc, char** argv) {
                  "comma-separated services to serve, or 'all' (see --list-services)")
       ->envname("IMBUS_SERVICES");
   app.add_flag("--list-services", list_services, "print the services this binary serves and exit");
-  app.add_option("--broker", o.broker, "broker endpoint")->envname("IMBUS_BROKER");
+  app.add_option("--broker", o.broker,
+                 "broker endpoint; a broker pair as two, comma-separated "
+                 "(tcp://a:5555,tcp://b:5555)")
+      ->envname("IMBUS_BROKER");
   app.add_option("--threads", o.threads, "worker threads (each: a bus socket, a DB connection)")
       ->envname("IMBUS_ACTOR_THREADS")
       ->check(CLI::Range(1, 256));

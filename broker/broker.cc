@@ -143,10 +143,6 @@ bool Broker::Send(const std::string& identity, codec::BusType type, const std::s
 
 void Broker::OnMessage(const std::string& identity, codec::BusType type,
                        const std::string& meta, const std::string& body) {
-  if (type == codec::BusType::kReady) {
-    OnReady(identity, meta);
-    return;
-  }
   // STATS is answered to anyone so that a control tool needs no READY.
   if (type == codec::BusType::kStats) {
     OnStats(identity);
@@ -154,6 +150,10 @@ void Broker::OnMessage(const std::string& identity, codec::BusType type,
   }
   // A passive broker of a pair serves no one (and a client may make it active).
   if (ha_ && !HaAdmit(identity, Clock::now())) return;
+  if (type == codec::BusType::kReady) {
+    OnReady(identity, meta);
+    return;
+  }
   auto it = peers_.find(identity);
   if (it == peers_.end()) {
     // Tells the peer which broker this is: it announces itself once to it, however

@@ -100,6 +100,9 @@ void BusPeer::CloseSocket() {
 }
 
 void BusPeer::Connect(size_t index) {
+  // What was queued on the old socket (requests sent while a broker had not yet
+  // accepted us) goes with it.
+  if (socket_) Lost("moving to a new connection");
   CloseSocket();
   current_ = index % endpoints_.size();
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
@@ -142,8 +145,8 @@ void BusPeer::SendReady() {
 }
 
 void BusPeer::Lost(const char* why) {
-  spdlog::info("bus: {}: lost broker {} ({}); requests in flight are answered UNAVAILABLE",
-               identity_, endpoint(), why);
+  spdlog::debug("bus: {}: lost broker {} ({}); requests in flight are answered UNAVAILABLE",
+                identity_, endpoint(), why);
   if (on_broker_lost_) on_broker_lost_();
 }
 
@@ -263,6 +266,8 @@ void BusPeer::DrainMonitor() {
       // process, or the same one, drops the replies for it): answer now, announce
       // again behind it (queued until the reconnect), or try the other broker.
       Lost("connection dropped");
+      spdlog::info("bus: {}: connection to broker {} dropped; announcing again when it is back",
+                   identity_, endpoint());
       if (endpoints_.size() > 1) {
         const size_t next = (current_ + 1) % endpoints_.size();
         spdlog::info("bus: {}: trying {}", identity_, endpoints_[next]);

@@ -49,7 +49,10 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", listen, "HOST:PORT to accept clients on (port 0: any free port)")
       ->envname("IMBUS_EDGE_LISTEN");
-  app.add_option("--broker", o.broker, "broker ROUTER endpoint")->envname("IMBUS_BROKER");
+  app.add_option("--broker", o.broker,
+                 "broker ROUTER endpoint; a broker pair as two, comma-separated "
+                 "(tcp://a:5555,tcp://b:5555)")
+      ->envname("IMBUS_BROKER");
   app.add_option("--threads", o.threads, "event loop threads (each with its own socket)")
       ->envname("IMBUS_EDGE_THREADS");
   app.add_option("--name", o.name, "edge name for the broker (default edge-<hostname>-<port>)")

@@ -82,6 +82,17 @@ int main(int argc, char** argv) {
   AddMessaging(group, &o);
   group->add_option("--members", o.members, "group members (all online)");
   group->add_option("--senders", o.senders, "members that post");
+  CLI::App* steady = app.add_subcommand(
+      "steady", "outage drills: --rate PRESENCE/IS_ONLINE requests/s over --connections held "
+                "users; SIGUSR1 closes --leavers of them; reports gaps and STATUS pushes");
+  AddCommon(steady, &o, &json);
+  steady->add_option("--connections", o.connections, "users logged in (one connection each)");
+  steady->add_option("--rate", o.rate, "requests/s in total")->check(CLI::Range(1.0, 1e7));
+  steady->add_option("--drain-s", o.drain_s, "after sending: wait this long for late answers");
+  steady->add_flag("--friends", o.friends,
+                   "each user befriends the next (a ring): STATUS pushes become visible");
+  steady->add_option("--leavers", o.leavers,
+                     "on SIGUSR1, close this many connections (no two of them friends)");
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
@@ -111,7 +122,8 @@ int main(int argc, char** argv) {
   }
   const rlim_t fd_limit = RaiseFdLimit();
   std::string scenario = app.get_subcommands().front()->get_name();
-  const size_t wanted = scenario == "connect" ? o.connections
+  if (scenario == "steady" && o.rate <= 0) o.rate = 300;
+  const size_t wanted = scenario == "connect" || scenario == "steady" ? o.connections
                         : scenario == "login" ? o.concurrency
                         : scenario == "chat"  ? o.users
                                               : o.members;
@@ -140,6 +152,7 @@ int main(int argc, char** argv) {
     if (scenario == "login") rc = imbus::bench::RunLogin(o, &report);
     if (scenario == "chat") rc = imbus::bench::RunChat(o, &report);
     if (scenario == "group") rc = imbus::bench::RunGroup(o, &report);
+    if (scenario == "steady") rc = imbus::bench::RunSteady(o, &report);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "imbus-bench: %s\n", e.what());
     return 2;

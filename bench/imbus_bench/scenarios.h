@@ -36,6 +36,8 @@ struct BenchOptions {
   std::string run;            // user names are bench_<run>_<i>
   bool reuse_users = false;
   uint64_t seed = 1;
+  bool friends = false;       // steady: each user befriends the next (a ring)
+  size_t leavers = 0;         // steady: connections closed on SIGUSR1
   bool tls = false;           // connect to the edge's TLS listener
   std::string ca_file;        // --tls: trusted CAs (PEM); empty: the system store
   bool insecure = false;      // --tls: no certificate check (throwaway certificates)
@@ -46,6 +48,7 @@ int RunConnect(const BenchOptions& o, Report* report);
 int RunLogin(const BenchOptions& o, Report* report);
 int RunChat(const BenchOptions& o, Report* report);
 int RunGroup(const BenchOptions& o, Report* report);
+int RunSteady(const BenchOptions& o, Report* report);
 
 // Shared by the scenarios (scenario_util.cc).
 struct FleetOptions;

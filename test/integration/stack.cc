@@ -19,6 +19,10 @@ constexpr milliseconds kStartTimeout{15000};
 
 Stack::Stack(StackOptions options) : options_(options) {
   bus_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  if (options_.broker_pair) {
+    backup_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+    for (std::string& e : state_endpoints_) e = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  }
   database_ = NewDatabaseName("it");
   if (options_.curve) MakeCurveKeys();
 }
@@ -27,6 +31,7 @@ Stack::~Stack() {
   for (auto& e : edges_) e->Kill();
   for (auto& a : actors_) a->Kill();
   broker_.Kill();
+  backup_.Kill();
   if (!key_dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(key_dir_, ec);
@@ -65,8 +70,8 @@ void Stack::AddCurveArgs(const bus::CurveClientKeys& curve, std::vector<std::str
   (*env)[bus::kCurveSecretEnv] = curve.secret_key;
 }
 
-void Stack::StartBroker() {
-  std::vector<std::string> args = {"--bind", bus_endpoint_, "--heartbeat-ms",
+void Stack::StartBroker(size_t i) {
+  std::vector<std::string> args = {"--bind", bus_endpoint(i), "--heartbeat-ms",
                                    std::to_string(options_.heartbeat_ms), "--queue-timeout-ms",
                                    std::to_string(options_.queue_timeout_ms), "--log-level",
                                    "debug"};
@@ -75,9 +80,15 @@ void Stack::StartBroker() {
     args.insert(args.end(), {"--curve-secret-file", key_dir_ + "/broker.key", "--curve-allow",
                              key_dir_ + "/allow"});
   }
-  broker_ = Process::Start(IMBUS_BROKER_BIN, args);
-  if (!broker_.WaitForLog("listening on", kStartTimeout)) {
-    throw std::runtime_error("broker did not start:\n" + broker_.Log());
+  if (options_.broker_pair) {
+    args.insert(args.end(), {"--state-bind", state_endpoints_[i], "--peer",
+                             state_endpoints_[1 - i]});
+    if (i == 1) args.push_back("--backup");
+  }
+  Process& p = broker(i);
+  p = Process::Start(IMBUS_BROKER_BIN, args);
+  if (!p.WaitForLog("listening on", kStartTimeout)) {
+    throw std::runtime_error("broker did not start:\n" + p.Log());
   }
 }
 
@@ -96,7 +107,7 @@ void Stack::RestartEdge(size_t i) {
 std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port,
                                           const bus::CurveClientKeys& curve) {
   std::vector<std::string> args = {
-      "--listen", "127.0.0.1:" + std::to_string(port), "--broker", bus_endpoint_, "--name",
+      "--listen", "127.0.0.1:" + std::to_string(port), "--broker", peers_endpoint(), "--name",
       "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
       "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
       std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
@@ -130,7 +141,7 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
                          const bus::CurveClientKeys* curve) {
   const DbConfig& db = options_.db != nullptr ? *options_.db : SharedMariaDb();
   const size_t index = actors_.size();
-  std::vector<std::string> args = {"--services",    services,     "--broker", bus_endpoint_,
+  std::vector<std::string> args = {"--services",    services,     "--broker", peers_endpoint(),
                                    "--threads",     std::to_string(threads),
                                    "--db-name",     database_,    "--pwhash-ops", "1",
                                    "--pwhash-mem",  std::to_string(pwhash_mem),       "--heartbeat-ms",
@@ -151,6 +162,9 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
 std::string Stack::Logs() {
   std::ostringstream out;
   out << "===== broker (" << broker_.log_path() << ")\n" << broker_.Log();
+  if (options_.broker_pair) {
+    out << "===== backup broker (" << backup_.log_path() << ")\n" << backup_.Log();
+  }
   for (size_t i = 0; i < edges_.size(); ++i) {
     out << "===== edge " << i << " (" << edges_[i]->log_path() << ")\n" << edges_[i]->Log();
   }

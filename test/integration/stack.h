@@ -34,6 +34,9 @@ struct StackOptions {
   // its edges and actors share (secret passed in IMBUS_CURVE_SECRET) and one for
   // BrokerStats; the broker allows the last two.
   bool curve = false;
+  // Two brokers as a primary/backup pair (--peer): StartBroker(0) is the primary,
+  // StartBroker(1) the backup; edges and actors are given both.
+  bool broker_pair = false;
 };
 
 class Stack {
@@ -51,7 +54,9 @@ class Stack {
     tls_key_file_ = std::move(key_file);
   }
 
-  void StartBroker();
+  // Starts broker 0 (with broker_pair, 1 is the backup); again after a kill, on the
+  // same endpoints.
+  void StartBroker(size_t i = 0);
   // Starts an edge and returns its index; its port is edge_port(index).
   // `curve`: the peer's CURVE keys instead of the Stack's (an empty one: no CURVE).
   size_t StartEdge(const bus::CurveClientKeys* curve = nullptr);
@@ -65,12 +70,18 @@ class Stack {
   // Waits until the broker has seen `count` more workers join since `from`.
   bool WaitWorkersJoined(size_t from_log_offset, int count, std::chrono::milliseconds timeout);
 
-  Process& broker() { return broker_; }
+  Process& broker(size_t i = 0) { return i == 0 ? broker_ : backup_; }
   Process& edge(size_t i) { return *edges_.at(i); }
   Process& actor(size_t i) { return *actors_.at(i); }
   int edge_port(size_t i = 0) const { return edge_ports_.at(i); }
   int edge_tls_port(size_t i = 0) const { return edge_tls_ports_.at(i); }  // 0: none
-  const std::string& bus_endpoint() const { return bus_endpoint_; }
+  // Broker i's own endpoint (STATS); peers_endpoint() is what edges and actors get.
+  const std::string& bus_endpoint(size_t i = 0) const {
+    return i == 0 ? bus_endpoint_ : backup_endpoint_;
+  }
+  std::string peers_endpoint() const {
+    return options_.broker_pair ? bus_endpoint_ + "," + backup_endpoint_ : bus_endpoint_;
+  }
   const std::string& database() const { return database_; }
   // With options.curve: the keys edges and actors use, and the ones BrokerStats uses
   // (both allowed). Empty (CURVE off) otherwise.
@@ -91,10 +102,13 @@ class Stack {
   bus::CurveClientKeys peer_curve_;
   bus::CurveClientKeys control_curve_;
   std::string bus_endpoint_;
+  std::string backup_endpoint_;                 // broker_pair only
+  std::string state_endpoints_[2];              // broker_pair only: --state-bind of each
   std::string database_;
   std::unique_ptr<Process> LaunchEdge(size_t index, int port, const bus::CurveClientKeys& curve);
 
   Process broker_;
+  Process backup_;
   std::vector<std::unique_ptr<Process>> edges_;
   std::vector<int> edge_ports_;
   std::vector<int> edge_tls_ports_;
