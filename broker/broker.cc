@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kMaxPollMs = 50;          // upper bound on timer and stop-flag latency
 constexpr int kMaxBatch = 4096;         // messages handled between timer checks
+constexpr int kQueueScanMs = 10;        // queued requests expire this late at most
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
@@ -445,7 +446,14 @@ void Broker::OnStats(const std::string& identity) {
 
 void Broker::OnTimer() {
   const auto now = Clock::now();
-  for (const WorkerPool::Queued& q : workers_.TakeExpiredQueued(now)) {
+  // The scan costs the length of the queues: at most every kQueueScanMs, not after
+  // every batch of messages.
+  std::vector<WorkerPool::Queued> expired;
+  if (now >= next_queue_scan_) {
+    next_queue_scan_ = now + std::chrono::milliseconds(kQueueScanMs);
+    expired = workers_.TakeExpiredQueued(now);
+  }
+  for (const WorkerPool::Queued& q : expired) {
     if (SteadyDeadline(q.meta, now) <= now) {
       AnswerExpired(q.edge, q.meta);
     } else if (workers_.Serves(q.service)) {

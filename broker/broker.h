@@ -161,6 +161,7 @@ class Broker {
   Counters counters_;
   Clock::time_point next_heartbeat_;
   Clock::time_point next_busy_log_;
+  Clock::time_point next_queue_scan_;
   uint64_t busy_logged_ = 0;  // counters_.busy at the last log line
 };
 

@@ -72,7 +72,9 @@ void MessageLoad::Issue(size_t index) {
         retry_ms = body.GetInt("retry_ms").value_or(0);
       } catch (const codec::BadField&) {
       }
-      retries_.emplace(NowNs() + std::clamp<int64_t>(retry_ms, 1, 10000) * 1000000, index);
+      std::uniform_real_distribution<double> spread(1.0, 2.0);
+      const double wait_ms = static_cast<double>(std::clamp<int64_t>(retry_ms, 1, 10000)) * spread(rng_);
+      retries_.emplace(NowNs() + static_cast<int64_t>(wait_ms * 1e6), index);
       return;
     }
     msg.answered = true;
@@ -193,12 +195,16 @@ void MessageLoad::Run() {
   };
   loop_->RunUntil([] { return false; }, end, [&] {
     fleet_->Tick();
-    RetryDue(NowNs());
+    if (period_ns <= 0) RetryDue(NowNs());
     if (period_ns > 0) {
       const int64_t now = NowNs();
       size_t burst = 0;
       while (next_ns <= now && next_ns < end && burst++ < kMaxBurst) {
-        Send(senders_[pick(rng_)], next_ns);
+        if (!retries_.empty() && retries_.top().first <= now) {
+          RetryDue(now, 1);
+        } else {
+          Send(senders_[pick(rng_)], next_ns);
+        }
         scheduled += 1;
         next_ns = start + static_cast<int64_t>(scheduled * period_ns);
       }
@@ -222,8 +228,8 @@ void MessageLoad::Run() {
   total_s_ = Seconds(NowNs() - start);
 }
 
-void MessageLoad::RetryDue(int64_t now_ns) {
-  while (!retries_.empty() && retries_.top().first <= now_ns) {
+void MessageLoad::RetryDue(int64_t now_ns, size_t max) {
+  for (size_t n = 0; n < max && !retries_.empty() && retries_.top().first <= now_ns; ++n) {
     const size_t index = retries_.top().second;
     retries_.pop();
     if (fleet_->conn(msgs_[index].sender).state() == BenchConn::State::kOpen) {

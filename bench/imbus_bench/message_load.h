@@ -8,7 +8,10 @@
 // scheduled send time, so a stalled server shows as latency, not as a lower rate)
 // or closed loop with `window` messages in flight per sender.
 // A busy server's RATE_LIMITED is a retry-after, not a failure: while sending, the
-// message goes again (same cmid) after `retry_ms`, still timed from its first send.
+// message goes again (same cmid) after `retry_ms` (times 1 to 2, at random, so that
+// retries spread), still timed from its first send. Open loop: a due retry takes
+// the next send slot instead of a new message, so `rate` counts retries too and the
+// offered load stays what was asked.
 #pragma once
 
 #include <cstdint>
@@ -60,7 +63,8 @@ class MessageLoad {
   void Send(size_t sender, int64_t scheduled_ns);
   // Sends message `index` (again: same cmid and recipient).
   void Issue(size_t index);
-  void RetryDue(int64_t now_ns);
+  // Sends again up to `max` messages whose retry time has come.
+  void RetryDue(int64_t now_ns, size_t max = SIZE_MAX);
   void OnPush(size_t recipient, const codec::Body& body);
   bool Settled() const;
   uint32_t expected() const { return options_.gid ? static_cast<uint32_t>(fleet_->size() - 1) : 1; }
