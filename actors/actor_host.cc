@@ -80,6 +80,8 @@ struct ActorHost::Worker {
   std::unique_ptr<BusSessions> sessions =
       std::make_unique<BusSessions>(std::chrono::milliseconds(2000));
   Dispatcher dispatcher;
+  uint64_t expired_logged = 0;  // dispatcher.expired() at the last log line
+  std::chrono::steady_clock::time_point next_expired_log;
 };
 
 void ActorHost::Run(const std::atomic<bool>& stop) {
@@ -107,6 +109,18 @@ void ActorHost::Run(const std::atomic<bool>& stop) {
     threads.emplace_back([this, &ctx, &stop, worker = w.get()] { WorkerLoop(ctx, worker, stop); });
   }
   for (auto& t : threads) t.join();
+}
+
+// At most one line a second: under overload every batch may hold expired requests.
+void ActorHost::NoteExpired(Worker& w) {
+  const uint64_t expired = w.dispatcher.expired();
+  if (expired == w.expired_logged) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < w.next_expired_log) return;
+  spdlog::info("actor worker {}: dropped {} requests past their deadline ({} in all)", w.index,
+               expired - w.expired_logged, expired);
+  w.expired_logged = expired;
+  w.next_expired_log = now + std::chrono::seconds(1);
 }
 
 void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<bool>& stop) {
@@ -148,6 +162,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
       for (const bus::BusMessage& m : batch) in.push_back({m.meta, m.body});
       out.clear();
       w->dispatcher.HandleRequests(in, &out);
+      NoteExpired(*w);
       for (const OutMessage& m : out) {
         if (!peer.Send(m.type, m.meta, m.body)) {
           spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
@@ -158,7 +173,8 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
     }
     peer.Tick(0);
   }
-  spdlog::info("actor worker {} stopping after {} requests", w->index, w->dispatcher.handled());
+  spdlog::info("actor worker {} stopping after {} requests ({} dropped past their deadline)",
+               w->index, w->dispatcher.handled(), w->dispatcher.expired());
 }
 
 }  // namespace imbus::actors

@@ -45,6 +45,7 @@ class ActorHost {
  private:
   struct Worker;
   void WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<bool>& stop);
+  void NoteExpired(Worker& w);
 
   Options options_;
   ServiceRegistry registry_;

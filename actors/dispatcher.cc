@@ -112,8 +112,20 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
     parsed.push_back(std::move(p));
   }
 
+  // Checked again before each service call: a batch can take long enough for the
+  // requests behind it to expire meanwhile.
+  auto expire_passed = [this](Parsed& p) {
+    if (p.service == nullptr || p.meta.deadline_ms == 0 || now_ms_() < p.meta.deadline_ms) {
+      return;
+    }
+    ++expired_;
+    p.service = nullptr;
+    p.code = Code::kUnavailable;
+    p.error = "deadline passed before the request was handled; not carried out";
+  };
   for (size_t i = 0; i < parsed.size();) {
     Parsed& first = parsed[i];
+    expire_passed(first);
     if (first.service == nullptr) {
       Reply none;
       Emit(first.meta, none, first.code, first.error, out);
@@ -133,10 +145,15 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
       ++i;
       continue;
     }
-    // A run of the same batchable command on the same service.
+    // A run of the same batchable command on the same service (an expired request
+    // ends it: it is answered on its own turn).
     size_t end = i + 1;
-    while (end < parsed.size() && parsed[end].service == first.service &&
-           parsed[end].meta.command == first.meta.command) {
+    while (end < parsed.size()) {
+      expire_passed(parsed[end]);
+      if (parsed[end].service != first.service ||
+          parsed[end].meta.command != first.meta.command) {
+        break;
+      }
       ++end;
     }
     std::vector<Request> reqs;

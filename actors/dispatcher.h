@@ -2,7 +2,9 @@
 // (the request's pushes, then exactly one REPLY), applying the error policy:
 // RequestError -> its code; codec::BadField or an unparsable body -> BAD_REQUEST;
 // DbUnavailable -> UNAVAILABLE; anything else -> INTERNAL (logged). Never throws.
-// No sockets here, so it is tested directly. Owned by one worker thread.
+// A request past its deadline (RequestMeta::deadline_ms) is answered UNAVAILABLE
+// without reaching its service, so without touching the database: checked when the
+// request is read and again just before its service runs. No sockets here, so it is tested directly. Owned by one worker thread.
 #pragma once
 
 #include <map>
@@ -40,10 +42,17 @@ class Dispatcher {
   void HandleRequests(const std::vector<InRequest>& requests, std::vector<OutMessage>* out);
 
   uint64_t handled() const { return handled_; }
+  // Requests answered UNAVAILABLE unhandled because their deadline had passed.
+  uint64_t expired() const { return expired_; }
+
+  // The wall clock the deadlines are read against (tests move it).
+  void set_now_ms(int64_t (*now_ms)()) { now_ms_ = now_ms; }
 
  private:
   std::map<uint16_t, std::unique_ptr<Service>> services_;
   uint64_t handled_ = 0;
+  uint64_t expired_ = 0;
+  int64_t (*now_ms_)() = codec::WallNowMs;
 };
 
 }  // namespace imbus::actors

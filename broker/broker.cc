@@ -16,6 +16,7 @@ namespace {
 
 constexpr int kMaxPollMs = 50;          // upper bound on timer and stop-flag latency
 constexpr int kMaxBatch = 4096;         // messages handled between timer checks
+constexpr int kQueueScanMs = 10;        // queued requests expire this late at most
 
 uint64_t DrawIncarnation() {
   std::random_device rd;
@@ -33,12 +34,27 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
+// RequestMeta::deadline_ms (wall clock, set by the edge) on this process's steady
+// clock; max() when the request has none (an older edge, the broker's own).
+std::chrono::steady_clock::time_point SteadyDeadline(const codec::RequestMeta& req,
+                                                     std::chrono::steady_clock::time_point now) {
+  if (req.deadline_ms == 0) return std::chrono::steady_clock::time_point::max();
+  // Bounded so that a wild value cannot overflow the time point.
+  constexpr int64_t kDay = 24 * 3600 * 1000;
+  return now + std::chrono::milliseconds(
+                   std::clamp<int64_t>(req.deadline_ms - codec::WallNowMs(), -kDay, kDay));
+}
+
+int64_t ToMs(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
 }  // namespace
 
 Broker::Broker(zmq::context_t& ctx, Options options)
     : options_(std::move(options)),
       socket_(ctx, zmq::socket_type::router),
-      workers_(options_.max_queued),
+      workers_(options_.max_queued, options_.max_outstanding),
       user_limits_(options_.user_limits),
       incarnation_(DrawIncarnation()) {
   socket_.set(zmq::sockopt::router_mandatory, 1);
@@ -129,6 +145,8 @@ void Broker::PollOnce(int timeout_ms) {
     static const std::string kEmpty;
     OnMessage(identity, type, n > 1 ? parts[1] : kEmpty, n > 2 ? parts[2] : kEmpty);
   }
+  // Replies above made room in workers for requests waiting in the queue.
+  DrainQueue(workers_.QueuedServices());
   OnTimer();
   EmitSessionEvents();
 }
@@ -303,36 +321,110 @@ bool Broker::AdmitUser(const std::string& edge, const codec::RequestMeta& req) {
 void Broker::Dispatch(const std::string& edge, const std::string& service,
                       codec::RequestMeta req, const std::string& body,
                       Clock::time_point queue_deadline) {
-  std::optional<std::string> worker = workers_.Pick(service);
-  if (!worker) {
-    if (!workers_.Enqueue({edge, service, req, body, queue_deadline})) {
+  const auto now = Clock::now();
+  const Clock::time_point deadline = SteadyDeadline(req, now);
+  if (deadline <= now) {
+    AnswerExpired(edge, req);
+    return;
+  }
+  // First come, first served: behind requests already queued for the service.
+  std::optional<std::string> worker;
+  if (workers_.QueuedFor(service) == 0) worker = workers_.Pick(service);
+  if (worker) {
+    SendToWorker(*worker, edge, service, std::move(req), body);
+    return;
+  }
+  // Every worker is full (or none serves the service yet: then the request waits up
+  // to queue_timeout_ms for one to appear, as before). The queue is bounded by time:
+  // how long its oldest request has waited says how long a new one would, so once
+  // that is max_queue_wait_ms, or more than the request has left, waiting is pointless
+  // and the answer comes at once. The broker's own requests (no edge) always wait.
+  const bool busy = workers_.Serves(service);
+  if (busy && !edge.empty()) {
+    const Clock::duration waited = now - workers_.OldestQueuedAt(service).value_or(now);
+    if (waited >= std::chrono::milliseconds(options_.max_queue_wait_ms) ||
+        deadline - now <= waited) {
+      AnswerBusy(edge, req, service, waited);
+      return;
+    }
+  }
+  if (!workers_.Enqueue({edge, service, req, body, std::min(queue_deadline, deadline), now})) {
+    if (busy) {
+      AnswerBusy(edge, req, service, now - workers_.OldestQueuedAt(service).value_or(now));
+    } else {
       AnswerError(edge, req, static_cast<int>(codec::Code::kUnavailable),
                   "no worker for service " + service + " (queue full)");
     }
-    return;
   }
+}
+
+void Broker::SendToWorker(const std::string& worker, const std::string& edge,
+                          const std::string& service, codec::RequestMeta req,
+                          const std::string& body) {
   req.rid = workers_.NextRid();
-  if (!Send(*worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {
+  if (!Send(worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {
     // ROUTER_MANDATORY says the worker's connection is gone (killed before its
     // heartbeats ran out): drop it now, answering what it held, and give this
     // request to another worker or the queue instead of failing it.
-    RemovePeer(*worker, "unreachable");
-    Dispatch(edge, service, std::move(req), body, queue_deadline);
+    RemovePeer(worker, "unreachable");
+    Dispatch(edge, service, std::move(req), body,
+             Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
     return;
   }
   const uint64_t rid = req.rid;
-  workers_.AddPending({rid, edge, *worker, std::move(req),
+  workers_.AddPending({rid, edge, worker, std::move(req),
                        Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms)});
 }
 
 void Broker::DrainQueue(const std::vector<std::string>& services) {
+  const auto now = Clock::now();
   for (const std::string& service : services) {
-    while (auto q = workers_.PopQueued(service)) {
+    while (workers_.QueuedFor(service) > 0) {
+      std::optional<std::string> worker = workers_.Pick(service);
+      if (!worker) break;  // every worker full: the rest waits for replies
+      WorkerPool::Queued q = *workers_.PopQueued(service);
       // The asker died while it waited (an empty edge is the broker's own request).
-      if (!q->edge.empty() && peers_.count(q->edge) == 0) continue;
-      Dispatch(q->edge, q->service, std::move(q->meta), q->body, q->deadline);
+      if (!q.edge.empty() && peers_.count(q.edge) == 0) continue;
+      if (SteadyDeadline(q.meta, now) <= now) {
+        AnswerExpired(q.edge, q.meta);
+        continue;
+      }
+      SendToWorker(*worker, q.edge, q.service, std::move(q.meta), q.body);
     }
   }
+}
+
+void Broker::AnswerBusy(const std::string& edge, const codec::RequestMeta& req,
+                        const std::string& service, Clock::duration waited) {
+  ++counters_.busy;
+  const auto now = Clock::now();
+  if (now >= next_busy_log_) {
+    spdlog::info("broker: service {} busy (oldest queued request waited {} ms): {} requests "
+                 "refused at once since the last line",
+                 service, ToMs(waited), counters_.busy - busy_logged_);
+    busy_logged_ = counters_.busy;
+    next_busy_log_ = now + std::chrono::seconds(1);
+  }
+  if (edge.empty() || peers_.count(edge) == 0) return;
+  codec::ReplyMeta reply;
+  reply.rid = req.rid;
+  reply.conn = req.conn;
+  reply.seq = req.seq;
+  reply.service = req.service;
+  reply.command = req.command;
+  // The queue has been standing at least `waited`: a retry sooner would most likely
+  // meet it still standing.
+  const int64_t retry_ms = std::clamp<int64_t>(ToMs(waited), options_.max_queue_wait_ms, 30000);
+  Send(edge, codec::BusType::kReply, codec::PackMeta(reply),
+       codec::RateLimitedBody(retry_ms, "server busy (service " + service + "); retry later"));
+}
+
+void Broker::AnswerExpired(const std::string& edge, const codec::RequestMeta& req) {
+  ++counters_.expired;
+  spdlog::debug("broker: conn {} seq {} past its deadline before a worker took it", req.conn,
+                req.seq);
+  AnswerError(edge, req, static_cast<int>(codec::Code::kUnavailable),
+              "deadline passed before a worker took the request; not carried out");
 }
 
 void Broker::AnswerError(const std::string& edge, const codec::RequestMeta& req, int code,
@@ -403,11 +495,24 @@ void Broker::OnStats(const std::string& identity) {
 
 void Broker::OnTimer() {
   const auto now = Clock::now();
-  for (const WorkerPool::Queued& q : workers_.TakeExpiredQueued(now)) {
-    spdlog::info("broker: request conn {} for service {} expired in queue: no worker",
-                 q.meta.conn, q.service);
-    AnswerError(q.edge, q.meta, static_cast<int>(codec::Code::kUnavailable),
-                "no worker for service " + q.service);
+  // The scan costs the length of the queues: at most every kQueueScanMs, not after
+  // every batch of messages.
+  std::vector<WorkerPool::Queued> expired;
+  if (now >= next_queue_scan_) {
+    next_queue_scan_ = now + std::chrono::milliseconds(kQueueScanMs);
+    expired = workers_.TakeExpiredQueued(now);
+  }
+  for (const WorkerPool::Queued& q : expired) {
+    if (SteadyDeadline(q.meta, now) <= now) {
+      AnswerExpired(q.edge, q.meta);
+    } else if (workers_.Serves(q.service)) {
+      AnswerBusy(q.edge, q.meta, q.service, now - q.queued_at);
+    } else {
+      spdlog::info("broker: request conn {} for service {} expired in queue: no worker",
+                   q.meta.conn, q.service);
+      AnswerError(q.edge, q.meta, static_cast<int>(codec::Code::kUnavailable),
+                  "no worker for service " + q.service);
+    }
   }
   for (const WorkerPool::Pending& p : workers_.TakeExpired(now)) {
     uint64_t suppressed = 0;

@@ -43,6 +43,12 @@ struct Options {
   int queue_timeout_ms = 3000;
   int request_timeout_ms = 10000;
   size_t max_queued = 100000;
+  // Overload (docs/bus.md "Overload"): a worker holds at most max_outstanding
+  // requests (0: no bound); the rest wait in the broker's queue of their service,
+  // which is bounded by time: once its oldest request has waited max_queue_wait_ms,
+  // new requests are refused at once with RATE_LIMITED and retry_ms.
+  uint32_t max_outstanding = 512;
+  int max_queue_wait_ms = 500;
   // Per user, across all of the user's connections and edges (0 rate: off). The
   // defaults are far above what a person or the benchmarks do; they stop floods.
   UserLimitOptions user_limits;
@@ -86,6 +92,8 @@ struct Counters {
   uint64_t departed = 0;         // sessions edges reported closed while no broker heard
   uint64_t forced_offline = 0;   // users told offline from those reports
   uint64_t not_active = 0;       // messages a passive broker turned away
+  uint64_t busy = 0;     // refused at once (RATE_LIMITED): the service's queue is full of wait
+  uint64_t expired = 0;  // answered UNAVAILABLE undone: their deadline passed while queued
 };
 
 class Broker {
@@ -144,11 +152,22 @@ class Broker {
   bool AdmitUser(const std::string& edge, const codec::RequestMeta& req);
   void AnswerRoute(const std::string& edge, const codec::RequestMeta& req);
 
-  // Sends to the least-busy worker of `service` or queues; answers UNAVAILABLE when
-  // the queue is full.
+  // Sends to the least-busy worker of `service` with room, or queues (behind the
+  // requests of the service already queued). Answers at once when the request's
+  // deadline has passed (UNAVAILABLE), when every worker is full and the queue has
+  // been standing for max_queue_wait_ms (RATE_LIMITED), or when the queue is full.
   void Dispatch(const std::string& edge, const std::string& service, codec::RequestMeta req,
                 const std::string& body, Clock::time_point queue_deadline);
+  // Assigns a rid and sends to `worker`; another worker (or the queue) when it is gone.
+  void SendToWorker(const std::string& worker, const std::string& edge,
+                    const std::string& service, codec::RequestMeta req, const std::string& body);
+  // Hands queued requests of `services` to workers with room, oldest first.
   void DrainQueue(const std::vector<std::string>& services);
+  // RATE_LIMITED with retry_ms: `service` is busy (`waited`: its queue's oldest wait).
+  void AnswerBusy(const std::string& edge, const codec::RequestMeta& req,
+                  const std::string& service, Clock::duration waited);
+  // UNAVAILABLE for a request whose deadline passed before a worker took it.
+  void AnswerExpired(const std::string& edge, const codec::RequestMeta& req);
   void AnswerError(const std::string& edge, const codec::RequestMeta& req, int code,
                    const std::string& error);
   void Kick(const SessionTable::Session& s, const std::string& reason);
@@ -201,6 +220,9 @@ class Broker {
   std::unique_ptr<zmq::socket_t> ha_sub_;
   Clock::time_point next_ha_publish_;
   bus::LogLimiter not_active_log_{1, std::chrono::seconds(5)};
+  Clock::time_point next_busy_log_;
+  Clock::time_point next_queue_scan_;
+  uint64_t busy_logged_ = 0;  // counters_.busy at the last log line
 };
 
 }  // namespace imbus::broker

@@ -89,6 +89,17 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_REQUEST_TIMEOUT_MS")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  app.add_option("--max-outstanding", options.max_outstanding,
+                 "requests one worker may hold at once; more wait in the broker (0: no bound)")
+      ->envname("IMBUS_MAX_OUTSTANDING")
+      ->check(CLI::Range(0u, 10000000u))
+      ->capture_default_str();
+  app.add_option("--max-queue-wait-ms", options.max_queue_wait_ms,
+                 "refuse new requests at once (RATE_LIMITED) while the oldest queued for a "
+                 "busy service has waited this long")
+      ->envname("IMBUS_MAX_QUEUE_WAIT_MS")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
   auto& limits = options.user_limits;
   app.add_option("--user-rate", limits.requests.per_s,
                  "requests per second per logged-in user, over all their connections (0: off)")

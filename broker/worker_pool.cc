@@ -56,13 +56,20 @@ std::optional<std::string> WorkerPool::Pick(std::string_view service) {
   for (size_t k = 0; k < n; ++k) {
     const size_t i = (sw.next + k) % n;
     const uint32_t load = workers_[sw.ids[i]].outstanding;
+    if (max_outstanding_ != 0 && load >= max_outstanding_) continue;
     if (best == n || load < best_load) {
       best = i;
       best_load = load;
     }
   }
+  if (best == n) return std::nullopt;  // every one is full
   sw.next = (best + 1) % n;
   return sw.ids[best];
+}
+
+bool WorkerPool::Serves(std::string_view service) const {
+  auto svc = by_service_.find(std::string(service));
+  return svc != by_service_.end() && !svc->second.ids.empty();
 }
 
 void WorkerPool::AddPending(Pending p) {
@@ -131,14 +138,39 @@ std::vector<WorkerPool::Queued> WorkerPool::TakeExpiredQueued(Clock::time_point 
   std::vector<Queued> expired;
   for (auto it = queue_.begin(); it != queue_.end();) {
     auto& q = it->second;
-    while (!q.empty() && q.front().deadline <= now) {
-      expired.push_back(std::move(q.front()));
-      q.pop_front();
-      --queued_;
+    auto keep = q.begin();
+    for (auto e = q.begin(); e != q.end(); ++e) {
+      if (e->deadline <= now) {
+        expired.push_back(std::move(*e));
+      } else {
+        if (keep != e) *keep = std::move(*e);
+        ++keep;
+      }
     }
+    queued_ -= static_cast<size_t>(q.end() - keep);
+    q.erase(keep, q.end());
     it = q.empty() ? queue_.erase(it) : std::next(it);
   }
   return expired;
+}
+
+size_t WorkerPool::QueuedFor(const std::string& service) const {
+  auto it = queue_.find(service);
+  return it == queue_.end() ? 0 : it->second.size();
+}
+
+std::optional<WorkerPool::Clock::time_point> WorkerPool::OldestQueuedAt(
+    const std::string& service) const {
+  auto it = queue_.find(service);
+  if (it == queue_.end()) return std::nullopt;
+  return it->second.front().queued_at;
+}
+
+std::vector<std::string> WorkerPool::QueuedServices() const {
+  std::vector<std::string> out;
+  out.reserve(queue_.size());
+  for (const auto& [service, q] : queue_) out.push_back(service);
+  return out;
 }
 
 std::vector<WorkerPool::WorkerView> WorkerPool::Workers() const {

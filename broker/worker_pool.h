@@ -1,7 +1,9 @@
 // Internal to the broker. WorkerPool: the live workers by service, the pick of the
 // worker with the fewest outstanding requests, and the requests in flight (by rid)
 // with their deadlines. Also holds the bounded queue of requests waiting for a
-// worker of their service to appear.
+// worker of their service to appear, or for one to have room: a worker holds at
+// most `max_outstanding` requests, so that overload waits here, where the broker
+// can see its age and refuse at once, and not unseen in a worker's socket.
 //
 // Pure bookkeeping, no sockets: the broker sends what this class decides. Time is
 // passed in so tests control it. Not thread-safe: owned by the broker loop.
@@ -41,6 +43,7 @@ class WorkerPool {
     codec::RequestMeta meta;
     std::string body;
     Clock::time_point deadline;
+    Clock::time_point queued_at;  // when it joined the queue
   };
 
   struct WorkerView {
@@ -50,7 +53,9 @@ class WorkerPool {
     uint64_t served = 0;
   };
 
-  explicit WorkerPool(size_t max_queued = 100000) : max_queued_(max_queued) {}
+  // max_outstanding: requests one worker may hold at once (0: no bound).
+  explicit WorkerPool(size_t max_queued = 100000, uint32_t max_outstanding = 0)
+      : max_queued_(max_queued), max_outstanding_(max_outstanding) {}
 
   // Registers a worker (re-adding an id replaces its services).
   void AddWorker(const std::string& id, std::vector<std::string> services);
@@ -60,8 +65,10 @@ class WorkerPool {
   const std::vector<std::string>* ServicesOf(const std::string& id) const;
 
   // The worker serving `service` with the fewest outstanding requests, ties broken
-  // round robin; nullopt when none serves it.
+  // round robin; nullopt when none serves it or every one holds max_outstanding.
   std::optional<std::string> Pick(std::string_view service);
+  // True when at least one live worker serves `service` (full or not).
+  bool Serves(std::string_view service) const;
 
   uint64_t NextRid() { return ++last_rid_; }
 
@@ -80,8 +87,15 @@ class WorkerPool {
   // The oldest request queued for `service`, removed; nullopt when none.
   std::optional<Queued> PopQueued(const std::string& service);
   // Removes and returns the queued requests whose deadline is at or before `now`.
+  // Deadlines are not in queue order (each request carries its own), so this scans
+  // the queues: they are short, being bounded by time.
   std::vector<Queued> TakeExpiredQueued(Clock::time_point now);
   size_t queued_count() const { return queued_; }
+  size_t QueuedFor(const std::string& service) const;
+  // When the oldest request queued for `service` joined the queue; nullopt: none.
+  std::optional<Clock::time_point> OldestQueuedAt(const std::string& service) const;
+  // The services that have requests queued.
+  std::vector<std::string> QueuedServices() const;
 
   std::vector<WorkerView> Workers() const;
 
@@ -99,6 +113,7 @@ class WorkerPool {
   void Release(const std::string& worker, bool served);
 
   size_t max_queued_;
+  uint32_t max_outstanding_;
   uint64_t last_rid_ = 0;
   std::map<std::string, Worker> workers_;
   std::unordered_map<std::string, ServiceWorkers> by_service_;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/cli.h"
@@ -173,11 +174,17 @@ class ChatSession {
       return;
     }
     const std::string cmid = NewCmid();
-    // One resend with the same cmid on a transient failure: never a duplicate.
+    // Resends with the same cmid on a transient failure: never a duplicate. A busy
+    // server (RATE_LIMITED) says when to come back: wait that long, within reason.
     Result<SentMessage> r;
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
       r = group_ != 0 ? SendToGroup(*client_, group_, cmid, text)
                       : SendToUser(*client_, peer_, cmid, text);
+      if (r.code == static_cast<int>(codec::Code::kRateLimited) && r.retry_ms > 0 &&
+          r.retry_ms <= 5000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(r.retry_ms));
+        continue;
+      }
       if (r.code != static_cast<int>(codec::Code::kUnavailable) && r.code != kCodeTimeout) break;
     }
     if (!r.ok()) {

@@ -23,6 +23,7 @@ template <typename T>
 struct Result {
   int code = kCodeDisconnected;
   std::string error;
+  int64_t retry_ms = 0;  // RATE_LIMITED: wait this long, then retry (see Response)
   T value{};
 
   bool ok() const { return code == 0; }

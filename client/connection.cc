@@ -149,6 +149,9 @@ Response MakeResponse(codec::Frame frame) {
     }
     r.code = static_cast<int>(*code);
     r.error = r.body.GetString("error").value_or("");
+    if (r.code == static_cast<int>(codec::Code::kRateLimited)) {
+      r.retry_ms = std::max<int64_t>(r.body.GetInt("retry_ms").value_or(0), 0);
+    }
   } catch (const codec::BadField& e) {
     r.code = kCodeBadResponse;
     r.error = std::string("bad response body: ") + e.what();

@@ -40,6 +40,9 @@ std::string DescribeResult(int code, std::string_view error);
 struct Response {
   int code = kCodeDisconnected;  // protocol code (0 = OK) or one of kCode* above
   std::string error;             // server's `error`, or why the call failed locally
+  // RATE_LIMITED: the server's `retry_ms`, how long to wait before trying again (the
+  // request was not carried out); 0 otherwise.
+  int64_t retry_ms = 0;
   codec::Body body;              // whole response body (includes `code`)
   codec::Header header;          // header of the response frame (zeroed if none)
 

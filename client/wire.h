@@ -31,6 +31,7 @@ Result<T> Typed(Response r, Parse parse) {
   Result<T> out;
   out.code = r.code;
   out.error = std::move(r.error);
+  out.retry_ms = r.retry_ms;
   if (!r.ok()) return out;
   try {
     out.value = parse(r.body);

@@ -7,6 +7,7 @@
 // so the broker never re-encodes a client body. Pure: no sockets here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -76,8 +77,25 @@ struct RequestMeta {
   std::string device;
   std::string peer_host;  // client address as the edge observed it
   uint16_t peer_port = 0;
-  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port);
+  // When the asker stops waiting: wall-clock milliseconds since the Unix epoch (0:
+  // no deadline, as from an edge older than this field). Absolute wall time, not a
+  // remaining budget: a budget would have to be re-based at every hop, and the time
+  // a request sits in a socket queue (where overload piles it up) would never be
+  // charged to it; steady clocks cannot be compared across hosts. The cost is that
+  // clock skew between hosts shifts the cutoff by as much (keep them NTP-synced).
+  // The broker refuses to dispatch a request past it and actors drop it unhandled.
+  // Appended last: older readers of the array ignore it.
+  int64_t deadline_ms = 0;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port,
+                 deadline_ms);
 };
+
+// Wall-clock milliseconds since the Unix epoch, the clock of RequestMeta::deadline_ms.
+inline int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // What a reply does to the connection's session, applied by the broker (session
 // table) and the edge (connection state) as the reply passes.

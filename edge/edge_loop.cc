@@ -282,6 +282,9 @@ bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
   }
   meta.peer_host = c.peer_host();
   meta.peer_port = c.peer_port();
+  // The tracker answers UNAVAILABLE at the same moment: past it no one waits for the
+  // work, so the broker and the actor drop the request instead of doing it.
+  meta.deadline_ms = codec::WallNowMs() + options_.request_timeout_ms;
   if (!peer_->Send(codec::BusType::kRequest, codec::PackMeta(meta), frame.body)) {
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker queue full; retry"));
     return false;

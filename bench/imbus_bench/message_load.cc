@@ -1,9 +1,11 @@
 #include "bench/imbus_bench/message_load.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
 #include "bench/imbus_bench/scenarios.h"
+#include "codec/codes.h"
 #include "codec/commands.h"
 
 namespace imbus::bench {
@@ -34,26 +36,47 @@ MessageLoad::MessageLoad(Fleet* fleet, EventLoop* loop, MessageLoadOptions optio
 void MessageLoad::Send(size_t sender, int64_t scheduled_ns) {
   BenchConn& c = fleet_->conn(sender);
   if (c.state() != BenchConn::State::kOpen) return;
-  const size_t index = msgs_.size();
   Msg m;
   m.sent_ns = scheduled_ns;
   m.sender = static_cast<uint32_t>(sender);
-  codec::MapWriter w(3);
   if (options_.gid) {
-    w.Key("gid").Uint(options_.gid);
     seen_.resize(seen_.size() + words_per_msg_, 0);
   } else {
     std::uniform_int_distribution<size_t> pick(0, fleet_->size() - 2);
     size_t to = pick(rng_);
     if (to >= sender) ++to;  // anyone but the sender
     m.to = static_cast<uint32_t>(to);
-    w.Key("to").Uint(fleet_->conn(to).uid);
+  }
+  msgs_.push_back(m);
+  Issue(msgs_.size() - 1);
+}
+
+void MessageLoad::Issue(size_t index) {
+  const size_t sender = msgs_[index].sender;
+  BenchConn& c = fleet_->conn(sender);
+  codec::MapWriter w(3);
+  if (options_.gid) {
+    w.Key("gid").Uint(options_.gid);
+  } else {
+    w.Key("to").Uint(fleet_->conn(msgs_[index].to).uid);
   }
   w.Key("cmid").Str(nonce_ + "-" + std::to_string(index));
   w.Key("text").Str(text_);
-  msgs_.push_back(m);
-  c.Request(kMsg, codec::msg::kSend, w.Finish(), [this, index, sender](int code, const codec::Body&) {
+  c.Request(kMsg, codec::msg::kSend, w.Finish(), [this, index, sender](int code,
+                                                                        const codec::Body& body) {
     Msg& msg = msgs_[index];
+    if (code == static_cast<int>(codec::Code::kRateLimited) && sending_) {
+      ++busy_;
+      int64_t retry_ms = 0;
+      try {
+        retry_ms = body.GetInt("retry_ms").value_or(0);
+      } catch (const codec::BadField&) {
+      }
+      std::uniform_real_distribution<double> spread(1.0, 2.0);
+      const double wait_ms = static_cast<double>(std::clamp<int64_t>(retry_ms, 1, 10000)) * spread(rng_);
+      retries_.emplace(NowNs() + static_cast<int64_t>(wait_ms * 1e6), index);
+      return;
+    }
     msg.answered = true;
     ++answered_;
     if (code == 0) {
@@ -65,6 +88,8 @@ void MessageLoad::Send(size_t sender, int64_t scheduled_ns) {
       if (code == kConnLost) {
         ++conn_lost_;
         last_error_ = "connection lost";
+      } else if (code == static_cast<int>(codec::Code::kRateLimited)) {
+        ++refused_;  // after the send phase: not retried, not stored
       } else {
         ++errors_;
         last_error_ = std::string("SEND: ") + codec::CodeName(code);
@@ -170,11 +195,16 @@ void MessageLoad::Run() {
   };
   loop_->RunUntil([] { return false; }, end, [&] {
     fleet_->Tick();
+    if (period_ns <= 0) RetryDue(NowNs());
     if (period_ns > 0) {
       const int64_t now = NowNs();
       size_t burst = 0;
       while (next_ns <= now && next_ns < end && burst++ < kMaxBurst) {
-        Send(senders_[pick(rng_)], next_ns);
+        if (!retries_.empty() && retries_.top().first <= now) {
+          RetryDue(now, 1);
+        } else {
+          Send(senders_[pick(rng_)], next_ns);
+        }
         scheduled += 1;
         next_ns = start + static_cast<int64_t>(scheduled * period_ns);
       }
@@ -183,12 +213,33 @@ void MessageLoad::Run() {
   }, 1);
   sending_ = false;
   send_phase_s_ = Seconds(NowNs() - start);
+  // Messages waiting to be sent again are given up: the server stored none of them.
+  for (; !retries_.empty(); retries_.pop()) {
+    Msg& m = msgs_[retries_.top().second];
+    m.answered = m.failed = true;
+    ++answered_;
+    ++refused_;
+  }
   loop_->RunUntil([&] { return Settled(); }, NowNs() + static_cast<int64_t>(options_.drain_s * 1e9),
                   [&] {
                     fleet_->Tick();
                     progress.Maybe(line);
                   });
   total_s_ = Seconds(NowNs() - start);
+}
+
+void MessageLoad::RetryDue(int64_t now_ns, size_t max) {
+  for (size_t n = 0; n < max && !retries_.empty() && retries_.top().first <= now_ns; ++n) {
+    const size_t index = retries_.top().second;
+    retries_.pop();
+    if (fleet_->conn(msgs_[index].sender).state() == BenchConn::State::kOpen) {
+      Issue(index);
+    } else {
+      msgs_[index].answered = msgs_[index].failed = true;
+      ++answered_;
+      ++conn_lost_;
+    }
+  }
 }
 
 bool MessageLoad::Fill(Report* report) const {
@@ -208,6 +259,8 @@ bool MessageLoad::Fill(Report* report) const {
   report->Set("sent", static_cast<uint64_t>(msgs_.size()));
   report->Set("acked", acked_);
   report->Set("errors", errors_);
+  report->Set("busy_retries", busy_);
+  report->Set("refused", refused_);
   report->Set("conn_lost", conn_lost_);
   report->Set("unanswered", unanswered);
   report->Set("acked_rate", static_cast<double>(acked_) / send_phase_s_, "msg/s");

@@ -7,9 +7,16 @@
 // Pacing: open loop at `rate` messages/s in total (latency counted from the
 // scheduled send time, so a stalled server shows as latency, not as a lower rate)
 // or closed loop with `window` messages in flight per sender.
+// A busy server's RATE_LIMITED is a retry-after, not a failure: while sending, the
+// message goes again (same cmid) after `retry_ms` (times 1 to 2, at random, so that
+// retries spread), still timed from its first send. Open loop: a due retry takes
+// the next send slot instead of a new message, so `rate` counts retries too and the
+// offered load stays what was asked.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <queue>
 #include <random>
 #include <string>
 #include <vector>
@@ -54,6 +61,10 @@ class MessageLoad {
   };
 
   void Send(size_t sender, int64_t scheduled_ns);
+  // Sends message `index` (again: same cmid and recipient).
+  void Issue(size_t index);
+  // Sends again up to `max` messages whose retry time has come.
+  void RetryDue(int64_t now_ns, size_t max = SIZE_MAX);
   void OnPush(size_t recipient, const codec::Body& body);
   bool Settled() const;
   uint32_t expected() const { return options_.gid ? static_cast<uint32_t>(fleet_->size() - 1) : 1; }
@@ -71,6 +82,12 @@ class MessageLoad {
   size_t words_per_msg_ = 0;
 
   uint64_t answered_ = 0, acked_ = 0, errors_ = 0, conn_lost_ = 0;
+  uint64_t busy_ = 0;     // RATE_LIMITED answers (each retried while sending)
+  uint64_t refused_ = 0;  // messages still RATE_LIMITED when the sending ended
+  // (due time, message index) of the messages to send again.
+  std::priority_queue<std::pair<int64_t, size_t>, std::vector<std::pair<int64_t, size_t>>,
+                      std::greater<>>
+      retries_;
   uint64_t deliveries_ = 0, duplicates_ = 0, misrouted_ = 0, foreign_ = 0;
   uint64_t fully_delivered_ = 0;
   std::string last_error_;

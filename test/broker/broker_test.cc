@@ -90,6 +90,64 @@ TEST_F(BrokerTest, DispatchesToTheWorkerWithFewestOutstanding) {
   EXPECT_FALSE(w2->Recv(200));
 }
 
+TEST_F(BrokerTest, FullWorkersQueueThenRefuseAtOnceAndExpiredRequestsAreNotSent) {
+  Options options;
+  options.max_outstanding = 1;
+  options.max_queue_wait_ms = 100;
+  Start(options);
+  auto edge = Peer("edge-a/0");
+  auto worker = Peer("msg/1");
+  edge->Ready("edge", "a");
+  worker->Ready("worker", "msg", {"msg"});
+  auto send = [&](uint64_t conn, int64_t deadline_ms) {
+    auto req = Request(kMsg, codec::msg::kSend, conn);
+    req.deadline_ms = deadline_ms;
+    edge->Send(BusType::kRequest, codec::PackMeta(req), TextBody("x"));
+  };
+  const int64_t later = codec::WallNowMs() + 60000;
+
+  send(1, later);  // to the worker, now full
+  send(2, later);  // waits in the queue
+  send(3, codec::WallNowMs() + 1000);  // waits, but expires there
+  codec::RequestMeta first;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &first));
+  EXPECT_EQ(first.conn, 1u);
+  EXPECT_EQ(first.deadline_ms, later);
+  EXPECT_FALSE(worker->Recv(150)) << "a full worker gets no more";
+
+  // The queue has stood for max_queue_wait_ms: refused at once, with retry_ms.
+  const auto asked = Clock::now();
+  send(4, later);
+  codec::ReplyMeta reply;
+  std::string body;
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+  EXPECT_LT(Clock::now() - asked, milliseconds(1000));
+  EXPECT_EQ(reply.conn, 4u);
+  EXPECT_EQ(CodeOf(body).first, static_cast<int64_t>(codec::Code::kRateLimited));
+  codec::Body parsed;
+  std::string error;
+  ASSERT_TRUE(codec::Body::Parse(body, &parsed, &error));
+  EXPECT_GE(parsed.GetInt("retry_ms").value_or(0), 100);
+
+  // conn 3 passes its deadline in the queue: UNAVAILABLE, never sent.
+  std::this_thread::sleep_for(milliseconds(1000));
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+  EXPECT_EQ(reply.conn, 3u);
+  EXPECT_EQ(CodeOf(body).first, static_cast<int64_t>(codec::Code::kUnavailable));
+
+  // A reply makes room: the oldest queued (conn 2) goes out, conn 3 never does.
+  worker->Send(BusType::kReply, codec::PackMeta(ReplyTo(first)), codec::OkBody());
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 1u);
+  codec::RequestMeta next;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &next));
+  EXPECT_EQ(next.conn, 2u);
+  EXPECT_FALSE(worker->Recv(200));
+  Stop();
+  EXPECT_EQ(broker_->counters().busy, 1u);
+  EXPECT_EQ(broker_->counters().expired, 1u);
+}
+
 TEST_F(BrokerTest, NoWorkerAnswersUnavailableAfterQueueTimeout) {
   Options options;
   options.queue_timeout_ms = 200;

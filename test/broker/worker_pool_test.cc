@@ -136,5 +136,40 @@ TEST(WorkerPoolTest, QueueIsBoundedAndExpiresInOrder) {
   EXPECT_EQ(pool.queued_count(), 0u);
 }
 
+TEST(WorkerPoolTest, FullWorkersAreNotPickedAndTheQueueKnowsItsOldest) {
+  WorkerPool pool(100, 2);  // at most 2 outstanding per worker
+  pool.AddWorker("w1", {"msg"});
+  EXPECT_TRUE(pool.Serves("msg"));
+  EXPECT_FALSE(pool.Serves("auth"));
+  const auto far = Clock::now() + milliseconds(100000);
+  std::vector<uint64_t> rids;
+  for (int i = 0; i < 2; ++i) {
+    auto w = pool.Pick("msg");
+    ASSERT_TRUE(w);
+    WorkerPool::Pending p = Pend(pool, *w, far);
+    rids.push_back(p.rid);
+    pool.AddPending(std::move(p));
+  }
+  EXPECT_FALSE(pool.Pick("msg")) << "full";
+  EXPECT_TRUE(pool.Serves("msg")) << "full, but still serving";
+
+  EXPECT_FALSE(pool.OldestQueuedAt("msg"));
+  const auto t0 = Clock::now();
+  WorkerPool::Queued q;
+  q.service = "msg";
+  q.deadline = far;
+  q.queued_at = t0;
+  ASSERT_TRUE(pool.Enqueue(q));
+  q.queued_at = t0 + milliseconds(5);
+  ASSERT_TRUE(pool.Enqueue(q));
+  EXPECT_EQ(pool.QueuedFor("msg"), 2u);
+  EXPECT_EQ(pool.QueuedFor("auth"), 0u);
+  EXPECT_EQ(*pool.OldestQueuedAt("msg"), t0);
+  EXPECT_EQ(pool.QueuedServices(), std::vector<std::string>{"msg"});
+
+  ASSERT_TRUE(pool.TakePending(rids[1]));  // a reply makes room
+  EXPECT_EQ(*pool.Pick("msg"), "w1");
+}
+
 }  // namespace
 }  // namespace imbus::broker

@@ -42,5 +42,36 @@ TEST(BusTest, WrongShapeIsRefusedWithoutThrowing) {
   EXPECT_EQ(back.uids.size(), 3u);
 }
 
+// RequestMeta as edges and workers knew it before deadline_ms was appended.
+struct RequestMetaWithoutDeadline {
+  uint64_t rid = 0;
+  uint64_t conn = 0;
+  uint32_t seq = 0;
+  uint16_t service = 0;
+  uint16_t command = 0;
+  uint64_t uid = 0;
+  std::string device;
+  std::string peer_host;
+  uint16_t peer_port = 0;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port);
+};
+
+TEST(BusTest, DeadlineIsAppendedSoOldAndNewPeersReadEachOther) {
+  RequestMetaWithoutDeadline old;
+  old.conn = 4;
+  old.seq = 9;
+  old.peer_port = 7000;
+  RequestMeta now;
+  ASSERT_TRUE(UnpackMeta(PackMeta(old), &now));
+  EXPECT_EQ(now.seq, 9u);
+  EXPECT_EQ(now.peer_port, 7000);
+  EXPECT_EQ(now.deadline_ms, 0) << "an old edge's request has no deadline";
+
+  now.deadline_ms = WallNowMs() + 1000;
+  RequestMetaWithoutDeadline back;
+  ASSERT_TRUE(UnpackMeta(PackMeta(now), &back)) << "an old worker ignores the deadline";
+  EXPECT_EQ(back.conn, 4u);
+}
+
 }  // namespace
 }  // namespace imbus::codec

@@ -1,0 +1,76 @@
+// Dispatcher without sockets or a database: requests past their deadline never
+// reach their service (so never the database) and are still answered, once.
+#include "actors/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include "codec/body.h"
+
+namespace imbus::actors {
+namespace {
+
+// Counts what reaches it; command 1 is batchable, like MSG/SEND.
+class CountingService : public Service {
+ public:
+  void Handle(const Request&, Reply*) override { ++handled; }
+  bool Batchable(uint16_t command) const override { return command == 1; }
+  void HandleBatch(std::vector<BatchItem>& items) override { batched += items.size(); }
+  int handled = 0;
+  size_t batched = 0;
+};
+
+int64_t FixedNow() { return 1000000; }
+
+std::string Meta(uint32_t seq, uint16_t command, int64_t deadline_ms) {
+  codec::RequestMeta m;
+  m.rid = seq;
+  m.seq = seq;
+  m.service = 7;
+  m.command = command;
+  m.uid = 1;
+  m.deadline_ms = deadline_ms;
+  return codec::PackMeta(m);
+}
+
+// The reply codes in order.
+std::vector<int64_t> Codes(const std::vector<OutMessage>& out) {
+  std::vector<int64_t> codes;
+  for (const OutMessage& m : out) {
+    if (m.type != codec::BusType::kReply) continue;
+    codec::Body body;
+    std::string error;
+    EXPECT_TRUE(codec::Body::Parse(m.body, &body, &error)) << error;
+    codes.push_back(body.GetInt("code").value_or(-1));
+  }
+  return codes;
+}
+
+TEST(DispatcherTest, RequestsPastTheirDeadlineAreAnsweredWithoutReachingTheService) {
+  auto owned = std::make_unique<CountingService>();
+  CountingService* service = owned.get();
+  Dispatcher d;
+  d.set_now_ms(FixedNow);
+  d.Add(7, std::move(owned));
+  const std::string body = codec::EmptyBody();
+  const std::string metas[] = {
+      Meta(1, 1, FixedNow() + 1),  // batchable, in time
+      Meta(2, 1, FixedNow()),      // batchable, due now: too late
+      Meta(3, 1, 0),               // no deadline (an older edge)
+      Meta(4, 2, FixedNow() - 5),  // one at a time, late
+      Meta(5, 2, FixedNow() + 5),  // one at a time, in time
+  };
+  std::vector<Dispatcher::InRequest> in;
+  for (const std::string& m : metas) in.push_back({m, body});
+  std::vector<OutMessage> out;
+  d.HandleRequests(in, &out);
+
+  const int kUnavailable = static_cast<int>(codec::Code::kUnavailable);
+  EXPECT_EQ(Codes(out), (std::vector<int64_t>{0, kUnavailable, 0, kUnavailable, 0}));
+  EXPECT_EQ(service->batched, 2u);  // seq 1 and 3, in two runs around the late one
+  EXPECT_EQ(service->handled, 1);   // seq 5
+  EXPECT_EQ(d.expired(), 2u);
+  EXPECT_EQ(d.handled(), 5u);
+}
+
+}  // namespace
+}  // namespace imbus::actors
