@@ -86,6 +86,21 @@ Broker::Broker(zmq::context_t& ctx, Options options)
   HaSetUp(ctx);
 }
 
+std::chrono::milliseconds Broker::RebindTime() const {
+  return std::chrono::milliseconds(options_.departed_settle_ms > 0
+                                       ? options_.departed_settle_ms
+                                       : options_.heartbeat_ms * options_.liveness);
+}
+
+void Broker::StartRebuild() {
+  if (rebuilding_) return;
+  rebuilding_ = true;
+  events_from_ = Clock::now() + RebindTime();
+  spdlog::info("broker: edges re-bind sessions of a previous broker; presence events wait "
+               "{} ms for the table to fill",
+               RebindTime().count());
+}
+
 const char* Broker::ha_state() const { return ha_ ? HaStateName(ha_->state()) : "standalone"; }
 
 void Broker::Run(const std::atomic<bool>& stop) {
@@ -148,7 +163,12 @@ void Broker::PollOnce(int timeout_ms) {
   // Replies above made room in workers for requests waiting in the queue.
   DrainQueue(workers_.QueuedServices());
   OnTimer();
-  EmitSessionEvents();
+  // A broker rebuilding its table from the edges (StartRebuild) holds presence
+  // events back until every edge has had time to re-bind: an event now would be
+  // computed from a half-built session table (a friend not re-bound yet would miss
+  // the push). The table keeps the net change per user: what went and came back is
+  // no event.
+  if (Clock::now() >= events_from_) EmitSessionEvents();
 }
 
 bool Broker::Send(const std::string& identity, codec::BusType type, const std::string& meta,

@@ -65,9 +65,10 @@ struct Options {
   std::string ha_bind;
   bool ha_backup = false;
   int ha_peer_timeout_ms = 0;
-  // After a restart or a failover, users whose sessions edges report as departed
-  // (closed while no broker heard) are told offline after this settle time if no
-  // edge re-bound another session of theirs meanwhile (0: liveness × heartbeat_ms).
+  // How long a new broker (started, or just active in a pair) gives edges to re-bind
+  // before it sends presence events, and after which users that edges report as
+  // departed (closed while no broker heard) are told offline if no session of theirs
+  // came back (0: liveness × heartbeat_ms).
   int departed_settle_ms = 0;
 };
 
@@ -145,6 +146,12 @@ class Broker {
   // theirs came back meanwhile.
   void SettleDeparted(Clock::time_point now);
   void SendSessionEvent(uint64_t uid, bool online);
+  // How long a new broker gives edges to re-bind (liveness × heartbeat, or
+  // departed_settle_ms): presence events wait that long after a start or a takeover.
+  std::chrono::milliseconds RebindTime() const;
+  // The first sign of a table being rebuilt (a carried-over BIND, a DEPARTED from a
+  // previous broker): presence events wait RebindTime() from now.
+  void StartRebuild();
   // Tells a presence worker about every user whose first session came or last one
   // went since the last call (internal PRESENCE/SESSION_EVENT requests).
   void EmitSessionEvents();
@@ -204,6 +211,8 @@ class Broker {
   Counters counters_;
   Clock::time_point next_heartbeat_;
   uint64_t incarnation_ = 0;
+  Clock::time_point events_from_{};  // presence events are held back until then
+  bool rebuilding_ = false;           // StartRebuild ran since we became active
   bus::LogLimiter timeout_log_{5, std::chrono::seconds(10)};
   // Departed users waiting for their settle time, in arrival order (the settle time
   // is fixed, so sorted by deadline).

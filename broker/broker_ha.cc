@@ -66,6 +66,7 @@ void Broker::HaRead() {
     const HaState before = ha_->state();
     if (ha_->OnPeerState(peer, Clock::now())) {
       HaLogChange(HaStateName(before));
+      if (ha_->active()) rebuilding_ = false;  // the next carried-over bind starts one
       if (before == HaState::kActive) ForgetAll();
     }
   }
@@ -83,7 +84,10 @@ void Broker::HaTimer(Clock::time_point now) {
 bool Broker::HaAdmit(const std::string& identity, Clock::time_point now) {
   const HaState before = ha_->state();
   if (ha_->OnClientRequest(now)) {
-    if (before != HaState::kActive) HaLogChange(HaStateName(before));
+    if (before != HaState::kActive) {
+      HaLogChange(HaStateName(before));
+      rebuilding_ = false;  // the next carried-over bind starts one
+    }
     return true;
   }
   ++counters_.not_active;

@@ -104,6 +104,7 @@ void Broker::OnBind(const std::string& edge, const std::string& meta) {
   // pair): friends were told then that the user is online, so this is no news —
   // unless this broker has since told them the user went offline.
   const bool carried = bind.bound_at != 0 && bind.bound_at != incarnation_;
+  if (carried) StartRebuild();
   const bool quiet = carried && forced_offline_.count(bind.session.uid) == 0;
   for (const auto& old : sessions_.Bind(edge, bind.conn, std::move(bind.session), quiet)) {
     Kick(old, kSameDevice);
@@ -122,20 +123,19 @@ void Broker::OnDeparted(const std::string& edge, const std::string& meta) {
     for (const auto& d : departed.sessions) sessions_.Unbind(edge, d.conn);
     return;
   }
+  StartRebuild();
   // Closed while no broker heard (the previous one died first). Their friends heard
   // nothing: once the other edges have had time to re-bind, a user with no session
   // left is told offline (SettleDeparted).
-  const auto settle_ms = options_.departed_settle_ms > 0
-                             ? options_.departed_settle_ms
-                             : options_.heartbeat_ms * options_.liveness;
-  const auto at = Clock::now() + std::chrono::milliseconds(settle_ms);
+  const auto settle = RebindTime();
+  const auto at = Clock::now() + settle;
   for (const auto& d : departed.sessions) {
     sessions_.Unbind(edge, d.conn);
     if (d.uid != 0) departed_.push_back(Departed{d.uid, at});
   }
   spdlog::info("broker: edge {} reports {} sessions closed while no broker heard; settling "
                "for {} ms",
-               edge, departed.sessions.size(), settle_ms);
+               edge, departed.sessions.size(), settle.count());
 }
 
 void Broker::SettleDeparted(Clock::time_point now) {
