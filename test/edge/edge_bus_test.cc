@@ -316,6 +316,51 @@ TEST_F(EdgeBusTest, BindResentAfterUnknownPeer) {
   EXPECT_EQ(b.session.public_host, "127.0.0.1");  // filled in by the edge
 }
 
+TEST_F(EdgeBusTest, ABrokerThatForgotUsGetsOneReadyRebindsAndDepartedAndInFlightIsAnswered) {
+  // The broker we were announced to (incarnation 555) accepted us.
+  broker_.Send(identity_, BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{0, 555}));
+  TestClient stays(server_->port());
+  const uint64_t stays_conn = LogIn(stays);
+  auto leaves = std::make_unique<TestClient>(server_->port());
+  const uint64_t left_conn = LogIn(*leaves);
+  leaves.reset();
+  ASSERT_TRUE(broker_.Expect(BusType::kUnbind).has_value());
+  auto [req, body] = Forwarded(stays, kDirectory, codec::directory::kListUsers, 7,
+                               codec::EmptyBody());
+  (void)body;
+
+  // A new broker (incarnation 777) does not know us; every message we sent before our
+  // READY reached it draws the same answer.
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    broker_.Send(identity_, BusType::kUnknownPeer, codec::PackMeta(codec::Heartbeat{0, 777}));
+  }
+  auto f = stays.ReadFrame(3000ms);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->header.seq, 7u);
+  EXPECT_EQ(CodeOf(*f), static_cast<int>(codec::Code::kUnavailable));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2000ms) << "answered at the deadline";
+  EXPECT_EQ(server_->Stats().timeouts, 0u);
+
+  ASSERT_TRUE(broker_.Expect(BusType::kReady).has_value());
+  auto bind = broker_.Expect(BusType::kBind);
+  ASSERT_TRUE(bind.has_value());
+  codec::BindMeta b;
+  ASSERT_TRUE(codec::UnpackMeta(bind->meta, &b));
+  EXPECT_EQ(b.conn, stays_conn);
+  EXPECT_EQ(b.bound_at, 555u);
+  auto departed = broker_.Expect(BusType::kDeparted);
+  ASSERT_TRUE(departed.has_value());
+  codec::DepartedMeta d;
+  ASSERT_TRUE(codec::UnpackMeta(departed->meta, &d));
+  EXPECT_EQ(d.bound_at, 555u);
+  ASSERT_EQ(d.sessions.size(), 1u);
+  EXPECT_EQ(d.sessions[0].conn, left_conn);
+  EXPECT_EQ(d.sessions[0].uid, 42u);
+  // Announced once, not once per UNKNOWN_PEER.
+  EXPECT_FALSE(broker_.Expect(BusType::kReady, 500ms).has_value());
+}
+
 TEST_F(EdgeBusTest, LoginReplyForGoneConnectionIsUnbound) {
   auto c = std::make_unique<TestClient>(server_->port());
   auto [req, body] = Forwarded(*c, kAuth, codec::auth::kLogin, 1, codec::EmptyBody());
