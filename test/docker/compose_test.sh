@@ -7,8 +7,10 @@
 #     edges, a live push from one edge to the other;
 #     checks the bus runs CURVE: an edge without the key is refused, never listed;
 #  4. scales msg to 3 and shows the broker spreading SENDs over all three containers;
-#  5. under a running send load: docker kill one msg container, then the broker;
-#     every message a sender saw acknowledged is in MariaDB exactly once;
+#  5. under a running send load: docker kill one msg container, then the active broker
+#     (broker-a): broker-b takes over and the load goes on; broker-a, started again,
+#     stands by (passive); every message a sender saw acknowledged is in MariaDB
+#     exactly once;
 #  6. tears down the containers, networks and volumes it made.
 # Usage: compose_test.sh BIN_DIR (the host's imbus client, e.g. build/bin).
 # IMBUS_DOCKER_REUSE_IMAGES=1 skips `compose build` when the images exist (development).
@@ -133,7 +135,7 @@ wait_healthy() {  # SERVICE...: every container of these services reports health
     done
   done
 }
-wait_healthy mariadb broker edge1 edge2
+wait_healthy mariadb broker-a broker-b edge1 edge2
 imbus() { "$BIN/imbus" --timeout-ms 8000 "$@"; }
 # The edges are healthy; wait until the actors are serving (auth answers).
 deadline=$((SECONDS + 120))
@@ -180,12 +182,29 @@ as bob "$E2" sync | grep -q "group hello" || fail "bob (edge2) did not get the g
 as alice "$E1" sync | grep -q "group hello" || fail "alice (edge1) did not get the group message"
 log "group message edge1 -> both edges: ok"
 
-# --- 3b. the bus runs CURVE: a peer without the key cannot join --------------------
-stats() { dc exec -T broker imbus-broker --stats tcp://127.0.0.1:5555; }
+# --- 3b. the broker pair; the bus runs CURVE: a peer without the key cannot join ----
+ACTIVE=broker-a  # the broker that serves: stats() asks it
+stats() { dc exec -T "$ACTIVE" imbus-broker --stats tcp://127.0.0.1:5555; }
+broker_state() {  # SERVICE: the pair state on the second line of its STATS
+  dc exec -T "$1" imbus-broker --stats tcp://127.0.0.1:5555 2>/dev/null | awk '$1 == "broker" { print $2 }'
+}
+wait_state() {  # SERVICE STATE SECONDS
+  local deadline=$((SECONDS + $3))
+  until [ "$(broker_state "$1")" = "$2" ]; do
+    [ $SECONDS -lt $deadline ] || { dc exec -T "$1" imbus-broker --stats tcp://127.0.0.1:5555 >&2; fail "$1 is not $2 after $3 s"; }
+    sleep 0.5
+  done
+}
+step "broker pair"
+wait_state broker-a active 20
+wait_state broker-b passive 20
+log "broker-a active, broker-b passive"
 step "CURVE on the bus"
-dc logs broker 2>&1 | grep -q "CURVE public key" || fail "the broker did not turn CURVE on"
+for b in broker-a broker-b; do
+  dc logs "$b" 2>&1 | grep -q "CURVE public key" || fail "$b did not turn CURVE on"
+done
 rogue=$(docker run -d --network "${PROJECT}_default" "imbus:${IMBUS_TAG:-latest}" \
-  imbus-edge --name rogue --listen 0.0.0.0:7999 --broker tcp://broker:5555)
+  imbus-edge --name rogue --listen 0.0.0.0:7999 --broker tcp://broker-a:5555)
 deadline=$((SECONDS + 30))
 until stats | grep -q "refused_peers [1-9]"; do
   [ $SECONDS -lt $deadline ] || { stats >&2; docker rm -f "$rogue" >/dev/null; fail "the broker never refused the keyless edge"; }
@@ -258,13 +277,25 @@ wait_more_acks 30
 log "the two other msg containers carry on: $(acked) acked"
 docker start "$victim" >/dev/null
 wait_more_acks 10
-broker=$(dc ps -q broker)
-log "docker kill broker at $(acked) acked"
+broker=$(dc ps -q broker-a)
+log "docker kill broker-a (active) at $(acked) acked"
+t_kill=$(date +%s%N)
 docker kill "$broker" >/dev/null
-sleep 3
-docker start "$broker" >/dev/null
+wait_more_acks 4  # 3 senders: at least one of these is a send begun after the kill
+log "sends acknowledged again $((($(date +%s%N) - t_kill) / 1000000)) ms after the kill"
+wait_state broker-b active 30
+ACTIVE=broker-b
+failover=$(dc logs broker-b 2>&1 | grep "passive -> active" | tail -1)
+[ -n "$failover" ] || fail "broker-b logged no failover"
+echo "$failover" >&2
 wait_more_acks 30
-log "served again after the broker restart: $(acked) acked"
+log "served through broker-b: $(acked) acked"
+docker start "$broker" >/dev/null
+wait_state broker-a passive 30
+dc logs broker-a 2>&1 | grep "primary -> passive" | tail -1 >&2
+[ "$(broker_state broker-b)" = active ] || fail "broker-b stopped serving when broker-a came back"
+wait_more_acks 10
+log "broker-a back as the standby (passive), broker-b still serves: $(acked) acked"
 touch "$STOP"
 for p in "${LOAD_PIDS[@]}"; do wait "$p" || fail "a sender gave up: $(grep -h GAVE "$WORK"/acked.* || true)"; done
 LOAD_PIDS=()
@@ -294,4 +325,4 @@ step "tearing down"
 dc down -v --remove-orphans >/dev/null 2>&1
 [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")" ] || fail "containers left behind"
 [ -z "$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")" ] || fail "volumes left behind"
-echo "PASS: compose stack built, served across two edges, scaled, survived kills" >&2
+echo "PASS: compose stack built, served across two edges, scaled, survived kills and a broker failover" >&2
