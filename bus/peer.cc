@@ -222,6 +222,7 @@ bool BusPeer::TryRecv(BusMessage* out) {
       }
     }
     if (has_incarnation) confirmed_ = hb.incarnation;
+    last_served_ = now;
     if (type == codec::BusType::kHeartbeat) continue;
     out->type = type;
     out->meta = n > 1 ? std::move(parts[1]) : std::string();

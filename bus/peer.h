@@ -87,6 +87,9 @@ class BusPeer {
   bool broker_alive() const;
   // When the broker last said anything to us (or we connected).
   std::chrono::steady_clock::time_point last_heard() const { return last_heard_; }
+  // When a broker that had accepted our READY last said anything to us: what we sent
+  // it well before that, it has read.
+  std::chrono::steady_clock::time_point last_served() const { return last_served_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -116,6 +119,7 @@ class BusPeer {
   std::function<void(uint64_t)> on_connected_;
   std::function<void()> on_broker_lost_;
   Clock::time_point last_heard_;
+  Clock::time_point last_served_{};
   Clock::time_point last_sent_;
   Clock::time_point last_heartbeat_;
   Clock::time_point connected_at_;

@@ -169,7 +169,8 @@ void EdgeLoop::OnBusConnected(uint64_t bound_at) {
       d.sessions.clear();
     }
   }
-  departed_.clear();
+  // Kept (and sent again after the next READY) until a broker that accepted us has
+  // surely read them: this READY may have gone to a broker that turns us away.
   spdlog::info("{}: bus: announced to broker {} as {}; re-bound {} sessions, {} departed",
                log_name_, peer_->endpoint(), peer_->identity(), n, departed);
 }
@@ -200,7 +201,8 @@ void EdgeLoop::AnswerUnavailable(const RequestTracker::Request& r, std::string_v
 void EdgeLoop::PruneDeparted() {
   // The broker handles what it reads in order and heartbeats after each batch: a word
   // from it well after an UNBIND (two intervals of margin for a backlog) means it read it.
-  const auto seen_before = peer_->last_heard() - 2 * std::chrono::milliseconds(options_.heartbeat_ms);
+  const auto seen_before =
+      peer_->last_served() - 2 * std::chrono::milliseconds(options_.heartbeat_ms);
   while (!departed_.empty() && departed_.front().at < seen_before) departed_.pop_front();
 }
 

@@ -195,12 +195,13 @@ TEST_F(BrokerPairDrill, PairFailsOverAndBack) {
   ASSERT_TRUE(WaitHaState(0, "active"));
   ASSERT_TRUE(WaitHaState(1, "passive"));
 
-  SteadyLoad steady(*stack_, 1000, 200, 30, 0);
+  SteadyLoad steady(*stack_, 1000, 200, 30, 20);
   ASSERT_TRUE(steady.WaitMeasuring()) << steady.Log();
   StartLoad();
 
-  // First failover: the primary dies.
+  // First failover: the primary dies; 20 users leave while the pair fails over.
   stack_->broker(0).Kill();
+  steady.Leave();
   EXPECT_TRUE(load_->WaitProgress(1, seconds(3))) << "no message acknowledged within 3 s of "
                                                      "the primary's death";
   EXPECT_EQ(StatsOf(*stack_, 1).ha_state, "active");
@@ -218,6 +219,7 @@ TEST_F(BrokerPairDrill, PairFailsOverAndBack) {
   const std::string r = steady.Finish();
   std::cerr << r << "\n";
   ExpectEveryRequestAnswered(r, steady.Log());
+  EXPECT_EQ(JsonNumber(r, "leavers_reported_offline"), 20) << r;
   ExpectRecoveredAndNothingLost("broker pair failover twice");
 }
 
