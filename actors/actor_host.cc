@@ -2,6 +2,7 @@
 
 #include "actors/bus_sessions.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "actors/auth/password_hasher.h"
 #include "actors/db/schema.h"
 #include "actors/dispatcher.h"
+#include "actors/offload_pool.h"
 #include "bus/peer.h"
 
 namespace imbus::actors {
@@ -30,6 +32,8 @@ void ActorHost::Start() {
     }
   }
   if (options_.threads < 1) throw std::runtime_error("--threads must be at least 1");
+  if (options_.hash_threads < 1) throw std::runtime_error("--hash-threads must be at least 1");
+  if (options_.hash_queue < 1) throw std::runtime_error("--hash-queue must be at least 1");
   try {
     QuoteDatabaseName(options_.db.database);
   } catch (const std::invalid_argument& e) {
@@ -74,6 +78,8 @@ void ActorHost::Start() {
 // One worker's state, built on the main thread (so a failure is a startup error)
 // and then used only by its worker thread.
 struct ActorHost::Worker {
+  explicit Worker(OffloadPool* pool) : dispatcher(pool) {}
+
   int index = 0;
   std::unique_ptr<Db> db;  // stable address: services keep a pointer to it
   // Stable address too; its peer is attached by the worker thread that makes it.
@@ -83,9 +89,14 @@ struct ActorHost::Worker {
 };
 
 void ActorHost::Run(const std::atomic<bool>& stop) {
+  // Before the workers: their dispatchers point at it. Its jobs hold nothing of a
+  // worker but the shared CompletionQueue, so the order of destruction is free.
+  OffloadPool pool(options_.hash_threads, static_cast<size_t>(options_.hash_queue));
+  spdlog::info("actor: offload pool of {} threads, up to {} jobs waiting", pool.threads(),
+               pool.max_queued());
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < options_.threads; ++i) {
-    auto w = std::make_unique<Worker>();
+    auto w = std::make_unique<Worker>(&pool);
     w->index = i;
     w->db = std::make_unique<Db>(options_.db);
     for (const std::string& name : options_.services) {
@@ -108,6 +119,24 @@ void ActorHost::Run(const std::atomic<bool>& stop) {
   }
   for (auto& t : threads) t.join();
 }
+
+namespace {
+
+// Waits up to `timeout_ms` for a message on the bus socket or for `finished_fd`
+// (offloaded work done). ZMQ_FD only signals changes, so the socket is asked first
+// (a zmq_poll of 0 ms reads ZMQ_EVENTS, which also re-arms the fd); only then is it
+// safe to sleep on the fd.
+void WaitForInput(bus::BusPeer& peer, int finished_fd, int timeout_ms) {
+  if (finished_fd < 0) {
+    peer.WaitReadable(timeout_ms);
+    return;
+  }
+  if (peer.WaitReadable(0)) return;
+  pollfd fds[2] = {{peer.fd(), POLLIN, 0}, {finished_fd, POLLIN, 0}};
+  ::poll(fds, 2, timeout_ms);
+}
+
+}  // namespace
 
 void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<bool>& stop) {
   std::string joined;
@@ -137,17 +166,20 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   std::vector<OutMessage> out;
   bus::BusMessage msg;
   while (!stop.load(std::memory_order_relaxed)) {
-    peer.WaitReadable(options_.heartbeat_ms);
+    WaitForInput(peer, w->dispatcher.finished_fd(), options_.heartbeat_ms);
     for (;;) {
       batch.clear();
       while (batch.size() < kMaxBatch && w->sessions->Next(&msg)) {
         if (msg.type == codec::BusType::kRequest) batch.push_back(std::move(msg));
       }
-      if (batch.empty()) break;
-      in.clear();
-      for (const bus::BusMessage& m : batch) in.push_back({m.meta, m.body});
       out.clear();
-      w->dispatcher.HandleRequests(in, &out);
+      if (!batch.empty()) {
+        in.clear();
+        for (const bus::BusMessage& m : batch) in.push_back({m.meta, m.body});
+        w->dispatcher.HandleRequests(in, &out);
+      }
+      w->dispatcher.TakeFinished(&out);
+      if (batch.empty() && out.empty()) break;
       for (const OutMessage& m : out) {
         if (!peer.Send(m.type, m.meta, m.body)) {
           spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
@@ -158,7 +190,8 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
     }
     peer.Tick(0);
   }
-  spdlog::info("actor worker {} stopping after {} requests", w->index, w->dispatcher.handled());
+  spdlog::info("actor worker {} stopping after {} requests ({} offloaded ones unanswered)",
+               w->index, w->dispatcher.handled(), w->dispatcher.offloaded());
 }
 
 }  // namespace imbus::actors
