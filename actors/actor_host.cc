@@ -2,7 +2,6 @@
 
 #include "actors/bus_sessions.h"
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -122,19 +121,11 @@ void ActorHost::Run(const std::atomic<bool>& stop) {
 
 namespace {
 
-// Waits up to `timeout_ms` for a message on the bus socket or for `finished_fd`
-// (offloaded work done). ZMQ_FD only signals changes, so the socket is asked first
-// (a zmq_poll of 0 ms reads ZMQ_EVENTS, which also re-arms the fd); only then is it
-// safe to sleep on the fd.
-void WaitForInput(bus::BusPeer& peer, int finished_fd, int timeout_ms) {
-  if (finished_fd < 0) {
-    peer.WaitReadable(timeout_ms);
-    return;
-  }
-  if (peer.WaitReadable(0)) return;
-  pollfd fds[2] = {{peer.fd(), POLLIN, 0}, {finished_fd, POLLIN, 0}};
-  ::poll(fds, 2, timeout_ms);
-}
+// While offloaded work is out, the worker wakes this often to send what finished.
+// BusPeer::WaitReadable cannot also wait for the pool; waiting in slices keeps the
+// peer's own wait (its socket monitor, reconnect timers) in charge, for at most
+// this much delay on a reply after a hash of 50-500 ms.
+constexpr int kOffloadSliceMs = 5;
 
 }  // namespace
 
@@ -166,7 +157,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   std::vector<OutMessage> out;
   bus::BusMessage msg;
   while (!stop.load(std::memory_order_relaxed)) {
-    WaitForInput(peer, w->dispatcher.finished_fd(), options_.heartbeat_ms);
+    peer.WaitReadable(w->dispatcher.offloaded() > 0 ? kOffloadSliceMs : options_.heartbeat_ms);
     for (;;) {
       batch.clear();
       while (batch.size() < kMaxBatch && w->sessions->Next(&msg)) {

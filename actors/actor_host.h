@@ -5,8 +5,8 @@
 // loops: wait for input (≤ heartbeat) -> dispatch every REQUEST -> send pushes and
 // the reply -> heartbeat tick. Work that takes long (password hashing) goes to one
 // OffloadPool of `hash_threads` shared by the workers, so no worker stays away from
-// its socket for long: the input it waits for includes that work finishing, and
-// the answer then goes out on the worker's own socket.
+// its socket for long; while such work is out the worker also wakes every few ms
+// to send what finished, on its own socket.
 #pragma once
 
 #include <atomic>

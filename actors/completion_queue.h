@@ -1,12 +1,12 @@
 // Internal. CompletionQueue: how offloaded work reports back to the worker thread
 // that owns its request (a BusPeer is not thread-safe, so only that thread may send
-// the reply). Pool threads Post; the worker polls fd() beside its bus socket and
-// takes everything posted so far with TakeAll. The fd is an eventfd, so the worker
-// sleeps in poll(2) until there is something, instead of checking on a timer.
+// the reply). Pool threads Post; the worker takes everything posted so far with
+// TakeAll on each turn of its loop.
 //
-// Post is thread-safe; fd() and TakeAll belong to the owning worker thread.
+// Post is thread-safe; TakeAll belongs to the owning worker thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -21,22 +21,19 @@ class CompletionQueue {
     std::exception_ptr error;  // what the work threw, if anything
   };
 
-  // Throws std::runtime_error when no eventfd can be made (a startup error).
-  CompletionQueue();
-  ~CompletionQueue();
+  CompletionQueue() = default;
   CompletionQueue(const CompletionQueue&) = delete;
   CompletionQueue& operator=(const CompletionQueue&) = delete;
 
   void Post(Done done);
-  // Appends everything posted so far to *out and makes fd() quiet again.
+  // Appends everything posted so far to *out. Cheap when nothing was posted (no
+  // lock), since the worker calls it on every turn.
   void TakeAll(std::vector<Done>* out);
-  // Readable while something posted has not been taken.
-  int fd() const { return fd_; }
 
  private:
-  int fd_;
   std::mutex mu_;
   std::vector<Done> done_;  // guarded by mu_
+  std::atomic<bool> any_{false};  // done_ is not empty
 };
 
 }  // namespace imbus::actors

@@ -199,7 +199,7 @@ void Dispatcher::StartOffload(codec::RequestMeta meta, codec::Body body, Reply r
     }
     Reply busy;
     busy.body = codec::RateLimitedBody(
-        retry_ms, "server busy: too many password checks queued; retry after retry_ms");
+        retry_ms, "server busy: too many password hashes queued; retry after retry_ms");
     Emit(meta, busy, Code::kOk, {}, out);  // kOk: send busy.body as it is
     return;
   }

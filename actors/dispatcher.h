@@ -52,10 +52,8 @@ class Dispatcher {
   };
   void HandleRequests(const std::vector<InRequest>& requests, std::vector<OutMessage>* out);
 
-  // Readable (poll(2)) when offloaded work has finished and TakeFinished has
-  // answers to give; -1 without a pool.
-  int finished_fd() const { return finished_ ? finished_->fd() : -1; }
   // Appends the pushes and reply of every offloaded request whose work finished.
+  // Cheap when none did: the worker calls it on every turn.
   void TakeFinished(std::vector<OutMessage>* out);
   // Offloaded requests not answered yet.
   size_t offloaded() const { return offloaded_.size(); }
