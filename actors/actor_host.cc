@@ -13,6 +13,7 @@
 #include "actors/auth/password_hasher.h"
 #include "actors/db/schema.h"
 #include "actors/dispatcher.h"
+#include "actors/offload_pool.h"
 #include "bus/peer.h"
 
 namespace imbus::actors {
@@ -30,6 +31,8 @@ void ActorHost::Start() {
     }
   }
   if (options_.threads < 1) throw std::runtime_error("--threads must be at least 1");
+  if (options_.hash_threads < 1) throw std::runtime_error("--hash-threads must be at least 1");
+  if (options_.hash_queue < 1) throw std::runtime_error("--hash-queue must be at least 1");
   try {
     QuoteDatabaseName(options_.db.database);
   } catch (const std::invalid_argument& e) {
@@ -74,6 +77,8 @@ void ActorHost::Start() {
 // One worker's state, built on the main thread (so a failure is a startup error)
 // and then used only by its worker thread.
 struct ActorHost::Worker {
+  explicit Worker(OffloadPool* pool) : dispatcher(pool) {}
+
   int index = 0;
   std::unique_ptr<Db> db;  // stable address: services keep a pointer to it
   // Stable address too; its peer is attached by the worker thread that makes it.
@@ -85,9 +90,14 @@ struct ActorHost::Worker {
 };
 
 void ActorHost::Run(const std::atomic<bool>& stop) {
+  // Before the workers: their dispatchers point at it. Its jobs hold nothing of a
+  // worker but the shared CompletionQueue, so the order of destruction is free.
+  OffloadPool pool(options_.hash_threads, static_cast<size_t>(options_.hash_queue));
+  spdlog::info("actor: offload pool of {} threads, up to {} jobs waiting", pool.threads(),
+               pool.max_queued());
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < options_.threads; ++i) {
-    auto w = std::make_unique<Worker>();
+    auto w = std::make_unique<Worker>(&pool);
     w->index = i;
     w->db = std::make_unique<Db>(options_.db);
     for (const std::string& name : options_.services) {
@@ -123,6 +133,16 @@ void ActorHost::NoteExpired(Worker& w) {
   w.next_expired_log = now + std::chrono::seconds(1);
 }
 
+namespace {
+
+// While offloaded work is out, the worker wakes this often to send what finished.
+// BusPeer::WaitReadable cannot also wait for the pool; waiting in slices keeps the
+// peer's own wait (its socket monitor, reconnect timers) in charge, for at most
+// this much delay on a reply after a hash of 50-500 ms.
+constexpr int kOffloadSliceMs = 5;
+
+}  // namespace
+
 void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<bool>& stop) {
   std::string joined;
   for (const std::string& name : options_.services) joined += (joined.empty() ? "" : ",") + name;
@@ -151,18 +171,21 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   std::vector<OutMessage> out;
   bus::BusMessage msg;
   while (!stop.load(std::memory_order_relaxed)) {
-    peer.WaitReadable(options_.heartbeat_ms);
+    peer.WaitReadable(w->dispatcher.offloaded() > 0 ? kOffloadSliceMs : options_.heartbeat_ms);
     for (;;) {
       batch.clear();
       while (batch.size() < kMaxBatch && w->sessions->Next(&msg)) {
         if (msg.type == codec::BusType::kRequest) batch.push_back(std::move(msg));
       }
-      if (batch.empty()) break;
-      in.clear();
-      for (const bus::BusMessage& m : batch) in.push_back({m.meta, m.body});
       out.clear();
-      w->dispatcher.HandleRequests(in, &out);
-      NoteExpired(*w);
+      if (!batch.empty()) {
+        in.clear();
+        for (const bus::BusMessage& m : batch) in.push_back({m.meta, m.body});
+        w->dispatcher.HandleRequests(in, &out);
+        NoteExpired(*w);
+      }
+      w->dispatcher.TakeFinished(&out);
+      if (batch.empty() && out.empty()) break;
       for (const OutMessage& m : out) {
         if (!peer.Send(m.type, m.meta, m.body)) {
           spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
@@ -173,8 +196,10 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
     }
     peer.Tick(0);
   }
-  spdlog::info("actor worker {} stopping after {} requests ({} dropped past their deadline)",
-               w->index, w->dispatcher.handled(), w->dispatcher.expired());
+  spdlog::info("actor worker {} stopping after {} requests ({} dropped past their deadline, "
+               "{} offloaded ones unanswered)",
+               w->index, w->dispatcher.handled(), w->dispatcher.expired(),
+               w->dispatcher.offloaded());
 }
 
 }  // namespace imbus::actors

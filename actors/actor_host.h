@@ -3,7 +3,10 @@
 // the schema), then runs `threads` workers. Each worker thread owns a BusPeer (a
 // DEALER to the broker), its own Db connection and its own service instances, and
 // loops: wait for input (≤ heartbeat) -> dispatch every REQUEST -> send pushes and
-// the reply -> heartbeat tick.
+// the reply -> heartbeat tick. Work that takes long (password hashing) goes to one
+// OffloadPool of `hash_threads` shared by the workers, so no worker stays away from
+// its socket for long; while such work is out the worker also wakes every few ms
+// to send what finished, on its own socket.
 #pragma once
 
 #include <atomic>
@@ -28,6 +31,9 @@ class ActorHost {
     std::string broker = "tcp://127.0.0.1:5555";
     int threads = 2;
     int heartbeat_ms = 1000;
+    // The OffloadPool: threads, and jobs that may wait (more: RATE_LIMITED).
+    int hash_threads = 2;
+    int hash_queue = 256;
     DbConfig db;
     int db_wait_s = 60;  // keep retrying the first connection this long
     ServiceOptions service_options;

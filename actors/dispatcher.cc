@@ -21,6 +21,9 @@ std::string RequestName(const codec::RequestMeta& m) {
 }
 }  // namespace
 
+Dispatcher::Dispatcher(OffloadPool* pool)
+    : pool_(pool), finished_(pool != nullptr ? std::make_shared<CompletionQueue>() : nullptr) {}
+
 void Dispatcher::Add(uint16_t wire_service, std::unique_ptr<Service> service) {
   services_[wire_service] = std::move(service);
 }
@@ -137,11 +140,17 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
       Code code = Code::kOk;
       std::string error;
       try {
-        first.service->Handle(Request{first.meta, first.body}, &reply);
+        const Request req{first.meta, first.body};
+        first.service->Handle(req, &reply);
+        if (pool_ == nullptr) FinishInline(req, &reply);
       } catch (...) {
         std::tie(code, error) = MapException(std::current_exception(), RequestName(first.meta));
       }
-      Emit(first.meta, reply, code, error, out);
+      if (code == Code::kOk && reply.offload.work) {
+        StartOffload(std::move(first.meta), std::move(first.body), std::move(reply), out);
+      } else {
+        Emit(first.meta, reply, code, error, out);
+      }
       ++i;
       continue;
     }
@@ -176,6 +185,63 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
       Emit(parsed[k].meta, item.reply, item.code, item.error, out);
     }
     i = end;
+  }
+}
+
+void Dispatcher::StartOffload(codec::RequestMeta meta, codec::Body body, Reply reply,
+                              std::vector<OutMessage>* out) {
+  const uint64_t id = ++last_job_id_;
+  std::function<void()> work = std::move(reply.offload.work);
+  std::function<void(const Request&, Reply*)> then = std::move(reply.offload.then);
+  reply.offload = Offload{};
+  const bool queued =
+      pool_->TrySubmit([work = std::move(work), id, finished = finished_] {
+        std::exception_ptr error;
+        try {
+          work();
+        } catch (...) {
+          error = std::current_exception();
+        }
+        finished->Post({id, error});
+      });
+  if (!queued) {
+    // Refused before anything happened (Handle changes nothing before offloading),
+    // so the client may simply try again.
+    const int64_t retry_ms = pool_->RetryAfterMs();
+    uint64_t suppressed = 0;
+    if (busy_log_.Allow(&suppressed)) {
+      spdlog::warn("actor: offload queue full ({} waiting): {} answered RATE_LIMITED, retry in {} "
+                   "ms ({} more refusals not logged)",
+                   pool_->max_queued(), RequestName(meta), retry_ms, suppressed);
+    }
+    Reply busy;
+    busy.body = codec::RateLimitedBody(
+        retry_ms, "server busy: too many password hashes queued; retry after retry_ms");
+    Emit(meta, busy, Code::kOk, {}, out);  // kOk: send busy.body as it is
+    return;
+  }
+  offloaded_.emplace(id, Waiting{std::move(meta), std::move(body), std::move(reply),
+                                 std::move(then)});
+}
+
+void Dispatcher::TakeFinished(std::vector<OutMessage>* out) {
+  if (!finished_) return;
+  done_.clear();
+  finished_->TakeAll(&done_);
+  for (CompletionQueue::Done& d : done_) {
+    auto it = offloaded_.find(d.id);
+    if (it == offloaded_.end()) continue;  // cannot happen: every job is registered
+    Waiting& w = it->second;
+    Code code = Code::kOk;
+    std::string error;
+    try {
+      if (d.error) std::rethrow_exception(d.error);
+      if (w.then) w.then(Request{w.meta, w.body}, &w.reply);
+    } catch (...) {
+      std::tie(code, error) = MapException(std::current_exception(), RequestName(w.meta));
+    }
+    Emit(w.meta, w.reply, code, error, out);
+    offloaded_.erase(it);
   }
 }
 

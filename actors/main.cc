@@ -63,6 +63,15 @@ int main(int argc, char** argv) {
   app.add_option("--pwhash-mem", o.service_options.pwhash_mem,
                  "Argon2id memlimit in bytes (min 8192)")
       ->envname("IMBUS_PWHASH_MEM");
+  app.add_option("--hash-threads", o.hash_threads,
+                 "threads computing password hashes, apart from the workers (which keep "
+                 "heartbeating and serving meanwhile)")
+      ->envname("IMBUS_HASH_THREADS")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--hash-queue", o.hash_queue,
+                 "password hashes that may wait for a hash thread; more: RATE_LIMITED")
+      ->envname("IMBUS_HASH_QUEUE")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--token-ttl-s", o.service_options.token_ttl_s, "login token lifetime")
       ->envname("IMBUS_TOKEN_TTL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,6 +29,23 @@ struct Push {
   bool skip_requester = false;  // leave out the requesting connection
 };
 
+struct Reply;
+
+// Work that would hold the worker thread for long (an Argon2id hash: 50-500 ms of
+// CPU, during which its bus socket would send no heartbeat). A service that sets
+// Reply::offload in Handle leaves the rest of the answer for later: the host runs
+// `work` on its bounded OffloadPool while the worker goes on serving, then calls
+// `then` on the worker thread with the same request and the reply as Handle left
+// it; `then` finishes the reply (it may throw like Handle, and must not offload
+// again). `work` runs on another thread: it may touch only what it captured (no Db,
+// no Sessions, no service members). When the pool's queue is full the request is
+// answered RATE_LIMITED and `then` never runs, so Handle must not have changed
+// anything before offloading. Not from HandleBatch (see FinishInline).
+struct Offload {
+  std::function<void()> work;
+  std::function<void(const Request&, Reply*)> then;
+};
+
 struct Reply {
   // OK body: the whole map including "code": 0 (see OkWriter). Empty means `{code: 0}`.
   std::string body;
@@ -36,7 +54,19 @@ struct Reply {
   uint64_t kick_uid = 0;
   std::string kick_reason;
   std::vector<Push> pushes;
+  Offload offload;  // set: the answer is finished later (see Offload)
 };
+
+// Runs a reply's offloaded work and then its continuation on the calling thread;
+// nothing when Handle offloaded nothing. For callers without an OffloadPool (logic
+// tests, fuzzing, batches). Exceptions propagate as from Handle.
+inline void FinishInline(const Request& req, Reply* reply) {
+  if (!reply->offload.work) return;
+  Offload offload = std::move(reply->offload);
+  reply->offload = Offload{};
+  offload.work();
+  if (offload.then) offload.then(req, reply);
+}
 
 // Thrown by a service to answer with a protocol error code. The host also maps
 // codec::BadField to BAD_REQUEST, DbUnavailable to UNAVAILABLE and anything else to
@@ -80,7 +110,10 @@ class Service {
   // Handle). Replies and pushes go out in item order after HandleBatch returns.
   virtual bool Batchable(uint16_t /*command*/) const { return false; }
   virtual void HandleBatch(std::vector<BatchItem>& items) {
-    for (BatchItem& item : items) Handle(*item.req, &item.reply);
+    for (BatchItem& item : items) {
+      Handle(*item.req, &item.reply);
+      FinishInline(*item.req, &item.reply);
+    }
   }
 };
 

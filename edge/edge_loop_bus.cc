@@ -200,9 +200,11 @@ void EdgeLoop::AnswerUnavailable(const RequestTracker::Request& r, std::string_v
 
 void EdgeLoop::PruneDeparted() {
   // The broker handles what it reads in order and heartbeats after each batch: a word
-  // from it well after an UNBIND (two intervals of margin for a backlog) means it read it.
+  // from it well after an UNBIND (two intervals of margin for a backlog) means it read
+  // it. A DEPARTED it read takes its settle time (liveness intervals) to be acted on;
+  // if that broker dies first, the next one must hear of them too: 2 + 3 intervals.
   const auto seen_before =
-      peer_->last_served() - 2 * std::chrono::milliseconds(options_.heartbeat_ms);
+      peer_->last_served() - 5 * std::chrono::milliseconds(options_.heartbeat_ms);
   while (!departed_.empty() && departed_.front().at < seen_before) departed_.pop_front();
 }
 

@@ -1,5 +1,7 @@
 #include "actors/auth/auth_service.h"
 
+#include <memory>
+
 #include "codec/commands.h"
 
 namespace imbus::actors {
@@ -79,20 +81,28 @@ void AuthService::Register(const Request& req, Reply* reply) {
   CheckPasswordLength(password);
   // Cheap pre-check so a taken name does not cost a hash; the store decides races.
   if (store_->FindUserByName(name)) throw RequestError(Code::kConflict, "name is taken");
-  const std::optional<uint64_t> uid = store_->CreateUser(name, hasher_.Hash(password));
-  if (!uid) throw RequestError(Code::kConflict, "name is taken");
-  OkWriter w(1);
-  w.Key("uid").Uint(*uid);
-  reply->body = w.Finish();
+  auto hash = std::make_shared<std::string>();
+  reply->offload.work = [hasher = hasher_, password, hash] { *hash = hasher.Hash(password); };
+  reply->offload.then = [this, name, hash](const Request&, Reply* r) {
+    const std::optional<uint64_t> uid = store_->CreateUser(name, *hash);
+    if (!uid) throw RequestError(Code::kConflict, "name is taken");
+    OkWriter w(1);
+    w.Key("uid").Uint(*uid);
+    r->body = w.Finish();
+  };
 }
 
-bool AuthService::CheckPassword(const std::optional<UserRecord>& user,
-                                const std::string& password) {
-  if (!user) {
-    hasher_.Verify(dummy_hash_, password);
-    return false;
-  }
-  return hasher_.Verify(user->pwhash, password);
+void AuthService::OffloadCheckPassword(const std::optional<UserRecord>& user,
+                                       const std::string& password, CheckedFn then,
+                                       Reply* reply) const {
+  auto ok = std::make_shared<bool>(false);
+  reply->offload.work = [hasher = hasher_, hash = user ? user->pwhash : dummy_hash_,
+                         known = user.has_value(), password, ok] {
+    *ok = hasher.Verify(hash, password) && known;
+  };
+  reply->offload.then = [ok, then = std::move(then)](const Request& req, Reply* r) {
+    then(*ok, req, r);
+  };
 }
 
 void AuthService::BindSession(const Request& req, const UserRecord& user,
@@ -132,18 +142,23 @@ void AuthService::Login(const Request& req, Reply* reply) {
                                          })) {
     user.reset();
   }
-  if (!CheckPassword(user, password)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
-
-  BindSession(req, *user, device, reply);  // validates optional fields before we store
-  const std::string token = NewToken();
-  const int64_t now = options_.now_ms();
-  store_->SaveToken(TokenHash(token),
-                    TokenRecord{user->uid, device, now + options_.token_ttl_s * 1000}, now);
-  OkWriter w(3);
-  w.Key("uid").Uint(user->uid);
-  w.Key("name").Str(user->name);
-  w.Key("token").Str(token);
-  reply->body = w.Finish();
+  OffloadCheckPassword(
+      user, password,
+      [this, user, device](bool ok, const Request& request, Reply* r) {
+        if (!ok) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+        BindSession(request, *user, device, r);  // validates optional fields before we store
+        const std::string token = NewToken();
+        const int64_t now = options_.now_ms();
+        store_->SaveToken(TokenHash(token),
+                          TokenRecord{user->uid, device, now + options_.token_ttl_s * 1000},
+                          now);
+        OkWriter w(3);
+        w.Key("uid").Uint(user->uid);
+        w.Key("name").Str(user->name);
+        w.Key("token").Str(token);
+        r->body = w.Finish();
+      },
+      reply);
 }
 
 void AuthService::Resume(const Request& req, Reply* reply) {
@@ -176,11 +191,17 @@ void AuthService::DeleteAccount(const Request& req, Reply* reply) {
   const std::string password = req.body.RequireString("password");
   CheckPasswordLength(password);
   const std::optional<UserRecord> user = store_->FindUserByUid(uid);
-  if (!CheckPassword(user, password)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
-  if (!store_->DeleteUser(uid)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
-  reply->kick_uid = uid;
-  reply->kick_reason = "account deleted";
-  if (req.meta.uid == uid) reply->action = codec::SessionAction::kLogout;
+  OffloadCheckPassword(
+      user, password,
+      [this, uid](bool ok, const Request& request, Reply* r) {
+        if (!ok) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+        // Gone meanwhile (deleted from another connection): the same answer.
+        if (!store_->DeleteUser(uid)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+        r->kick_uid = uid;
+        r->kick_reason = "account deleted";
+        if (request.meta.uid == uid) r->action = codec::SessionAction::kLogout;
+      },
+      reply);
 }
 
 }  // namespace imbus::actors

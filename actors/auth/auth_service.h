@@ -1,7 +1,8 @@
 // Public. AuthService: PROTOCOL.md service 2 (REGISTER, LOGIN, RESUME, LOGOUT,
 // DELETE_ACCOUNT). Business rules only; storage is an AuthStore, so the same logic
 // runs on MariaDB in production and in memory in tests. One instance per worker
-// thread.
+// thread. Every password hash or check is offloaded (Offload in service.h): Handle
+// reads the store, the hash runs on the host's pool, the continuation writes.
 #pragma once
 
 #include <chrono>
@@ -41,9 +42,12 @@ class AuthService : public Service {
   void Logout(const Request& req, Reply* reply);
   void DeleteAccount(const Request& req, Reply* reply);
 
-  // Checks the password against the user's hash; for unknown users it verifies a
-  // dummy hash so both failures take the same time.
-  bool CheckPassword(const std::optional<UserRecord>& user, const std::string& password);
+  // Offloads checking `password` against `user`'s hash, then calls `then` with the
+  // verdict on the worker thread. Unknown users check a dummy hash so that both
+  // failures take the same time.
+  using CheckedFn = std::function<void(bool ok, const Request&, Reply*)>;
+  void OffloadCheckPassword(const std::optional<UserRecord>& user, const std::string& password,
+                            CheckedFn then, Reply* reply) const;
   // Fills action LOGIN and the SessionInfo for `user` on this connection.
   void BindSession(const Request& req, const UserRecord& user, const std::string& device,
                    Reply* reply) const;

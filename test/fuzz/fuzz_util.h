@@ -77,7 +77,9 @@ inline Outcome Call(actors::Service& service, const codec::RequestMeta& meta,
                     const codec::Body& body) {
   Outcome out;
   try {
-    service.Handle(actors::Request{meta, body}, &out.reply);
+    const actors::Request req{meta, body};
+    service.Handle(req, &out.reply);
+    actors::FinishInline(req, &out.reply);  // what the host's offload pool would run
   } catch (const actors::RequestError& e) {
     out.code = e.code();
     IMBUS_FUZZ_CHECK(out.code != codec::Code::kOk);

@@ -143,9 +143,11 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
   const size_t index = actors_.size();
   std::vector<std::string> args = {"--services",    services,     "--broker", peers_endpoint(),
                                    "--threads",     std::to_string(threads),
-                                   "--db-name",     database_,    "--pwhash-ops", "1",
-                                   "--pwhash-mem",  std::to_string(pwhash_mem),       "--heartbeat-ms",
+                                   "--db-name",     database_,    "--heartbeat-ms",
                                    std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
+  if (pwhash_mem != kDefaultPwhashCost) {
+    args.insert(args.end(), {"--pwhash-ops", "1", "--pwhash-mem", std::to_string(pwhash_mem)});
+  }
   if (!db.socket.empty()) {
     args.insert(args.end(), {"--db-socket", db.socket});
   } else {

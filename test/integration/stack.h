@@ -64,7 +64,9 @@ class Stack {
   // restarting a crashed edge would: clients reconnect to the address they know.
   void RestartEdge(size_t i);
   // Starts an actor process serving `services` (comma-separated); returns its index.
-  // The password hash cost is the lowest unless `pwhash_mem` says otherwise.
+  // The password hash cost is the lowest unless `pwhash_mem` says otherwise;
+  // kDefaultPwhashCost gives the actor's own default (the production cost).
+  static constexpr int64_t kDefaultPwhashCost = 0;
   size_t StartActor(const std::string& services = "auth", int threads = 1,
                     int64_t pwhash_mem = 8192, const bus::CurveClientKeys* curve = nullptr);
   // Waits until the broker has seen `count` more workers join since `from`.
