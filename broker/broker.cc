@@ -327,11 +327,7 @@ bool Broker::AdmitUser(const std::string& edge, const codec::RequestMeta& req) {
   spdlog::debug("broker: uid {} over its {} limit; retry in {} ms", req.uid,
                 sends ? "MSG/SEND" : "request", v.retry_ms);
   if (peers_.count(edge) == 0) return false;
-  codec::ReplyMeta reply;
-  reply.conn = req.conn;
-  reply.seq = req.seq;
-  reply.service = req.service;
-  reply.command = req.command;
+  codec::ReplyMeta reply = codec::ReplyMetaFor(req);
   Send(edge, codec::BusType::kReply, codec::PackMeta(reply),
        codec::RateLimitedBody(v.retry_ms, sends ? "too many messages from this user; slow down"
                                                 : "too many requests from this user; slow down"));
@@ -426,12 +422,7 @@ void Broker::AnswerBusy(const std::string& edge, const codec::RequestMeta& req,
     next_busy_log_ = now + std::chrono::seconds(1);
   }
   if (edge.empty() || peers_.count(edge) == 0) return;
-  codec::ReplyMeta reply;
-  reply.rid = req.rid;
-  reply.conn = req.conn;
-  reply.seq = req.seq;
-  reply.service = req.service;
-  reply.command = req.command;
+  codec::ReplyMeta reply = codec::ReplyMetaFor(req);
   // The queue has been standing at least `waited`: a retry sooner would most likely
   // meet it still standing.
   const int64_t retry_ms = std::clamp<int64_t>(ToMs(waited), options_.max_queue_wait_ms, 30000);
@@ -451,12 +442,7 @@ void Broker::AnswerError(const std::string& edge, const codec::RequestMeta& req,
                          const std::string& error) {
   if (code == static_cast<int>(codec::Code::kUnavailable)) ++counters_.unavailable;
   if (peers_.count(edge) == 0) return;
-  codec::ReplyMeta reply;
-  reply.rid = req.rid;
-  reply.conn = req.conn;
-  reply.seq = req.seq;
-  reply.service = req.service;
-  reply.command = req.command;
+  codec::ReplyMeta reply = codec::ReplyMetaFor(req);
   Send(edge, codec::BusType::kReply, codec::PackMeta(reply),
        codec::ErrorBody(static_cast<codec::Code>(code), error));
 }
@@ -481,11 +467,7 @@ void Broker::AnswerRoute(const std::string& edge, const codec::RequestMeta& req)
     w.Key("port").Uint(e.port);
     w.Key("load").Uint(e.load);
   }
-  codec::ReplyMeta reply;
-  reply.conn = req.conn;
-  reply.seq = req.seq;
-  reply.service = req.service;
-  reply.command = req.command;
+  codec::ReplyMeta reply = codec::ReplyMetaFor(req);
   if (Send(edge, codec::BusType::kReply, codec::PackMeta(reply), w.Finish())) {
     ++counters_.replies;
   }

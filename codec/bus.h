@@ -118,6 +118,18 @@ struct ReplyMeta {
   MSGPACK_DEFINE(rid, conn, seq, service, command, action, session, kick_uid, kick_reason);
 };
 
+// The reply header that answers `req` (rid, conn, seq, service and command echoed;
+// no session action).
+inline ReplyMeta ReplyMetaFor(const RequestMeta& req) {
+  ReplyMeta r;
+  r.rid = req.rid;
+  r.conn = req.conn;
+  r.seq = req.seq;
+  r.service = req.service;
+  r.command = req.command;
+  return r;
+}
+
 // worker -> broker: deliver `body` as a push to every session of `uids`, except the
 // connection (skip_conn on the edge that sent the request with rid skip_rid).
 struct PushMeta {

@@ -125,15 +125,7 @@ inline codec::RequestMeta Request(uint16_t service, uint16_t command, uint64_t c
   return r;
 }
 
-inline codec::ReplyMeta ReplyTo(const codec::RequestMeta& req) {
-  codec::ReplyMeta r;
-  r.rid = req.rid;
-  r.conn = req.conn;
-  r.seq = req.seq;
-  r.service = req.service;
-  r.command = req.command;
-  return r;
-}
+inline codec::ReplyMeta ReplyTo(const codec::RequestMeta& req) { return codec::ReplyMetaFor(req); }
 
 // {code, error} of a reply body.
 inline std::pair<int64_t, std::string> CodeOf(const std::string& body) {
