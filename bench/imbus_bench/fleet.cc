@@ -1,5 +1,7 @@
 #include "bench/imbus_bench/fleet.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -178,8 +180,12 @@ void Fleet::Register(size_t i) {
   w.Key("name").Str(Name(i)).Key("password").Str(options_.password);
   const int64_t start = NowNs();
   conns_[i]->Request(kAuth, codec::auth::kRegister, w.Finish(),
-                     [this, i, start](int code, const codec::Body&) {
+                     [this, i, start](int code, const codec::Body& body) {
                        if (code == kConnLost) return;  // on_close reports it
+                       if (code == static_cast<int>(codec::Code::kRateLimited)) {
+                         RetryLater(i, true, body);  // the server is busy hashing: wait
+                         return;
+                       }
                        stats_.register_ns.Record(NowNs() - start);
                        // CONFLICT: the user exists (an earlier run); LOGIN decides.
                        if (code != 0 && code != static_cast<int>(codec::Code::kConflict)) {
@@ -198,6 +204,10 @@ void Fleet::Login(size_t i, bool register_on_failure) {
   conns_[i]->Request(kAuth, codec::auth::kLogin, w.Finish(),
                      [this, i, start, register_on_failure](int code, const codec::Body& body) {
                        if (code == kConnLost) return;
+                       if (code == static_cast<int>(codec::Code::kRateLimited)) {
+                         RetryLater(i, false, body);
+                         return;
+                       }
                        if (code == static_cast<int>(codec::Code::kUnauthenticated) &&
                            register_on_failure) {
                          Register(i);
@@ -228,8 +238,25 @@ void Fleet::SetupDone(size_t i, bool ok, const std::string& why) {
   StartNextLogin();
 }
 
+void Fleet::RetryLater(size_t i, bool register_user, const codec::Body& body) {
+  ++stats_.busy_retries;
+  const int64_t retry_ms = std::clamp<int64_t>(
+      static_cast<int64_t>(body.GetUint("retry_ms").value_or(100)), 10, 10000);
+  retry_due_.push(Retry{NowNs() + retry_ms * 1'000'000, i, register_user});
+}
+
 void Fleet::Tick() {
   const int64_t now = NowNs();
+  while (!retry_due_.empty() && retry_due_.top().at <= now) {
+    const Retry r = retry_due_.top();
+    retry_due_.pop();
+    if (phase_[r.conn] != kSettingUp) continue;
+    if (r.register_user) {
+      Register(r.conn);
+    } else {
+      Login(r.conn, options_.reuse_users);
+    }
+  }
   const int64_t interval = int64_t{options_.ping_interval_s} * kSecondNs;
   while (!ping_due_.empty() && ping_due_.top().first <= now) {
     const size_t i = ping_due_.top().second;

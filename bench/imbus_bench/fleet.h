@@ -42,6 +42,7 @@ struct FleetStats {
   uint64_t connect_failed = 0;  // TCP connect failed
   uint64_t failed = 0;          // connect or login failed during setup
   uint64_t closed_later = 0;   // closed after login (kicked, idle timeout, server gone)
+  uint64_t busy_retries = 0;   // REGISTER/LOGIN answered RATE_LIMITED and sent again later
   uint64_t pings = 0;
   uint64_t ping_failures = 0;
   Histogram connect_ns;   // TCP connect
@@ -87,6 +88,9 @@ class Fleet {
   void Login(size_t i, bool register_on_failure);
   void Register(size_t i);
   void SetupDone(size_t i, bool ok, const std::string& why);
+  // REGISTER or LOGIN answered RATE_LIMITED (the server's hashing queue is full):
+  // the same again after the answer's retry_ms.
+  void RetryLater(size_t i, bool register_user, const codec::Body& body);
   sockaddr_in SourceFor(size_t i) const;
 
   EventLoop* loop_;
@@ -101,6 +105,13 @@ class Fleet {
   size_t login_done_ = 0;
   using Due = std::pair<int64_t, size_t>;  // (due time, conn)
   std::priority_queue<Due, std::vector<Due>, std::greater<>> ping_due_;
+  struct Retry {
+    int64_t at;
+    size_t conn;
+    bool register_user;
+    bool operator>(const Retry& o) const { return at > o.at; }
+  };
+  std::priority_queue<Retry, std::vector<Retry>, std::greater<>> retry_due_;
 };
 
 // Parses HOST:PORT (IPv4 literal or "localhost"); false with *error otherwise.
