@@ -204,10 +204,10 @@ int main(int argc, char** argv) {
     const auto& c = broker.counters();
     spdlog::info("broker: stopping ({}); requests {} replies {} unavailable {} late {} send "
                  "failures {} rate limited {} (MSG/SEND {}) refused peers {} READYs {} edge / {} "
-                 "worker, departed sessions {}, told offline {}",
+                 "worker, departed sessions {}, told offline {}, turned away while passive {}",
                  broker.ha_state(), c.requests, c.replies, c.unavailable, c.late_replies,
                  c.send_failures, c.rate_limited, c.rate_limited_send, broker.refused_peers(),
-                 c.edge_readies, c.worker_readies, c.departed, c.forced_offline);
+                 c.edge_readies, c.worker_readies, c.departed, c.forced_offline, c.not_active);
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
                  e.what());

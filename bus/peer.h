@@ -85,8 +85,6 @@ class BusPeer {
   // The incarnation of the broker that accepted our READY last (0: none yet).
   uint64_t incarnation() const { return confirmed_; }
   bool broker_alive() const;
-  // When the broker last said anything to us (or we connected).
-  std::chrono::steady_clock::time_point last_heard() const { return last_heard_; }
   // When a broker that had accepted our READY last said anything to us: what we sent
   // it well before that, it has read.
   std::chrono::steady_clock::time_point last_served() const { return last_served_; }
