@@ -5,6 +5,7 @@
 #include "actors/db/db.h"
 #include "actors/sessions.h"
 #include "codec/commands.h"
+#include "codec/frame.h"
 
 #include <exception>
 #include <tuple>
@@ -53,10 +54,28 @@ std::pair<Code, std::string> MapException(std::exception_ptr e, const std::strin
   }
 }
 
+// The largest body that still fits a client frame of the default max_frame. Every
+// answer is built to fit (lists are paged, SYNC and HISTORY cut by size); one that
+// does not is a server bug, and it is answered and logged here rather than sent into
+// a frame the client cannot read (or over the bus's message limit, where it would be
+// dropped and leave the client waiting for its timeout).
+constexpr size_t kMaxBody = codec::kDefaultMaxFrame - codec::kHeaderSize;
+
 void Emit(const codec::RequestMeta& meta, Reply& reply, Code code, const std::string& error,
           std::vector<OutMessage>* out) {
+  if (code == Code::kOk && reply.body.size() > kMaxBody) {
+    spdlog::error("actor: {} answer of {} bytes does not fit a frame; answered INTERNAL",
+                  RequestName(meta), reply.body.size());
+    Emit(meta, reply, Code::kInternal, "answer too large for one frame", out);
+    return;
+  }
   if (code != Code::kOk) reply = Reply{};
   for (Push& p : reply.pushes) {
+    if (p.body.size() > kMaxBody) {
+      spdlog::error("actor: {} push of {} bytes does not fit a frame; not sent",
+                    RequestName(meta), p.body.size());
+      continue;
+    }
     if (p.skip_requester) p.meta.skip_rid = meta.rid;
     out->push_back({codec::BusType::kPush, codec::PackMeta(p.meta), std::move(p.body)});
   }

@@ -27,6 +27,16 @@ std::string UintBody(std::string_view key, uint64_t v) {
   return w.Finish();
 }
 
+// A list request for the largest page (fewest round trips): `key`: `value` when
+// `key` is not empty, and `after` when given.
+std::string AfterBody(std::string_view key, uint64_t value, const std::optional<uint64_t>& after) {
+  codec::MapWriter w((key.empty() ? 1 : 2) + (after ? 1 : 0));
+  if (!key.empty()) w.Key(key).Uint(value);
+  w.Key("limit").Uint(wire::kMaxListLimit);
+  if (after) w.Key("after").Uint(*after);
+  return w.Finish();
+}
+
 }  // namespace
 
 Result<UserPage> ListUsers(Client& c, uint64_t page, uint64_t size) {
@@ -67,13 +77,11 @@ Result<Empty> RemoveFriend(Client& c, uint64_t uid) {
 }
 
 Result<std::vector<UserInfo>> ListFriends(Client& c) {
-  return wire::Typed<std::vector<UserInfo>>(
-      c.Call(kDirectory, codec::directory::kListFriends, codec::EmptyBody()),
-      [](const codec::Body& b) {
-        std::vector<UserInfo> out;
-        for (const msgpack::object* u : wire::ArrayOf(b, "friends")) out.push_back(ToUser(*u));
-        return out;
-      });
+  return wire::AllPages<UserInfo, uint64_t>(
+      [&c](const std::optional<uint64_t>& after) {
+        return c.Call(kDirectory, codec::directory::kListFriends, AfterBody({}, 0, after));
+      },
+      "friends", ToUser, [](const UserInfo& u) { return u.uid; });
 }
 
 Result<uint64_t> CreateGroup(Client& c, std::string_view name, std::string_view desc) {
@@ -95,29 +103,29 @@ Result<Empty> LeaveGroup(Client& c, uint64_t gid) {
 }
 
 Result<std::vector<GroupInfo>> ListGroups(Client& c) {
-  return wire::Typed<std::vector<GroupInfo>>(
-      c.Call(kDirectory, codec::directory::kListGroups, codec::EmptyBody()),
-      [](const codec::Body& b) {
-        std::vector<GroupInfo> out;
-        for (const msgpack::object* g : wire::ArrayOf(b, "groups")) {
-          out.push_back(GroupInfo{UintIn(*g, "gid"), StringIn(*g, "name"), StringIn(*g, "desc"),
-                                  StringIn(*g, "role")});
-        }
-        return out;
-      });
+  return wire::AllPages<GroupInfo, uint64_t>(
+      [&c](const std::optional<uint64_t>& after) {
+        return c.Call(kDirectory, codec::directory::kListGroups, AfterBody({}, 0, after));
+      },
+      "groups",
+      [](const msgpack::object& g) {
+        return GroupInfo{UintIn(g, "gid"), StringIn(g, "name"), StringIn(g, "desc"),
+                         StringIn(g, "role")};
+      },
+      [](const GroupInfo& g) { return g.gid; });
 }
 
 Result<std::vector<MemberInfo>> GroupMembers(Client& c, uint64_t gid) {
-  return wire::Typed<std::vector<MemberInfo>>(
-      c.Call(kDirectory, codec::directory::kGroupMembers, UintBody("gid", gid)),
-      [](const codec::Body& b) {
-        std::vector<MemberInfo> out;
-        for (const msgpack::object* m : wire::ArrayOf(b, "members")) {
-          out.push_back(MemberInfo{UintIn(*m, "uid"), StringIn(*m, "name"), StringIn(*m, "role"),
-                                   BoolIn(*m, "online")});
-        }
-        return out;
-      });
+  return wire::AllPages<MemberInfo, uint64_t>(
+      [&c, gid](const std::optional<uint64_t>& after) {
+        return c.Call(kDirectory, codec::directory::kGroupMembers, AfterBody("gid", gid, after));
+      },
+      "members",
+      [](const msgpack::object& m) {
+        return MemberInfo{UintIn(m, "uid"), StringIn(m, "name"), StringIn(m, "role"),
+                          BoolIn(m, "online")};
+      },
+      [](const MemberInfo& m) { return m.uid; });
 }
 
 }  // namespace imbus::client

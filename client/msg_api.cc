@@ -113,14 +113,18 @@ Result<std::vector<Message>> History(Client& c, std::string_view conv, uint64_t 
 }
 
 Result<std::vector<ConvInfo>> Conversations(Client& c) {
-  return Typed<std::vector<ConvInfo>>(
-      c.Call(kMsg, codec::msg::kConversations, codec::EmptyBody()), [](const codec::Body& b) {
-        std::vector<ConvInfo> out;
-        for (const msgpack::object* o : ArrayOf(b, "convs")) {
-          out.push_back({StringIn(*o, "conv"), UintIn(*o, "last_seq"), UintIn(*o, "acked_seq")});
-        }
-        return out;
-      });
+  return wire::AllPages<ConvInfo, std::string>(
+      [&c](const std::optional<std::string>& after) {
+        codec::MapWriter w(after ? 2 : 1);
+        w.Key("limit").Uint(wire::kMaxListLimit);
+        if (after) w.Key("after").Str(*after);
+        return c.Call(kMsg, codec::msg::kConversations, w.Finish());
+      },
+      "convs",
+      [](const msgpack::object& o) {
+        return ConvInfo{StringIn(o, "conv"), UintIn(o, "last_seq"), UintIn(o, "acked_seq")};
+      },
+      [](const ConvInfo& conv) { return conv.conv; });
 }
 
 std::optional<Message> MessageFromPush(const Push& push) {

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "actors/list_page.h"
 #include "codec/commands.h"
 
 namespace imbus::actors {
@@ -163,11 +164,16 @@ void DirectoryService::RemoveFriend(const Request& req, Reply* reply) {
 }
 
 void DirectoryService::ListFriends(const Request& req, Reply* reply) {
-  const std::vector<DirectoryUser> friends = store_->Friends(req.meta.uid);
+  const uint32_t limit = ListLimit(req.body);
+  std::vector<DirectoryUser> friends =
+      store_->Friends(req.meta.uid, req.body.GetUint("after").value_or(0), limit + 1);
+  const bool more = FitPage(&friends, limit, [](const DirectoryUser& u) {
+    return 32 + u.name.size();  // {uid, name, online}
+  });
   std::vector<uint64_t> uids;
   for (const DirectoryUser& u : friends) uids.push_back(u.uid);
   const std::vector<bool> online = OnlineFlags(uids);
-  OkWriter w(1);
+  OkWriter w(2);
   w.Key("friends");
   w.packer().pack_array(static_cast<uint32_t>(friends.size()));
   for (size_t i = 0; i < friends.size(); ++i) {
@@ -176,6 +182,7 @@ void DirectoryService::ListFriends(const Request& req, Reply* reply) {
     w.Key("name").Str(friends[i].name);
     w.Key("online").Bool(online[i]);
   }
+  w.Key("more").Bool(more);
   reply->body = w.Finish();
 }
 
@@ -222,8 +229,13 @@ void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
 }
 
 void DirectoryService::ListGroups(const Request& req, Reply* reply) {
-  const std::vector<GroupMembership> groups = store_->GroupsOf(req.meta.uid);
-  OkWriter w(1);
+  const uint32_t limit = ListLimit(req.body);
+  std::vector<GroupMembership> groups =
+      store_->GroupsOf(req.meta.uid, req.body.GetUint("after").value_or(0), limit + 1);
+  const bool more = FitPage(&groups, limit, [](const GroupMembership& g) {
+    return 48 + g.group.name.size() + g.group.desc.size() + g.role.size();
+  });
+  OkWriter w(2);
   w.Key("groups");
   w.packer().pack_array(static_cast<uint32_t>(groups.size()));
   for (const GroupMembership& g : groups) {
@@ -233,18 +245,24 @@ void DirectoryService::ListGroups(const Request& req, Reply* reply) {
     w.Key("desc").Str(g.group.desc);
     w.Key("role").Str(g.role);
   }
+  w.Key("more").Bool(more);
   reply->body = w.Finish();
 }
 
 void DirectoryService::GroupMembers(const Request& req, Reply* reply) {
   const uint64_t gid = RequirePositive(req.body, "gid");
+  const uint32_t limit = ListLimit(req.body);
   if (!store_->FindGroup(gid)) throw RequestError(Code::kNotFound, "no such group");
   if (!store_->RoleOf(gid, req.meta.uid)) throw RequestError(Code::kForbidden, "not a member");
-  const std::vector<GroupMember> members = store_->Members(gid);
+  std::vector<GroupMember> members =
+      store_->Members(gid, req.body.GetUint("after").value_or(0), limit + 1);
+  const bool more = FitPage(&members, limit, [](const GroupMember& m) {
+    return 40 + m.name.size() + m.role.size();  // {uid, name, role, online}
+  });
   std::vector<uint64_t> uids;
   for (const GroupMember& m : members) uids.push_back(m.uid);
   const std::vector<bool> online = OnlineFlags(uids);
-  OkWriter w(1);
+  OkWriter w(2);
   w.Key("members");
   w.packer().pack_array(static_cast<uint32_t>(members.size()));
   for (size_t i = 0; i < members.size(); ++i) {
@@ -254,6 +272,7 @@ void DirectoryService::GroupMembers(const Request& req, Reply* reply) {
     w.Key("role").Str(members[i].role);
     w.Key("online").Bool(online[i]);
   }
+  w.Key("more").Bool(more);
   reply->body = w.Finish();
 }
 

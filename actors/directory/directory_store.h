@@ -36,6 +36,7 @@ struct GroupMember {
 };
 
 inline constexpr const char* kRoleOwner = "owner";
+inline constexpr uint32_t kAllRows = UINT32_MAX;  // a `limit` that does not limit
 inline constexpr const char* kRoleMember = "member";
 
 enum class LeaveOutcome {
@@ -65,8 +66,10 @@ class DirectoryStore {
   virtual bool AddFriends(uint64_t a, uint64_t b) = 0;
   // Removes both directions. False when they were not friends.
   virtual bool RemoveFriends(uint64_t a, uint64_t b) = 0;
-  // Live friends of `uid`, ordered by uid.
-  virtual std::vector<DirectoryUser> Friends(uint64_t uid) = 0;
+  // Live friends of `uid` with uids above `after_uid`, ordered by uid, at most
+  // `limit` (kAllRows: every one).
+  virtual std::vector<DirectoryUser> Friends(uint64_t uid, uint64_t after_uid,
+                                             uint32_t limit) = 0;
 
   // A new group with `owner` as its owner member; returns its gid (never reused).
   virtual uint64_t CreateGroup(uint64_t owner, const std::string& name,
@@ -77,10 +80,12 @@ class DirectoryStore {
   // Adds `uid` as a plain member. nullopt: no such group; false: already a member.
   virtual std::optional<bool> JoinGroup(uint64_t gid, uint64_t uid) = 0;
   virtual LeaveOutcome LeaveGroup(uint64_t gid, uint64_t uid) = 0;
-  // The groups `uid` belongs to, ordered by gid.
-  virtual std::vector<GroupMembership> GroupsOf(uint64_t uid) = 0;
-  // Live members of `gid`, ordered by uid.
-  virtual std::vector<GroupMember> Members(uint64_t gid) = 0;
+  // The groups `uid` belongs to with gids above `after_gid`, ordered by gid, at
+  // most `limit`.
+  virtual std::vector<GroupMembership> GroupsOf(uint64_t uid, uint64_t after_gid,
+                                                uint32_t limit) = 0;
+  // Live members of `gid` with uids above `after_uid`, ordered by uid, at most `limit`.
+  virtual std::vector<GroupMember> Members(uint64_t gid, uint64_t after_uid, uint32_t limit) = 0;
 };
 
 }  // namespace imbus::actors

@@ -114,11 +114,13 @@ bool MariaDbDirectoryStore::RemoveFriends(uint64_t a, uint64_t b) {
   return r.affected_rows > 0;
 }
 
-std::vector<DirectoryUser> MariaDbDirectoryStore::Friends(uint64_t uid) {
-  return ToUsers(
-      db_->Query("SELECT u.uid, u.name FROM friends f JOIN users u ON u.uid = f.friend_uid"
-                 " AND u.deleted_at IS NULL WHERE f.uid = ? ORDER BY u.uid",
-                 {uid}));
+std::vector<DirectoryUser> MariaDbDirectoryStore::Friends(uint64_t uid, uint64_t after_uid,
+                                                          uint32_t limit) {
+  return ToUsers(db_->Query(
+      "SELECT u.uid, u.name FROM friends f JOIN users u ON u.uid = f.friend_uid"
+      " AND u.deleted_at IS NULL WHERE f.uid = ? AND f.friend_uid > ? ORDER BY f.friend_uid"
+      " LIMIT ?",
+      {uid, after_uid, uint64_t{limit}}));
 }
 
 uint64_t MariaDbDirectoryStore::CreateGroup(uint64_t owner, const std::string& name,
@@ -196,22 +198,25 @@ LeaveOutcome MariaDbDirectoryStore::LeaveGroup(uint64_t gid, uint64_t uid) {
   return outcome;
 }
 
-std::vector<GroupMembership> MariaDbDirectoryStore::GroupsOf(uint64_t uid) {
+std::vector<GroupMembership> MariaDbDirectoryStore::GroupsOf(uint64_t uid, uint64_t after_gid,
+                                                             uint32_t limit) {
   DbResult r = db_->Query(
       "SELECT g.gid, g.name, g.description, g.owner_uid, m.role FROM group_members m"
-      " JOIN chat_groups g ON g.gid = m.gid WHERE m.uid = ? ORDER BY g.gid",
-      {uid});
+      " JOIN chat_groups g ON g.gid = m.gid WHERE m.uid = ? AND m.gid > ? ORDER BY m.gid"
+      " LIMIT ?",
+      {uid, after_gid, uint64_t{limit}});
   std::vector<GroupMembership> out;
   out.reserve(r.rows.size());
   for (const DbRow& row : r.rows) out.push_back({ToGroup(row), row.Str(4).value_or("")});
   return out;
 }
 
-std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid) {
+std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid, uint64_t after_uid,
+                                                       uint32_t limit) {
   DbResult r = db_->Query(
       "SELECT m.uid, u.name, m.role FROM group_members m JOIN users u ON u.uid = m.uid"
-      " AND u.deleted_at IS NULL WHERE m.gid = ? ORDER BY m.uid",
-      {gid});
+      " AND u.deleted_at IS NULL WHERE m.gid = ? AND m.uid > ? ORDER BY m.uid LIMIT ?",
+      {gid, after_uid, uint64_t{limit}});
   std::vector<GroupMember> out;
   out.reserve(r.rows.size());
   for (const DbRow& row : r.rows) {

@@ -57,9 +57,11 @@ bool MemoryDirectoryStore::RemoveFriends(uint64_t a, uint64_t b) {
   return n > 0;
 }
 
-std::vector<DirectoryUser> MemoryDirectoryStore::Friends(uint64_t uid) {
+std::vector<DirectoryUser> MemoryDirectoryStore::Friends(uint64_t uid, uint64_t after_uid,
+                                                         uint32_t limit) {
   std::vector<DirectoryUser> out;
-  for (auto it = friends_.lower_bound({uid, 0}); it != friends_.end() && it->first == uid; ++it) {
+  for (auto it = friends_.upper_bound({uid, after_uid});
+       it != friends_.end() && it->first == uid && out.size() < limit; ++it) {
     if (auto u = FindUser(it->second)) out.push_back(*u);
   }
   return out;
@@ -120,21 +122,26 @@ LeaveOutcome MemoryDirectoryStore::LeaveGroup(uint64_t gid, uint64_t uid) {
   return LeaveOutcome::kOwnerPassed;
 }
 
-std::vector<GroupMembership> MemoryDirectoryStore::GroupsOf(uint64_t uid) {
+std::vector<GroupMembership> MemoryDirectoryStore::GroupsOf(uint64_t uid, uint64_t after_gid,
+                                                            uint32_t limit) {
   std::vector<GroupMembership> out;
-  for (const auto& [gid, g] : groups_) {
+  for (auto it = groups_.upper_bound(after_gid); it != groups_.end() && out.size() < limit;
+       ++it) {
+    const Group& g = it->second;
     auto m = g.members.find(uid);
     if (m != g.members.end()) out.push_back({g.record, m->second.role});
   }
   return out;
 }
 
-std::vector<GroupMember> MemoryDirectoryStore::Members(uint64_t gid) {
+std::vector<GroupMember> MemoryDirectoryStore::Members(uint64_t gid, uint64_t after_uid,
+                                                      uint32_t limit) {
   std::vector<GroupMember> out;
   auto it = groups_.find(gid);
   if (it == groups_.end()) return out;
-  for (const auto& [uid, m] : it->second.members) {
-    if (auto u = FindUser(uid)) out.push_back({uid, u->name, m.role});
+  const auto& members = it->second.members;
+  for (auto m = members.upper_bound(after_uid); m != members.end() && out.size() < limit; ++m) {
+    if (auto u = FindUser(m->first)) out.push_back({m->first, u->name, m->second.role});
   }
   return out;
 }

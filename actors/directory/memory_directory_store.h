@@ -21,14 +21,15 @@ class MemoryDirectoryStore : public DirectoryStore {
   std::optional<DirectoryUser> FindUserByName(const std::string& name) override;
   bool AddFriends(uint64_t a, uint64_t b) override;
   bool RemoveFriends(uint64_t a, uint64_t b) override;
-  std::vector<DirectoryUser> Friends(uint64_t uid) override;
+  std::vector<DirectoryUser> Friends(uint64_t uid, uint64_t after_uid, uint32_t limit) override;
   uint64_t CreateGroup(uint64_t owner, const std::string& name, const std::string& desc) override;
   std::optional<GroupRecord> FindGroup(uint64_t gid) override;
   std::optional<std::string> RoleOf(uint64_t gid, uint64_t uid) override;
   std::optional<bool> JoinGroup(uint64_t gid, uint64_t uid) override;
   LeaveOutcome LeaveGroup(uint64_t gid, uint64_t uid) override;
-  std::vector<GroupMembership> GroupsOf(uint64_t uid) override;
-  std::vector<GroupMember> Members(uint64_t gid) override;
+  std::vector<GroupMembership> GroupsOf(uint64_t uid, uint64_t after_gid,
+                                        uint32_t limit) override;
+  std::vector<GroupMember> Members(uint64_t gid, uint64_t after_uid, uint32_t limit) override;
 
  private:
   struct Member {

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/list_page.h"
 #include "codec/commands.h"
 
 namespace imbus::actors::msg {
@@ -251,8 +252,20 @@ void MsgService::History(const Request& req, Reply* reply) {
 
 void MsgService::Conversations(const Request& req, Reply* reply) {
   const uint64_t uid = RequireLogin(req);
-  const std::vector<ConvState> convs = store_.Conversations(uid);
-  OkWriter w(1);
+  const uint32_t limit = ListLimit(req.body);
+  const std::string after = req.body.GetString("after").value_or("");
+  // Conversation ids are short printable ASCII; anything else is past no id the
+  // client was given (and would not compare with the ASCII column).
+  const bool printable = std::all_of(after.begin(), after.end(),
+                                     [](char ch) { return ch > ' ' && ch < 0x7f; });
+  if (after.size() > 64 || !printable) {
+    throw RequestError(codec::Code::kBadRequest, "after must be a conversation id");
+  }
+  std::vector<ConvState> convs = store_.Conversations(uid, after, limit + 1);
+  const bool more = FitPage(&convs, limit, [](const ConvState& c) {
+    return 48 + c.conv.size();  // {conv, last_seq, acked_seq}
+  });
+  OkWriter w(2);
   w.Key("convs");
   w.packer().pack_array(static_cast<uint32_t>(convs.size()));
   for (const ConvState& c : convs) {
@@ -261,6 +274,7 @@ void MsgService::Conversations(const Request& req, Reply* reply) {
     w.Key("last_seq").Uint(c.last_seq);
     w.Key("acked_seq").Uint(c.acked_seq);
   }
+  w.Key("more").Bool(more);
   reply->body = w.Finish();
 }
 

@@ -351,16 +351,18 @@ std::vector<StoredMessage> MsgStore::History(const std::string& conv, uint64_t b
   return out;
 }
 
-std::vector<ConvState> MsgStore::Conversations(uint64_t uid) {
+std::vector<ConvState> MsgStore::Conversations(uint64_t uid, const std::string& after,
+                                               uint64_t limit) {
   DbResult r = db_->Query(
       "SELECT c.conv, cv.last_seq, COALESCE(a.acked_seq, 0)"
-      " FROM (SELECT conv FROM user_convs WHERE uid = ?"
+      " FROM (SELECT conv FROM user_convs WHERE uid = ? AND conv > ?"
       "       UNION ALL"
       "       SELECT CONVERT(CONCAT('g:', gid) USING ascii) FROM group_members WHERE uid = ?) c"
       " JOIN conversations cv ON cv.conv = c.conv AND cv.last_seq > 0"
       " LEFT JOIN acks a ON a.uid = ? AND a.conv = c.conv"
-      " ORDER BY c.conv",
-      {uid, uid, uid});
+      " WHERE c.conv > ?"
+      " ORDER BY c.conv LIMIT ?",
+      {uid, std::string_view(after), uid, uid, std::string_view(after), limit});
   std::vector<ConvState> out;
   for (const DbRow& row : r.rows) {
     out.push_back({row.Str(0).value_or(""), row.Uint(1).value_or(0), row.Uint(2).value_or(0)});

@@ -71,7 +71,9 @@ class MsgStore {
   std::vector<StoredMessage> Sync(uint64_t uid, uint64_t limit);
   // Newest first, seq < before (before == 0: from the newest).
   std::vector<StoredMessage> History(const std::string& conv, uint64_t before, uint64_t limit);
-  std::vector<ConvState> Conversations(uint64_t uid);
+  // uid's conversations that have a message, with ids above `after` in id order, at
+  // most `limit`.
+  std::vector<ConvState> Conversations(uint64_t uid, const std::string& after, uint64_t limit);
 
  private:
   std::vector<StoreOutcome> StoreOnce(const std::vector<NewMessage>& batch, int64_t now_ms);

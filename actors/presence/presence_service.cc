@@ -146,7 +146,7 @@ void PresenceService::SessionEvent(const Request& req, Reply* reply) {
   const bool online = req.body.GetBool("online").value_or(false);
   if (uid == 0) throw RequestError(Code::kBadRequest, "field 'uid' is required");
   std::vector<uint64_t> friends;
-  for (const DirectoryUser& f : store_->Friends(uid)) friends.push_back(f.uid);
+  for (const DirectoryUser& f : store_->Friends(uid, 0, kAllRows)) friends.push_back(f.uid);
   if (!friends.empty()) {
     Push push;
     push.meta.uids = std::move(friends);  // the broker delivers to the online ones

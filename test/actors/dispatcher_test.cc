@@ -1,5 +1,6 @@
 // Dispatcher without sockets or a database: requests past their deadline never
-// reach their service (so never the database) and are still answered, once.
+// reach their service (so never the database) and are still answered, once; an
+// answer too large for a frame is answered INTERNAL at once, never sent.
 #include "actors/dispatcher.h"
 
 #include <gtest/gtest.h>
@@ -70,6 +71,46 @@ TEST(DispatcherTest, RequestsPastTheirDeadlineAreAnsweredWithoutReachingTheServi
   EXPECT_EQ(service->handled, 1);   // seq 5
   EXPECT_EQ(d.expired(), 2u);
   EXPECT_EQ(d.handled(), 5u);
+}
+
+// Answers with a body of `size` bytes (a map with one long string) and one push of
+// the same size.
+class OversizeService : public Service {
+ public:
+  explicit OversizeService(size_t size) : size_(size) {}
+  void Handle(const Request&, Reply* reply) override {
+    OkWriter w(1);
+    w.Key("blob").Str(std::string(size_, 'x'));
+    reply->body = w.Finish();
+    Push p;
+    p.meta.uids = {2};
+    p.body = reply->body;
+    reply->pushes.push_back(std::move(p));
+  }
+
+ private:
+  size_t size_;
+};
+
+TEST(DispatcherTest, AnAnswerTooLargeForAFrameIsAnsweredInternalAndNotSent) {
+  const int kInternal = static_cast<int>(codec::Code::kInternal);
+  for (size_t size : {size_t{60000}, size_t{70000}, size_t{5} << 20}) {
+    Dispatcher d;
+    d.Add(7, std::make_unique<OversizeService>(size));
+    const std::string meta = Meta(1, 2, 0);
+    const std::string body = codec::EmptyBody();
+    std::vector<Dispatcher::InRequest> in{{meta, body}};
+    std::vector<OutMessage> out;
+    d.HandleRequests(in, &out);
+    const bool fits = size < 65000;
+    EXPECT_EQ(Codes(out), (std::vector<int64_t>{fits ? 0 : kInternal})) << size;
+    size_t pushes = 0;
+    for (const OutMessage& m : out) {
+      EXPECT_LE(m.body.size(), 65536u - 16u) << size;
+      pushes += m.type == codec::BusType::kPush;
+    }
+    EXPECT_EQ(pushes, fits ? 1u : 0u) << size;
+  }
 }
 
 }  // namespace
