@@ -41,7 +41,7 @@ class ServiceRegistry {
   std::map<std::string, Entry> entries_;
 };
 
-// auth (and later directory, presence, msg).
+// auth, directory, presence and msg (`imbus-actor --list-services` prints them).
 ServiceRegistry BuiltinServices();
 
 }  // namespace imbus::actors

@@ -1,6 +1,8 @@
-// Public. Client: typed one-call-per-command wrappers over a Connection to an edge
-// (SYS and AUTH today; each later service adds methods in the same shape). Every
-// method blocks until its response or the client's timeout and returns a Result.
+// Public. Client: a Connection to an edge (plain or TLS) with one typed method per
+// SYS and AUTH command. DIRECTORY, PRESENCE and MSG have their typed calls as free
+// functions over a Client in directory_api.h, presence_api.h and msg_api.h; Call()
+// sends any other body. Every call blocks until its response or the client's
+// timeout and returns a Result.
 //
 // Not thread-safe: a Client belongs to one thread. Move-only (owns its Connection).
 #pragma once
