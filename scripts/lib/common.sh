@@ -12,6 +12,7 @@ IMBUS_PACKAGES=(
   iproute2 iptables  # test/p2p: network namespaces and NAT
   clang libclang-rt-14-dev  # test/fuzz: libFuzzer (scripts/test's fuzz stage)
   libssl-dev openssl  # TLS for clients (edge --tls-listen, imbus --tls); certificates
+  ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }
@@ -41,11 +42,19 @@ ensure_packages() {
   return 0
 }
 
-# build DIR [cmake args...]: configures and builds imbus with warnings as errors.
+# build DIR [cmake args...]: configures and builds imbus with warnings as errors,
+# through ccache when it is installed. Paths are hashed relative to the checkout, so
+# another clone or worktree of the same sources hits the same cache.
 build_imbus() {
   local dir=$1
   shift
-  cmake -S "$IMBUS_ROOT" -B "$dir" -DIMBUS_WERROR=ON "$@" >/dev/null || die "cmake configure failed"
+  local launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+    export CCACHE_BASEDIR=$IMBUS_ROOT CCACHE_NOHASHDIR=1
+  fi
+  cmake -S "$IMBUS_ROOT" -B "$dir" -DIMBUS_WERROR=ON "${launcher[@]}" "$@" >/dev/null ||
+    die "cmake configure failed"
   cmake --build "$dir" -j "$(nproc)" || die "build failed"
 }
 
