@@ -21,7 +21,8 @@
 #include "actors/completion_queue.h"
 #include "actors/offload_pool.h"
 #include "actors/service.h"
-#include "bus/log_limiter.h"
+#include "net/clock.h"
+#include "net/log_limiter.h"
 #include "codec/body.h"
 #include "codec/bus.h"
 
@@ -81,14 +82,14 @@ class Dispatcher {
   std::map<uint16_t, std::unique_ptr<Service>> services_;
   uint64_t handled_ = 0;
   uint64_t expired_ = 0;
-  int64_t (*now_ms_)() = codec::WallNowMs;
+  int64_t (*now_ms_)() = net::WallNowMs;
   OffloadPool* pool_;
   // Shared with the jobs in the pool, which may finish after this is gone.
   std::shared_ptr<CompletionQueue> finished_;
   std::unordered_map<uint64_t, Waiting> offloaded_;  // by job id
   uint64_t last_job_id_ = 0;
   std::vector<CompletionQueue::Done> done_;  // TakeFinished's buffer
-  bus::LogLimiter busy_log_{1, std::chrono::seconds(10)};
+  net::LogLimiter busy_log_{1, std::chrono::seconds(10)};
 };
 
 }  // namespace imbus::actors

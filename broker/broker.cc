@@ -9,6 +9,7 @@
 #include "codec/body.h"
 #include "codec/codes.h"
 #include "codec/commands.h"
+#include "net/clock.h"
 
 namespace imbus::broker {
 
@@ -42,7 +43,7 @@ std::chrono::steady_clock::time_point SteadyDeadline(const codec::RequestMeta& r
   // Bounded so that a wild value cannot overflow the time point.
   constexpr int64_t kDay = 24 * 3600 * 1000;
   return now + std::chrono::milliseconds(
-                   std::clamp<int64_t>(req.deadline_ms - codec::WallNowMs(), -kDay, kDay));
+                   std::clamp<int64_t>(req.deadline_ms - net::WallNowMs(), -kDay, kDay));
 }
 
 int64_t ToMs(std::chrono::steady_clock::duration d) {

@@ -31,7 +31,7 @@
 #include "broker/session_table.h"
 #include "broker/user_limits.h"
 #include "broker/worker_pool.h"
-#include "bus/log_limiter.h"
+#include "net/log_limiter.h"
 #include "codec/bus.h"
 
 namespace imbus::broker {
@@ -213,7 +213,7 @@ class Broker {
   uint64_t incarnation_ = 0;
   Clock::time_point events_from_{};  // presence events are held back until then
   bool rebuilding_ = false;           // StartRebuild ran since we became active
-  bus::LogLimiter timeout_log_{5, std::chrono::seconds(10)};
+  net::LogLimiter timeout_log_{5, std::chrono::seconds(10)};
   // Departed users waiting for their settle time, in arrival order (the settle time
   // is fixed, so sorted by deadline).
   struct Departed {
@@ -228,7 +228,7 @@ class Broker {
   std::unique_ptr<zmq::socket_t> ha_pub_;
   std::unique_ptr<zmq::socket_t> ha_sub_;
   Clock::time_point next_ha_publish_;
-  bus::LogLimiter not_active_log_{1, std::chrono::seconds(5)};
+  net::LogLimiter not_active_log_{1, std::chrono::seconds(5)};
   Clock::time_point next_busy_log_;
   Clock::time_point next_queue_scan_;
   uint64_t busy_logged_ = 0;  // counters_.busy at the last log line

@@ -18,7 +18,7 @@
 
 #include <zmq.hpp>
 
-#include "bus/log_limiter.h"
+#include "net/log_limiter.h"
 
 namespace imbus::broker {
 
@@ -49,7 +49,7 @@ class CurveAuthenticator {
   zmq::socket_t zap_;
   zmq::socket_t monitor_;
   std::unordered_set<std::string> allowed_;  // 32-byte binary keys
-  bus::LogLimiter log_limiter_{5, std::chrono::seconds(10)};
+  net::LogLimiter log_limiter_{5, std::chrono::seconds(10)};
   uint64_t refused_ = 0;
   uint64_t accepted_ = 0;
 };

@@ -15,15 +15,15 @@
 #include <list>
 #include <unordered_map>
 
-#include "bus/token_bucket.h"
+#include "net/token_bucket.h"
 
 namespace imbus::broker {
 
 // The defaults (the broker's flags) are far above what a person or the benchmarks
 // do; they stop floods. A 0 rate turns a limit off.
 struct UserLimitOptions {
-  bus::TokenRate requests{1000, 2000};  // any request of a logged-in user
-  bus::TokenRate sends{400, 800};       // MSG/SEND (also counts as a request)
+  net::TokenRate requests{1000, 2000};  // any request of a logged-in user
+  net::TokenRate sends{400, 800};       // MSG/SEND (also counts as a request)
   size_t max_users = 1000000;           // buckets kept at most
 };
 
@@ -52,8 +52,8 @@ class UserLimits {
  private:
   struct Entry {
     uint64_t uid = 0;
-    bus::TokenBucket requests;
-    bus::TokenBucket sends;
+    net::TokenBucket requests;
+    net::TokenBucket sends;
     Clock::time_point last_used;
   };
 

@@ -16,7 +16,7 @@
 #include <zmq.hpp>
 
 #include "bus/curve.h"
-#include "bus/log_limiter.h"
+#include "net/log_limiter.h"
 #include "codec/bus.h"
 
 namespace imbus::bus {
@@ -111,8 +111,8 @@ class BusPeer {
   size_t current_ = 0;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<zmq::socket_t> monitor_;  // PAIR fed by zmq_socket_monitor(socket_)
-  LogLimiter handshake_log_{1, std::chrono::seconds(10)};
-  LogLimiter unknown_log_{1, std::chrono::seconds(5)};
+  net::LogLimiter handshake_log_{1, std::chrono::seconds(10)};
+  net::LogLimiter unknown_log_{1, std::chrono::seconds(5)};
   std::string identity_;  // the same for the peer's whole life (the broker hands over)
   std::function<void(uint64_t)> on_connected_;
   std::function<void()> on_broker_lost_;

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "client/cli.h"
-#include "client/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace imbus::client::cli {
 
@@ -46,7 +46,7 @@ std::string SaveToken(const std::string& token) {
     }
   }
   const std::string path = dir + "/token";
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  net::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
   fchmod(fd.get(), 0600);  // an older file may have had looser permissions
   const std::string line = token + "\n";

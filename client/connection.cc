@@ -16,6 +16,7 @@
 
 #include "codec/codes.h"
 #include "codec/commands.h"
+#include "net/socket.h"
 
 namespace imbus::client {
 
@@ -24,15 +25,6 @@ namespace {
 // A peer that takes no bytes for this long is treated as gone: Send never blocks
 // forever.
 constexpr std::chrono::milliseconds kWriteTimeout{10000};
-
-std::string ErrnoText(int err) { return std::strerror(err); }
-
-int RemainingMs(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                           std::chrono::steady_clock::now());
-  if (left.count() <= 0) return 0;
-  return static_cast<int>(std::min<int64_t>(left.count(), 1 << 30));
-}
 
 uint16_t LocalPortOf(int fd) {
   sockaddr_storage addr{};
@@ -47,18 +39,11 @@ uint16_t LocalPortOf(int fd) {
   return 0;
 }
 
-void SetNoDelay(int fd) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 // Binds `fd` (of `family`) to the wildcard address and `port` with address and port
 // reuse, so that a listener on the same port can coexist (P2P simultaneous open).
 bool BindReusable(int fd, int family, uint16_t port, std::string* error) {
-  int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-    *error = "cannot set SO_REUSEADDR/SO_REUSEPORT: " + ErrnoText(errno);
+  if (!net::SetReuseAddrPort(fd)) {
+    *error = "cannot set SO_REUSEADDR/SO_REUSEPORT: " + net::ErrnoText(errno);
     return false;
   }
   int rc;
@@ -76,18 +61,18 @@ bool BindReusable(int fd, int family, uint16_t port, std::string* error) {
     rc = bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a));
   }
   if (rc != 0) {
-    *error = "cannot bind local port " + std::to_string(port) + ": " + ErrnoText(errno);
+    *error = "cannot bind local port " + std::to_string(port) + ": " + net::ErrnoText(errno);
     return false;
   }
   return true;
 }
 
 // One connect attempt to one resolved address; the socket on success.
-UniqueFd ConnectOne(const addrinfo& ai, const ConnectOptions& options,
+net::UniqueFd ConnectOne(const addrinfo& ai, const ConnectOptions& options,
                     std::chrono::steady_clock::time_point deadline, std::string* error) {
-  UniqueFd fd(socket(ai.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  net::UniqueFd fd(socket(ai.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
-    *error = "socket: " + ErrnoText(errno);
+    *error = "socket: " + net::ErrnoText(errno);
     return {};
   }
   if (options.local_port >= 0 &&
@@ -96,13 +81,13 @@ UniqueFd ConnectOne(const addrinfo& ai, const ConnectOptions& options,
   }
   if (connect(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) {
     if (errno != EINPROGRESS) {
-      *error = ErrnoText(errno);
+      *error = net::ErrnoText(errno);
       return {};
     }
     pollfd p{fd.get(), POLLOUT, 0};
     int rc;
     do {
-      rc = poll(&p, 1, RemainingMs(deadline));
+      rc = poll(&p, 1, net::RemainingMs(deadline));
     } while (rc < 0 && errno == EINTR);
     if (rc == 0) {
       *error = "timed out after " + std::to_string(options.timeout.count()) + " ms";
@@ -116,11 +101,11 @@ UniqueFd ConnectOne(const addrinfo& ai, const ConnectOptions& options,
       err = errno;
     }
     if (err != 0) {
-      *error = ErrnoText(err);
+      *error = net::ErrnoText(err);
       return {};
     }
   }
-  SetNoDelay(fd.get());
+  net::SetNoDelay(fd.get());
   return fd;
 }
 
@@ -199,11 +184,11 @@ std::string DescribeResult(int code, std::string_view error) {
 
 bool Push::is_error() const { return IsSysError(header); }
 
-Connection Connection::FromFd(UniqueFd fd) {
+Connection Connection::FromFd(net::UniqueFd fd) {
   Connection c;
   int flags = fcntl(fd.get(), F_GETFL, 0);
   if (flags >= 0) fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK);
-  SetNoDelay(fd.get());
+  net::SetNoDelay(fd.get());
   c.local_port_ = LocalPortOf(fd.get());
   c.fd_ = std::move(fd);
   c.close_reason_.clear();
@@ -224,7 +209,7 @@ bool Connection::Connect(const std::string& host, uint16_t port, const ConnectOp
     *error = "cannot resolve '" + host + "': " + gai_strerror(rc);
     return false;
   }
-  UniqueFd fd;
+  net::UniqueFd fd;
   for (addrinfo* ai = list; ai != nullptr && !fd.valid(); ai = ai->ai_next) {
     fd = ConnectOne(*ai, options, deadline, error);
     if (Clock::now() >= deadline) break;
@@ -261,7 +246,7 @@ bool Connection::Handshake(const std::string& server_name, std::chrono::millisec
     pollfd p{fd_.get(), static_cast<short>(io == TlsStream::Io::kWantRead ? POLLIN : POLLOUT), 0};
     int rc;
     do {
-      rc = poll(&p, 1, RemainingMs(deadline));
+      rc = poll(&p, 1, net::RemainingMs(deadline));
     } while (rc < 0 && errno == EINTR);
     if (rc <= 0) {
       *error = "TLS handshake timed out after " + std::to_string(timeout.count()) + " ms";
@@ -338,17 +323,17 @@ bool Connection::WriteAll(std::string_view bytes) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      CloseWith("write failed: " + (tls_error.empty() ? ErrnoText(errno) : tls_error));
+      CloseWith("write failed: " + (tls_error.empty() ? net::ErrnoText(errno) : tls_error));
       return false;
     }
     // The peer is not reading. Keep reading its frames meanwhile so that two
     // parties both blocked in writes cannot deadlock.
     pollfd p{fd_.get(), POLLOUT | POLLIN, 0};
-    int rc = poll(&p, 1, RemainingMs(deadline));
+    int rc = poll(&p, 1, net::RemainingMs(deadline));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) {
       CloseWith(rc == 0 ? "write timed out: the peer reads nothing"
-                        : "poll failed: " + ErrnoText(errno));
+                        : "poll failed: " + net::ErrnoText(errno));
       return false;
     }
     if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) ReadAvailable();
@@ -372,7 +357,7 @@ void Connection::ReadAvailable() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) {
-      CloseWith("read failed: " + (tls_error.empty() ? ErrnoText(errno) : tls_error));
+      CloseWith("read failed: " + (tls_error.empty() ? net::ErrnoText(errno) : tls_error));
       return;
     }
     if (n > 0) decoder_.Feed(buf, static_cast<size_t>(n));
@@ -409,10 +394,10 @@ bool Connection::ReadOnce(Clock::time_point deadline) {
   for (;;) {
     if (closed()) return false;
     pollfd p{fd_.get(), POLLIN, 0};
-    int rc = poll(&p, 1, RemainingMs(deadline));
+    int rc = poll(&p, 1, net::RemainingMs(deadline));
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) {
-      CloseWith("poll failed: " + ErrnoText(errno));
+      CloseWith("poll failed: " + net::ErrnoText(errno));
       return false;
     }
     if (rc == 0) return false;

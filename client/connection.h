@@ -18,7 +18,7 @@
 #include <unordered_set>
 
 #include "client/tls.h"
-#include "client/unique_fd.h"
+#include "net/unique_fd.h"
 #include "codec/body.h"
 #include "codec/frame.h"
 #include "codec/frame_decoder.h"
@@ -79,7 +79,7 @@ class Connection {
 
   // Adopts an already connected socket (an accepted P2P connection). Sets O_NONBLOCK
   // and TCP_NODELAY.
-  static Connection FromFd(UniqueFd fd);
+  static Connection FromFd(net::UniqueFd fd);
 
   // Makes the following Connects speak TLS with `tls` (null: plain TCP again) and
   // check the server's certificate against `server_name` (empty: the host given to
@@ -166,7 +166,7 @@ class Connection {
   void CloseWith(std::string reason);
   static std::optional<Push> ToPush(codec::Frame frame);
 
-  UniqueFd fd_;
+  net::UniqueFd fd_;
   std::unique_ptr<TlsStream> tls_;  // null: plain TCP
   std::shared_ptr<const TlsClientContext> tls_ctx_;  // set by UseTls
   std::string tls_server_name_;

@@ -13,6 +13,8 @@
 #include "client/msg_api.h"
 #include "codec/body.h"
 #include "codec/commands.h"
+#include "net/clock.h"
+#include "net/socket.h"
 
 namespace imbus::client {
 
@@ -27,23 +29,6 @@ constexpr milliseconds kStrangerTimeout{3000};
 // An unanswered HELLO on one candidate: try another.
 constexpr milliseconds kHelloTimeout{1500};
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int RemainingMs(Clock::time_point deadline) {
-  const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
-  return static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30));
-}
-
-bool SetReuse(int fd) {
-  int one = 1;
-  return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0;
-}
-
 bool BindAny(int fd, uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -53,13 +38,13 @@ bool BindAny(int fd, uint16_t port) {
 }
 
 // Starts a non-blocking connect to addr from local `port`; invalid on failure.
-UniqueFd StartDial(const PeerAddress& addr, uint16_t port) {
+net::UniqueFd StartDial(const PeerAddress& addr, uint16_t port) {
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(addr.port);
   if (inet_pton(AF_INET, addr.host.c_str(), &to.sin_addr) != 1) return {};
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid() || !SetReuse(fd.get()) || !BindAny(fd.get(), port)) return {};
+  net::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || !net::SetReuseAddrPort(fd.get()) || !BindAny(fd.get(), port)) return {};
   if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) != 0 &&
       errno != EINPROGRESS) {
     return {};
@@ -137,7 +122,7 @@ std::vector<PeerAddress> DialOrder(std::vector<PeerAddress> addrs) {
 
 struct Dial {
   PeerAddress addr;
-  UniqueFd fd;
+  net::UniqueFd fd;
   Clock::time_point next;
 };
 
@@ -184,8 +169,8 @@ bool P2pSession::Listen(std::string* error) {
   inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
   local_host_ = host;
   port_ = ntohs(in->sin_port);
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid() || !SetReuse(fd.get()) || !BindAny(fd.get(), port_) || listen(fd.get(), 16) != 0) {
+  net::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || !net::SetReuseAddrPort(fd.get()) || !BindAny(fd.get(), port_) || listen(fd.get(), 16) != 0) {
     *error = "cannot listen on P2P port " + std::to_string(port_) + ": " + std::strerror(errno) +
              " (was the edge connection bound with local_port 0?)";
     return false;
@@ -256,11 +241,11 @@ P2pPath P2pSession::Establish(uint64_t peer_uid, const std::string& ticket,
     fds.push_back({listener_.get(), POLLIN, 0});
     for (Dial& d : dials) fds.push_back({d.fd.get(), POLLOUT, 0});  // -1 is skipped
     for (Candidate& c : cands) fds.push_back({c.dead ? -1 : c.conn.fd(), POLLIN, 0});
-    const int wait = std::min(RemainingMs(deadline), 50);
+    const int wait = std::min(net::RemainingMs(deadline), 50);
     if (::poll(fds.data(), fds.size(), wait) < 0 && errno != EINTR) break;
 
     for (;;) {  // accept everything pending
-      UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      net::UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd.valid()) break;
       cands.emplace_back(Connection::FromFd(std::move(fd)));
     }
@@ -331,13 +316,13 @@ P2pPath P2pSession::Send(const std::string& text, std::string* error) {
   if (path_ == P2pPath::kDirect) {
     codec::MapWriter w(2);
     w.Key("text").Str(text);
-    w.Key("ts").Int(NowMs());
+    w.Key("ts").Int(net::WallNowMs());
     const uint32_t seq = direct_.Send(kP2p, codec::p2p::kText, w.Finish());
     const auto deadline = Clock::now() + options_.call_timeout;
     std::vector<P2pEvent> events;
     bool answered = false;
     while (seq != 0 && !answered && Clock::now() < deadline) {
-      auto frame = direct_.NextFrame(milliseconds(RemainingMs(deadline)));
+      auto frame = direct_.NextFrame(milliseconds(net::RemainingMs(deadline)));
       if (!frame) break;
       if (IsRequest(*frame)) {
         HandleDirectFrame(*frame, &events);
@@ -424,7 +409,7 @@ void P2pSession::HandleDirectFrame(const codec::Frame& frame, std::vector<P2pEve
 void P2pSession::AcceptStrangers() {
   if (!listener_.valid()) return;
   for (;;) {
-    UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    net::UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd.valid()) return;
     strangers_.push_back(Stranger{Connection::FromFd(std::move(fd)), Clock::now() + kStrangerTimeout});
   }

@@ -23,7 +23,7 @@
 #include "client/client.h"
 #include "client/connection.h"
 #include "client/presence_api.h"
-#include "client/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace imbus::client {
 
@@ -110,7 +110,7 @@ class P2pSession {
 
   Client* client_;
   P2pOptions options_;
-  UniqueFd listener_;
+  net::UniqueFd listener_;
   uint16_t port_ = 0;
   std::string local_host_;
   uint64_t peer_ = 0;

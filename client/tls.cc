@@ -1,4 +1,5 @@
 #include "client/tls.h"
+#include "net/tls_error.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -10,17 +11,6 @@
 namespace imbus::client {
 
 namespace {
-
-std::string QueueText(const std::string& fallback) {
-  std::string text;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!text.empty()) text += "; ";
-    text += buf;
-  }
-  return text.empty() ? fallback : text;
-}
 
 bool IsIpLiteral(const std::string& host) {
   unsigned char buf[16];
@@ -34,7 +24,7 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::Create(const TlsConfig
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) {
-    *error = "TLS: " + QueueText("SSL_CTX_new failed");
+    *error = "TLS: " + net::TlsErrorText("SSL_CTX_new failed");
     return nullptr;
   }
   std::shared_ptr<const TlsClientContext> out(new TlsClientContext(ctx, config.verify));
@@ -48,8 +38,8 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::Create(const TlsConfig
                        : SSL_CTX_load_verify_locations(ctx, config.ca_file.c_str(), nullptr);
     if (ok != 1) {
       *error = config.ca_file.empty()
-                   ? "cannot load the system CA store: " + QueueText("unknown error")
-                   : "cannot read CA file '" + config.ca_file + "': " + QueueText("unreadable");
+                   ? "cannot load the system CA store: " + net::TlsErrorText("unknown error")
+                   : "cannot read CA file '" + config.ca_file + "': " + net::TlsErrorText("unreadable");
       return nullptr;
     }
   } else {
@@ -65,7 +55,7 @@ std::unique_ptr<TlsStream> TlsStream::Start(const TlsClientContext& ctx, int fd,
   ERR_clear_error();
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) {
-    *error = "TLS: " + QueueText("SSL_new failed");
+    *error = "TLS: " + net::TlsErrorText("SSL_new failed");
     return nullptr;
   }
   std::unique_ptr<TlsStream> stream(new TlsStream(ssl));
@@ -86,7 +76,7 @@ std::unique_ptr<TlsStream> TlsStream::Start(const TlsClientContext& ctx, int fd,
     }
   }
   if (!ok) {
-    *error = "TLS: cannot use server name '" + server_name + "': " + QueueText("invalid");
+    *error = "TLS: cannot use server name '" + server_name + "': " + net::TlsErrorText("invalid");
     return nullptr;
   }
   SSL_set_connect_state(ssl);
@@ -147,7 +137,7 @@ std::string TlsStream::ErrorText() {
     ERR_clear_error();
     return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
   }
-  return QueueText("connection closed during the TLS handshake (is it a TLS port?)");
+  return net::TlsErrorText("connection closed during the TLS handshake (is it a TLS port?)");
 }
 
 std::string TlsStream::Description() const {

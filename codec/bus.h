@@ -90,13 +90,6 @@ struct RequestMeta {
                  deadline_ms);
 };
 
-// Wall-clock milliseconds since the Unix epoch, the clock of RequestMeta::deadline_ms.
-inline int64_t WallNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // What a reply does to the connection's session, applied by the broker (session
 // table) and the edge (connection state) as the reply passes.
 enum class SessionAction : uint8_t {

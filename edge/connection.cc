@@ -9,7 +9,7 @@
 
 namespace imbus::edge {
 
-Connection::Connection(uint64_t id, UniqueFd fd, uint32_t max_frame, std::string peer_host,
+Connection::Connection(uint64_t id, net::UniqueFd fd, uint32_t max_frame, std::string peer_host,
                        uint16_t peer_port, Clock::time_point now)
     : id_(id),
       fd_(std::move(fd)),

@@ -15,11 +15,11 @@
 #include <string>
 #include <string_view>
 
-#include "bus/token_bucket.h"
+#include "net/token_bucket.h"
 #include "codec/bus.h"
 #include "codec/frame_decoder.h"
 #include "edge/tls_context.h"
-#include "edge/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace imbus::edge {
 
@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 class Connection {
  public:
-  Connection(uint64_t id, UniqueFd fd, uint32_t max_frame, std::string peer_host,
+  Connection(uint64_t id, net::UniqueFd fd, uint32_t max_frame, std::string peer_host,
              uint16_t peer_port, Clock::time_point now);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -41,7 +41,7 @@ class Connection {
   bool handshaking() const { return tls_ != nullptr && !handshake_done_; }
   enum class HandshakeResult { kDone, kAgain, kError };
   // Advances the server handshake as far as the socket allows. On kError the
-  // OpenSSL error queue says why (TlsContext::ErrorText).
+  // OpenSSL error queue says why (net::TlsErrorText).
   HandshakeResult ContinueHandshake();
   // "TLSv1.3 TLS_AES_256_GCM_SHA384" once the handshake is done.
   std::string TlsDescription() const;
@@ -86,8 +86,8 @@ class Connection {
   void LogOut();
 
   // Per-connection rate limits (the rates themselves are in EdgeOptions).
-  bus::TokenBucket& request_bucket() { return request_bucket_; }
-  bus::TokenBucket& send_bucket() { return send_bucket_; }
+  net::TokenBucket& request_bucket() { return request_bucket_; }
+  net::TokenBucket& send_bucket() { return send_bucket_; }
   // Counted in IpLimits' per-address connections (to be released on close).
   bool ip_counted() const { return ip_counted_; }
   void set_ip_counted() { ip_counted_ = true; }
@@ -113,7 +113,7 @@ class Connection {
   void Append(std::string_view bytes);
 
   uint64_t id_;
-  UniqueFd fd_;
+  net::UniqueFd fd_;
   SslPtr tls_;  // null for plain TCP
   bool logged_in_ = false;
   bool closing_ = false;
@@ -126,8 +126,8 @@ class Connection {
   std::string out_;
   size_t out_pos_ = 0;  // start of the unwritten bytes in out_
   Clock::time_point last_activity_;
-  bus::TokenBucket request_bucket_;
-  bus::TokenBucket send_bucket_;
+  net::TokenBucket request_bucket_;
+  net::TokenBucket send_bucket_;
   std::string peer_host_;
   codec::SessionInfo session_;
 };

@@ -13,6 +13,8 @@
 
 #include "codec/body.h"
 #include "codec/commands.h"
+#include "net/clock.h"
+#include "net/tls_error.h"
 
 namespace imbus::edge {
 
@@ -119,7 +121,7 @@ Connection* EdgeLoop::Find(uint64_t conn) {
 
 void EdgeLoop::OnAccept(Listener& listener, bool tls, Clock::time_point now) {
   for (;;) {
-    UniqueFd fd;
+    net::UniqueFd fd;
     std::string host;
     uint16_t port = 0;
     const Listener::Result r = listener.Accept(&fd, &host, &port);
@@ -130,7 +132,7 @@ void EdgeLoop::OnAccept(Listener& listener, bool tls, Clock::time_point now) {
       ssl = tls_->NewSession(fd.get());
       if (!ssl) {
         spdlog::error("{}: TLS session for {}:{}: {}", log_name_, host, port,
-                      TlsContext::ErrorText("SSL_new failed"));
+                      net::TlsErrorText("SSL_new failed"));
         continue;
       }
     }
@@ -208,7 +210,7 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return;
     } else if (errno == EPROTO && c.tls()) {
-      Close(c, "TLS error: " + TlsContext::ErrorText("protocol error"));
+      Close(c, "TLS error: " + net::TlsErrorText("protocol error"));
       return;
     } else {
       Close(c, std::string("read error: ") + std::strerror(errno));
@@ -284,7 +286,7 @@ bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
   meta.peer_port = c.peer_port();
   // The tracker answers UNAVAILABLE at the same moment: past it no one waits for the
   // work, so the broker and the actor drop the request instead of doing it.
-  meta.deadline_ms = codec::WallNowMs() + options_.request_timeout_ms;
+  meta.deadline_ms = net::WallNowMs() + options_.request_timeout_ms;
   if (!peer_->Send(codec::BusType::kRequest, codec::PackMeta(meta), frame.body)) {
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker queue full; retry"));
     return false;

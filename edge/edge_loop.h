@@ -30,7 +30,7 @@
 #include "edge/options.h"
 #include "edge/request_tracker.h"
 #include "edge/tls_context.h"
-#include "edge/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace imbus::edge {
 
@@ -119,7 +119,7 @@ class EdgeLoop {
   Listener listener_;
   std::optional<Listener> tls_listener_;
   const TlsContext* tls_ = nullptr;  // owned by EdgeServer
-  UniqueFd epoll_;
+  net::UniqueFd epoll_;
   std::unique_ptr<bus::BusPeer> peer_;
   int bus_fd_ = -1;
   uint64_t next_conn_id_ = 1;

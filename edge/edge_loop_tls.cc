@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "edge/edge_loop.h"
+#include "net/tls_error.h"
 
 namespace imbus::edge {
 
@@ -35,7 +36,7 @@ void EdgeLoop::OnTlsEvent(Connection& c, Clock::time_point now) {
         return;
       case Connection::HandshakeResult::kError:
         Close(c, "TLS handshake failed: " +
-                     TlsContext::ErrorText("connection closed during the handshake"));
+                     net::TlsErrorText("connection closed during the handshake"));
         return;
       case Connection::HandshakeResult::kDone:
         spdlog::debug("{}: conn {} from {}:{}: TLS established ({})", log_name_, c.id(),

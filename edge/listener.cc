@@ -1,4 +1,5 @@
 #include "edge/listener.h"
+#include "net/socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -37,19 +38,17 @@ in_addr Resolve(const std::string& host) {
   return addr;
 }
 
-UniqueFd OpenSpare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+net::UniqueFd OpenSpare() { return net::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
 }  // namespace
 
-Listener::Listener(UniqueFd fd, uint16_t port)
+Listener::Listener(net::UniqueFd fd, uint16_t port)
     : fd_(std::move(fd)), spare_(OpenSpare()), port_(port) {}
 
 Listener Listener::Bind(const std::string& host, uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  net::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) throw SysError("socket");
-  const int one = 1;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+  if (!net::SetReuseAddrPort(fd.get())) {
     throw SysError("setsockopt(SO_REUSEADDR/SO_REUSEPORT)");
   }
   sockaddr_in addr{};
@@ -67,7 +66,7 @@ Listener Listener::Bind(const std::string& host, uint16_t port) {
   return Listener(std::move(fd), ntohs(addr.sin_port));
 }
 
-Listener::Result Listener::Accept(UniqueFd* out, std::string* peer_host, uint16_t* peer_port) {
+Listener::Result Listener::Accept(net::UniqueFd* out, std::string* peer_host, uint16_t* peer_port) {
   sockaddr_in addr{};
   socklen_t len = sizeof(addr);
   const int fd =
@@ -103,8 +102,7 @@ Listener::Result Listener::Accept(UniqueFd* out, std::string* peer_host, uint16_
     }
   }
   out->Reset(fd);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  net::SetNoDelay(fd);
   char buf[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &addr.sin_addr, buf, sizeof(buf));
   *peer_host = buf;

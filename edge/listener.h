@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "edge/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace imbus::edge {
 
@@ -31,13 +31,13 @@ class Listener {
   // Accepts one connection (non-blocking, close-on-exec, TCP_NODELAY). kAgain when
   // none is waiting. On EMFILE/ENFILE the spare fd is given up to accept and close
   // the newcomer (kDropped), so the backlog does not spin the loop (muduo's trick).
-  Result Accept(UniqueFd* out, std::string* peer_host, uint16_t* peer_port);
+  Result Accept(net::UniqueFd* out, std::string* peer_host, uint16_t* peer_port);
 
  private:
-  Listener(UniqueFd fd, uint16_t port);
+  Listener(net::UniqueFd fd, uint16_t port);
 
-  UniqueFd fd_;
-  UniqueFd spare_;  // /dev/null, given up on EMFILE
+  net::UniqueFd fd_;
+  net::UniqueFd spare_;  // /dev/null, given up on EMFILE
   uint16_t port_ = 0;
 };
 

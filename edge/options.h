@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "bus/token_bucket.h"
+#include "net/token_bucket.h"
 #include "edge/login_backoff.h"
 #include "bus/curve.h"
 
@@ -26,8 +26,8 @@ struct EdgeOptions {
   int heartbeat_ms = 1000;
   // Rate limits (a 0 rate or cap turns one off). The defaults are far above what a
   // person or the benchmarks (64 source addresses) do; they stop floods.
-  bus::TokenRate conn_requests{500, 1000};  // every frame of one connection
-  bus::TokenRate conn_sends{200, 400};      // MSG/SEND of one connection
+  net::TokenRate conn_requests{500, 1000};  // every frame of one connection
+  net::TokenRate conn_sends{200, 400};      // MSG/SEND of one connection
   uint32_t max_conns_per_ip = 4096;         // open connections from one address
   LoginBackoffOptions login_backoff;        // failed LOGIN/RESUME per address
   bus::CurveClientKeys curve;   // to the broker; empty: CURVE off

@@ -1,4 +1,5 @@
 #include "edge/tls_context.h"
+#include "net/tls_error.h"
 
 #include <openssl/err.h>
 
@@ -6,21 +7,10 @@
 
 namespace imbus::edge {
 
-std::string TlsContext::ErrorText(const std::string& fallback) {
-  std::string text;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!text.empty()) text += "; ";
-    text += buf;
-  }
-  return text.empty() ? fallback : text;
-}
-
 TlsContext TlsContext::Load(const std::string& cert_file, const std::string& key_file) {
   ERR_clear_error();
   SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
-  if (raw == nullptr) throw std::runtime_error("TLS: " + ErrorText("SSL_CTX_new failed"));
+  if (raw == nullptr) throw std::runtime_error("TLS: " + net::TlsErrorText("SSL_CTX_new failed"));
   TlsContext ctx(raw);
   // TLS 1.2+ only; no renegotiation (a client-driven CPU sink, and the reason an
   // SSL_write could want to read).
@@ -35,15 +25,15 @@ TlsContext TlsContext::Load(const std::string& cert_file, const std::string& key
   SSL_CTX_set_num_tickets(raw, 0);  // no resumption: no ticket bytes after each handshake
   if (SSL_CTX_use_certificate_chain_file(raw, cert_file.c_str()) != 1) {
     throw std::runtime_error("--tls-cert '" + cert_file +
-                             "': cannot load certificate: " + ErrorText("unreadable"));
+                             "': cannot load certificate: " + net::TlsErrorText("unreadable"));
   }
   if (SSL_CTX_use_PrivateKey_file(raw, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     throw std::runtime_error("--tls-key '" + key_file +
-                             "': cannot load private key: " + ErrorText("unreadable"));
+                             "': cannot load private key: " + net::TlsErrorText("unreadable"));
   }
   if (SSL_CTX_check_private_key(raw) != 1) {
     throw std::runtime_error("--tls-key '" + key_file + "' does not match --tls-cert '" +
-                             cert_file + "': " + ErrorText("mismatch"));
+                             cert_file + "': " + net::TlsErrorText("mismatch"));
   }
   return ctx;
 }

@@ -32,10 +32,6 @@ class TlsContext {
   // in accept state; the handshake runs as the loop drives it. nullptr on failure.
   SslPtr NewSession(int fd) const;
 
-  // The calling thread's OpenSSL error queue as text (and cleared); `fallback` when
-  // the queue is empty.
-  static std::string ErrorText(const std::string& fallback);
-
  private:
   struct CtxDeleter {
     void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }

@@ -1,4 +1,5 @@
 #include "bench/imbus_bench/bench_conn.h"
+#include "net/socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -36,8 +37,8 @@ bool BenchConn::Start(const sockaddr_in& server, const sockaddr_in& source, std:
     *error = std::string("socket: ") + std::strerror(errno);
     return false;
   }
+  net::SetNoDelay(fd_);
   const int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   ::setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
   if (source.sin_addr.s_addr != 0 &&
       ::bind(fd_, reinterpret_cast<const sockaddr*>(&source), sizeof(source)) != 0) {

@@ -1,6 +1,7 @@
 // In-process broker on tcp://127.0.0.1:*, driven by raw DEALER sockets that speak
 // the bus protocol by hand (czmq style): each test is also a usage example of the
 // contract in docs/bus.md.
+#include "net/clock.h"
 #include "broker/broker.h"
 
 #include <algorithm>
@@ -104,11 +105,11 @@ TEST_F(BrokerTest, FullWorkersQueueThenRefuseAtOnceAndExpiredRequestsAreNotSent)
     req.deadline_ms = deadline_ms;
     edge->Send(BusType::kRequest, codec::PackMeta(req), TextBody("x"));
   };
-  const int64_t later = codec::WallNowMs() + 60000;
+  const int64_t later = net::WallNowMs() + 60000;
 
   send(1, later);  // to the worker, now full
   send(2, later);  // waits in the queue
-  send(3, codec::WallNowMs() + 1000);  // waits, but expires there
+  send(3, net::WallNowMs() + 1000);  // waits, but expires there
   codec::RequestMeta first;
   ASSERT_TRUE(worker->Expect(BusType::kRequest, &first));
   EXPECT_EQ(first.conn, 1u);

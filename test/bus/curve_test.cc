@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "bus/log_limiter.h"
+#include "net/log_limiter.h"
 
 namespace imbus::bus {
 namespace {
@@ -151,8 +151,8 @@ TEST(CurveTest, ClientKeysFromFlagsAndEnv) {
 }
 
 TEST(LogLimiterTest, LetsABurstThroughThenCountsTheRest) {
-  using Clock = LogLimiter::Clock;
-  LogLimiter limiter(2, std::chrono::seconds(10));
+  using Clock = net::LogLimiter::Clock;
+  net::LogLimiter limiter(2, std::chrono::seconds(10));
   const Clock::time_point t0 = Clock::now();
   uint64_t suppressed = 99;
   EXPECT_TRUE(limiter.Allow(&suppressed, t0));

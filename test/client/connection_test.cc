@@ -261,7 +261,7 @@ TEST(ConnectionTest, UnresolvableHostGivesCleanError) {
 TEST(ConnectionTest, BindsTheRequestedLocalPortBesideAListener) {
   // A P2P client listens on the very port its server connection uses.
   const uint16_t local = testing::UnusedPort();
-  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  net::UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   int one = 1;
   setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(listener.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -286,8 +286,8 @@ TEST(ConnectionTest, BindsTheRequestedLocalPortBesideAListener) {
 TEST(ConnectionTest, AdoptedSocketsTalkPeerToPeer) {
   int fds[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  Connection a = Connection::FromFd(UniqueFd(fds[0]));
-  Connection b = Connection::FromFd(UniqueFd(fds[1]));
+  Connection a = Connection::FromFd(net::UniqueFd(fds[0]));
+  Connection b = Connection::FromFd(net::UniqueFd(fds[1]));
   constexpr uint16_t kP2p = codec::ToWire(codec::Service::kP2p);
   std::thread answerer([&b] {
     std::optional<Push> req = b.WaitPush(milliseconds(5000));

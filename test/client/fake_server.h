@@ -21,7 +21,7 @@
 
 #include <gtest/gtest.h>
 
-#include "client/unique_fd.h"
+#include "net/unique_fd.h"
 #include "codec/body.h"
 #include "codec/frame.h"
 #include "codec/frame_decoder.h"
@@ -34,7 +34,7 @@ using std::chrono::milliseconds;
 // the server thread).
 class FakePeer {
  public:
-  explicit FakePeer(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit FakePeer(net::UniqueFd fd) : fd_(std::move(fd)) {}
 
   // The next whole client frame; throws after `timeout` or when the client closed.
   codec::Frame ReadFrame(milliseconds timeout = milliseconds(5000)) {
@@ -101,7 +101,7 @@ class FakePeer {
   void Close() { fd_.Reset(); }
 
  private:
-  UniqueFd fd_;
+  net::UniqueFd fd_;
   codec::FrameDecoder decoder_{codec::FrameDecoder::Sender::kClient};
 };
 
@@ -143,7 +143,7 @@ class FakeServer {
       ADD_FAILURE() << "fake server: no client connected within 10 s";
       return;
     }
-    FakePeer peer(UniqueFd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC)));
+    FakePeer peer(net::UniqueFd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC)));
     listen_fd_.Reset();
     try {
       script(peer);
@@ -152,14 +152,14 @@ class FakeServer {
     }
   }
 
-  UniqueFd listen_fd_;
+  net::UniqueFd listen_fd_;
   uint16_t port_ = 0;
   std::thread thread_;
 };
 
 // A port on 127.0.0.1 that nothing listens on (bound, then released).
 inline uint16_t UnusedPort() {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  net::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "codec/bus.h"
+#include "net/clock.h"
 
 namespace imbus::codec {
 namespace {
@@ -67,7 +68,7 @@ TEST(BusTest, DeadlineIsAppendedSoOldAndNewPeersReadEachOther) {
   EXPECT_EQ(now.peer_port, 7000);
   EXPECT_EQ(now.deadline_ms, 0) << "an old edge's request has no deadline";
 
-  now.deadline_ms = WallNowMs() + 1000;
+  now.deadline_ms = net::WallNowMs() + 1000;
   RequestMetaWithoutDeadline back;
   ASSERT_TRUE(UnpackMeta(PackMeta(now), &back)) << "an old worker ignores the deadline";
   EXPECT_EQ(back.conn, 4u);

@@ -34,7 +34,7 @@ client::Client TinyWindowClient(int port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  return client::Client(client::Connection::FromFd(client::UniqueFd(fd)), seconds(10));
+  return client::Client(client::Connection::FromFd(net::UniqueFd(fd)), seconds(10));
 }
 
 class SlowReaderDrill : public DrillTest {};

@@ -2,7 +2,7 @@
 // (bus/token_bucket.h), the per-address login backoff and connection cap.
 #include <gtest/gtest.h>
 
-#include "bus/token_bucket.h"
+#include "net/token_bucket.h"
 #include "edge/ip_limits.h"
 #include "edge/login_backoff.h"
 
@@ -14,8 +14,8 @@ using Clock = std::chrono::steady_clock;
 const Clock::time_point kT0 = Clock::time_point() + std::chrono::hours(1);
 
 TEST(TokenBucketTest, BurstThenRateWithRetryMs) {
-  const bus::TokenRate rate{10, 3};  // 10/s, burst 3
-  bus::TokenBucket b;
+  const net::TokenRate rate{10, 3};  // 10/s, burst 3
+  net::TokenBucket b;
   for (int i = 0; i < 3; ++i) EXPECT_EQ(b.Take(rate, kT0), 0) << i;
   // Empty: the next token comes after 100 ms.
   EXPECT_EQ(b.Take(rate, kT0), 100);
@@ -29,11 +29,11 @@ TEST(TokenBucketTest, BurstThenRateWithRetryMs) {
 }
 
 TEST(TokenBucketTest, DisabledNeverRefusesAndCheckDoesNotConsume) {
-  bus::TokenBucket b;
-  const bus::TokenRate off{0, 0};
+  net::TokenBucket b;
+  const net::TokenRate off{0, 0};
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(b.Take(off, kT0), 0);
-  const bus::TokenRate one{1, 1};
-  bus::TokenBucket c;
+  const net::TokenRate one{1, 1};
+  net::TokenBucket c;
   EXPECT_EQ(c.Check(one, kT0), 0);
   EXPECT_EQ(c.Check(one, kT0), 0);  // only looked
   c.Consume(one);
@@ -42,8 +42,8 @@ TEST(TokenBucketTest, DisabledNeverRefusesAndCheckDoesNotConsume) {
 }
 
 TEST(TokenBucketTest, ClockGoingBackwardsGivesNothing) {
-  const bus::TokenRate rate{1, 1};
-  bus::TokenBucket b;
+  const net::TokenRate rate{1, 1};
+  net::TokenBucket b;
   EXPECT_EQ(b.Take(rate, kT0), 0);
   EXPECT_GT(b.Take(rate, kT0 - std::chrono::seconds(5)), 0);
   EXPECT_EQ(b.Take(rate, kT0 + std::chrono::seconds(1)), 0);

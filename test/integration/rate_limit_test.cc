@@ -72,7 +72,7 @@ class RateLimitTest : public ::testing::Test {
       ::close(fd);
       return client::Client(seconds(10));
     }
-    return client::Client(client::Connection::FromFd(client::UniqueFd(fd)), seconds(10));
+    return client::Client(client::Connection::FromFd(net::UniqueFd(fd)), seconds(10));
   }
 
   static uint64_t Register(const std::string& source, const std::string& name) {

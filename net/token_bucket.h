@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdint>
 
-namespace imbus::bus {
+namespace imbus::net {
 
 struct TokenRate {
   double per_s = 0;  // tokens gained per second; <= 0: no limit
@@ -66,4 +66,4 @@ class TokenBucket {
   Clock::time_point last_{};
 };
 
-}  // namespace imbus::bus
+}  // namespace imbus::net

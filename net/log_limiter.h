@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstdint>
 
-namespace imbus::bus {
+namespace imbus::net {
 
 class LogLimiter {
  public:
@@ -41,4 +41,4 @@ class LogLimiter {
   uint64_t suppressed_ = 0;
 };
 
-}  // namespace imbus::bus
+}  // namespace imbus::net

@@ -1,25 +1,24 @@
-// Public. UniqueFd: a move-only owner of one file descriptor, closed on destruction.
+// Public. UniqueFd: the one owner of a file descriptor (sockets, epoll, pipes).
+// Move-only; closes on destruction. Not thread-safe (like the fd it holds).
 #pragma once
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace imbus::client {
+namespace imbus::net {
 
 class UniqueFd {
  public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
   ~UniqueFd() { Reset(); }
+
   UniqueFd(const UniqueFd&) = delete;
   UniqueFd& operator=(const UniqueFd&) = delete;
   UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
+    if (this != &other) Reset(std::exchange(other.fd_, -1));
     return *this;
   }
 
@@ -36,4 +35,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace imbus::client
+}  // namespace imbus::net
