@@ -31,6 +31,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake cmake
 COPY codec codec
+COPY net net
 COPY bus bus
 COPY broker broker
 COPY edge edge
