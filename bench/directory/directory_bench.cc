@@ -1,14 +1,19 @@
 // BM_ListUsers: MariaDbDirectoryStore::ListUsers (the block-indexed page lookup
 // behind DIRECTORY/LIST_USERS) for page 1 and page 5,000 (size 20) over 100,000
 // users, against BM_ListUsersOffset, the plain `LIMIT offset, 20` scan it replaces.
-// Runs its own MariaDB (test/support/mariadb.h) or IMBUS_TEST_DB_SOCKET.
+// Needs a running MariaDB: its unix socket in IMBUS_BENCH_DB_SOCKET (user root, no
+// password; scripts/bench and scripts/up start a private one). Makes a database of
+// its own in it, named bench_directory_<pid>, and drops it at exit.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "actors/db/schema.h"
 #include "actors/directory/mariadb_directory_store.h"
-#include "test/support/mariadb.h"
 
 namespace {
 
@@ -17,20 +22,24 @@ using imbus::actors::MariaDbDirectoryStore;
 
 constexpr int64_t kPageSize = 20;
 
+Db* g_made = nullptr;  // the database, once made
+
 // One database with 100,000 live users, made on first use.
 Db& BenchDb() {
   static std::unique_ptr<Db> db = [] {
-    const imbus::testing::DbConfig& shared = imbus::testing::SharedMariaDb();
+    const char* socket = std::getenv("IMBUS_BENCH_DB_SOCKET");
+    if (socket == nullptr || *socket == '\0') {
+      std::fprintf(stderr, "bench_directory: set IMBUS_BENCH_DB_SOCKET to a MariaDB socket\n");
+      std::exit(2);
+    }
     imbus::actors::DbConfig c;
-    c.socket = shared.socket;
-    c.host = shared.host;
-    c.port = shared.port;
-    c.user = shared.user;
-    c.password = shared.password;
-    c.database = imbus::testing::NewDatabaseName("bench");
+    c.socket = socket;
+    c.user = "root";
+    c.database = "bench_directory_" + std::to_string(::getpid());
     auto d = std::make_unique<Db>(c);
     imbus::actors::PrepareDatabase(d.get());
     d->Exec("INSERT INTO users (name, pwhash) SELECT CONCAT('u', seq), 'x' FROM seq_1_to_100000");
+    g_made = d.get();
     return d;
   }();
   return *db;
@@ -63,4 +72,11 @@ BENCHMARK(BM_ListUsersOffset)->Arg(1)->Arg(2500)->Arg(5000)->Unit(benchmark::kMi
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (g_made != nullptr) g_made->Exec("DROP DATABASE IF EXISTS " + g_made->config().database);
+  return 0;
+}
