@@ -26,7 +26,8 @@ bool IsNameChar(char c) {
 
 // Whether `name` could be a user's name at all (docs/protocol.md section 5).
 bool IsPossibleName(const std::string& name) {
-  return !name.empty() && name.size() <= kMaxName && std::all_of(name.begin(), name.end(), IsNameChar);
+  return !name.empty() && name.size() <= kMaxName &&
+         std::all_of(name.begin(), name.end(), IsNameChar);
 }
 
 void CheckName(const std::string& name) {

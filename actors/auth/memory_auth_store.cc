@@ -103,7 +103,8 @@ uint32_t MemoryAuthStore::AddFailure(uint64_t uid, int64_t now_ms, int64_t forge
 
 void MemoryAuthStore::DelayAttempts(uint64_t uid, int64_t next_ms) {
   auto it = failures_.find(uid);
-  if (it != failures_.end()) it->second.next_allowed_ms = std::max(it->second.next_allowed_ms, next_ms);
+  if (it == failures_.end()) return;
+  it->second.next_allowed_ms = std::max(it->second.next_allowed_ms, next_ms);
 }
 
 void MemoryAuthStore::ClearFailures(uint64_t uid) { failures_.erase(uid); }

@@ -407,3 +407,33 @@ TEST_P(AuthCasesTest, FailedPasswordChecksPerAccountBackOff) {
 }
 
 }  // namespace imbus::actors::testing
+
+namespace imbus::actors::testing {
+
+// Parallel checks while an account backs off: the first admitted reserves the slot in
+// the store, so a second one (another worker, same store) is refused until then; a
+// clean account admits any number at once (good logins in parallel are not limited).
+TEST_P(AuthCasesTest, BackingOffAccountAdmitsOneCheckAtATime) {
+  // A store of its own (the dispatcher's is not used in this test).
+  std::unique_ptr<AuthStore> store = GetParam().make();
+  const uint64_t uid = store->CreateUser("mia", "hash").value();
+  AccountBackoff a(store.get(), AccountBackoffOptions{2, 100, 1000});
+  AccountBackoff b(store.get(), AccountBackoffOptions{2, 100, 1000});
+  const int64_t t = now_ms_;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);
+  a.Failed(uid, t);
+  b.Failed(uid, t);
+  EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);   // the third check goes, reserving 100 ms
+  EXPECT_EQ(b.Admit(uid, t).wait_ms, 100);  // a parallel one does not
+  EXPECT_EQ(a.Admit(uid, t + 30).wait_ms, 70);
+  b.Failed(uid, t + 10);
+  EXPECT_EQ(a.Admit(uid, t + 100).wait_ms, 10);
+  const AccountBackoff::Admission ok = b.Admit(uid, t + 110);
+  EXPECT_EQ(ok.wait_ms, 0);
+  EXPECT_TRUE(ok.has_failures);
+  b.Succeeded(uid, ok);
+  EXPECT_FALSE(store->FindFailures(uid).has_value());
+  EXPECT_EQ(a.Admit(uid, t + 110).wait_ms, 0);
+}
+
+}  // namespace imbus::actors::testing
