@@ -17,6 +17,9 @@ ServiceRegistry BuiltinServices() {
     o.pwhash_ops = ctx.options.pwhash_ops;
     o.pwhash_mem = ctx.options.pwhash_mem;
     o.token_ttl_s = ctx.options.token_ttl_s;
+    o.account_backoff.free_failures = ctx.options.login_free_failures;
+    o.account_backoff.base_ms = ctx.options.login_backoff_ms;
+    o.account_backoff.max_ms = ctx.options.login_backoff_max_ms;
     return std::make_unique<AuthService>(std::make_unique<MariaDbAuthStore>(ctx.db), o);
   });
   r.Register("directory", codec::Service::kDirectory, [](const ServiceContext& ctx) {

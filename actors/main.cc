@@ -75,6 +75,18 @@ int main(int argc, char** argv) {
   app.add_option("--token-ttl-s", o.service_options.token_ttl_s, "login token lifetime")
       ->envname("IMBUS_TOKEN_TTL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600));
+  app.add_option("--account-free-failures", o.service_options.login_free_failures,
+                 "failed password checks at one account before it must wait")
+      ->envname("IMBUS_ACCOUNT_FREE_FAILURES");
+  app.add_option("--account-backoff-ms", o.service_options.login_backoff_ms,
+                 "first wait for an account after its free failures; doubles per failure "
+                 "(0: no per-account limit)")
+      ->envname("IMBUS_ACCOUNT_BACKOFF_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600} * 1000));
+  app.add_option("--account-backoff-max-ms", o.service_options.login_backoff_max_ms,
+                 "longest wait for an account")
+      ->envname("IMBUS_ACCOUNT_BACKOFF_MAX_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000));
   imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL");

@@ -123,6 +123,10 @@ struct ServiceOptions {
   uint64_t pwhash_ops = 0;  // 0: crypto_pwhash_OPSLIMIT_INTERACTIVE
   size_t pwhash_mem = 0;    // 0: crypto_pwhash_MEMLIMIT_INTERACTIVE
   int64_t token_ttl_s = 30 * 24 * 3600;
+  // Failed password checks per account (AccountBackoff in actors/auth).
+  uint32_t login_free_failures = 10;
+  int64_t login_backoff_ms = 1000;  // 0: no per-account limit
+  int64_t login_backoff_max_ms = 300000;
 };
 
 }  // namespace imbus::actors

@@ -261,10 +261,12 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
     Respond(c, h, w.Finish());
     return;
   }
+  // Every command that checks a password or a token counts for the address.
   const bool login = info->service == codec::Service::kAuth &&
-                     (h.command == codec::auth::kLogin || h.command == codec::auth::kResume);
+                     (h.command == codec::auth::kLogin || h.command == codec::auth::kResume ||
+                      h.command == codec::auth::kDeleteAccount);
   if (login && !AdmitLogin(c, h, now)) return;
-  if (Forward(c, frame, now) && login) NoteLoginForwarded(c, h);
+  if (Forward(c, frame, now) && login) NoteLoginForwarded(c, h, body);
 }
 
 bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_point now) {

@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "bus/peer.h"
+#include "codec/body.h"
 #include "codec/frame.h"
 #include "edge/connection.h"
 #include "edge/edge_stats.h"
@@ -85,7 +86,8 @@ class EdgeLoop {
   // returns false when the request must go no further.
   bool AdmitConnectionRate(Connection& c, const codec::Header& h, Clock::time_point now);
   bool AdmitLogin(Connection& c, const codec::Header& h, Clock::time_point now);
-  void NoteLoginForwarded(const Connection& c, const codec::Header& h);
+  void NoteLoginForwarded(const Connection& c, const codec::Header& h,
+                          const codec::Body& body);
   // A reply passing by: the outcome of a LOGIN/RESUME feeds the address's backoff.
   void NoteLoginReply(uint64_t conn, uint32_t seq, std::string_view body);
   void ForgetLogin(uint64_t conn, uint32_t seq);
@@ -143,7 +145,13 @@ class EdgeLoop {
   // LOGIN/RESUME forwarded and not yet answered, by (conn, seq): the address, so
   // the answer counts even when the connection closed meanwhile. Bounded by the
   // request deadline (entries go with the reply or the timeout).
-  std::map<std::pair<uint64_t, uint32_t>, std::string> pending_logins_;
+  // (conn, seq) of a forwarded LOGIN/RESUME/DELETE_ACCOUNT: the address and the
+  // account it names ("u:<uid>", "n:<name>", "" for RESUME).
+  struct PendingLogin {
+    std::string ip;
+    std::string target;
+  };
+  std::map<std::pair<uint64_t, uint32_t>, PendingLogin> pending_logins_;
   // Refusals over the per-address cap are logged at most once a second per loop.
   Clock::time_point next_refusal_log_{};
   uint64_t refusals_unlogged_ = 0;

@@ -2,6 +2,9 @@
 // backoff and connection cap (IpLimits, shared by the loops). A refused request is
 // answered RATE_LIMITED with `retry_ms` and goes no further; the connection stays.
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -13,6 +16,19 @@ namespace imbus::edge {
 
 namespace {
 constexpr auto kRefusalLogEvery = std::chrono::seconds(1);
+
+// The account a LOGIN/DELETE_ACCOUNT body (or a LOGIN answer) names: its uid and its
+// name as targets of LoginBackoff. A field of the wrong type names nothing (the auth
+// service answers that request BAD_REQUEST, which the backoff ignores).
+void AddTargets(const codec::Body& body, std::vector<std::string>* out) {
+  try {
+    if (std::optional<uint64_t> uid = body.GetUint("uid")) {
+      out->push_back("u:" + std::to_string(*uid));
+    }
+    if (std::optional<std::string> name = body.GetString("name")) out->push_back("n:" + *name);
+  } catch (const codec::BadField&) {
+  }
+}
 }  // namespace
 
 bool EdgeLoop::AdmitConnectionRate(Connection& c, const codec::Header& h,
@@ -48,24 +64,32 @@ bool EdgeLoop::AdmitLogin(Connection& c, const codec::Header& h, Clock::time_poi
   return false;
 }
 
-void EdgeLoop::NoteLoginForwarded(const Connection& c, const codec::Header& h) {
+void EdgeLoop::NoteLoginForwarded(const Connection& c, const codec::Header& h,
+                                  const codec::Body& body) {
   if (!ip_limits_->login_backoff_enabled()) return;
-  pending_logins_[{c.id(), h.seq}] = c.peer_host();
+  std::vector<std::string> targets;
+  if (h.command != codec::auth::kResume) AddTargets(body, &targets);
+  // LOGIN by uid and name: the uid decides which account is checked.
+  std::string target = targets.empty() ? "" : std::move(targets.front());
+  pending_logins_[{c.id(), h.seq}] = PendingLogin{c.peer_host(), std::move(target)};
 }
 
 void EdgeLoop::NoteLoginReply(uint64_t conn, uint32_t seq, std::string_view body) {
   auto it = pending_logins_.find({conn, seq});
   if (it == pending_logins_.end()) return;
-  const std::string ip = std::move(it->second);
+  PendingLogin login = std::move(it->second);
   pending_logins_.erase(it);
   codec::Body parsed;
   std::string error;
   if (!codec::Body::Parse(body, &parsed, &error)) return;
   const int64_t code = parsed.GetInt("code").value_or(-1);
   if (code == static_cast<int>(codec::Code::kOk)) {
-    ip_limits_->LoginSucceeded(ip);
+    // Forgive the failures at this account only, by whichever name the client used.
+    std::vector<std::string> targets{login.target};
+    AddTargets(parsed, &targets);
+    ip_limits_->LoginSucceeded(login.ip, targets);
   } else if (code == static_cast<int>(codec::Code::kUnauthenticated)) {
-    ip_limits_->LoginFailed(ip, Clock::now());
+    ip_limits_->LoginFailed(login.ip, login.target, Clock::now());
   }
 }
 

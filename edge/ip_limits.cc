@@ -34,16 +34,17 @@ int64_t IpLimits::AdmitLogin(const std::string& ip, Clock::time_point now) {
   return login_.Admit(ip, now);
 }
 
-void IpLimits::LoginFailed(const std::string& ip, Clock::time_point now) {
+void IpLimits::LoginFailed(const std::string& ip, const std::string& target,
+                           Clock::time_point now) {
   if (!login_enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
-  login_.Failed(ip, now);
+  login_.Failed(ip, target, now);
 }
 
-void IpLimits::LoginSucceeded(const std::string& ip) {
+void IpLimits::LoginSucceeded(const std::string& ip, const std::vector<std::string>& targets) {
   if (!login_enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
-  login_.Succeeded(ip);
+  login_.Succeeded(ip, targets);
 }
 
 }  // namespace imbus::edge

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "edge/login_backoff.h"
 
@@ -36,8 +37,8 @@ class IpLimits {
   bool login_backoff_enabled() const { return login_enabled_; }
   // See LoginBackoff.
   int64_t AdmitLogin(const std::string& ip, Clock::time_point now);
-  void LoginFailed(const std::string& ip, Clock::time_point now);
-  void LoginSucceeded(const std::string& ip);
+  void LoginFailed(const std::string& ip, const std::string& target, Clock::time_point now);
+  void LoginSucceeded(const std::string& ip, const std::vector<std::string>& targets);
 
  private:
   const uint32_t max_conns_per_ip_;

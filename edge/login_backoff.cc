@@ -8,6 +8,9 @@ namespace {
 // An address quiet this many times the longest wait starts afresh.
 constexpr int64_t kForgetAfterMaxWaits = 10;
 constexpr size_t kEvictPerCall = 2;
+// Accounts tried from one address that are told apart; a pool of a few users behind
+// one NAT fits, an attacker spraying many accounts gains nothing from more.
+constexpr size_t kMaxTargets = 8;
 
 int64_t CeilMs(LoginBackoff::Clock::duration d) {
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
@@ -43,7 +46,8 @@ int64_t LoginBackoff::Admit(const std::string& ip, Clock::time_point now) {
   return 0;
 }
 
-void LoginBackoff::Failed(const std::string& ip, Clock::time_point now) {
+void LoginBackoff::Failed(const std::string& ip, const std::string& target,
+                          Clock::time_point now) {
   if (!enabled()) return;
   auto it = index_.find(ip);
   if (it == index_.end()) {
@@ -51,23 +55,49 @@ void LoginBackoff::Failed(const std::string& ip, Clock::time_point now) {
       index_.erase(lru_.back().ip);
       lru_.pop_back();
     }
-    lru_.push_front(Entry{ip, 0, now, now});
+    lru_.push_front(Entry{ip, 0, {}, now, now});
     it = index_.emplace(ip, lru_.begin()).first;
   } else if (it->second != lru_.begin()) {
     lru_.splice(lru_.begin(), lru_, it->second);
   }
   Entry& e = *it->second;
   ++e.failures;
+  if (!target.empty()) {
+    auto t = std::find_if(e.by_target.begin(), e.by_target.end(),
+                          [&](const auto& p) { return p.first == target; });
+    if (t != e.by_target.end()) {
+      ++t->second;
+    } else if (e.by_target.size() < kMaxTargets) {
+      e.by_target.emplace_back(target, 1);
+    }
+  }
   e.last_failure = now;
   e.next_allowed = std::max(e.next_allowed, now + std::chrono::milliseconds(DelayMs(e.failures)));
   Evict(now);
 }
 
-void LoginBackoff::Succeeded(const std::string& ip) {
+void LoginBackoff::Succeeded(const std::string& ip, const std::vector<std::string>& targets) {
   auto it = index_.find(ip);
   if (it == index_.end()) return;
-  lru_.erase(it->second);
-  index_.erase(it);
+  Entry& e = *it->second;
+  std::erase_if(e.by_target, [&](const auto& p) {
+    if (std::find(targets.begin(), targets.end(), p.first) == targets.end()) return false;
+    e.failures -= p.second;
+    return true;
+  });
+  if (e.failures == 0) {
+    lru_.erase(it->second);
+    index_.erase(it);
+    return;
+  }
+  // The wait the remaining failures call for, counted from the last failure.
+  e.next_allowed =
+      std::min(e.next_allowed, e.last_failure + std::chrono::milliseconds(DelayMs(e.failures)));
+}
+
+uint32_t LoginBackoff::failures(const std::string& ip) const {
+  auto it = index_.find(ip);
+  return it == index_.end() ? 0 : it->second->failures;
 }
 
 void LoginBackoff::Evict(Clock::time_point now) {

@@ -1,7 +1,10 @@
 #include "actors/auth/auth_service.h"
 
+#include <algorithm>
 #include <memory>
+#include <string_view>
 
+#include "codec/body.h"
 #include "codec/commands.h"
 
 namespace imbus::actors {
@@ -14,15 +17,25 @@ constexpr size_t kMinPassword = 6;
 constexpr size_t kMaxPassword = 128;
 constexpr size_t kMaxDevice = 64;
 constexpr size_t kMaxHost = 64;
+constexpr size_t kMaxToken = 128;
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '.' || c == '-';
+}
+
+// Whether `name` could be a user's name at all (docs/protocol.md section 5).
+bool IsPossibleName(const std::string& name) {
+  return !name.empty() && name.size() <= kMaxName &&
+         std::all_of(name.begin(), name.end(), IsNameChar);
+}
 
 void CheckName(const std::string& name) {
   if (name.empty() || name.size() > kMaxName) {
     throw RequestError(Code::kBadRequest, "name must be 1-32 bytes");
   }
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
-    if (!ok) throw RequestError(Code::kBadRequest, "name may only contain [A-Za-z0-9_.-]");
+  if (!IsPossibleName(name)) {
+    throw RequestError(Code::kBadRequest, "name may only contain [A-Za-z0-9_.-]");
   }
 }
 
@@ -32,11 +45,48 @@ void CheckPasswordLength(const std::string& password) {
   }
 }
 
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. (The
+// same rule as MSG text; a device name goes into a column and into other clients'
+// views, so it must be text.)
+bool IsValidUtf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = s[i];
+    size_t len = 1;
+    uint32_t cp = c;
+    uint32_t min = 0;
+    if (c >= 0x80) {
+      if ((c & 0xE0) == 0xC0) {
+        len = 2, cp = c & 0x1Fu, min = 0x80;
+      } else if ((c & 0xF0) == 0xE0) {
+        len = 3, cp = c & 0x0Fu, min = 0x800;
+      } else if ((c & 0xF8) == 0xF0) {
+        len = 4, cp = c & 0x07u, min = 0x10000;
+      } else {
+        return false;
+      }
+      if (i + len > text.size()) return false;
+      for (size_t k = 1; k < len; ++k) {
+        if ((s[i + k] & 0xC0) != 0x80) return false;
+        cp = (cp << 6) | (s[i + k] & 0x3Fu);
+      }
+      if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+void CheckDevice(const std::string& device) {
+  if (device.empty() || device.size() > kMaxDevice || !IsValidUtf8(device)) {
+    throw RequestError(Code::kBadRequest, "device must be 1-64 bytes of UTF-8");
+  }
+}
+
 std::string DeviceOf(const codec::Body& body) {
   std::string device = body.GetString("device").value_or(AuthService::kDefaultDevice);
-  if (device.empty() || device.size() > kMaxDevice) {
-    throw RequestError(Code::kBadRequest, "device must be 1-64 bytes");
-  }
+  CheckDevice(device);
   return device;
 }
 
@@ -52,7 +102,8 @@ AuthService::AuthService(std::unique_ptr<AuthStore> store, Options options)
     : store_(std::move(store)),
       options_(std::move(options)),
       hasher_(options_.pwhash_ops, options_.pwhash_mem),
-      dummy_hash_(hasher_.Hash("imbus-dummy-password")) {
+      dummy_hash_(hasher_.Hash("imbus-dummy-password")),
+      backoff_(store_.get(), options_.account_backoff) {
   if (!options_.now_ms) options_.now_ms = SystemNowMs;
 }
 
@@ -105,53 +156,74 @@ void AuthService::OffloadCheckPassword(const std::optional<UserRecord>& user,
   };
 }
 
-void AuthService::BindSession(const Request& req, const UserRecord& user,
-                              const std::string& device, Reply* reply) const {
-  const std::optional<uint64_t> p2p_port = req.body.GetUint("p2p_port");
+AuthService::SessionFields AuthService::ParseSessionFields(const codec::Body& body) {
+  SessionFields f;
+  const std::optional<uint64_t> p2p_port = body.GetUint("p2p_port");
   if (p2p_port && *p2p_port > 65535) {
     throw RequestError(Code::kBadRequest, "p2p_port must be 0-65535");
   }
-  std::string local_host = req.body.GetString("local_host").value_or("");
-  if (local_host.size() > kMaxHost) {
-    throw RequestError(Code::kBadRequest, "local_host must be at most 64 bytes");
+  f.p2p_port = static_cast<uint16_t>(p2p_port.value_or(0));
+  f.local_host = body.GetString("local_host").value_or("");
+  if (f.local_host.size() > kMaxHost || !IsValidUtf8(f.local_host)) {
+    throw RequestError(Code::kBadRequest, "local_host must be at most 64 bytes of UTF-8");
   }
+  return f;
+}
+
+void AuthService::BindSession(const Request& req, const UserRecord& user,
+                              const std::string& device, SessionFields fields,
+                              Reply* reply) const {
   reply->action = codec::SessionAction::kLogin;
   reply->session.uid = user.uid;
   reply->session.device = device;
   reply->session.name = user.name;
   reply->session.public_host = req.meta.peer_host;
   reply->session.public_port = req.meta.peer_port;
-  reply->session.local_host = std::move(local_host);
-  reply->session.p2p_port = static_cast<uint16_t>(p2p_port.value_or(0));
+  reply->session.local_host = std::move(fields.local_host);
+  reply->session.p2p_port = fields.p2p_port;
+}
+
+bool AuthService::RefuseIfBackingOff(const std::optional<UserRecord>& user,
+                                     AccountBackoff::Admission* admission, Reply* reply) {
+  if (!user) return false;
+  *admission = backoff_.Admit(user->uid, options_.now_ms());
+  if (admission->wait_ms == 0) return false;
+  reply->body = codec::RateLimitedBody(
+      admission->wait_ms, "too many failed password checks for this account; wait");
+  return true;
 }
 
 void AuthService::Login(const Request& req, Reply* reply) {
+  // Every field is checked before the store is read or a hash is spent.
   const std::string password = req.body.RequireString("password");
   const std::optional<uint64_t> uid = req.body.GetUint("uid");
   const std::optional<std::string> name = req.body.GetString("name");
   if (!uid && !name) throw RequestError(Code::kBadRequest, "field 'uid' or 'name' is required");
   CheckPasswordLength(password);
   const std::string device = DeviceOf(req.body);
+  SessionFields fields = ParseSessionFields(req.body);
+  // A name no account can have (non-ASCII, a space, too long) is a wrong name.
+  if (name && !IsPossibleName(*name)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
 
   std::optional<UserRecord> user = uid ? store_->FindUserByUid(*uid) : store_->FindUserByName(*name);
-  // Both given: they must name the same user.
-  if (user && uid && name && !std::equal(name->begin(), name->end(), user->name.begin(),
-                                         user->name.end(), [](char a, char b) {
-                                           return std::tolower(static_cast<unsigned char>(a)) ==
-                                                  std::tolower(static_cast<unsigned char>(b));
-                                         })) {
-    user.reset();
-  }
+  // Both given: they must name the same user, exactly.
+  if (user && uid && name && *name != user->name) user.reset();
+  AccountBackoff::Admission admission;
+  if (RefuseIfBackingOff(user, &admission, reply)) return;
   OffloadCheckPassword(
       user, password,
-      [this, user, device](bool ok, const Request& request, Reply* r) {
-        if (!ok) throw RequestError(Code::kUnauthenticated, kBadCredentials);
-        BindSession(request, *user, device, r);  // validates optional fields before we store
+      [this, user, device, fields, admission](bool ok, const Request& request, Reply* r) {
+        if (!ok) {
+          if (user) backoff_.Failed(user->uid, options_.now_ms());
+          throw RequestError(Code::kUnauthenticated, kBadCredentials);
+        }
+        backoff_.Succeeded(user->uid, admission);
+        BindSession(request, *user, device, fields, r);
         const std::string token = NewToken();
         const int64_t now = options_.now_ms();
         store_->SaveToken(TokenHash(token),
                           TokenRecord{user->uid, device, now + options_.token_ttl_s * 1000},
-                          now);
+                          now, options_.max_devices);
         OkWriter w(3);
         w.Key("uid").Uint(user->uid);
         w.Key("name").Str(user->name);
@@ -163,7 +235,12 @@ void AuthService::Login(const Request& req, Reply* reply) {
 
 void AuthService::Resume(const Request& req, Reply* reply) {
   const std::string token = req.body.RequireString("token");
+  if (token.empty() || token.size() > kMaxToken) {
+    throw RequestError(Code::kBadRequest, "token must be 1-128 bytes");
+  }
   const std::optional<std::string> device = req.body.GetString("device");
+  if (device) CheckDevice(*device);
+  SessionFields fields = ParseSessionFields(req.body);
   const std::optional<TokenRecord> record = store_->FindToken(TokenHash(token));
   if (!record || record->expires_at_ms <= options_.now_ms() ||
       (device && *device != record->device)) {
@@ -171,7 +248,7 @@ void AuthService::Resume(const Request& req, Reply* reply) {
   }
   const std::optional<UserRecord> user = store_->FindUserByUid(record->uid);
   if (!user) throw RequestError(Code::kUnauthenticated, kBadToken);
-  BindSession(req, *user, record->device, reply);
+  BindSession(req, *user, record->device, std::move(fields), reply);
   OkWriter w(2);
   w.Key("uid").Uint(user->uid);
   w.Key("name").Str(user->name);
@@ -191,10 +268,17 @@ void AuthService::DeleteAccount(const Request& req, Reply* reply) {
   const std::string password = req.body.RequireString("password");
   CheckPasswordLength(password);
   const std::optional<UserRecord> user = store_->FindUserByUid(uid);
+  // Counted and limited like LOGIN: a right guess here deletes the account.
+  AccountBackoff::Admission admission;
+  if (RefuseIfBackingOff(user, &admission, reply)) return;
   OffloadCheckPassword(
       user, password,
-      [this, uid](bool ok, const Request& request, Reply* r) {
-        if (!ok) throw RequestError(Code::kUnauthenticated, kBadCredentials);
+      [this, uid, user, admission](bool ok, const Request& request, Reply* r) {
+        if (!ok) {
+          if (user) backoff_.Failed(uid, options_.now_ms());
+          throw RequestError(Code::kUnauthenticated, kBadCredentials);
+        }
+        backoff_.Succeeded(uid, admission);
         // Gone meanwhile (deleted from another connection): the same answer.
         if (!store_->DeleteUser(uid)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
         r->kick_uid = uid;

@@ -1,4 +1,5 @@
-// Public. AuthStore on MariaDB (tables `users` and `tokens`, schema migration 1).
+// Public. AuthStore on MariaDB (tables `users`, `tokens` and `login_failures`; schema
+// migrations 1 and 4).
 // Uses the worker thread's Db; not thread-safe.
 #pragma once
 
@@ -15,9 +16,15 @@ class MariaDbAuthStore : public AuthStore {
   std::optional<UserRecord> FindUserByName(const std::string& name) override;
   std::optional<UserRecord> FindUserByUid(uint64_t uid) override;
   bool DeleteUser(uint64_t uid) override;
-  void SaveToken(const std::string& token_hash, const TokenRecord& token, int64_t now_ms) override;
+  void SaveToken(const std::string& token_hash, const TokenRecord& token, int64_t now_ms,
+                 size_t max_devices) override;
   std::optional<TokenRecord> FindToken(const std::string& token_hash) override;
   void DeleteTokens(uint64_t uid, const std::string& device) override;
+  std::optional<FailureRecord> FindFailures(uint64_t uid) override;
+  bool ReserveAttempt(uint64_t uid, int64_t expected, int64_t next) override;
+  uint32_t AddFailure(uint64_t uid, int64_t now_ms, int64_t forget_before_ms) override;
+  void DelayAttempts(uint64_t uid, int64_t next_ms) override;
+  void ClearFailures(uint64_t uid) override;
 
  private:
   Db* db_;

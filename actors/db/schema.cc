@@ -120,6 +120,36 @@ const std::vector<Migration>& Migrations() {
            " PRIMARY KEY (uid, conv)"
            ") ENGINE=InnoDB",
        }},
+      {4,
+       "auth: exact names, one token per device, failed password checks per account",
+       {
+           // Names compare byte for byte (VARBINARY: no case folding, no PAD SPACE, and
+           // no collation to clash with a non-ASCII name a client looks up), but stay
+           // unique ignoring case through name_key, so "Alice" and "alice" cannot be
+           // two people. REGISTER only admits [A-Za-z0-9_.-], so name_key is ASCII.
+           "ALTER TABLE users MODIFY name VARBINARY(32) NULL,"
+           " ADD COLUMN name_key VARCHAR(32) CHARACTER SET ascii COLLATE ascii_general_ci"
+           "  AS (name) PERSISTENT,"
+           " DROP KEY users_name,"
+           " ADD UNIQUE KEY users_name (name),"
+           " ADD UNIQUE KEY users_name_key (name_key)",
+           // Devices compare byte for byte too (a LOGIN on "Phone" is not "phone").
+           "ALTER TABLE tokens MODIFY device VARBINARY(64) NOT NULL",
+           // At most one token per (uid, device): keep the one that lives longest.
+           "DELETE t FROM tokens t JOIN tokens n ON n.uid = t.uid AND n.device = t.device"
+           " AND (n.expires_at_ms > t.expires_at_ms"
+           "  OR (n.expires_at_ms = t.expires_at_ms AND n.token_hash > t.token_hash))",
+           "ALTER TABLE tokens DROP KEY tokens_uid_device,"
+           " ADD UNIQUE KEY tokens_uid_device (uid, device)",
+           // Failed password checks per account, shared by every auth worker and edge
+           // (AccountBackoff decides the waits). A success deletes the row.
+           "CREATE TABLE IF NOT EXISTS login_failures ("
+           " uid BIGINT UNSIGNED NOT NULL PRIMARY KEY,"
+           " failures INT UNSIGNED NOT NULL,"
+           " next_allowed_ms BIGINT NOT NULL,"
+           " last_failure_ms BIGINT NOT NULL"
+           ") ENGINE=InnoDB",
+       }},
   };
   return kMigrations;
 }

@@ -59,7 +59,7 @@ class DirectoryStore {
   };
   virtual UserPage ListUsers(uint64_t offset, uint32_t limit) = 0;
   virtual std::optional<DirectoryUser> FindUser(uint64_t uid) = 0;
-  // Case-insensitive, as names are unique.
+  // Exact (bytes, case; no padding), like LOGIN: users.name is VARBINARY.
   virtual std::optional<DirectoryUser> FindUserByName(const std::string& name) = 0;
 
   // Stores both directions at once. False when they are friends already.

@@ -1,17 +1,8 @@
 #include "actors/directory/memory_directory_store.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace imbus::actors {
-namespace {
-bool SameName(const std::string& a, const std::string& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-}  // namespace
 
 uint64_t MemoryDirectoryStore::AddUser(const std::string& name) {
   const uint64_t uid = next_uid_++;
@@ -40,7 +31,7 @@ std::optional<DirectoryUser> MemoryDirectoryStore::FindUser(uint64_t uid) {
 
 std::optional<DirectoryUser> MemoryDirectoryStore::FindUserByName(const std::string& name) {
   for (const auto& [uid, user] : users_) {
-    if (SameName(user.name, name)) return user;
+    if (user.name == name) return user;
   }
   return std::nullopt;
 }

@@ -118,7 +118,7 @@ TEST_P(AuthCasesTest, DuplicateNameIsConflictCaseInsensitively) {
 TEST_P(AuthCasesTest, LoginByNameOrUidBindsTheSession) {
   const uint64_t uid = RegisterOk("dave", "secret1");
   codec::MapWriter w(4);
-  w.Key("name").Str("DAVE");
+  w.Key("name").Str("dave");
   w.Key("password").Str("secret1");
   w.Key("p2p_port").Uint(5000);
   w.Key("local_host").Str("192.168.1.9");
@@ -253,6 +253,187 @@ TEST_P(AuthCasesTest, MalformedBodyAndUnknownCommand) {
             CodeOf(Code::kBadRequest));  // an array, not a map
   EXPECT_EQ(Call(auth::kRegister, std::string("\x81", 1)).code, CodeOf(Code::kBadRequest));
   EXPECT_EQ(Call(77, codec::EmptyBody()).code, CodeOf(Code::kUnsupported));
+}
+
+namespace {
+std::string LoginBody(const std::string& name, const std::string& password,
+                      const std::string& device) {
+  codec::MapWriter w(3);
+  w.Key("name").Str(name);
+  w.Key("password").Str(password);
+  w.Key("device").Str(device);
+  return w.Finish();
+}
+
+std::string TokenBody(const std::string& token) {
+  codec::MapWriter w(1);
+  w.Key("token").Str(token);
+  return w.Finish();
+}
+
+std::string UidPassword(uint64_t uid, const std::string& password) {
+  codec::MapWriter w(2);
+  w.Key("uid").Uint(uid);
+  w.Key("password").Str(password);
+  return w.Finish();
+}
+}  // namespace
+
+// Names match byte for byte (no case folding, no trailing-space padding) but stay
+// unique ignoring case; a name no account can have is a wrong name, not an error.
+TEST_P(AuthCasesTest, NamesCompareExactly) {
+  const uint64_t uid = RegisterOk("Hank", "secret1");
+  for (const char* name : {"hank", "HANK", "Hank ", " Hank", "H\xc3\xa4nk", "Hank\xff",
+                           "\xe6\x9d\x8e\xe5\x9b\x9b", "Hank_with_a_name_longer_than_32_bytes"}) {
+    CallResult r = Call(auth::kLogin, NamePassword(name, "secret1"));
+    EXPECT_EQ(r.code, CodeOf(Code::kUnauthenticated)) << name << ": " << r.error;
+  }
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("hank", "secret1")).code, CodeOf(Code::kConflict));
+  EXPECT_EQ(Call(auth::kRegister, NamePassword("H\xc3\xa4nk", "secret1")).code,
+            CodeOf(Code::kBadRequest));
+  codec::MapWriter both(3);
+  both.Key("uid").Uint(uid);
+  both.Key("name").Str("hank");
+  both.Key("password").Str("secret1");
+  EXPECT_EQ(Call(auth::kLogin, both.Finish()).code, CodeOf(Code::kUnauthenticated));
+  CallResult ok = Call(auth::kLogin, NamePassword("Hank", "secret1"));
+  ASSERT_EQ(ok.code, 0) << ok.error;
+  EXPECT_EQ(ok.body.GetUint("uid"), uid);
+}
+
+// String fields outside their rules are BAD_REQUEST, before any store access.
+TEST_P(AuthCasesTest, BadStringFieldsAreBadRequest) {
+  RegisterOk("ivy", "secret1");
+  const std::string token = LoginOk("ivy", "secret1", "phone");
+  for (const std::string& device :
+       {std::string("\xff\xfe"), std::string("ph\xc0\xafone"), std::string(65, 'd'),
+        std::string()}) {
+    EXPECT_EQ(Call(auth::kLogin, LoginBody("ivy", "secret1", device)).code,
+              CodeOf(Code::kBadRequest));
+    codec::MapWriter w(2);
+    w.Key("token").Str(token);
+    w.Key("device").Str(device);
+    EXPECT_EQ(Call(auth::kResume, w.Finish()).code, CodeOf(Code::kBadRequest));
+  }
+  // A 64-byte UTF-8 device is fine (multi-byte characters count as bytes).
+  std::string long_device;
+  for (int i = 0; i < 16; ++i) long_device += "\xf0\x9f\x93\xb1";
+  EXPECT_EQ(Call(auth::kLogin, LoginBody("ivy", "secret1", long_device)).code, 0);
+  EXPECT_EQ(Call(auth::kResume, TokenBody("")).code, CodeOf(Code::kBadRequest));
+  EXPECT_EQ(Call(auth::kResume, TokenBody(std::string(129, 't'))).code,
+            CodeOf(Code::kBadRequest));
+  codec::MapWriter host(3);
+  host.Key("name").Str("ivy");
+  host.Key("password").Str("secret1");
+  host.Key("local_host").Str("\xff");
+  EXPECT_EQ(Call(auth::kLogin, host.Finish()).code, CodeOf(Code::kBadRequest));
+  EXPECT_EQ(Call(auth::kResume, TokenBody(token)).code, 0);
+}
+
+// One token per (user, device): a new LOGIN on a device replaces its token.
+TEST_P(AuthCasesTest, OneTokenPerDevice) {
+  RegisterOk("jack", "secret1");
+  std::vector<std::string> phone;
+  for (int i = 0; i < 5; ++i) {
+    phone.push_back(LoginOk("jack", "secret1", "phone"));
+    now_ms_ += 1000;
+  }
+  const std::string laptop = LoginOk("jack", "secret1", "laptop");
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(Call(auth::kResume, TokenBody(phone[static_cast<size_t>(i)])).code,
+              CodeOf(Code::kUnauthenticated))
+        << i;
+  }
+  EXPECT_EQ(Call(auth::kResume, TokenBody(phone.back())).code, 0);
+  EXPECT_EQ(Call(auth::kResume, TokenBody(laptop)).code, 0);
+  // "Phone" is another device than "phone".
+  now_ms_ += 1000;
+  const std::string upper = LoginOk("jack", "secret1", "Phone");
+  EXPECT_EQ(Call(auth::kResume, TokenBody(phone.back())).code, 0);
+  EXPECT_EQ(Call(auth::kResume, TokenBody(upper)).code, 0);
+  // At most 32 devices keep a token: each further one drops the token expiring first.
+  for (int i = 0; i < 31; ++i) {
+    now_ms_ += 1000;
+    LoginOk("jack", "secret1", "dev" + std::to_string(i));
+  }
+  EXPECT_EQ(Call(auth::kResume, TokenBody(phone.back())).code, CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(Call(auth::kResume, TokenBody(laptop)).code, CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(Call(auth::kResume, TokenBody(upper)).code, 0);
+}
+
+// Failed password checks per account (AccountBackoff defaults: 10 free, then 1 s
+// doubling): LOGIN and DELETE_ACCOUNT count together; the right password is refused
+// while the account waits; a success clears the count.
+TEST_P(AuthCasesTest, FailedPasswordChecksPerAccountBackOff) {
+  const uint64_t uid = RegisterOk("kim", "secret1");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "wrong12")).code,
+              CodeOf(Code::kUnauthenticated));
+    EXPECT_EQ(Call(auth::kDeleteAccount, UidPassword(uid, "wrong12")).code,
+              CodeOf(Code::kUnauthenticated));
+  }
+  // The 11th failure is let through and makes the next check wait 1 s.
+  EXPECT_EQ(Call(auth::kDeleteAccount, UidPassword(uid, "wrong12")).code,
+            CodeOf(Code::kUnauthenticated));
+  CallResult limited = Call(auth::kLogin, NamePassword("kim", "secret1"));
+  EXPECT_EQ(limited.code, CodeOf(Code::kRateLimited));
+  EXPECT_EQ(limited.body.GetInt("retry_ms"), 1000);
+  EXPECT_EQ(limited.meta.action, 0);
+  EXPECT_EQ(Call(auth::kDeleteAccount, UidPassword(uid, "secret1")).code,
+            CodeOf(Code::kRateLimited));
+  now_ms_ += 400;
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "secret1")).body.GetInt("retry_ms"), 600);
+  now_ms_ += 600;
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "wrong12")).code,
+            CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "secret1")).body.GetInt("retry_ms"), 2000);
+  // Another account is not affected.
+  RegisterOk("lee", "secret1");
+  LoginOk("lee", "secret1");
+  now_ms_ += 2000;
+  LoginOk("kim", "secret1");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "wrong12")).code,
+              CodeOf(Code::kUnauthenticated));
+  }
+  // A long quiet spell (10 x the longest wait) starts afresh too.
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "wrong12")).code,
+            CodeOf(Code::kUnauthenticated));
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "wrong12")).code, CodeOf(Code::kRateLimited));
+  now_ms_ += 10 * 300000;
+  EXPECT_EQ(Call(auth::kLogin, NamePassword("kim", "wrong12")).code,
+            CodeOf(Code::kUnauthenticated));
+  LoginOk("kim", "secret1");
+}
+
+}  // namespace imbus::actors::testing
+
+namespace imbus::actors::testing {
+
+// Parallel checks while an account backs off: the first admitted reserves the slot in
+// the store, so a second one (another worker, same store) is refused until then; a
+// clean account admits any number at once (good logins in parallel are not limited).
+TEST_P(AuthCasesTest, BackingOffAccountAdmitsOneCheckAtATime) {
+  // A store of its own (the dispatcher's is not used in this test).
+  std::unique_ptr<AuthStore> store = GetParam().make();
+  const uint64_t uid = store->CreateUser("mia", "hash").value();
+  AccountBackoff a(store.get(), AccountBackoffOptions{2, 100, 1000});
+  AccountBackoff b(store.get(), AccountBackoffOptions{2, 100, 1000});
+  const int64_t t = now_ms_;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);
+  a.Failed(uid, t);
+  b.Failed(uid, t);
+  EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);   // the third check goes, reserving 100 ms
+  EXPECT_EQ(b.Admit(uid, t).wait_ms, 100);  // a parallel one does not
+  EXPECT_EQ(a.Admit(uid, t + 30).wait_ms, 70);
+  b.Failed(uid, t + 10);
+  EXPECT_EQ(a.Admit(uid, t + 100).wait_ms, 10);
+  const AccountBackoff::Admission ok = b.Admit(uid, t + 110);
+  EXPECT_EQ(ok.wait_ms, 0);
+  EXPECT_TRUE(ok.has_failures);
+  b.Succeeded(uid, ok);
+  EXPECT_FALSE(store->FindFailures(uid).has_value());
+  EXPECT_EQ(a.Admit(uid, t + 110).wait_ms, 0);
 }
 
 }  // namespace imbus::actors::testing

@@ -54,6 +54,50 @@ TEST(SchemaTest, AppliedTwiceIsIdempotent) {
   EXPECT_TRUE(store.CreateUser("zed", "hash").has_value());
 }
 
+// A database made before migration 4 (case-insensitive ascii names, many tokens per
+// device) is upgraded in place: names keep their spelling and match exactly, stay
+// unique ignoring case, a non-ASCII name is simply not found, and each device keeps
+// its longest-lived token.
+TEST(SchemaTest, Migration4UpgradesAnExistingDatabase) {
+  Db db(TestDbConfig("schema4"));
+  db.Connect(/*select_database=*/false);
+  db.Exec("CREATE DATABASE " + QuoteDatabaseName(db.config().database) +
+          " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+  db.Disconnect();
+  db.Connect(/*select_database=*/true);
+  db.Exec(
+      "CREATE TABLE schema_version (version INT NOT NULL PRIMARY KEY,"
+      " description VARCHAR(200) NOT NULL,"
+      " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))");
+  for (const Migration& m : Migrations()) {
+    if (m.version > 3) break;
+    for (std::string_view sql : m.statements) db.Exec(sql);
+    db.Query("INSERT INTO schema_version (version, description) VALUES (?, ?)",
+             {int64_t{m.version}, m.description});
+  }
+  db.Exec("INSERT INTO users (name, pwhash) VALUES ('Alice', 'h1'), ('bob', 'h2')");
+  db.Exec(
+      "INSERT INTO tokens (token_hash, uid, device, expires_at_ms) VALUES"
+      " (UNHEX(SHA2('a', 256)), 1, 'phone', 10), (UNHEX(SHA2('b', 256)), 1, 'phone', 30),"
+      " (UNHEX(SHA2('c', 256)), 1, 'phone', 20), (UNHEX(SHA2('d', 256)), 1, 'laptop', 5)");
+  MariaDbAuthStore store(&db);
+  EXPECT_TRUE(store.FindUserByName("alice").has_value()) << "before: case-insensitive";
+
+  EXPECT_EQ(ApplySchema(&db), Migrations().back().version);
+  ASSERT_TRUE(store.FindUserByName("Alice").has_value());
+  EXPECT_EQ(store.FindUserByName("Alice")->uid, 1u);
+  EXPECT_FALSE(store.FindUserByName("alice").has_value());
+  EXPECT_FALSE(store.FindUserByName("Alice ").has_value());
+  EXPECT_FALSE(store.FindUserByName("Al\xc3\xaf" "ce").has_value());
+  EXPECT_FALSE(store.CreateUser("ALICE", "h3").has_value());
+  EXPECT_TRUE(store.CreateUser("carol", "h4").has_value());
+  DbResult t = db.Query("SELECT device, expires_at_ms FROM tokens WHERE uid = 1 ORDER BY device");
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.rows[0].Str(0), "laptop");
+  EXPECT_EQ(t.rows[1].Str(0), "phone");
+  EXPECT_EQ(t.rows[1].Int(1), 30);
+}
+
 TEST(SchemaTest, MigrationVersionsAreContiguous) {
   int expect = 1;
   for (const Migration& m : Migrations()) EXPECT_EQ(m.version, expect++);

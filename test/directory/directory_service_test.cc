@@ -175,11 +175,17 @@ TEST_P(DirectoryTest, GetUserByUidOrName) {
   EXPECT_EQ(r.body.GetString("name"), "bob");
   EXPECT_EQ(r.body.GetBool("online"), false);
   codec::MapWriter w(1);
-  w.Key("name").Str("alice");  // case-insensitive
+  w.Key("name").Str("Alice");
   r = Call(b, dir::kGetUser, w.Finish());
   ASSERT_EQ(r.code, Code::kOk) << r.error;
   EXPECT_EQ(r.body.GetUint("uid"), a);
   EXPECT_EQ(r.body.GetString("name"), "Alice");
+  // Names match exactly: another case, trailing spaces or non-ASCII find no one.
+  for (const char* other : {"alice", "Alice ", "Al\xc3\xaf" "ce"}) {
+    codec::MapWriter n(1);
+    n.Key("name").Str(other);
+    EXPECT_EQ(Call(b, dir::kGetUser, n.Finish()).code, Code::kNotFound) << other;
+  }
   EXPECT_EQ(Call(a, dir::kGetUser, Uint("uid", 999999)).code, Code::kNotFound);
   EXPECT_EQ(Call(a, dir::kGetUser).code, Code::kBadRequest);
   harness_->DeleteUser(b);

@@ -70,39 +70,77 @@ TEST(LoginBackoffTest, WaitsGrowExponentiallyAfterTheFreeFailuresAndAreCapped) {
   const std::string ip = "10.0.0.1";
   for (int i = 0; i < 2; ++i) {  // free failures: no wait
     ASSERT_EQ(b.Admit(ip, t), 0);
-    b.Failed(ip, t);
+    b.Failed(ip, "n:victim", t);
   }
   ASSERT_EQ(b.Admit(ip, t), 0);  // the third attempt goes, reserving 100 ms
   EXPECT_EQ(b.Admit(ip, t), 100);  // a parallel one does not
-  b.Failed(ip, t);
+  b.Failed(ip, "n:victim", t);
   EXPECT_EQ(b.Admit(ip, t + milliseconds(30)), 70);
   t += milliseconds(100);
   ASSERT_EQ(b.Admit(ip, t), 0);
-  b.Failed(ip, t);
+  b.Failed(ip, "n:victim", t);
   EXPECT_EQ(b.Admit(ip, t), 200);
   t += milliseconds(200);
   ASSERT_EQ(b.Admit(ip, t), 0);
-  b.Failed(ip, t);
+  b.Failed(ip, "n:victim", t);
   EXPECT_EQ(b.Admit(ip, t), 400);
   // Another address is not affected.
   EXPECT_EQ(b.Admit("10.0.0.2", t), 0);
-  // A success resets the address.
+  // A success at the account that was failed resets the address.
   t += milliseconds(400);
   ASSERT_EQ(b.Admit(ip, t), 0);
-  b.Succeeded(ip);
+  b.Succeeded(ip, {"n:victim", "u:7"});
   EXPECT_EQ(b.size(), 0u);
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(b.Admit(ip, t), 0);
-    b.Failed(ip, t);
+    b.Failed(ip, "n:victim", t);
   }
   EXPECT_EQ(b.Admit(ip, t), 0);
+}
+
+// The bypass of issue 14: guesses at a victim, each few followed by a login to the
+// guesser's own account. The own successes forgive nothing of the victim's failures.
+TEST(LoginBackoffTest, SuccessAtAnotherAccountDoesNotReset) {
+  LoginBackoff b(Backoff(5, 100, 1000));
+  const std::string ip = "10.0.0.1";
+  auto t = kT0;
+  int guesses = 0;
+  int64_t refused = 0;
+  for (int round = 0; round < 10 && refused == 0; ++round) {
+    for (int i = 0; i < 4 && refused == 0; ++i) {
+      refused = b.Admit(ip, t);
+      if (refused == 0) {
+        b.Failed(ip, "n:victim", t);
+        ++guesses;
+      }
+    }
+    if (refused == 0 && (refused = b.Admit(ip, t)) == 0) b.Succeeded(ip, {"n:me", "u:9"});
+    t += milliseconds(1);
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(guesses, 6);  // 5 free, then the sixth reserves the first wait
+  EXPECT_EQ(b.failures(ip), 6u);
+
+  // The owner of a failed account: a typo, then the right password, forgives it.
+  const std::string home = "10.0.0.2";
+  b.Failed(home, "n:me", t);
+  b.Failed(home, "n:victim", t);
+  b.Succeeded(home, {"n:me", "u:9"});
+  EXPECT_EQ(b.failures(home), 1u);
+  // Failures beyond the targets told apart are never forgiven.
+  const std::string spray = "10.0.0.3";
+  for (int i = 0; i < 20; ++i) b.Failed(spray, "u:" + std::to_string(i), t);
+  b.Succeeded(spray, {"u:19"});
+  EXPECT_EQ(b.failures(spray), 20u);
+  b.Succeeded(spray, {"u:0"});
+  EXPECT_EQ(b.failures(spray), 19u);
 }
 
 TEST(LoginBackoffTest, QuietAddressesAreForgottenAndMemoryIsBounded) {
   LoginBackoffOptions o = Backoff(0, 100, 1000);
   o.max_ips = 3;
   LoginBackoff b(o);
-  for (int i = 0; i < 10; ++i) b.Failed("10.0.0." + std::to_string(i), kT0);
+  for (int i = 0; i < 10; ++i) b.Failed("10.0.0." + std::to_string(i), "", kT0);
   EXPECT_EQ(b.size(), 3u);
   EXPECT_GT(b.Admit("10.0.0.9", kT0), 0);  // the newest are kept
   EXPECT_EQ(b.Admit("10.0.0.0", kT0), 0);  // the oldest went
@@ -116,7 +154,7 @@ TEST(LoginBackoffTest, ZeroBaseDisables) {
   LoginBackoff b(Backoff(0, 0, 0));
   for (int i = 0; i < 100; ++i) {
     EXPECT_EQ(b.Admit("x", kT0), 0);
-    b.Failed("x", kT0);
+    b.Failed("x", "", kT0);
   }
   EXPECT_EQ(b.size(), 0u);
 }

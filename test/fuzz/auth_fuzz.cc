@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto store = std::make_unique<actors::MemoryAuthStore>();
   IMBUS_FUZZ_CHECK(store->CreateUser("alice", alice_hash) == 1u);
   store->SaveToken(actors::TokenHash("fuzz-token"),
-                   actors::TokenRecord{1, "default", kNowMs + 60'000}, kNowMs);
+                   actors::TokenRecord{1, "default", kNowMs + 60'000}, kNowMs, 32);
   actors::AuthService::Options options;
   options.pwhash_ops = kOps;
   options.pwhash_mem = kMem;

@@ -156,6 +156,7 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
   args.insert(args.end(), {"--db-user", db.user});
   if (!db.password.empty()) args.insert(args.end(), {"--db-password", db.password});
   std::map<std::string, std::string> env;
+  args.insert(args.end(), options_.actor_args.begin(), options_.actor_args.end());
   AddCurveArgs(curve != nullptr ? *curve : peer_curve_, &args, &env);
   actors_.push_back(std::make_unique<Process>(Process::Start(IMBUS_ACTOR_BIN, args, env)));
   return index;

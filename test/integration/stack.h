@@ -30,6 +30,7 @@ struct StackOptions {
   // Extra flags for every broker / edge started (e.g. rate limits).
   std::vector<std::string> broker_args{};
   std::vector<std::string> edge_args{};
+  std::vector<std::string> actor_args{};  // likewise for every actor
   // CURVE on the bus: the Stack makes a broker key pair (secret in a file), one pair
   // its edges and actors share (secret passed in IMBUS_CURVE_SECRET) and one for
   // BrokerStats; the broker allows the last two.
