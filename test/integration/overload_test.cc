@@ -70,6 +70,7 @@ TEST(OverloadTest, RequestsPastTheirDeadlineNeverReachTheDatabase) {
   // The actor takes nothing while stopped: the sends wait in its socket past their
   // deadline, and the edge answers each when it passes.
   stack.actor(msg_actor).Signal(SIGSTOP);
+  ASSERT_TRUE(stack.actor(msg_actor).WaitStopped(seconds(5)));
   const auto stopped = Clock::now();
   constexpr int kSends = 20;
   std::vector<uint32_t> seqs;
@@ -212,6 +213,7 @@ TEST(OverloadTest, AtOverloadAnswersAreImmediate) {
   }
   std::this_thread::sleep_for(milliseconds(500));
   stack.actor(msg_actor).Signal(SIGSTOP);
+  EXPECT_TRUE(stack.actor(msg_actor).WaitStopped(seconds(5)));  // the flooders run on
   std::this_thread::sleep_for(stall);
   stack.actor(msg_actor).Signal(SIGCONT);
   for (auto& t : threads) t.join();

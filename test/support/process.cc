@@ -1,5 +1,7 @@
 #include "test/support/process.h"
 
+#include <dirent.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -139,6 +141,31 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
 
 void Process::Signal(int sig) {
   if (pid_ > 0 && !status_) ::kill(pid_, sig);
+}
+
+bool Process::WaitStopped(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+  for (;;) {
+    bool all = true, any = false;
+    if (DIR* dir = ::opendir(tasks.c_str())) {
+      while (const dirent* e = ::readdir(dir)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream stat(tasks + "/" + e->d_name + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        const size_t close = line.rfind(')');  // the name may hold spaces and parens
+        if (close == std::string::npos || close + 2 >= line.size()) continue;
+        any = true;
+        const char state = line[close + 2];
+        if (state != 'T' && state != 't') all = false;
+      }
+      ::closedir(dir);
+    }
+    if (any && all) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 int Process::Stop(std::chrono::milliseconds grace) {

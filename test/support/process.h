@@ -40,6 +40,10 @@ class Process {
   // if it is still running after `timeout`.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   void Signal(int sig);
+  // After Signal(SIGSTOP): waits until every thread of the process has stopped (the
+  // signal is delivered asynchronously, a busy thread may run on for a moment).
+  // False after `timeout`.
+  bool WaitStopped(std::chrono::milliseconds timeout);
   // SIGTERM, then SIGKILL after `grace`. Returns the exit status (waitpid form).
   int Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
   void Kill();  // SIGKILL and reap
