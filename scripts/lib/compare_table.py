@@ -2,8 +2,8 @@
 
 Usage: compare_table.py RUNS_DIR WORKLOAD...
 RUNS_DIR holds NAME.X.ROUND.json (imbus-bench --json, X = a or b), for overload runs
-NAME.X.ROUND.capacity (the closed-loop rate it was 2x of) and floor.txt
-(bench_store_floor's output). Figures are medians over the rounds; ratios are B/A.
+NAME.X.ROUND.capacity (the closed-loop rate it was 2x of), idle.txt ("X PROC ms/s"
+lines) and floor.txt (bench_store_floor's output). Figures are medians over the rounds; ratios are B/A.
 """
 import glob
 import json
@@ -116,6 +116,19 @@ def main():
                       f"| {fmt(median(r, lambda j: lat_ms(j, 'p99')))} |")
         deadline = next((num(j, "deadline_ms") for r in data.values() for j in r), None)
         print(f"\ndeadline: {fmt(deadline, 0)} ms from the scheduled send to the ack.")
+
+    idle_path = os.path.join(runs_dir, "idle.txt")
+    if os.path.exists(idle_path):
+        idle = {}
+        with open(idle_path) as f:
+            for line in f:
+                x, proc, ms = line.split()
+                idle[(x, proc)] = ms
+        print("\n## Idle cost (ms of CPU per second, both stacks up, no load; one shared mysqld)\n")
+        print("| build | " + " | ".join(PROCS) + " |")
+        print("|---|" + "---:|" * len(PROCS))
+        for x in "ab":
+            print(f"| {x.upper()} | " + " | ".join(idle.get((x, p), "-") for p in PROCS) + " |")
 
     floor_path = os.path.join(runs_dir, "floor.txt")
     if os.path.exists(floor_path):
