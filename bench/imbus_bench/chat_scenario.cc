@@ -1,4 +1,5 @@
-// `chat`: N online users, each writing direct messages to random others.
+// `chat`: N online users, each writing direct messages to random others, or with
+// --contacts K to K fixed others each (existing conversations: the common case).
 #include <numeric>
 
 #include "bench/imbus_bench/fleet.h"
@@ -29,6 +30,9 @@ int RunChat(const BenchOptions& o, Report* report) {
   mo.duration_s = o.duration_s;
   mo.drain_s = o.drain_s;
   mo.seed = o.seed;
+  mo.contacts = o.contacts;
+  mo.deadline_ms = o.deadline_ms;
+  mo.cpu_pids = o.cpu_pids;
   MessageLoad load(&fleet, &loop, mo, std::move(senders));
   load.Run();
   return load.Fill(report) ? 0 : 1;

@@ -75,6 +75,8 @@ int RunGroup(const BenchOptions& o, Report* report) {
   mo.drain_s = o.drain_s;
   mo.seed = o.seed;
   mo.gid = gid;
+  mo.deadline_ms = o.deadline_ms;
+  mo.cpu_pids = o.cpu_pids;
   MessageLoad load(&fleet, &loop, mo, std::move(senders));
   load.Run();
   return load.Fill(report) ? 0 : 1;

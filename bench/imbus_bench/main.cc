@@ -2,10 +2,12 @@
 // epoll, non-blocking sockets, one thread). See bench/README.md.
 #include <sys/resource.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -50,12 +52,33 @@ void AddCommon(CLI::App* sub, BenchOptions* o, std::string* json) {
                 "with --tls: do not check the server's certificate (throwaway certificates)");
 }
 
-void AddMessaging(CLI::App* sub, BenchOptions* o) {
+void AddMessaging(CLI::App* sub, BenchOptions* o, std::vector<std::string>* cpu_specs) {
   sub->add_option("--rate", o->rate, "open loop: messages/s in total (0: closed loop)");
   sub->add_option("--window", o->window, "closed loop: messages in flight per sender");
   sub->add_option("--text-bytes", o->text_bytes, "message text size")->check(CLI::Range(1, 8192));
   sub->add_option("--drain-s", o->drain_s, "after sending: wait this long for late answers/pushes");
   sub->add_option("--seed", o->seed, "random seed for recipients");
+  sub->add_option("--deadline-ms", o->deadline_ms,
+                  "acks within this many ms of the (scheduled) send count as in deadline");
+  sub->add_option("--cpu-pid", *cpu_specs,
+                  "NAME=PID (repeatable): report that process's CPU (utime+stime) over the send "
+                  "phase per acked message, as cpu_us_per_msg_NAME");
+}
+
+// Parses the --cpu-pid NAME=PID specs into o->cpu_pids; false (with `error`) on a bad one.
+bool ParseCpuPids(const std::vector<std::string>& specs, BenchOptions* o, std::string* error) {
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    int pid = 0;
+    if (eq == 0 || eq == std::string::npos ||
+        std::from_chars(spec.data() + eq + 1, spec.data() + spec.size(), pid).ec != std::errc() ||
+        pid <= 0) {
+      *error = "--cpu-pid wants NAME=PID, not '" + spec + "'";
+      return false;
+    }
+    o->cpu_pids.emplace_back(spec.substr(0, eq), pid);
+  }
+  return true;
 }
 
 }  // namespace
@@ -63,6 +86,7 @@ void AddMessaging(CLI::App* sub, BenchOptions* o) {
 int main(int argc, char** argv) {
   BenchOptions o;
   std::string json;
+  std::vector<std::string> cpu_specs;
   CLI::App app{"imbus-bench: load generator for an imbus edge (client protocol over TCP)"};
   app.require_subcommand(1);
   CLI::App* connect = app.add_subcommand(
@@ -75,11 +99,15 @@ int main(int argc, char** argv) {
   login->add_option("--concurrency", o.concurrency, "connections each looping on LOGIN");
   CLI::App* chat = app.add_subcommand("chat", "direct messages between --users online users");
   AddCommon(chat, &o, &json);
-  AddMessaging(chat, &o);
+  AddMessaging(chat, &o, &cpu_specs);
   chat->add_option("--users", o.users, "online users; each sends to random others");
+  chat->add_option("--contacts", o.contacts,
+                   "each user sends only to K fixed contacts (picked from --seed and its index "
+                   "among the online users), so most SENDs hit an existing conversation; "
+                   "0 (default): random recipients, mostly new conversations");
   CLI::App* group = app.add_subcommand("group", "fan-out: --senders post to a group of --members");
   AddCommon(group, &o, &json);
-  AddMessaging(group, &o);
+  AddMessaging(group, &o, &cpu_specs);
   group->add_option("--members", o.members, "group members (all online)");
   group->add_option("--senders", o.senders, "members that post");
   CLI::App* steady = app.add_subcommand(
@@ -96,7 +124,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
-  if (!imbus::bench::ParseServer(o.server, &o.server_addr, &error)) {
+  if (!imbus::bench::ParseServer(o.server, &o.server_addr, &error) ||
+      !ParseCpuPids(cpu_specs, &o, &error)) {
     std::fprintf(stderr, "imbus-bench: %s\n", error.c_str());
     return 2;
   }

@@ -26,6 +26,25 @@ MessageLoad::MessageLoad(Fleet* fleet, EventLoop* loop, MessageLoadOptions optio
                 static_cast<unsigned long long>(std::random_device{}() ^ NowNs()) & 0xffffffffull);
   nonce_ = buf;
   words_per_msg_ = options_.gid ? (fleet_->size() + 63) / 64 : 0;
+  if (!options_.gid && options_.contacts > 0) {
+    // Each user's contacts depend only on the seed and its index, so two runs (two
+    // builds) with the same --seed and --users talk over the same pairs.
+    const size_t n = fleet_->size();
+    const size_t k = std::min(options_.contacts, n - 1);
+    contacts_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      std::mt19937_64 rng(options_.seed * 0x9e3779b97f4a7c15ull + i);
+      std::uniform_int_distribution<size_t> pick(0, n - 2);
+      while (contacts_[i].size() < k) {
+        size_t to = pick(rng);
+        if (to >= i) ++to;
+        const auto c = static_cast<uint32_t>(to);
+        if (std::find(contacts_[i].begin(), contacts_[i].end(), c) == contacts_[i].end()) {
+          contacts_[i].push_back(c);
+        }
+      }
+    }
+  }
   for (size_t i = 0; i < fleet_->size(); ++i) {
     fleet_->conn(i).set_on_push([this, i](const codec::Frame& f, const codec::Body& body) {
       if (f.header.service == kMsg && f.header.command == codec::msg::kMessage) OnPush(i, body);
@@ -41,6 +60,9 @@ void MessageLoad::Send(size_t sender, int64_t scheduled_ns) {
   m.sender = static_cast<uint32_t>(sender);
   if (options_.gid) {
     seen_.resize(seen_.size() + words_per_msg_, 0);
+  } else if (!contacts_.empty()) {
+    const std::vector<uint32_t>& mine = contacts_[sender];
+    m.to = mine[std::uniform_int_distribution<size_t>(0, mine.size() - 1)(rng_)];
   } else {
     std::uniform_int_distribution<size_t> pick(0, fleet_->size() - 2);
     size_t to = pick(rng_);
@@ -83,6 +105,7 @@ void MessageLoad::Issue(size_t index) {
       msg.acked_ns = NowNs();
       ++acked_;
       ack_ns_.Record(msg.acked_ns - msg.sent_ns);
+      if (static_cast<double>(msg.acked_ns - msg.sent_ns) <= options_.deadline_ms * 1e6) ++in_deadline_;
     } else {
       msg.failed = true;
       if (code == kConnLost) {
@@ -162,8 +185,15 @@ bool MessageLoad::Settled() const {
   return true;
 }
 
+std::vector<int64_t> MessageLoad::SampleCpu() const {
+  std::vector<int64_t> us;
+  for (const auto& [name, pid] : options_.cpu_pids) us.push_back(CpuUs(pid));
+  return us;
+}
+
 void MessageLoad::Run() {
   sending_ = true;
+  cpu_start_us_ = SampleCpu();
   const int64_t start = NowNs();
   const int64_t end = start + static_cast<int64_t>(options_.duration_s * 1e9);
   std::uniform_int_distribution<size_t> pick(0, senders_.size() - 1);
@@ -213,6 +243,8 @@ void MessageLoad::Run() {
   }, 1);
   sending_ = false;
   send_phase_s_ = Seconds(NowNs() - start);
+  cpu_end_us_ = SampleCpu();
+  acked_in_window_ = acked_;
   // Messages waiting to be sent again are given up: the server stored none of them.
   for (; !retries_.empty(); retries_.pop()) {
     Msg& m = msgs_[retries_.top().second];
@@ -264,6 +296,35 @@ bool MessageLoad::Fill(Report* report) const {
   report->Set("conn_lost", conn_lost_);
   report->Set("unanswered", unanswered);
   report->Set("acked_rate", static_cast<double>(acked_) / send_phase_s_, "msg/s");
+  if (!contacts_.empty()) report->Set("contacts", static_cast<uint64_t>(options_.contacts), "per user");
+  report->Set("deadline_ms", options_.deadline_ms, "ms");
+  report->Set("acked_in_deadline", in_deadline_);
+  report->Set("in_deadline_share",
+              msgs_.empty() ? 0.0 : static_cast<double>(in_deadline_) / static_cast<double>(msgs_.size()),
+              "of sent");
+  if (!options_.cpu_pids.empty()) {
+    // CPU over the send phase per message acked in it (clock ticks: 10 ms resolution).
+    report->Set("acked_in_window", acked_in_window_);
+    int64_t total = 0;
+    bool all = true;
+    for (size_t i = 0; i < options_.cpu_pids.size(); ++i) {
+      const std::string& name = options_.cpu_pids[i].first;
+      if (cpu_start_us_[i] < 0 || cpu_end_us_[i] < 0 || acked_in_window_ == 0) {
+        all = false;
+        report->SetText("cpu_us_per_msg_" + name, "-");
+        continue;
+      }
+      const int64_t used = cpu_end_us_[i] - cpu_start_us_[i];
+      total += used;
+      report->Set("cpu_s_" + name, static_cast<double>(used) / 1e6, "s");
+      report->Set("cpu_us_per_msg_" + name,
+                  static_cast<double>(used) / static_cast<double>(acked_in_window_), "us");
+    }
+    if (all) {
+      report->Set("cpu_us_per_msg_total",
+                  static_cast<double>(total) / static_cast<double>(acked_in_window_), "us");
+    }
+  }
   report->Set("expected_per_msg", static_cast<uint64_t>(expected()));
   report->Set("delivered", deliveries_);
   report->Set("delivery_rate", static_cast<double>(deliveries_) / total_s_, "pushes/s");

@@ -2,7 +2,8 @@
 // delivery: every message gets a cmid "<nonce>-<index>" that names its record, so a
 // MSG/MESSAGE push is matched to its send time (end-to-end latency, one clock) and
 // to the recipients it was meant for (exactly-once check). Direct mode: each sender
-// writes to a random other user. Group mode: the senders post to one group and
+// writes to a random other user, or with `contacts` K to one of K fixed others
+// (chosen once per user from the seed and its fleet index). Group mode: the senders post to one group and
 // every other member must receive each message once.
 // Pacing: open loop at `rate` messages/s in total (latency counted from the
 // scheduled send time, so a stalled server shows as latency, not as a lower rate)
@@ -12,6 +13,7 @@
 // retries spread), still timed from its first send. Open loop: a due retry takes
 // the next send slot instead of a new message, so `rate` counts retries too and the
 // offered load stays what was asked.
+// Server cost: the CPU time of `cpu_pids` over the send phase, per message acked in it.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <queue>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/imbus_bench/fleet.h"
@@ -35,6 +38,9 @@ struct MessageLoadOptions {
   double drain_s = 5;
   uint64_t seed = 1;
   uint64_t gid = 0;  // group mode when not 0
+  size_t contacts = 0;  // direct mode: fixed recipients per sender; 0 = anyone
+  double deadline_ms = 1000;  // acks within this (from the scheduled send) are "in deadline"
+  std::vector<std::pair<std::string, int>> cpu_pids;  // (name, pid) of server processes
 };
 
 class MessageLoad {
@@ -67,12 +73,14 @@ class MessageLoad {
   void RetryDue(int64_t now_ns, size_t max = SIZE_MAX);
   void OnPush(size_t recipient, const codec::Body& body);
   bool Settled() const;
+  std::vector<int64_t> SampleCpu() const;
   uint32_t expected() const { return options_.gid ? static_cast<uint32_t>(fleet_->size() - 1) : 1; }
 
   Fleet* fleet_;
   EventLoop* loop_;
   MessageLoadOptions options_;
   std::vector<size_t> senders_;
+  std::vector<std::vector<uint32_t>> contacts_;  // per fleet index, when options_.contacts
   std::string text_;
   std::string nonce_;
   std::mt19937_64 rng_;
@@ -88,6 +96,9 @@ class MessageLoad {
   std::priority_queue<std::pair<int64_t, size_t>, std::vector<std::pair<int64_t, size_t>>,
                       std::greater<>>
       retries_;
+  uint64_t in_deadline_ = 0;   // acked within deadline_ms
+  uint64_t acked_in_window_ = 0;  // acked before the send phase ended
+  std::vector<int64_t> cpu_start_us_, cpu_end_us_;
   uint64_t deliveries_ = 0, duplicates_ = 0, misrouted_ = 0, foreign_ = 0;
   uint64_t fully_delivered_ = 0;
   std::string last_error_;

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bench/imbus_bench/report.h"
 #include "client/tls.h"
@@ -26,6 +28,11 @@ struct BenchOptions {
   double rate = 0;            // messages/s in total; 0 = closed loop with `window`
   size_t window = 1;          // closed loop: messages in flight per sender
   size_t text_bytes = 32;
+  size_t contacts = 0;        // chat: each user writes to this many fixed others; 0 = anyone
+  double deadline_ms = 1000;  // chat/group: acks within this count as "in deadline"
+  // chat/group: server processes (name, pid) whose CPU time (utime+stime) is read at
+  // the start and the end of the send phase and reported per acked message.
+  std::vector<std::pair<std::string, int>> cpu_pids;
   double duration_s = 10;
   double drain_s = 5;         // after sending stops: wait this long for stragglers
   int setup_timeout_s = 600;
@@ -58,6 +65,8 @@ FleetOptions FleetOptionsFor(const BenchOptions& o, size_t count, const std::str
 int PingIntervalS(const BenchOptions& o);
 // VmRSS of `pid` in KiB, or -1.
 int64_t RssKiB(int pid);
+// CPU time (utime+stime, all threads) of `pid` in microseconds, or -1.
+int64_t CpuUs(int pid);
 double Seconds(int64_t ns);
 
 }  // namespace imbus::bench
