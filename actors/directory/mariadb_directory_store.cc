@@ -2,36 +2,10 @@
 
 #include <mysqld_error.h>
 
+#include "actors/db/transaction.h"
+
 namespace imbus::actors {
 namespace {
-
-// A transaction for the life of the scope: rolled back unless Commit() ran (also
-// when an exception leaves the scope). A lost connection ends it on the server.
-class Transaction {
- public:
-  explicit Transaction(Db* db, bool read_only = false) : db_(db) {
-    db_->Query(read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
-  }
-  ~Transaction() {
-    if (done_) return;
-    try {
-      db_->Query("ROLLBACK");
-    } catch (const std::exception&) {
-      // The connection is gone, and the transaction with it.
-    }
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-
-  void Commit() {
-    db_->Query("COMMIT");
-    done_ = true;
-  }
-
- private:
-  Db* db_;
-  bool done_ = false;
-};
 
 DirectoryUser ToUser(const DbRow& row) {
   return DirectoryUser{row.Uint(0).value_or(0), row.Str(1).value_or("")};
