@@ -77,7 +77,7 @@ class LoginLimitsTest : public ::testing::Test {
       ::close(fd);
       return client::Client(seconds(10));
     }
-    return client::Client(client::Connection::FromFd(client::UniqueFd(fd)), seconds(10));
+    return client::Client(client::Connection::FromFd(net::UniqueFd(fd)), seconds(10));
   }
 
   static uint64_t Register(const std::string& name) {
