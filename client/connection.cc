@@ -146,8 +146,11 @@ Response MakeResponse(codec::Frame frame) {
 
 bool IsResponse(const codec::Frame& f) { return (f.header.flags & codec::kFlagResponse) != 0; }
 
+// The fatal SYS/ERROR before the server closes: 1/65535 with seq 0 (this client never
+// sends seq 0). Not the flags: edges before protocol.md said "no RESPONSE flag" set it.
 bool IsSysError(const codec::Header& h) {
-  return h.service == codec::ToWire(codec::Service::kSys) && h.command == codec::sys::kError;
+  return h.service == codec::ToWire(codec::Service::kSys) && h.command == codec::sys::kError &&
+         h.seq == 0;
 }
 
 }  // namespace

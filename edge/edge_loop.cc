@@ -192,9 +192,7 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
           spdlog::info("{}: conn {} from {}:{}: broken stream: {}", log_name_, c.id(),
                        c.peer_host(), c.peer_port(), c.decoder().error());
           EdgeStats::Add(stats_->closed_broken);
-          WriteFrame(c, codec::kFlagResponse, codec::ToWire(codec::Service::kSys),
-                     codec::sys::kError, 0,
-                     codec::ErrorBody(codec::Code::kBadRequest, c.decoder().error()));
+          WriteSysError(c, codec::ErrorBody(codec::Code::kBadRequest, c.decoder().error()));
           CloseAfterFlush(c, "broken stream");
           break;
         }
@@ -307,6 +305,11 @@ void EdgeLoop::WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint1
   scratch_.clear();
   codec::AppendFrame(&scratch_, flags, service, command, seq, body);
   WriteEncoded(c, scratch_);
+}
+
+void EdgeLoop::WriteSysError(Connection& c, std::string_view body) {
+  WriteFrame(c, /*flags=*/0, codec::ToWire(codec::Service::kSys), codec::sys::kError, /*seq=*/0,
+             body);
 }
 
 void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {

@@ -72,6 +72,10 @@ class EdgeLoop {
   void WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint16_t command,
                   uint32_t seq, std::string_view body);
   void WriteEncoded(Connection& c, std::string_view bytes);
+  // The fatal SYS/ERROR before a close: seq 0 and no RESPONSE flag, so no client
+  // takes it for the answer to a request it sent to SYS 1/65535 (that one gets an
+  // ordinary UNSUPPORTED response).
+  void WriteSysError(Connection& c, std::string_view body);
   void Respond(Connection& c, const codec::Header& request, std::string_view body);
   // Ends the stream politely: the output drains, then the write side is shut down.
   void CloseAfterFlush(Connection& c, std::string_view reason);

@@ -111,9 +111,8 @@ bool EdgeLoop::AdmitAddress(Connection& c, Clock::time_point now) {
     refusals_unlogged_ = 0;
     next_refusal_log_ = now + kRefusalLogEvery;
   }
-  WriteFrame(c, codec::kFlagResponse, codec::ToWire(codec::Service::kSys), codec::sys::kError, 0,
-             codec::ErrorBody(codec::Code::kRateLimited,
-                              "too many connections from " + c.peer_host()));
+  WriteSysError(c, codec::ErrorBody(codec::Code::kRateLimited,
+                                    "too many connections from " + c.peer_host()));
   if (c.closed()) return false;
   // Like CloseAfterFlush, without its log line per connection (a flood would fill
   // the log): the error goes out, then FIN, then up to the grace for the peer's EOF.

@@ -6,6 +6,7 @@
 
 #include "codec/body.h"
 #include "codec/commands.h"
+#include "codec/utf8.h"
 
 namespace imbus::actors {
 namespace {
@@ -45,38 +46,9 @@ void CheckPasswordLength(const std::string& password) {
   }
 }
 
-// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. (The
-// same rule as MSG text; a device name goes into a column and into other clients'
-// views, so it must be text.)
-bool IsValidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char c = s[i];
-    size_t len = 1;
-    uint32_t cp = c;
-    uint32_t min = 0;
-    if (c >= 0x80) {
-      if ((c & 0xE0) == 0xC0) {
-        len = 2, cp = c & 0x1Fu, min = 0x80;
-      } else if ((c & 0xF0) == 0xE0) {
-        len = 3, cp = c & 0x0Fu, min = 0x800;
-      } else if ((c & 0xF8) == 0xF0) {
-        len = 4, cp = c & 0x07u, min = 0x10000;
-      } else {
-        return false;
-      }
-      if (i + len > text.size()) return false;
-      for (size_t k = 1; k < len; ++k) {
-        if ((s[i + k] & 0xC0) != 0x80) return false;
-        cp = (cp << 6) | (s[i + k] & 0x3Fu);
-      }
-      if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    }
-    i += len;
-  }
-  return true;
-}
+// A device name and local_host go into a column and into other clients' views, so
+// they must be text: codec::IsValidUtf8 (the same rule as MSG text).
+using codec::IsValidUtf8;
 
 void CheckDevice(const std::string& device) {
   if (device.empty() || device.size() > kMaxDevice || !IsValidUtf8(device)) {

@@ -4,47 +4,12 @@
 
 #include "actors/list_page.h"
 #include "codec/commands.h"
+#include "codec/utf8.h"
 
 namespace imbus::actors {
 namespace {
 
 using codec::Code;
-
-// True when `s` is well-formed UTF-8 (the group columns are utf8mb4 and a strict
-// server would refuse anything else with an error, not a protocol code).
-bool ValidUtf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    const uint32_t min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
 
 void RequireLogin(const Request& req) {
   // The edge answers UNAUTHENTICATED before login; this guards a misbehaving edge.
@@ -196,7 +161,7 @@ void DirectoryService::CreateGroup(const Request& req, Reply* reply) {
   if (desc.size() > kMaxGroupDesc) {
     throw RequestError(Code::kTooLarge, "group desc must be at most 512 bytes");
   }
-  if (!ValidUtf8(name) || !ValidUtf8(desc)) {
+  if (!codec::IsValidUtf8(name) || !codec::IsValidUtf8(desc)) {
     throw RequestError(Code::kBadRequest, "group name and desc must be UTF-8");
   }
   const uint64_t gid = store_->CreateGroup(req.meta.uid, name, desc);

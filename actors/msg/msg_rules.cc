@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "actors/service.h"
+#include "codec/utf8.h"
 
 namespace imbus::actors::msg {
 
@@ -51,38 +52,7 @@ std::optional<ConvId> ParseConv(std::string_view conv) {
   return std::nullopt;
 }
 
-bool IsValidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    uint32_t cp = 0;
-    uint32_t min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2, cp = c & 0x1Fu, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, cp = c & 0x0Fu, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, cp = c & 0x07u, min = 0x10000;
-    } else {
-      return false;  // continuation byte first, or 0xF8..0xFF
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
+bool IsValidUtf8(std::string_view text) { return codec::IsValidUtf8(text); }
 
 SendFields ParseSend(const codec::Body& body) {
   SendFields f;
@@ -99,6 +69,8 @@ SendFields ParseSend(const codec::Body& body) {
   if (f.cmid.empty() || f.cmid.size() > kMaxCmid) {
     throw RequestError(Code::kBadRequest, "cmid must be 1-64 bytes");
   }
+  // Recipients get the cmid back as a msgpack str: it must decode as text for them.
+  if (!IsValidUtf8(f.cmid)) throw RequestError(Code::kBadRequest, "cmid is not valid UTF-8");
   f.text = body.RequireString("text");
   if (f.text.empty()) throw RequestError(Code::kBadRequest, "text must not be empty");
   if (f.text.size() > kMaxText) {

@@ -200,7 +200,9 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
 
 void MsgService::CheckParticipant(uint64_t uid, const ConvId& id) {
   if (!id.group) {
-    if (!id.HasMember(uid)) throw RequestError(Code::kForbidden, "not a participant");
+    // Someone else's direct conversation can never be the caller's: as for a
+    // conversation that does not exist, NOT_FOUND (and nothing on whether it does).
+    if (!id.HasMember(uid)) throw RequestError(Code::kNotFound, "no such conversation");
     return;
   }
   switch (store_.GroupMembership(id.gid, uid)) {
@@ -213,11 +215,20 @@ void MsgService::CheckParticipant(uint64_t uid, const ConvId& id) {
   }
 }
 
+void MsgService::CheckPeerIfEmpty(uint64_t uid, const ConvId& id, uint64_t last_seq) {
+  if (id.group || last_seq != 0) return;
+  const uint64_t peer = id.Peer(uid);
+  if (peer == uid) return;  // one's own notes: there is nothing to find
+  if (store_.LiveUsers({peer}).empty()) throw RequestError(Code::kNotFound, "no such user");
+}
+
 void MsgService::Ack(const Request& req, Reply* reply) {
   const uint64_t uid = RequireLogin(req);
   const AckFields f = ParseAck(req.body);
   CheckParticipant(uid, f.id);
-  if (f.seq > store_.LastSeq(f.conv)) {
+  const uint64_t last_seq = store_.LastSeq(f.conv);
+  CheckPeerIfEmpty(uid, f.id, last_seq);
+  if (f.seq > last_seq) {
     throw RequestError(Code::kBadRequest, "seq is beyond the conversation's last message");
   }
   if (f.seq > 0) store_.Ack(uid, f.conv, f.seq);
@@ -243,6 +254,9 @@ void MsgService::History(const Request& req, Reply* reply) {
   const HistoryFields f = ParseHistory(req.body);
   CheckParticipant(uid, f.id);
   std::vector<StoredMessage> messages = store_.History(f.conv, f.before, f.limit);
+  // Only an empty page costs the extra look-ups; a page with messages proves the
+  // conversation exists.
+  if (messages.empty() && !f.id.group) CheckPeerIfEmpty(uid, f.id, store_.LastSeq(f.conv));
   (void)FitReply(&messages);  // newest first: the client pages on from the oldest it got
   OkWriter w(1);
   w.Key("messages");

@@ -37,8 +37,12 @@ class MsgService : public Service {
   void History(const Request& req, Reply* reply);
   void Conversations(const Request& req, Reply* reply);
   // Checks `uid` takes part in the (parsed, well-formed) conversation: NOT_FOUND (no
-  // such group), FORBIDDEN (not a participant / member).
+  // such group, or a direct conversation between two others), FORBIDDEN (not a
+  // member of the group).
   void CheckParticipant(uint64_t uid, const ConvId& id);
+  // A direct conversation without messages (`last_seq` 0) whose other user is not a
+  // live user cannot exist: NOT_FOUND. One query, and only for empty conversations.
+  void CheckPeerIfEmpty(uint64_t uid, const ConvId& id, uint64_t last_seq);
 
   MsgStore store_;
   Options options_;

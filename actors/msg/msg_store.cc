@@ -264,6 +264,33 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
                         "(?,?,?,?,?,?,?)", ",", sl.count, ""),
                  params);
     }
+
+    // 6. Sending counts as reading: the sender's acked position moves up to their
+    // newest message in each conversation (never down), in the same transaction, one
+    // statement per 64 (sender, conv) pairs, so a batch costs one more round trip
+    // however many messages it has. The counter lock of the conversation is held, so
+    // no other batch writes these rows meanwhile.
+    std::map<std::pair<uint64_t, std::string_view>, uint64_t> read_up_to;  // sorted: lock order
+    for (size_t i : fresh) {
+      const StoredMessage& m = out[i].message;
+      uint64_t& seq = read_up_to[{m.from, std::string_view(m.conv)}];
+      seq = std::max(seq, m.seq);
+    }
+    const std::vector<std::pair<std::pair<uint64_t, std::string_view>, uint64_t>> acks(
+        read_up_to.begin(), read_up_to.end());
+    for (const Slice& sl : Slices(acks.size(), true)) {  // a repeated row changes nothing
+      std::vector<DbParam> params;
+      for (size_t k = 0; k < sl.size; ++k) {
+        const auto& [key, seq] = acks[sl.Row(k)];
+        params.emplace_back(key.first);
+        params.emplace_back(key.second);
+        params.emplace_back(seq);
+      }
+      db_->Query(Repeat("INSERT INTO acks (uid, conv, acked_seq) VALUES ", "(?,?,?)", ",", sl.size,
+                        " ON DUPLICATE KEY UPDATE acked_seq = GREATEST(acked_seq, "
+                        "VALUES(acked_seq))"),
+                 params);
+    }
   }
   db_->Commit();
 

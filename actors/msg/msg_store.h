@@ -52,7 +52,8 @@ class MsgStore {
   explicit MsgStore(Db* db) : db_(db) {}
 
   // Stores the new ones of `batch` in ONE transaction and returns one outcome per
-  // item, in order. Conversation counters are locked in conv order; deadlocks, lock
+  // item, in order. Each sender's acked position in each conversation is raised to
+  // their newest new message (sending counts as reading). Conversation counters are locked in conv order; deadlocks, lock
   // wait timeouts and dedup races (ER_DUP_ENTRY) retry the whole transaction a few
   // times. Throws DbUnavailable / DbError when it could not commit: then nothing of
   // the batch may be acknowledged (for DbUnavailable on COMMIT the outcome is

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "codec/commands.h"
+#include "codec/utf8.h"
 
 namespace imbus::actors {
 namespace {
@@ -26,7 +27,9 @@ std::vector<Addr> AddrsOf(const codec::SessionInfo& s) {
   if (!s.public_host.empty() && s.public_port != 0) {
     out.push_back({s.public_host, s.public_port, kKindPublic});
   }
-  if (!s.local_host.empty() && s.p2p_port != 0) {
+  // local_host is whatever the client declared at LOGIN; it goes out as a msgpack
+  // str to other clients, whose decoders may refuse bytes that are not UTF-8.
+  if (!s.local_host.empty() && s.p2p_port != 0 && codec::IsValidUtf8(s.local_host)) {
     out.push_back({s.local_host, s.p2p_port, kKindLocal});
   }
   return out;

@@ -9,7 +9,8 @@
 //   the store only when the uid has no session); PEER_ADDR to yourself: BAD_REQUEST.
 // - PEER_ADDR with several devices online picks the target's most recent session.
 // - A `local` address is given only when that session declared both local_host and
-//   p2p_port at LOGIN; `public` whenever the edge saw an address.
+//   p2p_port at LOGIN, and the local_host is UTF-8; `public` whenever the edge saw
+//   an address.
 #pragma once
 
 #include <memory>

@@ -196,6 +196,7 @@ TEST_F(EdgeBusTest, UnknownPushAndP2pCommandsAreUnsupported) {
     auto f = c.ReadFrame();
     ASSERT_TRUE(f.has_value());
     EXPECT_EQ(f->header.seq, seq);
+    EXPECT_EQ(f->header.flags, codec::kFlagResponse);  // also for 1/65535: not the fatal one
     EXPECT_EQ(f->header.service, service);
     EXPECT_EQ(CodeOf(*f), static_cast<int>(codec::Code::kUnsupported)) << service << "/" << command;
     ++seq;

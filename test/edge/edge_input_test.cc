@@ -25,7 +25,7 @@ class EdgeInputTest : public ::testing::Test {
   void ExpectBrokenStream(TestClient& c, const std::string& why_contains) {
     auto f = c.ReadFrame(3000ms);
     ASSERT_TRUE(f.has_value()) << "no SYS/ERROR";
-    EXPECT_EQ(f->header.flags, codec::kFlagResponse);
+    EXPECT_EQ(f->header.flags, 0) << "the fatal SYS/ERROR is not a response";
     EXPECT_EQ(f->header.service, kSys);
     EXPECT_EQ(f->header.command, codec::sys::kError);
     EXPECT_EQ(f->header.seq, 0u);

@@ -62,7 +62,26 @@ void Frames() {
   Put("frame", "error_body", std::string("\x01\x00", 2) +
                                  cmd::EncodeFrame(cmd::kFlagResponse, sys, cmd::sys::kError, 0,
                                                   cmd::ErrorBody(cmd::Code::kBadRequest, "x")));
+  // The fatal SYS/ERROR as edges send it now (flags 0), and a client's request to
+  // 1/65535 (answered UNSUPPORTED).
+  Put("frame", "fatal_error", std::string("\x01\x00", 2) +
+                                  cmd::EncodeFrame(0, sys, cmd::sys::kError, 0,
+                                                   cmd::ErrorBody(cmd::Code::kBadRequest, "x")));
+  Put("frame", "request_sys_error",
+      std::string("\0\0", 2) + cmd::EncodeFrame(0, sys, cmd::sys::kError, 7, cmd::EmptyBody()));
+  Put("frame", "hostile_strings",
+      std::string("\0\0", 2) +
+          cmd::EncodeFrame(0, auth, cmd::auth::kLogin, 4,
+                           Map({{"name", "Zo\xc3\xab"}, {"password", std::string("pw\0\xff\xfe", 5)},
+                                {"device", "\xed\xa0\x80"}})));
 }
+
+// Strings every service target gets seeds with: invalid UTF-8 (bad continuation,
+// truncated, surrogate, overlong, above U+10FFFF), NUL bytes, spaces around, empty.
+const std::string kHostile[] = {
+    "\xc3\x28", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80",
+    std::string("a\0b", 3), " padded ", "", "Zo\xc3\xab", "\xf0\x9f\x98\x80",
+};
 
 void Auth() {
   Put("auth", "register", Req(cmd::auth::kRegister, 0, Map({{"name", "bob"}, {"password", "secret12"}})));
@@ -74,6 +93,16 @@ void Auth() {
   Put("auth", "resume", Req(cmd::auth::kResume, 0, Map({{"token", "fuzz-token"}, {"device", "default"}})));
   Put("auth", "logout", Req(cmd::auth::kLogout, 1, cmd::EmptyBody()));
   Put("auth", "delete", Req(cmd::auth::kDeleteAccount, 1, Map({{"password", "password1"}}, {{"uid", 1}})));
+  int i = 0;
+  for (const std::string& h : kHostile) {
+    const std::string n = std::to_string(i++);
+    Put("auth", "hostile_login_" + n,
+        Req(cmd::auth::kLogin, 0,
+            Map({{"name", h}, {"password", "password1"}, {"device", h}, {"local_host", h}},
+                {{"p2p_port", 7000}})));
+    Put("auth", "hostile_resume_" + n,
+        Req(cmd::auth::kResume, 0, Map({{"token", h}, {"device", h}, {"local_host", h}})));
+  }
 }
 
 void Directory() {
@@ -88,12 +117,23 @@ void Directory() {
   Put("directory", "leave_group", Req(cmd::directory::kLeaveGroup, 1, Map({}, {{"gid", 1}})));
   Put("directory", "list_groups", Req(cmd::directory::kListGroups, 2, cmd::EmptyBody()));
   Put("directory", "group_members", Req(cmd::directory::kGroupMembers, 2, Map({}, {{"gid", 1}})));
+  int i = 0;
+  for (const std::string& h : kHostile) {
+    const std::string n = std::to_string(i++);
+    Put("directory", "hostile_group_" + n,
+        Req(cmd::directory::kCreateGroup, 1, Map({{"name", h}, {"desc", h}})));
+    Put("directory", "hostile_get_user_" + n, Req(cmd::directory::kGetUser, 1, Map({{"name", h}})));
+  }
+  std::string e_acute_64;  // 32 x U+00E9: 64 bytes, the limit
+  for (int k = 0; k < 32; ++k) e_acute_64 += "\xc3\xa9";
+  Put("directory", "group_name_max", Req(cmd::directory::kCreateGroup, 1, Map({{"name", e_acute_64}})));
 }
 
 void Presence() {
   Put("presence", "is_online", Req(cmd::presence::kIsOnline, 1, Map({}, {{"uid", 2}})));
   Put("presence", "peer_addr", Req(cmd::presence::kPeerAddr, 1, Map({}, {{"uid", 2}})));
   Put("presence", "peer_addr_offline", Req(cmd::presence::kPeerAddr, 2, Map({}, {{"uid", 3}})));
+  Put("presence", "peer_addr_hostile_local", Req(cmd::presence::kPeerAddr, 1, Map({}, {{"uid", 4}})));
   MapWriter ev(2);
   ev.Key("uid").Uint(1);
   ev.Key("online").Bool(true);
@@ -108,6 +148,17 @@ void Msg() {
   Put("msg", "sync", Req(cmd::msg::kSync, 1, Map({}, {{"limit", 100}})));
   Put("msg", "history", Req(cmd::msg::kHistory, 1, Map({{"conv", "g:1"}}, {{"before", 10}, {"limit", 5}})));
   Put("msg", "raw_conv", Req(0, 0, "d:12:345"));
+  int i = 0;
+  for (const std::string& h : kHostile) {
+    const std::string n = std::to_string(i++);
+    Put("msg", "hostile_send_" + n,
+        Req(cmd::msg::kSend, 1, Map({{"cmid", h}, {"text", h}}, {{"to", 2}})));
+    Put("msg", "hostile_history_" + n, Req(cmd::msg::kHistory, 1, Map({{"conv", h}})));
+    Put("msg", "raw_hostile_" + n, Req(0, 0, h));
+  }
+  Put("msg", "send_max", Req(cmd::msg::kSend, 1,
+                             Map({{"cmid", std::string(64, 'c')}, {"text", std::string(8192, 'x')}},
+                                 {{"to", 2}})));
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 
 #include "actors/directory/directory_service.h"
 #include "actors/directory/memory_directory_store.h"
-#include "actors/msg/msg_rules.h"
+#include "codec/utf8.h"
 #include "actors/sessions.h"
 #include "codec/commands.h"
 #include "test/fuzz/fuzz_util.h"
@@ -56,11 +56,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (meta.uid == 0) IMBUS_FUZZ_CHECK(out.code == codec::Code::kUnauthenticated);
 
   if (meta.command == codec::directory::kCreateGroup && meta.uid != 0) {
-    // Differential: the directory's UTF-8 check must agree with the msg service's.
+    // Within the limits, a group is created exactly when name and desc are UTF-8
+    // (the columns are utf8mb4: anything else would be a database error).
     const auto name = StringField(body, "name");
     const auto desc = body.Has("desc") ? StringField(body, "desc") : std::string();
     if (name && desc && !name->empty() && name->size() <= 64 && desc->size() <= 512) {
-      const bool utf8 = actors::msg::IsValidUtf8(*name) && actors::msg::IsValidUtf8(*desc);
+      const bool utf8 = codec::IsValidUtf8(*name) && codec::IsValidUtf8(*desc);
       IMBUS_FUZZ_CHECK((out.code == codec::Code::kOk) == utf8);
     }
     if (out.code == codec::Code::kOk) IMBUS_FUZZ_CHECK(out.body.GetUint("gid") == 2u);

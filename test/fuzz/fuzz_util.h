@@ -15,6 +15,7 @@
 #include "actors/service.h"
 #include "codec/body.h"
 #include "codec/codes.h"
+#include "codec/utf8.h"
 
 namespace imbus::fuzz {
 
@@ -64,6 +65,29 @@ inline codec::RequestMeta Caller(uint16_t service, uint16_t command, uint8_t cal
   return meta;
 }
 
+// True when every msgpack str in `o`, keys included, is UTF-8: what the server sends
+// must decode in every client language, whatever bytes a client sent it.
+inline bool AllStringsUtf8(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::STR:
+      return codec::IsValidUtf8(std::string_view(o.via.str.ptr, o.via.str.size));
+    case msgpack::type::ARRAY:
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        if (!AllStringsUtf8(o.via.array.ptr[i])) return false;
+      }
+      return true;
+    case msgpack::type::MAP:
+      for (uint32_t i = 0; i < o.via.map.size; ++i) {
+        if (!AllStringsUtf8(o.via.map.ptr[i].key) || !AllStringsUtf8(o.via.map.ptr[i].val)) {
+          return false;
+        }
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
 struct Outcome {
   codec::Code code = codec::Code::kOk;
   actors::Reply reply;
@@ -72,7 +96,8 @@ struct Outcome {
 
 // Runs service.Handle like the actor host. Only RequestError and codec::BadField may
 // leave Handle (anything else propagates: libFuzzer reports it). An error code is a
-// real, non-OK one; an OK body is a msgpack map with code 0.
+// real, non-OK one and never INTERNAL; an OK body is a msgpack map with code 0; every
+// str sent back (body, pushes, error text) is UTF-8.
 inline Outcome Call(actors::Service& service, const codec::RequestMeta& meta,
                     const codec::Body& body) {
   Outcome out;
@@ -83,6 +108,9 @@ inline Outcome Call(actors::Service& service, const codec::RequestMeta& meta,
   } catch (const actors::RequestError& e) {
     out.code = e.code();
     IMBUS_FUZZ_CHECK(out.code != codec::Code::kOk);
+    // INTERNAL is for a failed server part, never for what a client sent.
+    IMBUS_FUZZ_CHECK(out.code != codec::Code::kInternal);
+    IMBUS_FUZZ_CHECK(codec::IsValidUtf8(e.what()));  // the answer's `error`
     IMBUS_FUZZ_CHECK(std::string_view(codec::CodeName(static_cast<int>(out.code))) != "UNKNOWN");
     return out;
   } catch (const codec::BadField&) {
@@ -93,9 +121,11 @@ inline Outcome Call(actors::Service& service, const codec::RequestMeta& meta,
   std::string error;
   IMBUS_FUZZ_CHECK(codec::Body::Parse(reply, &out.body, &error));
   IMBUS_FUZZ_CHECK(out.body.GetInt("code") == 0);
+  IMBUS_FUZZ_CHECK(AllStringsUtf8(out.body.root()));
   for (const actors::Push& p : out.reply.pushes) {
     codec::Body pushed;
     IMBUS_FUZZ_CHECK(codec::Body::Parse(p.body, &pushed, &error));
+    IMBUS_FUZZ_CHECK(AllStringsUtf8(pushed.root()));
   }
   return out;
 }

@@ -49,6 +49,7 @@ void CheckSend(const codec::Body& body) {
   if (!Validates([&] { f = ParseSend(body); })) return;
   IMBUS_FUZZ_CHECK((f.to_uid == 0) != (f.gid == 0));
   IMBUS_FUZZ_CHECK(!f.cmid.empty() && f.cmid.size() <= kMaxCmid);
+  IMBUS_FUZZ_CHECK(IsValidUtf8(f.cmid));  // echoed to recipients as a str
   IMBUS_FUZZ_CHECK(!f.text.empty() && f.text.size() <= kMaxText);
   IMBUS_FUZZ_CHECK(IsValidUtf8(f.text));
   // What a client would send for these fields re-validates to the same.

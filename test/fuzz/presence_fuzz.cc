@@ -1,7 +1,8 @@
 // libFuzzer target: PRESENCE requests (IS_ONLINE, PEER_ADDR, the broker's internal
 // SESSION_EVENT) through PresenceService::Handle on the in-memory store and
 // sessions. Users 1 alice (online, public address), 2 bob (online, public and local
-// address), 3 carol (offline); alice and bob are friends. Input layout: fuzz_util.h;
+// address), 3 carol (offline), 4 dave (online, a local_host that is not UTF-8);
+// alice and bob are friends. Input layout: fuzz_util.h;
 // command bytes >= 200 mean SESSION_EVENT (1000).
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   store->AddUser("alice");
   store->AddUser("bob");
   store->AddUser("carol");
+  store->AddUser("dave");
   store->AddFriends(1, 2);
   actors::MemorySessions sessions;
   codec::SessionInfo s;
@@ -41,12 +43,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   s.local_host = "10.0.0.2";
   s.p2p_port = 6000;
   sessions.Set(2, {s});
+  s.uid = 4;
+  s.device = "default";
+  s.public_host = "192.0.2.4";
+  s.local_host = std::string("10.0.0.4\xff\0", 10);  // as a hostile LOGIN declared it
+  sessions.Set(4, {s});
   actors::PresenceService service(std::move(store), &sessions);
 
   const uint16_t command = in.command >= 200 ? uint16_t{codec::presence::kSessionEvent}
                                              : uint16_t{in.command};
   const codec::RequestMeta meta =
       Caller(codec::ToWire(codec::Service::kPresence), command, in.caller);
+  // Call checks that no answer or push carries a str that is not UTF-8: dave's
+  // local_host must be left out of PEER_ADDR.
   const Outcome out = Call(service, meta, body);
   if (out.code != codec::Code::kOk) return 0;
   switch (command) {
@@ -56,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case codec::presence::kPeerAddr: {
       IMBUS_FUZZ_CHECK(meta.uid != 0);
       const uint64_t target = body.RequireUint("uid");
-      IMBUS_FUZZ_CHECK(target != meta.uid && target >= 1 && target <= 3);
+      IMBUS_FUZZ_CHECK(target != meta.uid && target >= 1 && target <= 4);
       const bool online = out.body.GetBool("online").value_or(false);
       IMBUS_FUZZ_CHECK(online == (target != 3));
       const std::string ticket = out.body.GetString("ticket").value_or("?");

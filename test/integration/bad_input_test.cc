@@ -51,6 +51,7 @@ class BadInputTest : public ::testing::Test {
     EXPECT_EQ(f->header.service, codec::ToWire(codec::Service::kSys));
     EXPECT_EQ(f->header.command, codec::sys::kError);
     EXPECT_EQ(f->header.seq, 0u);
+    EXPECT_EQ(f->header.flags, 0) << "the fatal SYS/ERROR carries no RESPONSE flag";
     codec::Body body;
     std::string error;
     ASSERT_TRUE(codec::Body::Parse(f->body, &body, &error)) << error;
@@ -116,6 +117,30 @@ TEST_F(BadInputTest, BadBodiesGetBadRequestAndTheConnectionStays) {
   EXPECT_EQ(r3.code, static_cast<int>(codec::Code::kBadRequest)) << r3.Describe();
   // Still open and served.
   EXPECT_EQ(c.Call(1, codec::sys::kPing, codec::EmptyBody(), seconds(5)).code, 0);
+}
+
+// A request to SYS/ERROR's own number is an unknown command like any other: an
+// ordinary UNSUPPORTED response (RESPONSE flag, the request's seq), not the fatal
+// frame, and the connection stays open.
+TEST_F(BadInputTest, RequestToSysErrorIsAnsweredUnsupported) {
+  client::Connection c = Raw(*stack_);
+  ASSERT_TRUE(c.SendFrame(0, 1, codec::sys::kError, 7, codec::EmptyBody()));
+  auto f = c.NextFrame(seconds(5));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->header.flags, codec::kFlagResponse);
+  EXPECT_EQ(f->header.service, 1);
+  EXPECT_EQ(f->header.command, codec::sys::kError);
+  EXPECT_EQ(f->header.seq, 7u);
+  codec::Body body;
+  std::string error;
+  ASSERT_TRUE(codec::Body::Parse(f->body, &body, &error)) << error;
+  EXPECT_EQ(body.GetInt("code"), static_cast<int>(codec::Code::kUnsupported));
+  EXPECT_FALSE(c.closed()) << c.close_reason();
+  // Through Call, too: the client library does not take it for the fatal one.
+  auto r = c.Call(1, codec::sys::kError, codec::EmptyBody(), seconds(5));
+  EXPECT_EQ(r.code, static_cast<int>(codec::Code::kUnsupported)) << r.Describe();
+  EXPECT_EQ(c.Call(1, codec::sys::kPing, codec::EmptyBody(), seconds(5)).code, 0);
+  EXPECT_FALSE(c.closed()) << c.close_reason();
 }
 
 TEST_F(BadInputTest, SlowlorisHalfFrameIsClosedByTheIdleTimeout) {

@@ -108,6 +108,11 @@ TEST(ParseSendTest, Limits) {
   EXPECT_EQ(SendCode(SendBody(5, std::nullopt, "", "t")), Code::kBadRequest);
   EXPECT_EQ(SendCode(SendBody(5, std::nullopt, "c", "")), Code::kBadRequest);
   EXPECT_EQ(SendCode(SendBody(5, std::nullopt, "c", "\xC3\x28")), Code::kBadRequest);
+  // cmid goes back to recipients as a str: UTF-8 (NUL included), or BAD_REQUEST.
+  EXPECT_EQ(SendCode(SendBody(5, std::nullopt, "\xff", "t")), Code::kBadRequest);
+  EXPECT_EQ(SendCode(SendBody(5, std::nullopt, "\xed\xa0\x80", "t")), Code::kBadRequest);
+  EXPECT_EQ(SendCode(SendBody(5, std::nullopt, std::string("c\0d", 3), "t")), Code::kOk);
+  EXPECT_EQ(SendCode(SendBody(5, std::nullopt, "\xf0\x9f\x98\x80", "t")), Code::kOk);
   EXPECT_EQ(SendCode(SendBody(5, 9, "c", "t")), Code::kBadRequest);
   EXPECT_EQ(SendCode(SendBody(std::nullopt, std::nullopt, "c", "t")), Code::kBadRequest);
   EXPECT_EQ(SendCode(SendBody(0, std::nullopt, "c", "t")), Code::kBadRequest);

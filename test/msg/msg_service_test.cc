@@ -308,7 +308,7 @@ TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
   EXPECT_EQ(ack(b, dconv, 5), Code::kOk);
   EXPECT_EQ(ack(b, dconv, 2), Code::kOk);  // never goes down
   EXPECT_EQ(ack(b, dconv, 6), Code::kBadRequest);
-  EXPECT_EQ(ack(c, dconv, 1), Code::kForbidden);
+  EXPECT_EQ(ack(c, dconv, 1), Code::kNotFound);  // someone else's: not c's to find
   EXPECT_EQ(ack(c, gconv, 1), Code::kForbidden);
   EXPECT_EQ(ack(b, "g:999999", 1), Code::kNotFound);
   EXPECT_EQ(ack(b, "nonsense", 1), Code::kBadRequest);
@@ -330,10 +330,111 @@ TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
   EXPECT_EQ(hist.body.Find("messages")->via.array.size, 2u);  // 3, 2
   codec::MapWriter hc(1);
   hc.Key("conv").Str(dconv);
-  EXPECT_EQ(Call(c, codec::msg::kHistory, hc.Finish()).code, Code::kForbidden);
+  EXPECT_EQ(Call(c, codec::msg::kHistory, hc.Finish()).code, Code::kNotFound);
   codec::MapWriter hl(2);
   hl.Key("conv").Str(dconv).Key("limit").Uint(101);
   EXPECT_EQ(Call(a, codec::msg::kHistory, hl.Finish()).code, Code::kBadRequest);
+}
+
+// Sending counts as reading: the sender's acked position follows their own messages
+// (never down), so their own messages are neither unread in CONVERSATIONS nor handed
+// back by SYNC; one extra statement per batch, in the same transaction.
+TEST_F(MsgServiceTest, SendingAdvancesTheSendersAckedSeq) {
+  const uint64_t a = AddUser("reader_a"), b = AddUser("reader_b");
+  const uint64_t g = AddGroup({a, b});
+  const std::string dconv = DirectConv(a, b), gconv = GroupConv(g);
+  auto acked = [&](uint64_t uid, const std::string& conv) -> int64_t {
+    Outcome o = Call(uid, codec::msg::kConversations, codec::EmptyBody());
+    EXPECT_EQ(o.code, Code::kOk) << o.error;
+    const msgpack::object* convs = o.body.Find("convs");
+    for (uint32_t i = 0; convs != nullptr && i < convs->via.array.size; ++i) {
+      const msgpack::object& c = convs->via.array.ptr[i];
+      std::string name;
+      int64_t seq = -1;
+      for (uint32_t k = 0; k < c.via.map.size; ++k) {
+        const std::string key = c.via.map.ptr[k].key.as<std::string>();
+        if (key == "conv") name = c.via.map.ptr[k].val.as<std::string>();
+        if (key == "acked_seq") seq = c.via.map.ptr[k].val.as<int64_t>();
+      }
+      if (name == conv) return seq;
+    }
+    return -1;  // not listed
+  };
+  auto synced = [&](uint64_t uid) {
+    return Call(uid, codec::msg::kSync, codec::EmptyBody()).body.Find("messages")->via.array.size;
+  };
+
+  ASSERT_EQ(Call(a, codec::msg::kSend, Send("to", b, "r1", "one")).code, Code::kOk);
+  ASSERT_EQ(Call(a, codec::msg::kSend, Send("to", b, "r2", "two")).code, Code::kOk);
+  ASSERT_EQ(Call(a, codec::msg::kSend, Send("gid", g, "r3", "group")).code, Code::kOk);
+  EXPECT_EQ(acked(a, dconv), 2);
+  EXPECT_EQ(acked(a, gconv), 1);
+  EXPECT_EQ(acked(b, dconv), 0);  // the recipient has read nothing
+  EXPECT_EQ(synced(a), 0u);       // nothing of a's own comes back
+  EXPECT_EQ(synced(b), 3u);
+
+  // A reply marks what came before it as read too.
+  ASSERT_EQ(Call(b, codec::msg::kSend, Send("to", a, "s1", "three")).code, Code::kOk);
+  EXPECT_EQ(acked(b, dconv), 3);
+  EXPECT_EQ(acked(a, dconv), 2);
+
+  // Never backwards: after an ACK past it, a resend of seq 1 (dedup) leaves it.
+  codec::MapWriter w(2);
+  w.Key("conv").Str(dconv).Key("seq").Uint(3);
+  ASSERT_EQ(Call(a, codec::msg::kAck, w.Finish()).code, Code::kOk);
+  Outcome again = Call(a, codec::msg::kSend, Send("to", b, "r1", "one"));
+  ASSERT_EQ(again.code, Code::kOk);
+  EXPECT_EQ(again.body.GetUint("seq"), 1u);
+  EXPECT_EQ(acked(a, dconv), 3);
+
+  // A batch of several messages into one conversation: the newest counts.
+  Calls calls;
+  std::vector<BatchItem> items;
+  for (int i = 0; i < 4; ++i) {
+    items.push_back(BatchItem{&calls.Add(b, codec::msg::kSend,
+                                         Send("gid", g, "batch" + std::to_string(i), "x")),
+                              Reply{}, Code::kOk, {}});
+  }
+  service_->HandleBatch(items);
+  for (const BatchItem& item : items) EXPECT_EQ(item.code, Code::kOk) << item.error;
+  EXPECT_EQ(acked(b, gconv), 5);
+}
+
+// HISTORY and ACK of a conversation that cannot exist: NOT_FOUND, not an empty OK.
+TEST_F(MsgServiceTest, ConversationsThatCannotExistAreNotFound) {
+  const uint64_t a = AddUser("exists_a"), b = AddUser("exists_b");
+  const uint64_t ghost = b + 1000;  // no such user
+  auto history = [&](const std::string& conv) {
+    codec::MapWriter w(1);
+    w.Key("conv").Str(conv);
+    return Call(a, codec::msg::kHistory, w.Finish()).code;
+  };
+  auto ack = [&](const std::string& conv, uint64_t seq) {
+    codec::MapWriter w(2);
+    w.Key("conv").Str(conv).Key("seq").Uint(seq);
+    return Call(a, codec::msg::kAck, w.Finish()).code;
+  };
+  EXPECT_EQ(history(DirectConv(a, ghost)), Code::kNotFound);
+  EXPECT_EQ(history("d:" + std::to_string(a) + ":18446744073709551615"), Code::kNotFound);
+  EXPECT_EQ(ack(DirectConv(a, ghost), 0), Code::kNotFound);
+  EXPECT_EQ(ack(DirectConv(a, ghost), 1), Code::kNotFound);
+  EXPECT_EQ(history("g:999999"), Code::kNotFound);
+  // Existing users with no messages yet, and oneself: an empty OK.
+  EXPECT_EQ(history(DirectConv(a, b)), Code::kOk);
+  EXPECT_EQ(history(DirectConv(a, a)), Code::kOk);
+  EXPECT_EQ(ack(DirectConv(a, b), 0), Code::kOk);
+  // A deleted user: NOT_FOUND until there are messages, which stay readable.
+  db_->Query("UPDATE users SET deleted_at = NOW(3), name = NULL WHERE uid = ?", {b});
+  EXPECT_EQ(history(DirectConv(a, b)), Code::kNotFound);
+  const uint64_t c = AddUser("exists_c");
+  ASSERT_EQ(Call(a, codec::msg::kSend, Send("to", c, "h1", "hi")).code, Code::kOk);
+  db_->Query("UPDATE users SET deleted_at = NOW(3), name = NULL WHERE uid = ?", {c});
+  EXPECT_EQ(history(DirectConv(a, c)), Code::kOk);
+  EXPECT_EQ(HistorySeqs(a, DirectConv(a, c)).size(), 1u);
+  // An empty page of an existing conversation (before the first message) is fine.
+  codec::MapWriter w(2);
+  w.Key("conv").Str(DirectConv(a, c)).Key("before").Uint(1);
+  EXPECT_EQ(Call(a, codec::msg::kHistory, w.Finish()).code, Code::kOk);
 }
 
 // Found by the slow-reader drill: 200 messages of 8 KiB made a SYNC reply of 1.6 MB,
