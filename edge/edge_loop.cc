@@ -25,11 +25,6 @@ constexpr auto kCloseGrace = std::chrono::seconds(2);  // for a peer that never 
 constexpr auto kSweepEvery = std::chrono::seconds(1);
 constexpr size_t kReadChunk = 64 * 1024;
 
-int64_t NowMsSinceEpoch() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener,
@@ -245,7 +240,7 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
   if (info->service == codec::Service::kSys && h.command == codec::sys::kPing) {
     codec::MapWriter w(2);
     w.Key("code").Int(0);
-    w.Key("ts").Int(NowMsSinceEpoch());
+    w.Key("ts").Int(net::WallNowMs());
     Respond(c, h, w.Finish());
     return;
   }

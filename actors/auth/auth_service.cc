@@ -7,6 +7,7 @@
 #include "codec/body.h"
 #include "codec/commands.h"
 #include "codec/utf8.h"
+#include "net/clock.h"
 
 namespace imbus::actors {
 namespace {
@@ -62,12 +63,6 @@ std::string DeviceOf(const codec::Body& body) {
   return device;
 }
 
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 AuthService::AuthService(std::unique_ptr<AuthStore> store, Options options)
@@ -76,7 +71,7 @@ AuthService::AuthService(std::unique_ptr<AuthStore> store, Options options)
       hasher_(options_.pwhash_ops, options_.pwhash_mem),
       dummy_hash_(hasher_.Hash("imbus-dummy-password")),
       backoff_(store_.get(), options_.account_backoff) {
-  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+  if (!options_.now_ms) options_.now_ms = net::WallNowMs;
 }
 
 void AuthService::Handle(const Request& req, Reply* reply) {

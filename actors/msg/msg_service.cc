@@ -10,17 +10,12 @@
 
 #include "actors/list_page.h"
 #include "codec/commands.h"
+#include "net/clock.h"
 
 namespace imbus::actors::msg {
 namespace {
 
 using codec::Code;
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t RequireLogin(const Request& req) {
   if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
@@ -67,7 +62,7 @@ class MemberCache {
 }  // namespace
 
 MsgService::MsgService(Db* db, Options options) : store_(db), options_(std::move(options)) {
-  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+  if (!options_.now_ms) options_.now_ms = net::WallNowMs;
 }
 
 bool MsgService::Batchable(uint16_t command) const { return command == codec::msg::kSend; }

@@ -5,6 +5,7 @@
 
 #include "actors/db/db.h"
 #include "client/directory_api.h"
+#include "test/integration/stack_db.h"
 #include "test/integration/stack_util.h"
 #include "test/support/mariadb.h"
 
@@ -12,18 +13,6 @@ namespace imbus::testing {
 namespace {
 
 constexpr uint64_t kUsers = 100000;
-
-actors::DbConfig StackDb(const Stack& stack) {
-  const DbConfig& shared = SharedMariaDb();
-  actors::DbConfig c;
-  c.socket = shared.socket;
-  c.host = shared.host;
-  c.port = shared.port;
-  c.user = shared.user;
-  c.password = shared.password;
-  c.database = stack.database();
-  return c;
-}
 
 // The uids LIST_USERS page `page` of `size` must show: live users by uid.
 std::vector<uint64_t> Expected(actors::Db& db, uint64_t page, uint64_t size) {
@@ -50,7 +39,7 @@ TEST(DirectoryPagingTest, HundredThousandUsers) {
   stack.StartActor("auth,directory");
   ASSERT_TRUE(WaitWorkers(stack, "directory", 1)) << stack.Logs();  // schema applied
 
-  actors::Db db(StackDb(stack));
+  actors::Db db(StackDbConfig(stack));
   db.Exec("INSERT INTO users (name, pwhash) SELECT CONCAT('bulk', seq), 'x' FROM seq_1_to_100000");
 
   client::Client c = Connected(stack);

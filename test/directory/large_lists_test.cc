@@ -15,6 +15,7 @@
 #include "client/msg_api.h"
 #include "codec/body.h"
 #include "codec/commands.h"
+#include "test/integration/stack_db.h"
 #include "test/integration/stack_util.h"
 #include "test/support/mariadb.h"
 
@@ -29,18 +30,6 @@ constexpr uint64_t kConvs = 2000;     // direct conversations with messages
 constexpr uint64_t kGroups = 300;     // groups with a 512-byte description
 const uint16_t kDirectory = codec::ToWire(codec::Service::kDirectory);
 const uint16_t kMsg = codec::ToWire(codec::Service::kMsg);
-
-actors::DbConfig StackDb(const Stack& stack) {
-  const DbConfig& shared = SharedMariaDb();
-  actors::DbConfig c;
-  c.socket = shared.socket;
-  c.host = shared.host;
-  c.port = shared.port;
-  c.user = shared.user;
-  c.password = shared.password;
-  c.database = stack.database();
-  return c;
-}
 
 std::vector<uint64_t> Uints(actors::Db& db, const std::string& sql,
                             const std::vector<actors::DbParam>& params) {
@@ -72,7 +61,7 @@ class LargeListsTest : public ::testing::Test {
     ASSERT_TRUE(gid.ok()) << gid.Describe();
     crowd_ = gid.value;
 
-    actors::Db db(StackDb(*stack_));
+    actors::Db db(StackDbConfig(*stack_));
     db.Exec("INSERT INTO users (name, pwhash) SELECT CONCAT('crowd', seq), 'x' FROM seq_1_to_" +
             std::to_string(kMembers));
     const std::string first = "(SELECT uid FROM users WHERE name LIKE 'crowd%' ORDER BY uid LIMIT " +
@@ -120,7 +109,7 @@ uint64_t LargeListsTest::crowd_ = 0;
 // key order, in a frame it can read, and `more`.
 TEST_F(LargeListsTest, ARequestWithoutCursorGetsAReadableFirstPage) {
   client::Client c = Victim();
-  actors::Db db(StackDb(*stack_));
+  actors::Db db(StackDbConfig(*stack_));
   struct Case {
     uint16_t service, command;
     std::string body;
@@ -159,7 +148,7 @@ TEST_F(LargeListsTest, ARequestWithoutCursorGetsAReadableFirstPage) {
 
 TEST_F(LargeListsTest, TheClientPagesThroughEverything) {
   client::Client c = Victim();
-  actors::Db db(StackDb(*stack_));
+  actors::Db db(StackDbConfig(*stack_));
 
   auto friends = client::ListFriends(c);
   ASSERT_TRUE(friends.ok()) << friends.Describe();

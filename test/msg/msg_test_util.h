@@ -10,22 +10,11 @@
 #include "client/msg_api.h"
 #include "test/integration/stack_util.h"
 #include "test/support/mariadb.h"
+#include "test/integration/stack_db.h"
 
 namespace imbus::testing {
 
 inline constexpr char kPassword[] = "password1";
-
-// A Db on the stack's database (the actors create its schema at startup).
-inline actors::Db StackDb(const Stack& stack, const DbConfig& server) {
-  actors::DbConfig c;
-  c.socket = server.socket;
-  c.host = server.host;
-  c.port = server.port;
-  c.user = server.user;
-  c.password = server.password;
-  c.database = stack.database();
-  return actors::Db(c);
-}
 
 struct TestUser {
   std::string name;
