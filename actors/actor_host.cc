@@ -104,9 +104,9 @@ void ActorHost::Run(const std::atomic<bool>& stop) {
       const ServiceRegistry::Entry* e = registry_.Find(name);
       if (e == nullptr) throw std::runtime_error("unknown service '" + name + "'");
       try {
-        w->dispatcher.Add(codec::ToWire(e->wire),
-                          e->factory(ServiceContext{w->db.get(), options_.service_options,
-                                                     w->sessions.get()}));
+        w->dispatcher.Add(
+            codec::ToWire(e->wire),
+            e->factory(ServiceContext{w->db.get(), options_.service_options, w->sessions.get()}));
       } catch (const std::exception& ex) {
         throw std::runtime_error("service '" + name + "': " + ex.what());
       }
@@ -196,10 +196,10 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
     }
     peer.Tick(0);
   }
-  spdlog::info("actor worker {} stopping after {} requests ({} dropped past their deadline, "
-               "{} offloaded ones unanswered)",
-               w->index, w->dispatcher.handled(), w->dispatcher.expired(),
-               w->dispatcher.offloaded());
+  spdlog::info(
+      "actor worker {} stopping after {} requests ({} dropped past their deadline, "
+      "{} offloaded ones unanswered)",
+      w->index, w->dispatcher.handled(), w->dispatcher.expired(), w->dispatcher.offloaded());
 }
 
 }  // namespace imbus::actors

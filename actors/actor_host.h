@@ -21,7 +21,6 @@
 #include "actors/service_registry.h"
 #include "bus/curve.h"
 
-
 namespace imbus::actors {
 
 class ActorHost {

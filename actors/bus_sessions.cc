@@ -31,8 +31,8 @@ std::vector<codec::UserSessions> BusSessions::Lookup(const std::vector<uint64_t>
     if (left.count() <= 0) break;
     peer_->WaitReadable(static_cast<int>(left.count()));
   }
-  spdlog::warn("sessions: the broker did not answer a lookup of {} users within {} ms",
-               uids.size(), timeout_.count());
+  spdlog::warn("sessions: the broker did not answer a lookup of {} users within {} ms", uids.size(),
+               timeout_.count());
   throw SessionsUnavailable("the broker did not answer a session lookup");
 }
 

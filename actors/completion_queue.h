@@ -32,7 +32,7 @@ class CompletionQueue {
 
  private:
   std::mutex mu_;
-  std::vector<Done> done_;  // guarded by mu_
+  std::vector<Done> done_;        // guarded by mu_
   std::atomic<bool> any_{false};  // done_ is not empty
 };
 

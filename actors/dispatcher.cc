@@ -72,8 +72,8 @@ void Emit(const codec::RequestMeta& meta, Reply& reply, Code code, const std::st
   if (code != Code::kOk) reply = Reply{};
   for (Push& p : reply.pushes) {
     if (p.body.size() > kMaxBody) {
-      spdlog::error("actor: {} push of {} bytes does not fit a frame; not sent",
-                    RequestName(meta), p.body.size());
+      spdlog::error("actor: {} push of {} bytes does not fit a frame; not sent", RequestName(meta),
+                    p.body.size());
       continue;
     }
     if (p.skip_requester) p.meta.skip_rid = meta.rid;
@@ -178,8 +178,7 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
     size_t end = i + 1;
     while (end < parsed.size()) {
       expire_passed(parsed[end]);
-      if (parsed[end].service != first.service ||
-          parsed[end].meta.command != first.meta.command) {
+      if (parsed[end].service != first.service || parsed[end].meta.command != first.meta.command) {
         break;
       }
       ++end;
@@ -213,25 +212,25 @@ void Dispatcher::StartOffload(codec::RequestMeta meta, codec::Body body, Reply r
   std::function<void()> work = std::move(reply.offload.work);
   std::function<void(const Request&, Reply*)> then = std::move(reply.offload.then);
   reply.offload = Offload{};
-  const bool queued =
-      pool_->TrySubmit([work = std::move(work), id, finished = finished_] {
-        std::exception_ptr error;
-        try {
-          work();
-        } catch (...) {
-          error = std::current_exception();
-        }
-        finished->Post({id, error});
-      });
+  const bool queued = pool_->TrySubmit([work = std::move(work), id, finished = finished_] {
+    std::exception_ptr error;
+    try {
+      work();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    finished->Post({id, error});
+  });
   if (!queued) {
     // Refused before anything happened (Handle changes nothing before offloading),
     // so the client may simply try again.
     const int64_t retry_ms = pool_->RetryAfterMs();
     uint64_t suppressed = 0;
     if (busy_log_.Allow(&suppressed)) {
-      spdlog::warn("actor: offload queue full ({} waiting): {} answered RATE_LIMITED, retry in {} "
-                   "ms ({} more refusals not logged)",
-                   pool_->max_queued(), RequestName(meta), retry_ms, suppressed);
+      spdlog::warn(
+          "actor: offload queue full ({} waiting): {} answered RATE_LIMITED, retry in {} "
+          "ms ({} more refusals not logged)",
+          pool_->max_queued(), RequestName(meta), retry_ms, suppressed);
     }
     Reply busy;
     busy.body = codec::RateLimitedBody(
@@ -239,8 +238,8 @@ void Dispatcher::StartOffload(codec::RequestMeta meta, codec::Body body, Reply r
     Emit(meta, busy, Code::kOk, {}, out);  // kOk: send busy.body as it is
     return;
   }
-  offloaded_.emplace(id, Waiting{std::move(meta), std::move(body), std::move(reply),
-                                 std::move(then)});
+  offloaded_.emplace(id,
+                     Waiting{std::move(meta), std::move(body), std::move(reply), std::move(then)});
 }
 
 void Dispatcher::TakeFinished(std::vector<OutMessage>* out) {

@@ -44,8 +44,7 @@ class Dispatcher {
 
   // `meta` is the packed RequestMeta. Appends to *out; a request whose meta cannot be
   // read gets no answer (there is no rid to answer to) and is logged.
-  void HandleRequest(std::string_view meta, std::string_view body,
-                     std::vector<OutMessage>* out);
+  void HandleRequest(std::string_view meta, std::string_view body, std::vector<OutMessage>* out);
 
   // Several requests at once, answered in order; runs of the same batchable command
   // go to Service::HandleBatch together (one commit for many MSG/SENDs).

@@ -73,8 +73,7 @@ inline void FinishInline(const Request& req, Reply* reply) {
 // INTERNAL; nothing escapes the worker loop.
 class RequestError : public std::runtime_error {
  public:
-  RequestError(codec::Code code, const std::string& what)
-      : std::runtime_error(what), code_(code) {}
+  RequestError(codec::Code code, const std::string& what) : std::runtime_error(what), code_(code) {}
   codec::Code code() const { return code_; }
 
  private:

@@ -6,16 +6,19 @@ namespace imbus::broker {
 
 const char* HaStateName(HaState s) {
   switch (s) {
-    case HaState::kPrimary: return "primary";
-    case HaState::kBackup: return "backup";
-    case HaState::kActive: return "active";
-    case HaState::kPassive: return "passive";
+    case HaState::kPrimary:
+      return "primary";
+    case HaState::kBackup:
+      return "backup";
+    case HaState::kActive:
+      return "active";
+    case HaState::kPassive:
+      return "passive";
   }
   return "?";
 }
 
-BinaryStar::BinaryStar(bool primary, std::chrono::milliseconds peer_timeout,
-                       Clock::time_point now)
+BinaryStar::BinaryStar(bool primary, std::chrono::milliseconds peer_timeout, Clock::time_point now)
     : primary_(primary),
       state_(primary ? HaState::kPrimary : HaState::kBackup),
       peer_timeout_(peer_timeout),

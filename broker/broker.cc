@@ -15,9 +15,9 @@ namespace imbus::broker {
 
 namespace {
 
-constexpr int kMaxPollMs = 50;          // upper bound on timer and stop-flag latency
-constexpr int kMaxBatch = 4096;         // messages handled between timer checks
-constexpr int kQueueScanMs = 10;        // queued requests expire this late at most
+constexpr int kMaxPollMs = 50;    // upper bound on timer and stop-flag latency
+constexpr int kMaxBatch = 4096;   // messages handled between timer checks
+constexpr int kQueueScanMs = 10;  // queued requests expire this late at most
 
 uint64_t DrawIncarnation() {
   std::random_device rd;
@@ -97,9 +97,10 @@ void Broker::StartRebuild() {
   if (rebuilding_) return;
   rebuilding_ = true;
   events_from_ = Clock::now() + RebindTime();
-  spdlog::info("broker: edges re-bind sessions of a previous broker; presence events wait "
-               "{} ms for the table to fill",
-               RebindTime().count());
+  spdlog::info(
+      "broker: edges re-bind sessions of a previous broker; presence events wait "
+      "{} ms for the table to fill",
+      RebindTime().count());
 }
 
 const char* Broker::ha_state() const { return ha_ ? HaStateName(ha_->state()) : "standalone"; }
@@ -114,8 +115,8 @@ void Broker::RunFor(std::chrono::milliseconds d) {
 }
 
 void Broker::PollOnce(int timeout_ms) {
-  const auto until_beat = std::chrono::duration_cast<std::chrono::milliseconds>(
-      next_heartbeat_ - Clock::now());
+  const auto until_beat =
+      std::chrono::duration_cast<std::chrono::milliseconds>(next_heartbeat_ - Clock::now());
   const int wait = static_cast<int>(
       std::clamp<int64_t>(until_beat.count(), 0, static_cast<int64_t>(timeout_ms)));
   zmq::pollitem_t items[4] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {}, {}, {}};
@@ -180,8 +181,8 @@ bool Broker::Send(const std::string& identity, codec::BusType type, const std::s
   return false;
 }
 
-void Broker::OnMessage(const std::string& identity, codec::BusType type,
-                       const std::string& meta, const std::string& body) {
+void Broker::OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,
+                       const std::string& body) {
   // STATS is answered to anyone so that a control tool needs no READY.
   if (type == codec::BusType::kStats) {
     OnStats(identity);
@@ -296,8 +297,7 @@ void Broker::OnReady(const std::string& identity, const std::string& meta) {
   }
 }
 
-void Broker::OnRequest(const std::string& edge, const std::string& meta,
-                       const std::string& body) {
+void Broker::OnRequest(const std::string& edge, const std::string& meta, const std::string& body) {
   codec::RequestMeta req;
   if (!codec::UnpackMeta(meta, &req)) {
     ++counters_.malformed;  // without a conn there is no one to answer
@@ -319,8 +319,8 @@ void Broker::OnRequest(const std::string& edge, const std::string& meta,
 }
 
 bool Broker::AdmitUser(const std::string& edge, const codec::RequestMeta& req) {
-  const bool send = req.service == codec::ToWire(codec::Service::kMsg) &&
-                    req.command == codec::msg::kSend;
+  const bool send =
+      req.service == codec::ToWire(codec::Service::kMsg) && req.command == codec::msg::kSend;
   const UserLimits::Verdict v = user_limits_.Take(req.uid, send, Clock::now());
   if (v.allowed()) return true;
   const bool sends = v.refusal == UserLimits::Refusal::kSends;
@@ -335,9 +335,8 @@ bool Broker::AdmitUser(const std::string& edge, const codec::RequestMeta& req) {
   return false;
 }
 
-void Broker::Dispatch(const std::string& edge, const std::string& service,
-                      codec::RequestMeta req, const std::string& body,
-                      Clock::time_point queue_deadline) {
+void Broker::Dispatch(const std::string& edge, const std::string& service, codec::RequestMeta req,
+                      const std::string& body, Clock::time_point queue_deadline) {
   const auto now = Clock::now();
   const Clock::time_point deadline = SteadyDeadline(req, now);
   if (deadline <= now) {
@@ -416,9 +415,10 @@ void Broker::AnswerBusy(const std::string& edge, const codec::RequestMeta& req,
   ++counters_.busy;
   const auto now = Clock::now();
   if (now >= next_busy_log_) {
-    spdlog::info("broker: service {} busy (oldest queued request waited {} ms): {} requests "
-                 "refused at once since the last line",
-                 service, ToMs(waited), counters_.busy - busy_logged_);
+    spdlog::info(
+        "broker: service {} busy (oldest queued request waited {} ms): {} requests "
+        "refused at once since the last line",
+        service, ToMs(waited), counters_.busy - busy_logged_);
     busy_logged_ = counters_.busy;
     next_busy_log_ = now + std::chrono::seconds(1);
   }
@@ -564,15 +564,15 @@ void Broker::RemovePeer(const std::string& identity, const char* why) {
   }
   std::vector<WorkerPool::Pending> held = workers_.RemoveWorker(identity);
   for (const WorkerPool::Pending& p : held) {
-    AnswerError(p.edge, p.meta, static_cast<int>(codec::Code::kUnavailable),
-                "the worker for service " + std::string(codec::ServiceName(p.meta.service)) +
-                    " died");
+    AnswerError(
+        p.edge, p.meta, static_cast<int>(codec::Code::kUnavailable),
+        "the worker for service " + std::string(codec::ServiceName(p.meta.service)) + " died");
   }
   if (held.empty()) {
     spdlog::info("broker: worker left: {} ({})", identity, why);
   } else {
-    spdlog::warn("broker: worker died: {} ({}); {} requests answered UNAVAILABLE", identity,
-                 why, held.size());
+    spdlog::warn("broker: worker died: {} ({}); {} requests answered UNAVAILABLE", identity, why,
+                 held.size());
   }
 }
 

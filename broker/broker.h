@@ -75,24 +75,24 @@ struct Options {
 // What the broker counted since it started (loop thread only; tests read them
 // after Run() returned).
 struct Counters {
-  uint64_t requests = 0;        // REQUESTs received from edges
-  uint64_t replies = 0;         // REPLYs forwarded to edges
-  uint64_t unavailable = 0;     // UNAVAILABLE answers the broker made
-  uint64_t late_replies = 0;    // replies for requests already answered
-  uint64_t dropped_replies = 0; // replies whose edge is gone
-  uint64_t pushes = 0;          // PUSH messages sent to edges
+  uint64_t requests = 0;         // REQUESTs received from edges
+  uint64_t replies = 0;          // REPLYs forwarded to edges
+  uint64_t unavailable = 0;      // UNAVAILABLE answers the broker made
+  uint64_t late_replies = 0;     // replies for requests already answered
+  uint64_t dropped_replies = 0;  // replies whose edge is gone
+  uint64_t pushes = 0;           // PUSH messages sent to edges
   uint64_t kicks = 0;
-  uint64_t send_failures = 0;   // SendBus returned false (peer gone or full)
-  uint64_t malformed = 0;       // messages that did not parse
-  uint64_t queries = 0;         // session lookups answered to workers
-  uint64_t session_events = 0;  // online/offline transitions sent to presence
+  uint64_t send_failures = 0;      // SendBus returned false (peer gone or full)
+  uint64_t malformed = 0;          // messages that did not parse
+  uint64_t queries = 0;            // session lookups answered to workers
+  uint64_t session_events = 0;     // online/offline transitions sent to presence
   uint64_t rate_limited = 0;       // requests refused by the per-user request limit
   uint64_t rate_limited_send = 0;  // MSG/SEND refused by the per-user send limit
-  uint64_t edge_readies = 0;     // READYs accepted from edge threads
-  uint64_t worker_readies = 0;   // READYs accepted from workers
-  uint64_t departed = 0;         // sessions edges reported closed while no broker heard
-  uint64_t forced_offline = 0;   // users told offline from those reports
-  uint64_t not_active = 0;       // messages a passive broker turned away
+  uint64_t edge_readies = 0;       // READYs accepted from edge threads
+  uint64_t worker_readies = 0;     // READYs accepted from workers
+  uint64_t departed = 0;           // sessions edges reported closed while no broker heard
+  uint64_t forced_offline = 0;     // users told offline from those reports
+  uint64_t not_active = 0;         // messages a passive broker turned away
   uint64_t busy = 0;     // refused at once (RATE_LIMITED): the service's queue is full of wait
   uint64_t expired = 0;  // answered UNAVAILABLE undone: their deadline passed while queued
 };
@@ -166,8 +166,8 @@ class Broker {
   void Dispatch(const std::string& edge, const std::string& service, codec::RequestMeta req,
                 const std::string& body, Clock::time_point queue_deadline);
   // Assigns a rid and sends to `worker`; another worker (or the queue) when it is gone.
-  void SendToWorker(const std::string& worker, const std::string& edge,
-                    const std::string& service, codec::RequestMeta req, const std::string& body);
+  void SendToWorker(const std::string& worker, const std::string& edge, const std::string& service,
+                    codec::RequestMeta req, const std::string& body);
   // Hands queued requests of `services` to workers with room, oldest first.
   void DrainQueue(const std::vector<std::string>& services);
   // RATE_LIMITED with retry_ms: `service` is busy (`waited`: its queue's oldest wait).
@@ -212,7 +212,7 @@ class Broker {
   Clock::time_point next_heartbeat_;
   uint64_t incarnation_ = 0;
   Clock::time_point events_from_{};  // presence events are held back until then
-  bool rebuilding_ = false;           // StartRebuild ran since we became active
+  bool rebuilding_ = false;          // StartRebuild ran since we became active
   net::LogLimiter timeout_log_{5, std::chrono::seconds(10)};
   // Departed users waiting for their settle time, in arrival order (the settle time
   // is fixed, so sorted by deadline).

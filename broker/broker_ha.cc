@@ -50,10 +50,10 @@ void Broker::HaSetUp(zmq::context_t& ctx) {
   ha_pub_->bind(options_.ha_bind);
   ha_sub_->connect(options_.ha_peer);
   next_ha_publish_ = Clock::now();
-  spdlog::info("broker: one of a pair, as the {}: state published on {}, the other's read "
-               "from {}; it is gone after {} ms of silence",
-               ha_->primary() ? "primary" : "backup", options_.ha_bind, options_.ha_peer,
-               timeout_ms);
+  spdlog::info(
+      "broker: one of a pair, as the {}: state published on {}, the other's read "
+      "from {}; it is gone after {} ms of silence",
+      ha_->primary() ? "primary" : "backup", options_.ha_bind, options_.ha_peer, timeout_ms);
 }
 
 void Broker::HaRead() {
@@ -93,10 +93,11 @@ bool Broker::HaAdmit(const std::string& identity, Clock::time_point now) {
   ++counters_.not_active;
   uint64_t suppressed = 0;
   if (not_active_log_.Allow(&suppressed, now)) {
-    spdlog::info("broker: {} ({}): {} turned away, the other broker serves ({} more since "
-                 "the last line); the other was last heard {} ms ago",
-                 HaStateName(before), ha_->primary() ? "primary" : "backup", identity,
-                 suppressed, ha_->PeerSilence(now).count());
+    spdlog::info(
+        "broker: {} ({}): {} turned away, the other broker serves ({} more since "
+        "the last line); the other was last heard {} ms ago",
+        HaStateName(before), ha_->primary() ? "primary" : "backup", identity, suppressed,
+        ha_->PeerSilence(now).count());
   }
   Send(identity, codec::BusType::kNotActive, {});
   return false;
@@ -104,8 +105,8 @@ bool Broker::HaAdmit(const std::string& identity, Clock::time_point now) {
 
 void Broker::HaLogChange(const char* from) {
   spdlog::warn("broker: {} -> {} ({}): {}; the other broker was last heard {} ms ago", from,
-               HaStateName(ha_->state()), ha_->primary() ? "primary" : "backup",
-               ha_->reason(), ha_->PeerSilence(Clock::now()).count());
+               HaStateName(ha_->state()), ha_->primary() ? "primary" : "backup", ha_->reason(),
+               ha_->PeerSilence(Clock::now()).count());
 }
 
 void Broker::ForgetAll() {
@@ -121,9 +122,10 @@ void Broker::ForgetAll() {
   sessions_ = SessionTable();  // silently: the active broker owns presence now
   departed_.clear();
   forced_offline_.clear();
-  spdlog::warn("broker: stepped down: forgot {} sessions; edges and workers move to the other "
-               "broker",
-               sessions);
+  spdlog::warn(
+      "broker: stepped down: forgot {} sessions; edges and workers move to the other "
+      "broker",
+      sessions);
 }
 
 }  // namespace imbus::broker

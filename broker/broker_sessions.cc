@@ -16,8 +16,7 @@ namespace {
 constexpr char kSameDevice[] = "logged in on the same device elsewhere";
 }  // namespace
 
-void Broker::OnReply(const std::string& worker, const std::string& meta,
-                     const std::string& body) {
+void Broker::OnReply(const std::string& worker, const std::string& meta, const std::string& body) {
   codec::ReplyMeta reply;
   if (!codec::UnpackMeta(meta, &reply)) {
     ++counters_.malformed;
@@ -133,9 +132,10 @@ void Broker::OnDeparted(const std::string& edge, const std::string& meta) {
     sessions_.Unbind(edge, d.conn);
     if (d.uid != 0) departed_.push_back(Departed{d.uid, at});
   }
-  spdlog::info("broker: edge {} reports {} sessions closed while no broker heard; settling "
-               "for {} ms",
-               edge, departed.sessions.size(), settle.count());
+  spdlog::info(
+      "broker: edge {} reports {} sessions closed while no broker heard; settling "
+      "for {} ms",
+      edge, departed.sessions.size(), settle.count());
 }
 
 void Broker::SettleDeparted(Clock::time_point now) {

@@ -22,8 +22,7 @@ std::string Z85(const std::string& raw) {
 
 }  // namespace
 
-CurveAuthenticator::CurveAuthenticator(zmq::context_t& ctx,
-                                       const std::vector<std::string>& allowed)
+CurveAuthenticator::CurveAuthenticator(zmq::context_t& ctx, const std::vector<std::string>& allowed)
     : zap_(ctx, zmq::socket_type::rep), monitor_(ctx, zmq::socket_type::pair) {
   for (const std::string& key : allowed) {
     std::string raw(32, '\0');
@@ -76,8 +75,7 @@ void CurveAuthenticator::HandleZap() {
         text = "OK";
         user = Z85(key);
         ++accepted_;
-        spdlog::debug("broker: CURVE peer {} from {} allowed", bus::CurveKeyPrefix(user),
-                      address);
+        spdlog::debug("broker: CURVE peer {} from {} allowed", bus::CurveKeyPrefix(user), address);
       } else {
         ++refused_;
         LogRefusal("refused " + mechanism + " peer from " + address + " with key " +
@@ -87,8 +85,8 @@ void CurveAuthenticator::HandleZap() {
     }
     const std::string reply[] = {"1.0", request_id, status, text, user, ""};
     for (size_t i = 0; i < 6; ++i) {
-      zap_.send(zmq::buffer(reply[i]), i + 1 < 6 ? zmq::send_flags::sndmore
-                                                 : zmq::send_flags::none);
+      zap_.send(zmq::buffer(reply[i]),
+                i + 1 < 6 ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
 }

@@ -37,13 +37,15 @@ bool ConfigureCurve(const std::string& secret_file, const std::string& allow_fil
   }
   if (secret.empty()) {
     if (allow_file.empty() && allow.empty()) return true;  // CURVE off
-    std::fprintf(stderr, "imbus-broker: a CURVE allow list needs the broker's secret key "
-                         "(--curve-secret-file or IMBUS_CURVE_SECRET)\n");
+    std::fprintf(stderr,
+                 "imbus-broker: a CURVE allow list needs the broker's secret key "
+                 "(--curve-secret-file or IMBUS_CURVE_SECRET)\n");
     return false;
   }
   if (allow.empty()) {
-    std::fprintf(stderr, "imbus-broker: CURVE is on but no peer key is allowed "
-                         "(--curve-allow FILE or --curve-allow-keys)\n");
+    std::fprintf(stderr,
+                 "imbus-broker: CURVE is on but no peer key is allowed "
+                 "(--curve-allow FILE or --curve-allow-keys)\n");
     return false;
   }
   std::string public_key;
@@ -175,8 +177,7 @@ int main(int argc, char** argv) {
     }
     curve.server_public_key = curve.public_key;
     imbus::codec::StatsMeta stats;
-    if (!imbus::bus::QueryStats(stats_endpoint, std::chrono::seconds(3), &stats, &error,
-                                &curve)) {
+    if (!imbus::bus::QueryStats(stats_endpoint, std::chrono::seconds(3), &stats, &error, &curve)) {
       std::fprintf(stderr, "imbus-broker: %s\n", error.c_str());
       return 1;
     }
@@ -202,15 +203,15 @@ int main(int argc, char** argv) {
     imbus::broker::Broker broker(ctx, options);
     broker.Run(g_stop);
     const auto& c = broker.counters();
-    spdlog::info("broker: stopping ({}); requests {} replies {} unavailable {} late {} send "
-                 "failures {} rate limited {} (MSG/SEND {}) refused peers {} READYs {} edge / {} "
-                 "worker, departed sessions {}, told offline {}, turned away while passive {}",
-                 broker.ha_state(), c.requests, c.replies, c.unavailable, c.late_replies,
-                 c.send_failures, c.rate_limited, c.rate_limited_send, broker.refused_peers(),
-                 c.edge_readies, c.worker_readies, c.departed, c.forced_offline, c.not_active);
+    spdlog::info(
+        "broker: stopping ({}); requests {} replies {} unavailable {} late {} send "
+        "failures {} rate limited {} (MSG/SEND {}) refused peers {} READYs {} edge / {} "
+        "worker, departed sessions {}, told offline {}, turned away while passive {}",
+        broker.ha_state(), c.requests, c.replies, c.unavailable, c.late_replies, c.send_failures,
+        c.rate_limited, c.rate_limited_send, broker.refused_peers(), c.edge_readies,
+        c.worker_readies, c.departed, c.forced_offline, c.not_active);
   } catch (const zmq::error_t& e) {
-    std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(),
-                 e.what());
+    std::fprintf(stderr, "imbus-broker: cannot serve on %s: %s\n", options.bind.c_str(), e.what());
     return 2;
   }
   return 0;

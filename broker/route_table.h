@@ -25,8 +25,8 @@ class RouteTable {
 
   // Registers one edge thread (peer `identity`) of the edge called `name`. The last
   // announced host/port wins for the edge. Re-adding an identity replaces it.
-  void AddThread(const std::string& identity, const std::string& name,
-                 const std::string& host, uint16_t port);
+  void AddThread(const std::string& identity, const std::string& name, const std::string& host,
+                 uint16_t port);
   // Sets the load a thread reported; unknown identities are ignored.
   void SetLoad(const std::string& identity, uint32_t load);
   // Forgets a thread; the edge goes when its last thread goes. False if unknown.

@@ -55,8 +55,7 @@ bool WriteNewFile(const std::string& path, const std::string& text, mode_t mode,
 
 bool CurveAvailable() { return zmq_has("curve") != 0; }
 
-bool GenerateCurveKeyPair(std::string* public_key, std::string* secret_key,
-                          std::string* error) {
+bool GenerateCurveKeyPair(std::string* public_key, std::string* secret_key, std::string* error) {
   if (!CurveAvailable()) {
     *error = "this libzmq was built without CURVE support (zmq_has(\"curve\") is false)";
     return false;
@@ -111,8 +110,7 @@ bool CurvePublicFromSecret(const std::string& secret_key, std::string* public_ke
   return true;
 }
 
-bool LoadCurveSecretFile(const std::string& path, std::string* secret_key,
-                         std::string* error) {
+bool LoadCurveSecretFile(const std::string& path, std::string* secret_key, std::string* error) {
   std::string text;
   if (!ReadFile(path, &text, error)) return false;
   if (!ParseCurveKey(text, "secret key in " + path, secret_key, error)) return false;
@@ -150,8 +148,7 @@ bool LoadCurveAllowFile(const std::string& path, std::vector<std::string>* keys,
   return true;
 }
 
-bool ParseCurveKeyList(std::string_view text, std::vector<std::string>* keys,
-                       std::string* error) {
+bool ParseCurveKeyList(std::string_view text, std::vector<std::string>* keys, std::string* error) {
   constexpr std::string_view kSeparators = ", \t\r\n";
   size_t n = 0;
   while (!text.empty()) {

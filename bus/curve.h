@@ -45,15 +45,13 @@ bool LoadCurveSecretFile(const std::string& path, std::string* secret_key, std::
 // whitespace and a label ("KEY edge-a"); blank lines and lines starting with "# " are
 // ignored (a key never contains a space, but may start with '#'). Errors name the
 // line. Appends to *keys.
-bool ParseCurveAllowList(std::string_view text, std::vector<std::string>* keys,
-                         std::string* error);
+bool ParseCurveAllowList(std::string_view text, std::vector<std::string>* keys, std::string* error);
 bool LoadCurveAllowFile(const std::string& path, std::vector<std::string>* keys,
                         std::string* error);
 
 // Parses keys separated by commas and/or whitespace (the IMBUS_CURVE_ALLOW form; ','
 // is not in the Z85 alphabet). Appends to *keys.
-bool ParseCurveKeyList(std::string_view text, std::vector<std::string>* keys,
-                       std::string* error);
+bool ParseCurveKeyList(std::string_view text, std::vector<std::string>* keys, std::string* error);
 
 // Writes `<base>.key` (the secret, mode 0600) and `<base>.pub` (the public key),
 // each the Z85 key and a newline. Refuses to overwrite an existing file.

@@ -32,10 +32,9 @@ void SetZ85(zmq::socket_t& socket, int option, const std::string& key) {
   }
 }
 
-constexpr int kMonitorEvents = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED |
-                               ZMQ_EVENT_CONNECT_RETRIED;
+constexpr int kMonitorEvents =
+    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED;
 }  // namespace
 
 void SetCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
@@ -51,7 +50,8 @@ bool SendBus(zmq::socket_t& socket, std::string_view identity, codec::BusType ty
   const bool has_body = !body.empty();
   try {
     if (!identity.empty()) {
-      if (!socket.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      if (!socket.send(zmq::buffer(identity),
+                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
         return false;
       }
     }
@@ -59,9 +59,8 @@ bool SendBus(zmq::socket_t& socket, std::string_view identity, codec::BusType ty
     if (!socket.send(zmq::buffer(&t, 1), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return false;
     }
-    socket.send(zmq::buffer(meta),
-                has_body ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                         : zmq::send_flags::dontwait);
+    socket.send(zmq::buffer(meta), has_body ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                            : zmq::send_flags::dontwait);
     if (has_body) socket.send(zmq::buffer(body), zmq::send_flags::dontwait);
     return true;
   } catch (const zmq::error_t& e) {
@@ -70,8 +69,7 @@ bool SendBus(zmq::socket_t& socket, std::string_view identity, codec::BusType ty
   }
 }
 
-BusPeer::BusPeer(zmq::context_t& ctx, Options options)
-    : ctx_(ctx), options_(std::move(options)) {
+BusPeer::BusPeer(zmq::context_t& ctx, Options options) : ctx_(ctx), options_(std::move(options)) {
   size_t from = 0;
   const std::string& list = options_.endpoint;
   while (from <= list.size()) {
@@ -192,10 +190,9 @@ bool BusPeer::TryRecv(BusMessage* out) {
     }
     const auto now = Clock::now();
     codec::Heartbeat hb;
-    const bool has_incarnation = (type == codec::BusType::kHeartbeat ||
-                                  type == codec::BusType::kUnknownPeer) &&
-                                 n > 1 && codec::UnpackMeta(parts[1], &hb) &&
-                                 hb.incarnation != 0;
+    const bool has_incarnation =
+        (type == codec::BusType::kHeartbeat || type == codec::BusType::kUnknownPeer) && n > 1 &&
+        codec::UnpackMeta(parts[1], &hb) && hb.incarnation != 0;
     if (type == codec::BusType::kUnknownPeer) {
       // Answers to what we sent before our READY reached it are expected; only a
       // broker that forgot us after accepting (or a READY lost for longer than the
@@ -217,8 +214,8 @@ bool BusPeer::TryRecv(BusMessage* out) {
       awaiting_ack_ = false;
       move_pending_ = false;
       if (has_incarnation && hb.incarnation != confirmed_) {
-        spdlog::info("bus: {}: accepted by broker {} (incarnation {:016x})", identity_,
-                     endpoint(), hb.incarnation);
+        spdlog::info("bus: {}: accepted by broker {} (incarnation {:016x})", identity_, endpoint(),
+                     hb.incarnation);
       }
     }
     if (has_incarnation) confirmed_ = hb.incarnation;
@@ -291,16 +288,17 @@ void BusPeer::DrainMonitor() {
     const std::string also =
         suppressed > 0 ? " (" + std::to_string(suppressed) + " similar not logged)" : "";
     if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-      spdlog::error("bus: broker {} refused our CURVE key {} (status {}): add our public key "
-                    "to the broker's allow list{}",
-                    endpoint(), CurveKeyPrefix(options_.curve.public_key), value, also);
+      spdlog::error(
+          "bus: broker {} refused our CURVE key {} (status {}): add our public key "
+          "to the broker's allow list{}",
+          endpoint(), CurveKeyPrefix(options_.curve.public_key), value, also);
     } else {
-      spdlog::error("bus: security handshake with broker {} failed ({}): CURVE must be on at "
-                    "both ends, with the broker's public key as --curve-server-key{}",
-                    endpoint(),
-                    id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? DescribeHandshakeError(value)
-                                                              : "no detail",
-                    also);
+      spdlog::error(
+          "bus: security handshake with broker {} failed ({}): CURVE must be on at "
+          "both ends, with the broker's public key as --curve-server-key{}",
+          endpoint(),
+          id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? DescribeHandshakeError(value) : "no detail",
+          also);
     }
   }
 }

@@ -33,12 +33,12 @@ class BusPeer {
     // The broker, or a pair of brokers (primary and backup, Binary Star) separated by
     // a comma: "tcp://a:5555,tcp://b:5555". With a pair the peer talks to one at a
     // time and moves to the other when the one it uses goes silent or is passive.
-    std::string endpoint;          // tcp://127.0.0.1:5555
-    codec::Ready ready;            // sent on every (re)connect
-    int heartbeat_ms = 1000;       // our heartbeat interval
-    int liveness = 3;              // broker dead after this many silent intervals
-    std::string identity_prefix;   // for logs and broker stats: "edge-a/0", "auth"
-    CurveClientKeys curve;         // empty: CURVE off (plain ZMTP)
+    std::string endpoint;         // tcp://127.0.0.1:5555
+    codec::Ready ready;           // sent on every (re)connect
+    int heartbeat_ms = 1000;      // our heartbeat interval
+    int liveness = 3;             // broker dead after this many silent intervals
+    std::string identity_prefix;  // for logs and broker stats: "edge-a/0", "auth"
+    CurveClientKeys curve;        // empty: CURVE off (plain ZMTP)
   };
 
   BusPeer(zmq::context_t& ctx, Options options);
@@ -51,9 +51,7 @@ class BusPeer {
   // broker of a pair), so the owner can re-announce its state behind the READY (edges
   // re-bind their logged-in connections). `bound_at`: the incarnation of the broker
   // that accepted us before (0: none).
-  void set_on_connected(std::function<void(uint64_t bound_at)> f) {
-    on_connected_ = std::move(f);
-  }
+  void set_on_connected(std::function<void(uint64_t bound_at)> f) { on_connected_ = std::move(f); }
   // Called when what was sent to the broker can no longer be answered: the
   // connection dropped, the broker went silent past liveness, or it forgot us. The
   // owner answers its requests in flight at once instead of at their deadline.

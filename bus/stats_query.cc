@@ -31,15 +31,14 @@ bool QueryStats(const std::string& endpoint, std::chrono::milliseconds timeout,
         (void)s.recv(rest);
         more = rest.more();
       }
-      if (type.size() == 1 &&
-          type.data<char>()[0] == static_cast<char>(codec::BusType::kStats)) {
+      if (type.size() == 1 && type.data<char>()[0] == static_cast<char>(codec::BusType::kStats)) {
         if (codec::UnpackMeta(meta.to_string_view(), out)) return true;
         *error = "the broker's STATS answer could not be decoded";
         return false;
       }
     }
-    *error = "no STATS answer from " + endpoint + " within " +
-             std::to_string(timeout.count()) + " ms";
+    *error =
+        "no STATS answer from " + endpoint + " within " + std::to_string(timeout.count()) + " ms";
   } catch (const zmq::error_t& e) {
     *error = endpoint + ": " + e.what();
   }
@@ -57,9 +56,8 @@ std::string FormatStats(const codec::StatsMeta& stats) {
   std::snprintf(incarnation, sizeof(incarnation), "%016llx",
                 static_cast<unsigned long long>(stats.incarnation));
   out += "broker  " + (stats.ha_state.empty() ? std::string("standalone") : stats.ha_state) +
-         "  incarnation " + incarnation + "  edge_readies " +
-         std::to_string(stats.edge_readies) + "  worker_readies " +
-         std::to_string(stats.worker_readies) + "  session_events " +
+         "  incarnation " + incarnation + "  edge_readies " + std::to_string(stats.edge_readies) +
+         "  worker_readies " + std::to_string(stats.worker_readies) + "  session_events " +
          std::to_string(stats.session_events) + "\n";
   for (const auto& e : stats.edges) {
     out += "edge    " + e.name + "  " + e.host + ":" + std::to_string(e.port) + "  load " +
@@ -68,8 +66,8 @@ std::string FormatStats(const codec::StatsMeta& stats) {
   for (const auto& w : stats.workers) {
     std::string services;
     for (const auto& s : w.services) services += (services.empty() ? "" : ",") + s;
-    out += "worker  " + w.id + "  " + services + "  outstanding " +
-           std::to_string(w.outstanding) + "  served " + std::to_string(w.served) + "\n";
+    out += "worker  " + w.id + "  " + services + "  outstanding " + std::to_string(w.outstanding) +
+           "  served " + std::to_string(w.served) + "\n";
   }
   return out;
 }

@@ -15,8 +15,7 @@ namespace imbus::bus {
 // CURVE on, `curve` must hold a key pair the broker allows (a refused one looks
 // like no answer).
 bool QueryStats(const std::string& endpoint, std::chrono::milliseconds timeout,
-                codec::StatsMeta* out, std::string* error,
-                const CurveClientKeys* curve = nullptr);
+                codec::StatsMeta* out, std::string* error, const CurveClientKeys* curve = nullptr);
 
 // The answer as a human-readable table, one line per edge and per worker.
 std::string FormatStats(const codec::StatsMeta& stats);

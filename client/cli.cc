@@ -76,7 +76,8 @@ int ConnectClient(const GlobalOptions& g, Client* client) {
   if (!client->Connect(ep->host, ep->port, &error)) {
     std::cerr << "imbus: cannot connect to " << g.server << (g.tls ? " (TLS)" : "") << ": "
               << error;
-    if (error.rfind("TLS handshake failed", 0) != 0) std::cerr << " \u2014 is the stack up? (scripts/up)";
+    if (error.rfind("TLS handshake failed", 0) != 0)
+      std::cerr << " \u2014 is the stack up? (scripts/up)";
     std::cerr << "\n";
     return kExitConnect;
   }

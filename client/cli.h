@@ -26,7 +26,7 @@ inline constexpr int kExitConnect = 3;      // cannot connect, or the connection
 struct GlobalOptions {
   std::string server = "127.0.0.1:7000";
   int timeout_ms = 5000;
-  std::string device;  // empty: the server's "default"
+  std::string device;       // empty: the server's "default"
   bool tls = false;         // connect to the edge's TLS listener
   std::string ca_file;      // trusted CAs (PEM); empty: the system store
   std::string server_name;  // certificate name to check; empty: the host of --server

@@ -316,7 +316,7 @@ class ChatSession {
 
   void Prompt() {
     if (::isatty(STDIN_FILENO) == 0) return;
-    std::cout << (group_ != 0   ? "g:" + std::to_string(group_)
+    std::cout << (group_ != 0  ? "g:" + std::to_string(group_)
                   : peer_ != 0 ? Name(peer_)
                                : std::string("-"))
               << "> " << std::flush;

@@ -26,8 +26,7 @@ uint16_t Port(uint64_t v) {
 
 }  // namespace
 
-bool Client::Connect(const std::string& host, uint16_t port, std::string* error,
-                     int local_port) {
+bool Client::Connect(const std::string& host, uint16_t port, std::string* error, int local_port) {
   session_.reset();
   connection_.UseTls(tls_, tls_server_name_);
   return connection_.Connect(host, port, ConnectOptions{timeout_, local_port}, error);
@@ -47,45 +46,43 @@ Result<PingInfo> Client::Ping() {
 }
 
 Result<RouteInfo> Client::Route() {
-  return Typed<RouteInfo>(Call(kSys, codec::sys::kRoute, codec::EmptyBody()),
-                          [](const codec::Body& b) {
-                            RouteInfo info;
-                            info.host = b.RequireString("host");
-                            info.port = Port(b.RequireUint("port"));
-                            const msgpack::object* edges = b.Find("edges");
-                            if (edges == nullptr) return info;
-                            if (edges->type != msgpack::type::ARRAY) {
-                              throw codec::BadField("field 'edges' must be an array");
-                            }
-                            for (uint32_t i = 0; i < edges->via.array.size; ++i) {
-                              const msgpack::object& e = edges->via.array.ptr[i];
-                              info.edges.push_back(EdgeInfo{StringIn(e, "host"),
-                                                            Port(UintIn(e, "port")),
-                                                            UintIn(e, "load")});
-                            }
-                            return info;
-                          });
+  return Typed<RouteInfo>(
+      Call(kSys, codec::sys::kRoute, codec::EmptyBody()), [](const codec::Body& b) {
+        RouteInfo info;
+        info.host = b.RequireString("host");
+        info.port = Port(b.RequireUint("port"));
+        const msgpack::object* edges = b.Find("edges");
+        if (edges == nullptr) return info;
+        if (edges->type != msgpack::type::ARRAY) {
+          throw codec::BadField("field 'edges' must be an array");
+        }
+        for (uint32_t i = 0; i < edges->via.array.size; ++i) {
+          const msgpack::object& e = edges->via.array.ptr[i];
+          info.edges.push_back(
+              EdgeInfo{StringIn(e, "host"), Port(UintIn(e, "port")), UintIn(e, "load")});
+        }
+        return info;
+      });
 }
 
 Result<ServerInfo> Client::Hello(std::string_view client_name) {
   codec::MapWriter w(2);
   w.Key("client").Str(client_name);
   w.Key("version").Uint(codec::kProtocolVersion);
-  return Typed<ServerInfo>(Call(kSys, codec::sys::kHello, w.Finish()),
-                           [](const codec::Body& b) {
-                             ServerInfo info;
-                             info.server = b.GetString("server").value_or("");
-                             // `version` may be a number or a string; show either.
-                             const msgpack::object* v = b.Find("version");
-                             if (v != nullptr && v->type == msgpack::type::POSITIVE_INTEGER) {
-                               info.version = std::to_string(v->via.u64);
-                             } else {
-                               info.version = b.GetString("version").value_or("");
-                             }
-                             info.max_frame = b.GetUint("max_frame").value_or(0);
-                             info.idle_timeout_s = b.GetUint("idle_timeout_s").value_or(0);
-                             return info;
-                           });
+  return Typed<ServerInfo>(Call(kSys, codec::sys::kHello, w.Finish()), [](const codec::Body& b) {
+    ServerInfo info;
+    info.server = b.GetString("server").value_or("");
+    // `version` may be a number or a string; show either.
+    const msgpack::object* v = b.Find("version");
+    if (v != nullptr && v->type == msgpack::type::POSITIVE_INTEGER) {
+      info.version = std::to_string(v->via.u64);
+    } else {
+      info.version = b.GetString("version").value_or("");
+    }
+    info.max_frame = b.GetUint("max_frame").value_or(0);
+    info.idle_timeout_s = b.GetUint("idle_timeout_s").value_or(0);
+    return info;
+  });
 }
 
 Result<uint64_t> Client::Register(std::string_view name, std::string_view password) {
@@ -98,7 +95,7 @@ Result<uint64_t> Client::Register(std::string_view name, std::string_view passwo
 
 Result<Session> Client::Login(const LoginRequest& request) {
   const uint32_t fields = 2 + (request.device.empty() ? 0 : 1) + (request.p2p_port ? 1 : 0) +
-                         (request.local_host.empty() ? 0 : 1);
+                          (request.local_host.empty() ? 0 : 1);
   codec::MapWriter w(fields);
   if (request.uid != 0) {
     w.Key("uid").Uint(request.uid);
@@ -109,11 +106,10 @@ Result<Session> Client::Login(const LoginRequest& request) {
   if (!request.device.empty()) w.Key("device").Str(request.device);
   if (request.p2p_port) w.Key("p2p_port").Uint(*request.p2p_port);
   if (!request.local_host.empty()) w.Key("local_host").Str(request.local_host);
-  auto result = Typed<Session>(Call(kAuth, codec::auth::kLogin, w.Finish()),
-                               [](const codec::Body& b) {
-                                 return Session{b.RequireUint("uid"), b.RequireString("name"),
-                                                b.RequireString("token")};
-                               });
+  auto result =
+      Typed<Session>(Call(kAuth, codec::auth::kLogin, w.Finish()), [](const codec::Body& b) {
+        return Session{b.RequireUint("uid"), b.RequireString("name"), b.RequireString("token")};
+      });
   if (result.ok()) session_ = result.value;
   return result;
 }
@@ -141,11 +137,10 @@ Result<Session> Client::ResumeWithP2p(std::string_view token, const LoginRequest
   if (!device.empty()) w.Key("device").Str(device);
   if (p2p.p2p_port) w.Key("p2p_port").Uint(*p2p.p2p_port);
   if (!p2p.local_host.empty()) w.Key("local_host").Str(p2p.local_host);
-  auto result = Typed<Session>(Call(kAuth, codec::auth::kResume, w.Finish()),
-                               [](const codec::Body& b) {
-                                 return Session{b.RequireUint("uid"), b.RequireString("name"),
-                                                std::string()};
-                               });
+  auto result =
+      Typed<Session>(Call(kAuth, codec::auth::kResume, w.Finish()), [](const codec::Body& b) {
+        return Session{b.RequireUint("uid"), b.RequireString("name"), std::string()};
+      });
   if (result.ok()) {
     session_ = result.value;
     session_->token = std::string(token);
@@ -163,8 +158,7 @@ Result<Empty> Client::DeleteAccount(uint64_t uid, std::string_view password) {
   codec::MapWriter w(2);
   w.Key("uid").Uint(uid);
   w.Key("password").Str(password);
-  auto result =
-      Typed<Empty>(Call(kAuth, codec::auth::kDeleteAccount, w.Finish()), NoValue);
+  auto result = Typed<Empty>(Call(kAuth, codec::auth::kDeleteAccount, w.Finish()), NoValue);
   if (result.ok() && session_ && session_->uid == uid) session_.reset();
   return result;
 }

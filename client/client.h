@@ -93,8 +93,7 @@ class Client {
   }
 
   // Connects (or reconnects) within the client's timeout; *error as Connection::Connect.
-  bool Connect(const std::string& host, uint16_t port, std::string* error,
-               int local_port = -1);
+  bool Connect(const std::string& host, uint16_t port, std::string* error, int local_port = -1);
 
   // SYS
   Result<PingInfo> Ping();

@@ -69,7 +69,7 @@ bool BindReusable(int fd, int family, uint16_t port, std::string* error) {
 
 // One connect attempt to one resolved address; the socket on success.
 net::UniqueFd ConnectOne(const addrinfo& ai, const ConnectOptions& options,
-                    std::chrono::steady_clock::time_point deadline, std::string* error) {
+                         std::chrono::steady_clock::time_point deadline, std::string* error) {
   net::UniqueFd fd(socket(ai.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     *error = "socket: " + net::ErrnoText(errno);
@@ -221,8 +221,8 @@ bool Connection::Connect(const std::string& host, uint16_t port, const ConnectOp
   if (!fd.valid()) return false;
 
   fd_ = std::move(fd);
-  if (tls_ctx_ && !Handshake(tls_server_name_.empty() ? host : tls_server_name_,
-                             options.timeout, deadline, error)) {
+  if (tls_ctx_ && !Handshake(tls_server_name_.empty() ? host : tls_server_name_, options.timeout,
+                             deadline, error)) {
     CloseWith("TLS handshake failed");
     return false;
   }
@@ -430,8 +430,7 @@ Response Connection::WaitResponse(uint32_t seq, std::chrono::milliseconds timeou
     if (closed()) return Failure(kCodeDisconnected, close_reason_);
     if (!first && Clock::now() >= deadline) {
       abandoned_.insert(seq);
-      return Failure(kCodeTimeout,
-                     "no response within " + std::to_string(timeout.count()) + " ms");
+      return Failure(kCodeTimeout, "no response within " + std::to_string(timeout.count()) + " ms");
     }
     ReadOnce(deadline);
   }

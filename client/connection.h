@@ -43,8 +43,8 @@ struct Response {
   // RATE_LIMITED: the server's `retry_ms`, how long to wait before trying again (the
   // request was not carried out); 0 otherwise.
   int64_t retry_ms = 0;
-  codec::Body body;              // whole response body (includes `code`)
-  codec::Header header;          // header of the response frame (zeroed if none)
+  codec::Body body;      // whole response body (includes `code`)
+  codec::Header header;  // header of the response frame (zeroed if none)
 
   bool ok() const { return code == 0; }
   std::string Describe() const { return DescribeResult(code, error); }
@@ -167,11 +167,11 @@ class Connection {
   static std::optional<Push> ToPush(codec::Frame frame);
 
   net::UniqueFd fd_;
-  std::unique_ptr<TlsStream> tls_;  // null: plain TCP
+  std::unique_ptr<TlsStream> tls_;                   // null: plain TCP
   std::shared_ptr<const TlsClientContext> tls_ctx_;  // set by UseTls
   std::string tls_server_name_;
   codec::FrameDecoder decoder_{codec::FrameDecoder::Sender::kServer};
-  std::deque<codec::Frame> inbox_;  // arrival order
+  std::deque<codec::Frame> inbox_;          // arrival order
   std::unordered_set<uint32_t> abandoned_;  // seqs whose Call timed out
   uint32_t next_seq_ = 1;
   uint16_t local_port_ = 0;

@@ -5,8 +5,6 @@
 
 namespace imbus::client {
 
-
-
 namespace {
 
 using wire::BoolIn;

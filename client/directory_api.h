@@ -54,6 +54,4 @@ Result<Empty> LeaveGroup(Client& c, uint64_t gid);
 Result<std::vector<GroupInfo>> ListGroups(Client& c);
 Result<std::vector<MemberInfo>> GroupMembers(Client& c, uint64_t gid);
 
-
-
 }  // namespace imbus::client

@@ -34,11 +34,10 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_SERVER_NAME");
 
   const std::vector<Command> commands = {
-      AddRegister(app, g), AddLogin(app, g), AddPing(app, g), AddRoute(app, g), AddHello(app, g),
-      AddUsers(app, g),    AddUser(app, g),  AddFriends(app, g), AddGroups(app, g),
-      AddOnline(app, g),   AddPeer(app, g),
-      AddSend(app, g),     AddSync(app, g),  AddHistory(app, g), AddConvs(app, g),
-      AddChat(app, g),
+      AddRegister(app, g), AddLogin(app, g),   AddPing(app, g),  AddRoute(app, g),
+      AddHello(app, g),    AddUsers(app, g),   AddUser(app, g),  AddFriends(app, g),
+      AddGroups(app, g),   AddOnline(app, g),  AddPeer(app, g),  AddSend(app, g),
+      AddSync(app, g),     AddHistory(app, g), AddConvs(app, g), AddChat(app, g),
   };
 
   try {

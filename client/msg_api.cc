@@ -29,7 +29,8 @@ int64_t IntIn(const msgpack::object& map, std::string_view key) {
 // str or bin (cmid may be any bytes).
 std::string BytesIn(const msgpack::object& map, std::string_view key) {
   const msgpack::object* o = FieldIn(map, key);
-  if (o != nullptr && o->type == msgpack::type::BIN) return std::string(o->via.bin.ptr, o->via.bin.size);
+  if (o != nullptr && o->type == msgpack::type::BIN)
+    return std::string(o->via.bin.ptr, o->via.bin.size);
   return StringIn(map, key);
 }
 
@@ -57,11 +58,9 @@ Result<SentMessage> Send(Client& c, std::string_view target, uint64_t id, std::s
   w.Key(target).Uint(id);
   w.Key("cmid").Str(cmid);
   w.Key("text").Str(text);
-  return Typed<SentMessage>(c.Call(kMsg, codec::msg::kSend, w.Finish()),
-                            [](const codec::Body& b) {
-                              return SentMessage{StringIn(b.root(), "conv"), UintIn(b.root(), "seq"),
-                                                 IntIn(b.root(), "ts")};
-                            });
+  return Typed<SentMessage>(c.Call(kMsg, codec::msg::kSend, w.Finish()), [](const codec::Body& b) {
+    return SentMessage{StringIn(b.root(), "conv"), UintIn(b.root(), "seq"), IntIn(b.root(), "ts")};
+  });
 }
 
 }  // namespace

@@ -65,8 +65,7 @@ void Answer(Connection& conn, const codec::Frame& request, std::string_view body
   conn.SendFrame(codec::kFlagResponse, kP2p, request.header.command, request.header.seq, body);
 }
 
-void Refuse(Connection& conn, const codec::Frame& request, codec::Code code,
-            std::string_view why) {
+void Refuse(Connection& conn, const codec::Frame& request, codec::Code code, std::string_view why) {
   Answer(conn, request, codec::ErrorBody(code, why));
 }
 
@@ -170,7 +169,8 @@ bool P2pSession::Listen(std::string* error) {
   local_host_ = host;
   port_ = ntohs(in->sin_port);
   net::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid() || !net::SetReuseAddrPort(fd.get()) || !BindAny(fd.get(), port_) || listen(fd.get(), 16) != 0) {
+  if (!fd.valid() || !net::SetReuseAddrPort(fd.get()) || !BindAny(fd.get(), port_) ||
+      listen(fd.get(), 16) != 0) {
     *error = "cannot listen on P2P port " + std::to_string(port_) + ": " + std::strerror(errno) +
              " (was the edge connection bound with local_port 0?)";
     return false;
@@ -302,8 +302,9 @@ P2pPath P2pSession::Establish(uint64_t peer_uid, const std::string& ticket,
         return path_;  // the other candidates close with `cands`
       }
     }
-    cands.erase(std::remove_if(cands.begin(), cands.end(), [](const Candidate& c) { return c.dead; }),
-                cands.end());
+    cands.erase(
+        std::remove_if(cands.begin(), cands.end(), [](const Candidate& c) { return c.dead; }),
+        cands.end());
   }
   return path_;
 }
@@ -411,7 +412,8 @@ void P2pSession::AcceptStrangers() {
   for (;;) {
     net::UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd.valid()) return;
-    strangers_.push_back(Stranger{Connection::FromFd(std::move(fd)), Clock::now() + kStrangerTimeout});
+    strangers_.push_back(
+        Stranger{Connection::FromFd(std::move(fd)), Clock::now() + kStrangerTimeout});
   }
 }
 

@@ -37,9 +37,10 @@ std::shared_ptr<const TlsClientContext> TlsClientContext::Create(const TlsConfig
                        ? SSL_CTX_set_default_verify_paths(ctx)
                        : SSL_CTX_load_verify_locations(ctx, config.ca_file.c_str(), nullptr);
     if (ok != 1) {
-      *error = config.ca_file.empty()
-                   ? "cannot load the system CA store: " + net::TlsErrorText("unknown error")
-                   : "cannot read CA file '" + config.ca_file + "': " + net::TlsErrorText("unreadable");
+      *error =
+          config.ca_file.empty()
+              ? "cannot load the system CA store: " + net::TlsErrorText("unknown error")
+              : "cannot read CA file '" + config.ca_file + "': " + net::TlsErrorText("unreadable");
       return nullptr;
     }
   } else {

@@ -17,8 +17,8 @@ bool Body::Parse(std::string_view bytes, Body* out, std::string* error) {
   }
   size_t offset = 0;
   try {
-    out->handle_ = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr,
-                                   BodyLimits());
+    out->handle_ =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, BodyLimits());
   } catch (const msgpack::insufficient_bytes&) {
     *error = "body is a truncated msgpack value";
     return false;

@@ -18,18 +18,18 @@
 namespace imbus::codec {
 
 enum class BusType : uint8_t {
-  kReady = 1,      // peer -> broker: Ready
-  kHeartbeat = 2,  // both ways: Heartbeat
-  kRequest = 3,    // edge -> broker (rid 0) -> worker (rid set): RequestMeta + body
-  kReply = 4,      // worker -> broker -> edge: ReplyMeta + body
-  kPush = 5,       // worker -> broker: PushMeta + body; broker -> edge: EdgePushMeta + body
-  kBind = 6,       // edge -> broker: BindMeta (re-announce a logged-in connection)
-  kUnbind = 7,     // edge -> broker: UnbindMeta (a logged-in connection went away)
-  kKick = 8,       // broker -> edge: KickMeta (send AUTH/KICKED, then close)
+  kReady = 1,        // peer -> broker: Ready
+  kHeartbeat = 2,    // both ways: Heartbeat
+  kRequest = 3,      // edge -> broker (rid 0) -> worker (rid set): RequestMeta + body
+  kReply = 4,        // worker -> broker -> edge: ReplyMeta + body
+  kPush = 5,         // worker -> broker: PushMeta + body; broker -> edge: EdgePushMeta + body
+  kBind = 6,         // edge -> broker: BindMeta (re-announce a logged-in connection)
+  kUnbind = 7,       // edge -> broker: UnbindMeta (a logged-in connection went away)
+  kKick = 8,         // broker -> edge: KickMeta (send AUTH/KICKED, then close)
   kUnknownPeer = 9,  // broker -> peer: "I do not know you" (broker restarted): send Ready
-  kStats = 10,     // any -> broker: empty meta; broker answers kStats with StatsMeta
-  kQuery = 11,     // worker -> broker: QueryMeta; broker answers kQuery with QueryReplyMeta
-  kDeparted = 12,  // edge -> broker: DepartedMeta (sessions that closed while the broker was away)
+  kStats = 10,       // any -> broker: empty meta; broker answers kStats with StatsMeta
+  kQuery = 11,       // worker -> broker: QueryMeta; broker answers kQuery with QueryReplyMeta
+  kDeparted = 12,   // edge -> broker: DepartedMeta (sessions that closed while the broker was away)
   kNotActive = 13,  // broker -> peer: "I am the passive broker of a pair": try the other one
 };
 
@@ -62,8 +62,8 @@ struct SessionInfo {
   std::string name;
   std::string public_host;  // as the edge observed the client
   uint16_t public_port = 0;
-  std::string local_host;   // as the client declared (optional)
-  uint16_t p2p_port = 0;    // as the client declared at LOGIN (0: none)
+  std::string local_host;  // as the client declared (optional)
+  uint16_t p2p_port = 0;   // as the client declared at LOGIN (0: none)
   MSGPACK_DEFINE(uid, device, name, public_host, public_port, local_host, p2p_port);
 };
 
@@ -86,8 +86,7 @@ struct RequestMeta {
   // The broker refuses to dispatch a request past it and actors drop it unhandled.
   // Appended last: older readers of the array ignore it.
   int64_t deadline_ms = 0;
-  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port,
-                 deadline_ms);
+  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port, deadline_ms);
 };
 
 // What a reply does to the connection's session, applied by the broker (session
@@ -104,8 +103,8 @@ struct ReplyMeta {
   uint32_t seq = 0;
   uint16_t service = 0;
   uint16_t command = 0;
-  uint8_t action = 0;  // SessionAction
-  SessionInfo session;  // for kLogin
+  uint8_t action = 0;     // SessionAction
+  SessionInfo session;    // for kLogin
   uint64_t kick_uid = 0;  // kick every session of this user (other than this conn)
   std::string kick_reason;
   MSGPACK_DEFINE(rid, conn, seq, service, command, action, session, kick_uid, kick_reason);
@@ -210,9 +209,9 @@ struct StatsMeta {
   uint64_t worker_readies = 0;
   uint64_t session_events = 0;
   std::string ha_state;
-  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited,
-                 rate_limited_send, refused_peers, incarnation, edge_readies, worker_readies,
-                 session_events, ha_state);
+  MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited, rate_limited_send,
+                 refused_peers, incarnation, edge_readies, worker_readies, session_events,
+                 ha_state);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

@@ -20,13 +20,15 @@ constexpr CommandInfo kCommands[] = {
     {Service::kDirectory, directory::kListUsers, "DIRECTORY/LIST_USERS", Kind::kRequest, true},
     {Service::kDirectory, directory::kGetUser, "DIRECTORY/GET_USER", Kind::kRequest, true},
     {Service::kDirectory, directory::kAddFriend, "DIRECTORY/ADD_FRIEND", Kind::kRequest, true},
-    {Service::kDirectory, directory::kRemoveFriend, "DIRECTORY/REMOVE_FRIEND", Kind::kRequest, true},
+    {Service::kDirectory, directory::kRemoveFriend, "DIRECTORY/REMOVE_FRIEND", Kind::kRequest,
+     true},
     {Service::kDirectory, directory::kListFriends, "DIRECTORY/LIST_FRIENDS", Kind::kRequest, true},
     {Service::kDirectory, directory::kCreateGroup, "DIRECTORY/CREATE_GROUP", Kind::kRequest, true},
     {Service::kDirectory, directory::kJoinGroup, "DIRECTORY/JOIN_GROUP", Kind::kRequest, true},
     {Service::kDirectory, directory::kLeaveGroup, "DIRECTORY/LEAVE_GROUP", Kind::kRequest, true},
     {Service::kDirectory, directory::kListGroups, "DIRECTORY/LIST_GROUPS", Kind::kRequest, true},
-    {Service::kDirectory, directory::kGroupMembers, "DIRECTORY/GROUP_MEMBERS", Kind::kRequest, true},
+    {Service::kDirectory, directory::kGroupMembers, "DIRECTORY/GROUP_MEMBERS", Kind::kRequest,
+     true},
 
     {Service::kPresence, presence::kIsOnline, "PRESENCE/IS_ONLINE", Kind::kRequest, true},
     {Service::kPresence, presence::kPeerAddr, "PRESENCE/PEER_ADDR", Kind::kRequest, true},
@@ -53,7 +55,7 @@ struct ServiceNameEntry {
   const char* name;
 };
 constexpr ServiceNameEntry kServiceNames[] = {
-    {Service::kSys, "sys"},         {Service::kAuth, "auth"}, {Service::kDirectory, "directory"},
+    {Service::kSys, "sys"},           {Service::kAuth, "auth"}, {Service::kDirectory, "directory"},
     {Service::kPresence, "presence"}, {Service::kMsg, "msg"},   {Service::kP2p, "p2p"},
 };
 

@@ -45,8 +45,8 @@ Header DecodeHeader(const char in[kHeaderSize]) {
   return h;
 }
 
-void AppendFrame(std::string* out, uint16_t flags, uint16_t service, uint16_t command,
-                 uint32_t seq, std::string_view body) {
+void AppendFrame(std::string* out, uint16_t flags, uint16_t service, uint16_t command, uint32_t seq,
+                 std::string_view body) {
   Header h;
   h.length = static_cast<uint32_t>(kHeaderSize + body.size());
   h.flags = flags;

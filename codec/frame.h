@@ -36,8 +36,8 @@ Header DecodeHeader(const char in[kHeaderSize]);
 
 // Appends one frame (header with length filled in, then `body`) to *out. This is the
 // one way frames are written, by the edge into its output buffers and by clients.
-void AppendFrame(std::string* out, uint16_t flags, uint16_t service, uint16_t command,
-                 uint32_t seq, std::string_view body);
+void AppendFrame(std::string* out, uint16_t flags, uint16_t service, uint16_t command, uint32_t seq,
+                 std::string_view body);
 
 inline std::string EncodeFrame(uint16_t flags, uint16_t service, uint16_t command, uint32_t seq,
                                std::string_view body) {

@@ -27,8 +27,8 @@ constexpr size_t kReadChunk = 64 * 1024;
 
 }  // namespace
 
-EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener,
-                   zmq::context_t& ctx, EdgeStats* stats, IpLimits* ip_limits)
+EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq::context_t& ctx,
+                   EdgeStats* stats, IpLimits* ip_limits)
     : log_name_(options.name + "/" + std::to_string(index)),
       options_(options),
       stats_(stats),
@@ -227,14 +227,15 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
   if (info == nullptr || info->kind != codec::Kind::kRequest ||
       info->service == codec::Service::kP2p) {
     Respond(c, h,
-            codec::ErrorBody(codec::Code::kUnsupported,
-                             "unsupported command " + std::to_string(h.service) + "/" +
-                                 std::to_string(h.command)));
+            codec::ErrorBody(codec::Code::kUnsupported, "unsupported command " +
+                                                            std::to_string(h.service) + "/" +
+                                                            std::to_string(h.command)));
     return;
   }
   if (info->needs_login && !c.logged_in()) {
-    Respond(c, h, codec::ErrorBody(codec::Code::kUnauthenticated,
-                                   std::string(info->name) + " needs login"));
+    Respond(
+        c, h,
+        codec::ErrorBody(codec::Code::kUnauthenticated, std::string(info->name) + " needs login"));
     return;
   }
   if (info->service == codec::Service::kSys && h.command == codec::sys::kPing) {
@@ -334,8 +335,8 @@ void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
 
 void EdgeLoop::CloseAfterFlush(Connection& c, std::string_view reason) {
   if (c.closed() || c.closing()) return;
-  spdlog::info("{}: conn {} from {}:{}: closing after output: {}", log_name_, c.id(),
-               c.peer_host(), c.peer_port(), reason);
+  spdlog::info("{}: conn {} from {}:{}: closing after output: {}", log_name_, c.id(), c.peer_host(),
+               c.peer_port(), reason);
   c.set_closing();
   c.Touch(Clock::now());  // starts the grace period
   FinishIfFlushed(c, Clock::now());

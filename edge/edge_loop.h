@@ -69,8 +69,8 @@ class EdgeLoop {
   // True when the request went to the broker (else it was answered here).
   bool Forward(Connection& c, const codec::Frame& frame, Clock::time_point now);
   // Encodes a frame into scratch_ and queues it on `c`; closes `c` on failure.
-  void WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint16_t command,
-                  uint32_t seq, std::string_view body);
+  void WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint16_t command, uint32_t seq,
+                  std::string_view body);
   void WriteEncoded(Connection& c, std::string_view bytes);
   // The fatal SYS/ERROR before a close: seq 0 and no RESPONSE flag, so no client
   // takes it for the answer to a request it sent to SYS 1/65535 (that one gets an
@@ -90,8 +90,7 @@ class EdgeLoop {
   // returns false when the request must go no further.
   bool AdmitConnectionRate(Connection& c, const codec::Header& h, Clock::time_point now);
   bool AdmitLogin(Connection& c, const codec::Header& h, Clock::time_point now);
-  void NoteLoginForwarded(const Connection& c, const codec::Header& h,
-                          const codec::Body& body);
+  void NoteLoginForwarded(const Connection& c, const codec::Header& h, const codec::Body& body);
   // A reply passing by: the outcome of a LOGIN/RESUME feeds the address's backoff.
   void NoteLoginReply(uint64_t conn, uint32_t seq, std::string_view body);
   void ForgetLogin(uint64_t conn, uint32_t seq);
@@ -131,7 +130,7 @@ class EdgeLoop {
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
-  bool corked_ = false;            // client output is queued, not written (a bus burst)
+  bool corked_ = false;             // client output is queued, not written (a bus burst)
   std::vector<uint64_t> to_flush_;  // connections with queued output, in order
   RequestTracker tracker_;
   // Logged-in connections closed recently, kept until the broker has surely read

@@ -106,8 +106,8 @@ void EdgeLoop::OnReply(bus::BusMessage& m) {
     c->LogOut();
   }
   if (!in_time) {
-    spdlog::debug("{}: conn {} seq {}: late reply dropped (already answered)", log_name_,
-                  meta.conn, meta.seq);
+    spdlog::debug("{}: conn {} seq {}: late reply dropped (already answered)", log_name_, meta.conn,
+                  meta.seq);
     return;
   }
   WriteFrame(*c, codec::kFlagResponse, meta.service, meta.command, meta.seq, m.body);
@@ -181,8 +181,7 @@ void EdgeLoop::OnBrokerLost() {
     AnswerUnavailable(r, "the broker went away; retry");
   });
   if (n > 0) {
-    spdlog::warn("{}: bus: {} requests in flight answered UNAVAILABLE (broker lost)",
-                 log_name_, n);
+    spdlog::warn("{}: bus: {} requests in flight answered UNAVAILABLE (broker lost)", log_name_, n);
   }
 }
 

@@ -31,8 +31,7 @@ void AddTargets(const codec::Body& body, std::vector<std::string>* out) {
 }
 }  // namespace
 
-bool EdgeLoop::AdmitConnectionRate(Connection& c, const codec::Header& h,
-                                   Clock::time_point now) {
+bool EdgeLoop::AdmitConnectionRate(Connection& c, const codec::Header& h, Clock::time_point now) {
   const bool send =
       h.service == codec::ToWire(codec::Service::kMsg) && h.command == codec::msg::kSend;
   const int64_t wait_requests = c.request_bucket().Check(options_.conn_requests, now);
@@ -57,10 +56,9 @@ bool EdgeLoop::AdmitLogin(Connection& c, const codec::Header& h, Clock::time_poi
   const int64_t wait = ip_limits_->AdmitLogin(c.peer_host(), now);
   if (wait == 0) return true;
   EdgeStats::Add(stats_->login_backoff);
-  spdlog::debug("{}: conn {} from {}:{}: login refused for {} ms after failed attempts",
-                log_name_, c.id(), c.peer_host(), c.peer_port(), wait);
-  Respond(c, h,
-          codec::RateLimitedBody(wait, "too many failed logins from this address; wait"));
+  spdlog::debug("{}: conn {} from {}:{}: login refused for {} ms after failed attempts", log_name_,
+                c.id(), c.peer_host(), c.peer_port(), wait);
+  Respond(c, h, codec::RateLimitedBody(wait, "too many failed logins from this address; wait"));
   return false;
 }
 
@@ -111,8 +109,8 @@ bool EdgeLoop::AdmitAddress(Connection& c, Clock::time_point now) {
     refusals_unlogged_ = 0;
     next_refusal_log_ = now + kRefusalLogEvery;
   }
-  WriteSysError(c, codec::ErrorBody(codec::Code::kRateLimited,
-                                    "too many connections from " + c.peer_host()));
+  WriteSysError(
+      c, codec::ErrorBody(codec::Code::kRateLimited, "too many connections from " + c.peer_host()));
   if (c.closed()) return false;
   // Like CloseAfterFlush, without its log line per connection (a flood would fill
   // the log): the error goes out, then FIN, then up to the grace for the peer's EOF.

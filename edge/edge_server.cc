@@ -64,8 +64,7 @@ EdgeServer::EdgeServer(EdgeOptions options)
     tls_listeners_.push_back(Listener::Bind(options_.tls_listen_host, options_.tls_listen_port));
     options_.tls_listen_port = tls_listeners_.front().port();
     for (int i = 1; i < options_.threads; ++i) {
-      tls_listeners_.push_back(
-          Listener::Bind(options_.tls_listen_host, options_.tls_listen_port));
+      tls_listeners_.push_back(Listener::Bind(options_.tls_listen_host, options_.tls_listen_port));
     }
   }
   if (options_.advertise_host.empty()) {
@@ -83,11 +82,9 @@ EdgeServer::~EdgeServer() { Stop(); }
 
 void EdgeServer::Start() {
   spdlog::info("{}: {} thread(s), advertised to clients as {}:{}, broker {}", options_.name,
-               options_.threads, options_.advertise_host, options_.advertise_port,
-               options_.broker);
+               options_.threads, options_.advertise_host, options_.advertise_port, options_.broker);
   // Scripts and tests read the port from this line: keep HOST:PORT at its end.
-  spdlog::info("{}: listening on {}:{}", options_.name, options_.listen_host,
-               options_.listen_port);
+  spdlog::info("{}: listening on {}:{}", options_.name, options_.listen_host, options_.listen_port);
   if (tls_) {
     // Not "listening on": tests and scripts take the plain port from that line.
     spdlog::info("{}: TLS listener on {}:{}", options_.name, options_.tls_listen_host,

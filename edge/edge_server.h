@@ -26,7 +26,8 @@ namespace imbus::edge {
 class EdgeServer {
  public:
   // Validates the options, loads the TLS certificate and key if any, binds every
-  // listening socket and resolves the name and advertised address. Throws std::runtime_error (a startup error) on failure.
+  // listening socket and resolves the name and advertised address. Throws std::runtime_error (a
+  // startup error) on failure.
   explicit EdgeServer(EdgeOptions options);
   ~EdgeServer();  // Stop()
   EdgeServer(const EdgeServer&) = delete;
@@ -37,7 +38,7 @@ class EdgeServer {
   // Asks every loop to stop and joins them (within ~100 ms plus closing time).
   void Stop();
 
-  uint16_t port() const { return options_.listen_port; }  // the actual port
+  uint16_t port() const { return options_.listen_port; }          // the actual port
   uint16_t tls_port() const { return options_.tls_listen_port; }  // 0: no TLS listener
   // The options as resolved (name, advertise address, actual port).
   const EdgeOptions& options() const { return options_; }
@@ -45,10 +46,10 @@ class EdgeServer {
 
  private:
   EdgeOptions options_;
-  zmq::context_t ctx_;  // before the threads: outlives every BusPeer
-  IpLimits ip_limits_;  // shared by the loops (thread-safe)
-  std::vector<Listener> listeners_;  // handed to the loops by Start()
-  std::unique_ptr<TlsContext> tls_;  // null without --tls-listen; outlives the loops
+  zmq::context_t ctx_;                   // before the threads: outlives every BusPeer
+  IpLimits ip_limits_;                   // shared by the loops (thread-safe)
+  std::vector<Listener> listeners_;      // handed to the loops by Start()
+  std::unique_ptr<TlsContext> tls_;      // null without --tls-listen; outlives the loops
   std::vector<Listener> tls_listeners_;  // one per thread when tls_ is set
   std::vector<std::unique_ptr<EdgeStats>> stats_;
   std::atomic<bool> stop_{false};

@@ -8,18 +8,18 @@
 namespace imbus::edge {
 
 struct EdgeStats {
-  std::atomic<uint64_t> connections{0};   // open now
+  std::atomic<uint64_t> connections{0};  // open now
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> closed{0};
   std::atomic<uint64_t> closed_idle{0};
   std::atomic<uint64_t> closed_slow_reader{0};
   std::atomic<uint64_t> closed_broken{0};  // broken stream (SYS/ERROR sent)
   std::atomic<uint64_t> kicked{0};
-  std::atomic<uint64_t> requests{0};       // whole frames received
-  std::atomic<uint64_t> forwarded{0};      // sent to the broker
-  std::atomic<uint64_t> timeouts{0};       // answered UNAVAILABLE at the deadline
-  std::atomic<uint64_t> pushes{0};         // push frames written
-  std::atomic<uint64_t> peak_output{0};    // most output ever pending on one connection
+  std::atomic<uint64_t> requests{0};           // whole frames received
+  std::atomic<uint64_t> forwarded{0};          // sent to the broker
+  std::atomic<uint64_t> timeouts{0};           // answered UNAVAILABLE at the deadline
+  std::atomic<uint64_t> pushes{0};             // push frames written
+  std::atomic<uint64_t> peak_output{0};        // most output ever pending on one connection
   std::atomic<uint64_t> rate_limited{0};       // frames over the per-connection rate
   std::atomic<uint64_t> rate_limited_send{0};  // MSG/SEND over the per-connection rate
   std::atomic<uint64_t> login_backoff{0};      // LOGIN/RESUME refused: the address backs off
@@ -32,10 +32,10 @@ struct EdgeStats {
 
 // A plain copy of the counters (summed over threads).
 struct EdgeCounters {
-  uint64_t connections = 0, accepted = 0, closed = 0, closed_idle = 0,
-           closed_slow_reader = 0, closed_broken = 0, kicked = 0, requests = 0,
-           forwarded = 0, timeouts = 0, pushes = 0, peak_output = 0, rate_limited = 0,
-           rate_limited_send = 0, login_backoff = 0, refused_ip_cap = 0;
+  uint64_t connections = 0, accepted = 0, closed = 0, closed_idle = 0, closed_slow_reader = 0,
+           closed_broken = 0, kicked = 0, requests = 0, forwarded = 0, timeouts = 0, pushes = 0,
+           peak_output = 0, rate_limited = 0, rate_limited_send = 0, login_backoff = 0,
+           refused_ip_cap = 0;
 };
 
 }  // namespace imbus::edge

@@ -46,8 +46,7 @@ int64_t LoginBackoff::Admit(const std::string& ip, Clock::time_point now) {
   return 0;
 }
 
-void LoginBackoff::Failed(const std::string& ip, const std::string& target,
-                          Clock::time_point now) {
+void LoginBackoff::Failed(const std::string& ip, const std::string& target, Clock::time_point now) {
   if (!enabled()) return;
   auto it = index_.find(ip);
   if (it == index_.end()) {

@@ -22,8 +22,7 @@ namespace {
 // The refusals of the rate limits since the last line, when there were any: the
 // edge's own counters (the broker's per-user ones are in its STATS).
 void LogRefusals(const imbus::edge::EdgeCounters& now, imbus::edge::EdgeCounters* last) {
-  if (now.rate_limited == last->rate_limited &&
-      now.rate_limited_send == last->rate_limited_send &&
+  if (now.rate_limited == last->rate_limited && now.rate_limited_send == last->rate_limited_send &&
       now.login_backoff == last->login_backoff && now.refused_ip_cap == last->refused_ip_cap) {
     return;
   }
@@ -99,7 +98,8 @@ int main(int argc, char** argv) {
                  "open connections from one client address (0: no cap)")
       ->envname("IMBUS_EDGE_MAX_CONNS_PER_IP");
   app.add_option("--login-free-failures", o.login_backoff.free_failures,
-                 "failed LOGIN/RESUME from one address before it must wait")
+                 "failed password or token checks (LOGIN, RESUME, DELETE_ACCOUNT) from one address "
+                 "before it must wait")
       ->envname("IMBUS_EDGE_LOGIN_FREE_FAILURES");
   app.add_option("--login-backoff-ms", o.login_backoff.base_ms,
                  "first wait after the free failures; doubles per failure (0: no backoff)")

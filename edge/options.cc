@@ -4,8 +4,7 @@
 
 namespace imbus::edge {
 
-bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port,
-                   std::string* error) {
+bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port, std::string* error) {
   const size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
     *error = "'" + text + "' is not HOST:PORT";

@@ -29,8 +29,8 @@ struct EdgeOptions {
   net::TokenRate conn_requests{500, 1000};  // every frame of one connection
   net::TokenRate conn_sends{200, 400};      // MSG/SEND of one connection
   uint32_t max_conns_per_ip = 4096;         // open connections from one address
-  LoginBackoffOptions login_backoff;        // failed LOGIN/RESUME per address
-  bus::CurveClientKeys curve;   // to the broker; empty: CURVE off
+  LoginBackoffOptions login_backoff;        // failed LOGIN/RESUME/DELETE_ACCOUNT per address
+  bus::CurveClientKeys curve;               // to the broker; empty: CURVE off
   // TLS listener beside the plain one (same frames inside TLS 1.2+): on when
   // tls_listen_host is set, and then both PEM files are required.
   std::string tls_listen_host;
@@ -40,7 +40,6 @@ struct EdgeOptions {
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.
-bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port,
-                   std::string* error);
+bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port, std::string* error);
 
 }  // namespace imbus::edge

@@ -22,8 +22,8 @@ constexpr size_t kMaxHost = 64;
 constexpr size_t kMaxToken = 128;
 
 bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
 }
 
 // Whether `name` could be a user's name at all (docs/protocol.md section 5).
@@ -115,9 +115,8 @@ void AuthService::OffloadCheckPassword(const std::optional<UserRecord>& user,
                                        Reply* reply) const {
   auto ok = std::make_shared<bool>(false);
   reply->offload.work = [hasher = hasher_, hash = user ? user->pwhash : dummy_hash_,
-                         known = user.has_value(), password, ok] {
-    *ok = hasher.Verify(hash, password) && known;
-  };
+                         known = user.has_value(), password,
+                         ok] { *ok = hasher.Verify(hash, password) && known; };
   reply->offload.then = [ok, then = std::move(then)](const Request& req, Reply* r) {
     then(*ok, req, r);
   };
@@ -137,9 +136,8 @@ AuthService::SessionFields AuthService::ParseSessionFields(const codec::Body& bo
   return f;
 }
 
-void AuthService::BindSession(const Request& req, const UserRecord& user,
-                              const std::string& device, SessionFields fields,
-                              Reply* reply) const {
+void AuthService::BindSession(const Request& req, const UserRecord& user, const std::string& device,
+                              SessionFields fields, Reply* reply) const {
   reply->action = codec::SessionAction::kLogin;
   reply->session.uid = user.uid;
   reply->session.device = device;
@@ -155,8 +153,8 @@ bool AuthService::RefuseIfBackingOff(const std::optional<UserRecord>& user,
   if (!user) return false;
   *admission = backoff_.Admit(user->uid, options_.now_ms());
   if (admission->wait_ms == 0) return false;
-  reply->body = codec::RateLimitedBody(
-      admission->wait_ms, "too many failed password checks for this account; wait");
+  reply->body = codec::RateLimitedBody(admission->wait_ms,
+                                       "too many failed password checks for this account; wait");
   return true;
 }
 
@@ -172,7 +170,8 @@ void AuthService::Login(const Request& req, Reply* reply) {
   // A name no account can have (non-ASCII, a space, too long) is a wrong name.
   if (name && !IsPossibleName(*name)) throw RequestError(Code::kUnauthenticated, kBadCredentials);
 
-  std::optional<UserRecord> user = uid ? store_->FindUserByUid(*uid) : store_->FindUserByName(*name);
+  std::optional<UserRecord> user =
+      uid ? store_->FindUserByUid(*uid) : store_->FindUserByName(*name);
   // Both given: they must name the same user, exactly.
   if (user && uid && name && *name != user->name) user.reset();
   AccountBackoff::Admission admission;
@@ -189,8 +188,8 @@ void AuthService::Login(const Request& req, Reply* reply) {
         const std::string token = NewToken();
         const int64_t now = options_.now_ms();
         store_->SaveToken(TokenHash(token),
-                          TokenRecord{user->uid, device, now + options_.token_ttl_s * 1000},
-                          now, options_.max_devices);
+                          TokenRecord{user->uid, device, now + options_.token_ttl_s * 1000}, now,
+                          options_.max_devices);
         OkWriter w(3);
         w.Key("uid").Uint(user->uid);
         w.Key("name").Str(user->name);

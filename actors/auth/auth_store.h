@@ -46,8 +46,8 @@ class AuthStore {
   // `token_hash` is TokenHash(token). Replaces the token of (uid, device), if any:
   // a device has at most one token. Also drops the uid's expired tokens, and, when
   // the uid has more than `max_devices` tokens, those that expire first.
-  virtual void SaveToken(const std::string& token_hash, const TokenRecord& token,
-                         int64_t now_ms, size_t max_devices) = 0;
+  virtual void SaveToken(const std::string& token_hash, const TokenRecord& token, int64_t now_ms,
+                         size_t max_devices) = 0;
   virtual std::optional<TokenRecord> FindToken(const std::string& token_hash) = 0;
   virtual void DeleteTokens(uint64_t uid, const std::string& device) = 0;
 

@@ -25,8 +25,8 @@ std::optional<uint64_t> MariaDbAuthStore::CreateUser(const std::string& name,
 }
 
 std::optional<UserRecord> MariaDbAuthStore::FindUserByName(const std::string& name) {
-  return ToUser(db_->Query("SELECT uid, name, pwhash FROM users WHERE name = ?",
-                           {std::string_view(name)}));
+  return ToUser(
+      db_->Query("SELECT uid, name, pwhash FROM users WHERE name = ?", {std::string_view(name)}));
 }
 
 std::optional<UserRecord> MariaDbAuthStore::FindUserByUid(uint64_t uid) {
@@ -85,14 +85,12 @@ std::optional<TokenRecord> MariaDbAuthStore::FindToken(const std::string& token_
 }
 
 void MariaDbAuthStore::DeleteTokens(uint64_t uid, const std::string& device) {
-  db_->Query("DELETE FROM tokens WHERE uid = ? AND device = ?",
-             {uid, std::string_view(device)});
+  db_->Query("DELETE FROM tokens WHERE uid = ? AND device = ?", {uid, std::string_view(device)});
 }
 
 std::optional<FailureRecord> MariaDbAuthStore::FindFailures(uint64_t uid) {
   DbResult r = db_->Query(
-      "SELECT failures, next_allowed_ms, last_failure_ms FROM login_failures WHERE uid = ?",
-      {uid});
+      "SELECT failures, next_allowed_ms, last_failure_ms FROM login_failures WHERE uid = ?", {uid});
   if (r.rows.empty()) return std::nullopt;
   const DbRow& row = r.rows[0];
   return FailureRecord{static_cast<uint32_t>(row.Uint(0).value_or(0)), row.Int(1).value_or(0),

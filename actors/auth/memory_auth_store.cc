@@ -75,9 +75,8 @@ std::optional<TokenRecord> MemoryAuthStore::FindToken(const std::string& token_h
 }
 
 void MemoryAuthStore::DeleteTokens(uint64_t uid, const std::string& device) {
-  std::erase_if(tokens_, [&](const auto& kv) {
-    return kv.second.uid == uid && kv.second.device == device;
-  });
+  std::erase_if(tokens_,
+                [&](const auto& kv) { return kv.second.uid == uid && kv.second.device == device; });
 }
 
 std::optional<FailureRecord> MemoryAuthStore::FindFailures(uint64_t uid) {

@@ -23,8 +23,8 @@ PasswordHasher::PasswordHasher(uint64_t ops, size_t mem)
                                 std::to_string(crypto_pwhash_OPSLIMIT_MIN));
   }
   if (mem_ < crypto_pwhash_MEMLIMIT_MIN) {
-    throw std::invalid_argument("pwhash mem must be >= " +
-                                std::to_string(crypto_pwhash_MEMLIMIT_MIN) + " bytes");
+    throw std::invalid_argument(
+        "pwhash mem must be >= " + std::to_string(crypto_pwhash_MEMLIMIT_MIN) + " bytes");
   }
 }
 

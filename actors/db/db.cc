@@ -50,8 +50,8 @@ std::string QuoteDatabaseName(const std::string& name) {
     throw std::invalid_argument("database name must be 1-64 characters");
   }
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) throw std::invalid_argument("database name '" + name + "' must be [A-Za-z0-9_]");
   }
   return "`" + name + "`";
@@ -110,8 +110,8 @@ void Db::Connect(bool select_database) {
   mysql_options(m.get(), MYSQL_OPT_WRITE_TIMEOUT, &kReadWriteTimeoutS);
   mysql_options(m.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
   const bool use_socket = !config_.socket.empty();
-  if (mysql_real_connect(m.get(), use_socket ? nullptr : config_.host.c_str(),
-                         config_.user.c_str(), config_.password.c_str(),
+  if (mysql_real_connect(m.get(), use_socket ? nullptr : config_.host.c_str(), config_.user.c_str(),
+                         config_.password.c_str(),
                          select_database ? config_.database.c_str() : nullptr,
                          use_socket ? 0 : config_.port,
                          use_socket ? config_.socket.c_str() : nullptr, 0) == nullptr) {
@@ -147,7 +147,8 @@ MYSQL_STMT* Db::Prepare(std::string_view sql) {
   auto it = statements_.find(std::string(sql));
   if (it != statements_.end()) return it->second.get();
   StmtHandle stmt(mysql_stmt_init(mysql_.get()));
-  if (!stmt) Fail(mysql_errno(mysql_.get()), std::string("stmt_init: ") + mysql_error(mysql_.get()));
+  if (!stmt)
+    Fail(mysql_errno(mysql_.get()), std::string("stmt_init: ") + mysql_error(mysql_.get()));
   if (mysql_stmt_prepare(stmt.get(), sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
     Fail(mysql_stmt_errno(stmt.get()), std::string("prepare: ") + mysql_stmt_error(stmt.get()));
   }

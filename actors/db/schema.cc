@@ -67,7 +67,8 @@ const std::vector<Migration>& Migrations() {
            " live INT NOT NULL"
            ") ENGINE=InnoDB",
            "INSERT INTO user_blocks (block, live)"
-           " SELECT uid DIV 1024, COUNT(*) FROM users WHERE deleted_at IS NULL GROUP BY uid DIV 1024"
+           " SELECT uid DIV 1024, COUNT(*) FROM users WHERE deleted_at IS NULL GROUP BY uid DIV "
+           "1024"
            " ON DUPLICATE KEY UPDATE live = VALUES(live)",
            "CREATE TRIGGER IF NOT EXISTS users_block_insert AFTER INSERT ON users FOR EACH ROW"
            " INSERT INTO user_blocks (block, live) VALUES (NEW.uid DIV 1024, 1)"

@@ -14,7 +14,7 @@
 namespace imbus::actors {
 
 struct Migration {
-  int version;                             // 1, 2, 3, ... without gaps
+  int version;  // 1, 2, 3, ... without gaps
   std::string_view description;
   std::vector<std::string_view> statements;  // DDL, run in order
 };

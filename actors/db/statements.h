@@ -45,8 +45,8 @@ inline std::vector<Slice> Slices(size_t n, bool padded) {
 }
 
 // head, then `item` n times separated by `sep`, then tail: "VALUES (?,?),(?,?)".
-inline std::string Repeat(std::string_view head, std::string_view item, std::string_view sep, size_t n,
-                   std::string_view tail) {
+inline std::string Repeat(std::string_view head, std::string_view item, std::string_view sep,
+                          size_t n, std::string_view tail) {
   std::string s(head);
   for (size_t i = 0; i < n; ++i) {
     if (i > 0) s += sep;

@@ -68,8 +68,7 @@ class DirectoryStore {
   virtual bool RemoveFriends(uint64_t a, uint64_t b) = 0;
   // Live friends of `uid` with uids above `after_uid`, ordered by uid, at most
   // `limit` (kAllRows: every one).
-  virtual std::vector<DirectoryUser> Friends(uint64_t uid, uint64_t after_uid,
-                                             uint32_t limit) = 0;
+  virtual std::vector<DirectoryUser> Friends(uint64_t uid, uint64_t after_uid, uint32_t limit) = 0;
 
   // A new group with `owner` as its owner member; returns its gid (never reused).
   virtual uint64_t CreateGroup(uint64_t owner, const std::string& name,

@@ -186,7 +186,7 @@ std::vector<GroupMembership> MariaDbDirectoryStore::GroupsOf(uint64_t uid, uint6
 }
 
 std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid, uint64_t after_uid,
-                                                       uint32_t limit) {
+                                                        uint32_t limit) {
   DbResult r = db_->Query(
       "SELECT m.uid, u.name, m.role FROM group_members m JOIN users u ON u.uid = m.uid"
       " AND u.deleted_at IS NULL WHERE m.gid = ? AND m.uid > ? ORDER BY m.uid LIMIT ?",

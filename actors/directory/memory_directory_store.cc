@@ -116,8 +116,7 @@ LeaveOutcome MemoryDirectoryStore::LeaveGroup(uint64_t gid, uint64_t uid) {
 std::vector<GroupMembership> MemoryDirectoryStore::GroupsOf(uint64_t uid, uint64_t after_gid,
                                                             uint32_t limit) {
   std::vector<GroupMembership> out;
-  for (auto it = groups_.upper_bound(after_gid); it != groups_.end() && out.size() < limit;
-       ++it) {
+  for (auto it = groups_.upper_bound(after_gid); it != groups_.end() && out.size() < limit; ++it) {
     const Group& g = it->second;
     auto m = g.members.find(uid);
     if (m != g.members.end()) out.push_back({g.record, m->second.role});
@@ -126,7 +125,7 @@ std::vector<GroupMembership> MemoryDirectoryStore::GroupsOf(uint64_t uid, uint64
 }
 
 std::vector<GroupMember> MemoryDirectoryStore::Members(uint64_t gid, uint64_t after_uid,
-                                                      uint32_t limit) {
+                                                       uint32_t limit) {
   std::vector<GroupMember> out;
   auto it = groups_.find(gid);
   if (it == groups_.end()) return out;

@@ -27,8 +27,7 @@ class MemoryDirectoryStore : public DirectoryStore {
   std::optional<std::string> RoleOf(uint64_t gid, uint64_t uid) override;
   std::optional<bool> JoinGroup(uint64_t gid, uint64_t uid) override;
   LeaveOutcome LeaveGroup(uint64_t gid, uint64_t uid) override;
-  std::vector<GroupMembership> GroupsOf(uint64_t uid, uint64_t after_gid,
-                                        uint32_t limit) override;
+  std::vector<GroupMembership> GroupsOf(uint64_t uid, uint64_t after_gid, uint32_t limit) override;
   std::vector<GroupMember> Members(uint64_t gid, uint64_t after_uid, uint32_t limit) override;
 
  private:

@@ -265,8 +265,8 @@ void MsgService::Conversations(const Request& req, Reply* reply) {
   const std::string after = req.body.GetString("after").value_or("");
   // Conversation ids are short printable ASCII; anything else is past no id the
   // client was given (and would not compare with the ASCII column).
-  const bool printable = std::all_of(after.begin(), after.end(),
-                                     [](char ch) { return ch > ' ' && ch < 0x7f; });
+  const bool printable =
+      std::all_of(after.begin(), after.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
   if (after.size() > 64 || !printable) {
     throw RequestError(codec::Code::kBadRequest, "after must be a conversation id");
   }

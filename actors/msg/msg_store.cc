@@ -108,7 +108,7 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   }
 
   // 2. What is new, grouped by conversation (std::map: sorted, the lock order).
-  std::map<Key, size_t> first_of;              // (sender, cmid) -> first new item
+  std::map<Key, size_t> first_of;  // (sender, cmid) -> first new item
   std::map<std::string, std::vector<size_t>> by_conv;
   std::vector<size_t> repeat_of(batch.size(), SIZE_MAX);
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -291,8 +291,8 @@ std::vector<uint64_t> MsgStore::GroupMembers(uint64_t gid) {
 }
 
 uint64_t MsgStore::LastSeq(const std::string& conv) {
-  DbResult r = db_->Query("SELECT last_seq FROM conversations WHERE conv = ?",
-                          {std::string_view(conv)});
+  DbResult r =
+      db_->Query("SELECT last_seq FROM conversations WHERE conv = ?", {std::string_view(conv)});
   return r.rows.empty() ? 0 : r.rows[0].Uint(0).value_or(0);
 }
 
@@ -307,18 +307,18 @@ void MsgStore::Ack(uint64_t uid, const std::string& conv, uint64_t seq) {
 // group_members, counted from a second before joining (a new member is not handed
 // the group's whole past by SYNC; HISTORY has it).
 std::vector<StoredMessage> MsgStore::Sync(uint64_t uid, uint64_t limit) {
-  DbResult r = db_->Query(
-      std::string("SELECT ") + kMessageColumns +
-          " FROM (SELECT conv, 0 AS since_ms FROM user_convs WHERE uid = ?"
-          "       UNION ALL"
-          "       SELECT CONVERT(CONCAT('g:', gid) USING ascii),"
-          "              CAST(UNIX_TIMESTAMP(joined_at) * 1000 AS SIGNED) - 1000"
-          "       FROM group_members WHERE uid = ?) c"
-          " LEFT JOIN acks a ON a.uid = ? AND a.conv = c.conv"
-          " JOIN messages m ON m.conv = c.conv AND m.seq > COALESCE(a.acked_seq, 0)"
-          "                AND m.ts >= c.since_ms"
-          " ORDER BY m.ts, m.conv, m.seq LIMIT ?",
-      {uid, uid, uid, limit});
+  DbResult r =
+      db_->Query(std::string("SELECT ") + kMessageColumns +
+                     " FROM (SELECT conv, 0 AS since_ms FROM user_convs WHERE uid = ?"
+                     "       UNION ALL"
+                     "       SELECT CONVERT(CONCAT('g:', gid) USING ascii),"
+                     "              CAST(UNIX_TIMESTAMP(joined_at) * 1000 AS SIGNED) - 1000"
+                     "       FROM group_members WHERE uid = ?) c"
+                     " LEFT JOIN acks a ON a.uid = ? AND a.conv = c.conv"
+                     " JOIN messages m ON m.conv = c.conv AND m.seq > COALESCE(a.acked_seq, 0)"
+                     "                AND m.ts >= c.since_ms"
+                     " ORDER BY m.ts, m.conv, m.seq LIMIT ?",
+                 {uid, uid, uid, limit});
   std::vector<StoredMessage> out;
   for (const DbRow& row : r.rows) out.push_back(MessageFromRow(row));
   return out;

@@ -53,11 +53,11 @@ class MsgStore {
 
   // Stores the new ones of `batch` in ONE transaction and returns one outcome per
   // item, in order. Each sender's acked position in each conversation is raised to
-  // their newest new message (sending counts as reading). Conversation counters are locked in conv order; deadlocks, lock
-  // wait timeouts and dedup races (ER_DUP_ENTRY) retry the whole transaction a few
-  // times. Throws DbUnavailable / DbError when it could not commit: then nothing of
-  // the batch may be acknowledged (for DbUnavailable on COMMIT the outcome is
-  // unknown; a resend with the same cmid resolves it).
+  // their newest new message (sending counts as reading). Conversation counters are locked in conv
+  // order; deadlocks, lock wait timeouts and dedup races (ER_DUP_ENTRY) retry the whole transaction
+  // a few times. Throws DbUnavailable / DbError when it could not commit: then nothing of the batch
+  // may be acknowledged (for DbUnavailable on COMMIT the outcome is unknown; a resend with the same
+  // cmid resolves it).
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
   // Which of `uids` are live (not deleted) users: one query per 64 uids.

@@ -80,7 +80,7 @@ class BenchConn : public EventLoop::Handler {
   size_t index_;
   int fd_ = -1;
   const client::TlsClientContext* tls_ctx_ = nullptr;
-  std::string tls_name_;                   // the server's IP, checked in its certificate
+  std::string tls_name_;                    // the server's IP, checked in its certificate
   std::unique_ptr<client::TlsStream> tls_;  // null: plain TCP (or not connected yet)
   bool handshaking_ = false;
   State state_ = State::kIdle;

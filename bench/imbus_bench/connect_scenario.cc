@@ -21,13 +21,16 @@ int RunConnect(const BenchOptions& o, Report* report) {
   Progress progress("hold");
   const int64_t hold_end = NowNs() + static_cast<int64_t>(o.duration_s * 1e9);
   FleetStats& s = fleet.stats();
-  loop.RunUntil([] { return false; }, hold_end, [&] {
-    fleet.Tick();
-    progress.Maybe([&] {
-      return "open " + std::to_string(fleet.open_count()) + "  pings " + std::to_string(s.pings) +
-             "  closed by server " + std::to_string(s.closed_later);
-    });
-  }, 50);
+  loop.RunUntil([] { return false; }, hold_end,
+                [&] {
+                  fleet.Tick();
+                  progress.Maybe([&] {
+                    return "open " + std::to_string(fleet.open_count()) + "  pings " +
+                           std::to_string(s.pings) + "  closed by server " +
+                           std::to_string(s.closed_later);
+                  });
+                },
+                50);
   const int64_t rss_held = RssKiB(o.edge_pid);
   const size_t open_at_end = fleet.open_count();
 
@@ -54,9 +57,10 @@ int RunConnect(const BenchOptions& o, Report* report) {
     report->Set("edge_rss_logged_in_kib", rss_logged_in, "KiB");
     report->Set("edge_rss_after_hold_kib", rss_held, "KiB");
     if (s.connected > 0) {
-      report->Set("edge_bytes_per_conn_tcp",
-                  static_cast<double>(rss_connected - rss0) * 1024.0 / static_cast<double>(s.connected),
-                  "B");
+      report->Set(
+          "edge_bytes_per_conn_tcp",
+          static_cast<double>(rss_connected - rss0) * 1024.0 / static_cast<double>(s.connected),
+          "B");
     }
     if (s.logged_in > 0) {
       report->Set("edge_bytes_per_conn_logged_in",

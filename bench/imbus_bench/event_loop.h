@@ -45,7 +45,8 @@ class EventLoop {
 // Prints one progress line to stderr per second while a phase runs.
 class Progress {
  public:
-  explicit Progress(const char* phase) : phase_(phase), start_ns_(NowNs()), next_ns_(start_ns_ + kSecond) {}
+  explicit Progress(const char* phase)
+      : phase_(phase), start_ns_(NowNs()), next_ns_(start_ns_ + kSecond) {}
   // Calls line() and prints its result when a second has passed since the last line.
   void Maybe(const std::function<std::string()>& line);
   double elapsed_s() const;

@@ -67,8 +67,8 @@ size_t Fleet::open_count() const {
 void Fleet::RunPhase(const char* name, size_t target, const size_t* done, int timeout_s) {
   Progress progress(name);
   uint64_t last_connected = 0, last_logged_in = 0;
-  loop_->RunUntil([&] { return *done >= target; },
-                  NowNs() + int64_t{timeout_s} * kSecondNs, [&] {
+  loop_->RunUntil([&] { return *done >= target; }, NowNs() + int64_t{timeout_s} * kSecondNs,
+                  [&] {
                     Tick();
                     progress.Maybe([&] {
                       char line[240];
@@ -201,26 +201,26 @@ void Fleet::Login(size_t i, bool register_on_failure) {
   codec::MapWriter w(2);
   w.Key("name").Str(Name(i)).Key("password").Str(options_.password);
   const int64_t start = NowNs();
-  conns_[i]->Request(kAuth, codec::auth::kLogin, w.Finish(),
-                     [this, i, start, register_on_failure](int code, const codec::Body& body) {
-                       if (code == kConnLost) return;
-                       if (code == static_cast<int>(codec::Code::kRateLimited)) {
-                         RetryLater(i, false, body);
-                         return;
-                       }
-                       if (code == static_cast<int>(codec::Code::kUnauthenticated) &&
-                           register_on_failure) {
-                         Register(i);
-                         return;
-                       }
-                       if (code != 0) {
-                         SetupDone(i, false, std::string("LOGIN: ") + codec::CodeName(code));
-                         return;
-                       }
-                       stats_.login_ns.Record(NowNs() - start);
-                       conns_[i]->uid = body.GetUint("uid").value_or(0);
-                       SetupDone(i, true, "");
-                     });
+  conns_[i]->Request(
+      kAuth, codec::auth::kLogin, w.Finish(),
+      [this, i, start, register_on_failure](int code, const codec::Body& body) {
+        if (code == kConnLost) return;
+        if (code == static_cast<int>(codec::Code::kRateLimited)) {
+          RetryLater(i, false, body);
+          return;
+        }
+        if (code == static_cast<int>(codec::Code::kUnauthenticated) && register_on_failure) {
+          Register(i);
+          return;
+        }
+        if (code != 0) {
+          SetupDone(i, false, std::string("LOGIN: ") + codec::CodeName(code));
+          return;
+        }
+        stats_.login_ns.Record(NowNs() - start);
+        conns_[i]->uid = body.GetUint("uid").value_or(0);
+        SetupDone(i, true, "");
+      });
 }
 
 void Fleet::SetupDone(size_t i, bool ok, const std::string& why) {
@@ -240,8 +240,8 @@ void Fleet::SetupDone(size_t i, bool ok, const std::string& why) {
 
 void Fleet::RetryLater(size_t i, bool register_user, const codec::Body& body) {
   ++stats_.busy_retries;
-  const int64_t retry_ms = std::clamp<int64_t>(
-      static_cast<int64_t>(body.GetUint("retry_ms").value_or(100)), 10, 10000);
+  const int64_t retry_ms =
+      std::clamp<int64_t>(static_cast<int64_t>(body.GetUint("retry_ms").value_or(100)), 10, 10000);
   retry_due_.push(Retry{NowNs() + retry_ms * 1'000'000, i, register_user});
 }
 

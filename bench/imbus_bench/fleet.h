@@ -41,8 +41,8 @@ struct FleetStats {
   uint64_t logged_in = 0;
   uint64_t connect_failed = 0;  // TCP connect failed
   uint64_t failed = 0;          // connect or login failed during setup
-  uint64_t closed_later = 0;   // closed after login (kicked, idle timeout, server gone)
-  uint64_t busy_retries = 0;   // REGISTER/LOGIN answered RATE_LIMITED and sent again later
+  uint64_t closed_later = 0;    // closed after login (kicked, idle timeout, server gone)
+  uint64_t busy_retries = 0;    // REGISTER/LOGIN answered RATE_LIMITED and sent again later
   uint64_t pings = 0;
   uint64_t ping_failures = 0;
   Histogram connect_ns;   // TCP connect
@@ -52,7 +52,7 @@ struct FleetStats {
   int64_t first_start_ns = 0;
   int64_t all_connected_ns = 0;  // end of the connect phase
   int64_t login_start_ns = 0;
-  int64_t all_logged_in_ns = 0;   // end of the login phase
+  int64_t all_logged_in_ns = 0;  // end of the login phase
   std::string last_error;
 };
 

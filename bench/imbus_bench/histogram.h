@@ -21,7 +21,9 @@ class Histogram {
   uint64_t count() const { return count_; }
   int64_t min() const { return count_ ? min_ : 0; }
   int64_t max() const { return max_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0;
+  }
   // The value at quantile q (0..1): the midpoint of the bucket holding it, clamped
   // to [min, max] so p100 is the exact max.
   int64_t Quantile(double q) const;

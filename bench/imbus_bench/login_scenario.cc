@@ -41,23 +41,28 @@ int RunLogin(const BenchOptions& o, Report* report) {
   Progress progress("login");
   uint64_t last = 0;
   const int64_t start = NowNs();
-  loop.RunUntil([] { return false; }, start + static_cast<int64_t>(o.duration_s * 1e9), [&] {
-    progress.Maybe([&] {
-      const std::string line = "logins " + std::to_string(ok) + " (+" + std::to_string(ok - last) +
-                               "/s)  errors " + std::to_string(errors);
-      last = ok;
-      return line;
-    });
-  });
+  loop.RunUntil([] { return false; }, start + static_cast<int64_t>(o.duration_s * 1e9),
+                [&] {
+                  progress.Maybe([&] {
+                    const std::string line = "logins " + std::to_string(ok) + " (+" +
+                                             std::to_string(ok - last) + "/s)  errors " +
+                                             std::to_string(errors);
+                    last = ok;
+                    return line;
+                  });
+                });
   const double elapsed = Seconds(NowNs() - start);
   running = false;
   // Let the answers in flight come back so the connections close cleanly.
-  loop.RunUntil([&] {
-    for (size_t i = 0; i < fleet.size(); ++i) {
-      if (fleet.conn(i).pending() > 0 && fleet.conn(i).state() == BenchConn::State::kOpen) return false;
-    }
-    return true;
-  }, NowNs() + 5'000'000'000, nullptr);
+  loop.RunUntil(
+      [&] {
+        for (size_t i = 0; i < fleet.size(); ++i) {
+          if (fleet.conn(i).pending() > 0 && fleet.conn(i).state() == BenchConn::State::kOpen)
+            return false;
+        }
+        return true;
+      },
+      NowNs() + 5'000'000'000, nullptr);
   report->Set("concurrency", static_cast<uint64_t>(o.concurrency));
   report->Set("duration_s", elapsed, "s");
   report->Set("logins", ok);

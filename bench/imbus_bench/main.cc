@@ -34,15 +34,17 @@ rlim_t RaiseFdLimit() {
 void AddCommon(CLI::App* sub, BenchOptions* o, std::string* json) {
   sub->add_option("--server", o->server, "edge HOST:PORT (IPv4)")->envname("IMBUS_SERVER");
   sub->add_option("--duration-s", o->duration_s, "how long the measured phase runs");
-  sub->add_option("--setup-timeout-s", o->setup_timeout_s, "give up setting up connections after this");
+  sub->add_option("--setup-timeout-s", o->setup_timeout_s,
+                  "give up setting up connections after this");
   sub->add_option("--parallel", o->parallel, "connections being set up (connect, login) at once");
   sub->add_option("--source-ips", o->source_ips,
                   "spread connections over 127.0.0.2..127.0.0.(1+N) (loopback servers; 0: off)");
   sub->add_option("--ping-interval-s", o->ping_interval_s,
                   "keepalive PING interval (0: the server's idle_timeout_s / 3)");
   sub->add_option("--run", o->run, "run id: users are bench_<run>_<tag><i> (default: random)");
-  sub->add_flag("--reuse-users", o->reuse_users,
-                "log existing users in (REGISTER only those that are missing); run id defaults to 'r'");
+  sub->add_flag(
+      "--reuse-users", o->reuse_users,
+      "log existing users in (REGISTER only those that are missing); run id defaults to 'r'");
   sub->add_option("--json", *json, "also write the results as JSON to this file");
   sub->add_flag("--tls", o->tls, "connect to the edge's TLS listener (--server is its port)")
       ->envname("IMBUS_TLS");
@@ -111,8 +113,9 @@ int main(int argc, char** argv) {
   group->add_option("--members", o.members, "group members (all online)");
   group->add_option("--senders", o.senders, "members that post");
   CLI::App* steady = app.add_subcommand(
-      "steady", "outage drills: --rate PRESENCE/IS_ONLINE requests/s over --connections held "
-                "users; SIGUSR1 closes --leavers of them; reports gaps and STATUS pushes");
+      "steady",
+      "outage drills: --rate PRESENCE/IS_ONLINE requests/s over --connections held "
+      "users; SIGUSR1 closes --leavers of them; reports gaps and STATUS pushes");
   AddCommon(steady, &o, &json);
   steady->add_option("--connections", o.connections, "users logged in (one connection each)");
   steady->add_option("--rate", o.rate, "requests/s in total")->check(CLI::Range(1.0, 1e7));
@@ -144,8 +147,9 @@ int main(int argc, char** argv) {
       o.run = "r";
     } else {
       char buf[16];
-      std::snprintf(buf, sizeof(buf), "%06llx",
-                    static_cast<unsigned long long>(std::time(nullptr) ^ (::getpid() << 8)) & 0xffffffull);
+      std::snprintf(
+          buf, sizeof(buf), "%06llx",
+          static_cast<unsigned long long>(std::time(nullptr) ^ (::getpid() << 8)) & 0xffffffull);
       o.run = buf;
     }
   }
@@ -153,9 +157,9 @@ int main(int argc, char** argv) {
   std::string scenario = app.get_subcommands().front()->get_name();
   if (scenario == "steady" && o.rate <= 0) o.rate = 300;
   const size_t wanted = scenario == "connect" || scenario == "steady" ? o.connections
-                        : scenario == "login" ? o.concurrency
-                        : scenario == "chat"  ? o.users
-                                              : o.members;
+                        : scenario == "login"                         ? o.concurrency
+                        : scenario == "chat"                          ? o.users
+                                                                      : o.members;
   if (fd_limit != RLIM_INFINITY && wanted + 64 > fd_limit) {
     std::fprintf(stderr,
                  "imbus-bench: %zu connections need more file descriptors than the hard limit "

@@ -17,7 +17,10 @@ constexpr size_t kMaxBurst = 2000;  // open loop: sends per loop round, so reads
 
 MessageLoad::MessageLoad(Fleet* fleet, EventLoop* loop, MessageLoadOptions options,
                          std::vector<size_t> senders)
-    : fleet_(fleet), loop_(loop), options_(options), senders_(std::move(senders)),
+    : fleet_(fleet),
+      loop_(loop),
+      options_(options),
+      senders_(std::move(senders)),
       rng_(options.seed) {
   text_ = "bench ";
   text_.resize(std::max<size_t>(options_.text_bytes, 1), 'x');
@@ -84,42 +87,44 @@ void MessageLoad::Issue(size_t index) {
   }
   w.Key("cmid").Str(nonce_ + "-" + std::to_string(index));
   w.Key("text").Str(text_);
-  c.Request(kMsg, codec::msg::kSend, w.Finish(), [this, index, sender](int code,
-                                                                        const codec::Body& body) {
-    Msg& msg = msgs_[index];
-    if (code == static_cast<int>(codec::Code::kRateLimited) && sending_) {
-      ++busy_;
-      int64_t retry_ms = 0;
-      try {
-        retry_ms = body.GetInt("retry_ms").value_or(0);
-      } catch (const codec::BadField&) {
-      }
-      std::uniform_real_distribution<double> spread(1.0, 2.0);
-      const double wait_ms = static_cast<double>(std::clamp<int64_t>(retry_ms, 1, 10000)) * spread(rng_);
-      retries_.emplace(NowNs() + static_cast<int64_t>(wait_ms * 1e6), index);
-      return;
-    }
-    msg.answered = true;
-    ++answered_;
-    if (code == 0) {
-      msg.acked_ns = NowNs();
-      ++acked_;
-      ack_ns_.Record(msg.acked_ns - msg.sent_ns);
-      if (static_cast<double>(msg.acked_ns - msg.sent_ns) <= options_.deadline_ms * 1e6) ++in_deadline_;
-    } else {
-      msg.failed = true;
-      if (code == kConnLost) {
-        ++conn_lost_;
-        last_error_ = "connection lost";
-      } else if (code == static_cast<int>(codec::Code::kRateLimited)) {
-        ++refused_;  // after the send phase: not retried, not stored
-      } else {
-        ++errors_;
-        last_error_ = std::string("SEND: ") + codec::CodeName(code);
-      }
-    }
-    if (sending_ && options_.rate <= 0 && code != kConnLost) Send(sender, NowNs());
-  });
+  c.Request(kMsg, codec::msg::kSend, w.Finish(),
+            [this, index, sender](int code, const codec::Body& body) {
+              Msg& msg = msgs_[index];
+              if (code == static_cast<int>(codec::Code::kRateLimited) && sending_) {
+                ++busy_;
+                int64_t retry_ms = 0;
+                try {
+                  retry_ms = body.GetInt("retry_ms").value_or(0);
+                } catch (const codec::BadField&) {
+                }
+                std::uniform_real_distribution<double> spread(1.0, 2.0);
+                const double wait_ms =
+                    static_cast<double>(std::clamp<int64_t>(retry_ms, 1, 10000)) * spread(rng_);
+                retries_.emplace(NowNs() + static_cast<int64_t>(wait_ms * 1e6), index);
+                return;
+              }
+              msg.answered = true;
+              ++answered_;
+              if (code == 0) {
+                msg.acked_ns = NowNs();
+                ++acked_;
+                ack_ns_.Record(msg.acked_ns - msg.sent_ns);
+                if (static_cast<double>(msg.acked_ns - msg.sent_ns) <= options_.deadline_ms * 1e6)
+                  ++in_deadline_;
+              } else {
+                msg.failed = true;
+                if (code == kConnLost) {
+                  ++conn_lost_;
+                  last_error_ = "connection lost";
+                } else if (code == static_cast<int>(codec::Code::kRateLimited)) {
+                  ++refused_;  // after the send phase: not retried, not stored
+                } else {
+                  ++errors_;
+                  last_error_ = std::string("SEND: ") + codec::CodeName(code);
+                }
+              }
+              if (sending_ && options_.rate <= 0 && code != kConnLost) Send(sender, NowNs());
+            });
 }
 
 void MessageLoad::OnPush(size_t recipient, const codec::Body& body) {
@@ -223,24 +228,26 @@ void MessageLoad::Run() {
     last_delivered = deliveries_;
     return std::string(buf);
   };
-  loop_->RunUntil([] { return false; }, end, [&] {
-    fleet_->Tick();
-    if (period_ns <= 0) RetryDue(NowNs());
-    if (period_ns > 0) {
-      const int64_t now = NowNs();
-      size_t burst = 0;
-      while (next_ns <= now && next_ns < end && burst++ < kMaxBurst) {
-        if (!retries_.empty() && retries_.top().first <= now) {
-          RetryDue(now, 1);
-        } else {
-          Send(senders_[pick(rng_)], next_ns);
-        }
-        scheduled += 1;
-        next_ns = start + static_cast<int64_t>(scheduled * period_ns);
-      }
-    }
-    progress.Maybe(line);
-  }, 1);
+  loop_->RunUntil([] { return false; }, end,
+                  [&] {
+                    fleet_->Tick();
+                    if (period_ns <= 0) RetryDue(NowNs());
+                    if (period_ns > 0) {
+                      const int64_t now = NowNs();
+                      size_t burst = 0;
+                      while (next_ns <= now && next_ns < end && burst++ < kMaxBurst) {
+                        if (!retries_.empty() && retries_.top().first <= now) {
+                          RetryDue(now, 1);
+                        } else {
+                          Send(senders_[pick(rng_)], next_ns);
+                        }
+                        scheduled += 1;
+                        next_ns = start + static_cast<int64_t>(scheduled * period_ns);
+                      }
+                    }
+                    progress.Maybe(line);
+                  },
+                  1);
   sending_ = false;
   send_phase_s_ = Seconds(NowNs() - start);
   cpu_end_us_ = SampleCpu();
@@ -296,12 +303,14 @@ bool MessageLoad::Fill(Report* report) const {
   report->Set("conn_lost", conn_lost_);
   report->Set("unanswered", unanswered);
   report->Set("acked_rate", static_cast<double>(acked_) / send_phase_s_, "msg/s");
-  if (!contacts_.empty()) report->Set("contacts", static_cast<uint64_t>(options_.contacts), "per user");
+  if (!contacts_.empty())
+    report->Set("contacts", static_cast<uint64_t>(options_.contacts), "per user");
   report->Set("deadline_ms", options_.deadline_ms, "ms");
   report->Set("acked_in_deadline", in_deadline_);
-  report->Set("in_deadline_share",
-              msgs_.empty() ? 0.0 : static_cast<double>(in_deadline_) / static_cast<double>(msgs_.size()),
-              "of sent");
+  report->Set(
+      "in_deadline_share",
+      msgs_.empty() ? 0.0 : static_cast<double>(in_deadline_) / static_cast<double>(msgs_.size()),
+      "of sent");
   if (!options_.cpu_pids.empty()) {
     // CPU over the send phase per message acked in it (clock ticks: 10 ms resolution).
     report->Set("acked_in_window", acked_in_window_);

@@ -3,17 +3,15 @@
 // MSG/MESSAGE push is matched to its send time (end-to-end latency, one clock) and
 // to the recipients it was meant for (exactly-once check). Direct mode: each sender
 // writes to a random other user, or with `contacts` K to one of K fixed others
-// (chosen once per user from the seed and its fleet index). Group mode: the senders post to one group and
-// every other member must receive each message once.
-// Pacing: open loop at `rate` messages/s in total (latency counted from the
-// scheduled send time, so a stalled server shows as latency, not as a lower rate)
-// or closed loop with `window` messages in flight per sender.
-// A busy server's RATE_LIMITED is a retry-after, not a failure: while sending, the
-// message goes again (same cmid) after `retry_ms` (times 1 to 2, at random, so that
-// retries spread), still timed from its first send. Open loop: a due retry takes
-// the next send slot instead of a new message, so `rate` counts retries too and the
-// offered load stays what was asked.
-// Server cost: the CPU time of `cpu_pids` over the send phase, per message acked in it.
+// (chosen once per user from the seed and its fleet index). Group mode: the senders post to one
+// group and every other member must receive each message once. Pacing: open loop at `rate`
+// messages/s in total (latency counted from the scheduled send time, so a stalled server shows as
+// latency, not as a lower rate) or closed loop with `window` messages in flight per sender. A busy
+// server's RATE_LIMITED is a retry-after, not a failure: while sending, the message goes again
+// (same cmid) after `retry_ms` (times 1 to 2, at random, so that retries spread), still timed from
+// its first send. Open loop: a due retry takes the next send slot instead of a new message, so
+// `rate` counts retries too and the offered load stays what was asked. Server cost: the CPU time of
+// `cpu_pids` over the send phase, per message acked in it.
 #pragma once
 
 #include <cstdint>
@@ -37,8 +35,8 @@ struct MessageLoadOptions {
   double duration_s = 10;
   double drain_s = 5;
   uint64_t seed = 1;
-  uint64_t gid = 0;  // group mode when not 0
-  size_t contacts = 0;  // direct mode: fixed recipients per sender; 0 = anyone
+  uint64_t gid = 0;           // group mode when not 0
+  size_t contacts = 0;        // direct mode: fixed recipients per sender; 0 = anyone
   double deadline_ms = 1000;  // acks within this (from the scheduled send) are "in deadline"
   std::vector<std::pair<std::string, int>> cpu_pids;  // (name, pid) of server processes
 };
@@ -46,7 +44,8 @@ struct MessageLoadOptions {
 class MessageLoad {
  public:
   // `senders` are fleet indices. In group mode every fleet connection is a member.
-  MessageLoad(Fleet* fleet, EventLoop* loop, MessageLoadOptions options, std::vector<size_t> senders);
+  MessageLoad(Fleet* fleet, EventLoop* loop, MessageLoadOptions options,
+              std::vector<size_t> senders);
   MessageLoad(const MessageLoad&) = delete;
   MessageLoad& operator=(const MessageLoad&) = delete;
 
@@ -57,10 +56,10 @@ class MessageLoad {
 
  private:
   struct Msg {
-    int64_t sent_ns = 0;    // scheduled (open loop) or actual (closed loop) send time
-    int64_t acked_ns = 0;   // 0: not acked (yet)
+    int64_t sent_ns = 0;   // scheduled (open loop) or actual (closed loop) send time
+    int64_t acked_ns = 0;  // 0: not acked (yet)
     uint32_t sender = 0;
-    uint32_t to = 0;        // direct mode: recipient index
+    uint32_t to = 0;  // direct mode: recipient index
     uint32_t delivered = 0;
     bool answered = false;
     bool failed = false;
@@ -96,7 +95,7 @@ class MessageLoad {
   std::priority_queue<std::pair<int64_t, size_t>, std::vector<std::pair<int64_t, size_t>>,
                       std::greater<>>
       retries_;
-  uint64_t in_deadline_ = 0;   // acked within deadline_ms
+  uint64_t in_deadline_ = 0;      // acked within deadline_ms
   uint64_t acked_in_window_ = 0;  // acked before the send phase ended
   std::vector<int64_t> cpu_start_us_, cpu_end_us_;
   uint64_t deliveries_ = 0, duplicates_ = 0, misrouted_ = 0, foreign_ = 0;

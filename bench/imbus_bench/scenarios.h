@@ -34,20 +34,20 @@ struct BenchOptions {
   // the start and the end of the send phase and reported per acked message.
   std::vector<std::pair<std::string, int>> cpu_pids;
   double duration_s = 10;
-  double drain_s = 5;         // after sending stops: wait this long for stragglers
+  double drain_s = 5;  // after sending stops: wait this long for stragglers
   int setup_timeout_s = 600;
-  size_t parallel = 256;      // connections being set up at once
-  int source_ips = 64;        // 127.0.0.2 .. 127.0.0.(1+N)
-  int ping_interval_s = 0;    // 0: idle_timeout_s / 3 from SYS/HELLO
+  size_t parallel = 256;    // connections being set up at once
+  int source_ips = 64;      // 127.0.0.2 .. 127.0.0.(1+N)
+  int ping_interval_s = 0;  // 0: idle_timeout_s / 3 from SYS/HELLO
   int edge_pid = 0;
-  std::string run;            // user names are bench_<run>_<i>
+  std::string run;  // user names are bench_<run>_<i>
   bool reuse_users = false;
   uint64_t seed = 1;
-  bool friends = false;       // steady: each user befriends the next (a ring)
-  size_t leavers = 0;         // steady: connections closed on SIGUSR1
-  bool tls = false;           // connect to the edge's TLS listener
-  std::string ca_file;        // --tls: trusted CAs (PEM); empty: the system store
-  bool insecure = false;      // --tls: no certificate check (throwaway certificates)
+  bool friends = false;   // steady: each user befriends the next (a ring)
+  size_t leavers = 0;     // steady: connections closed on SIGUSR1
+  bool tls = false;       // connect to the edge's TLS listener
+  std::string ca_file;    // --tls: trusted CAs (PEM); empty: the system store
+  bool insecure = false;  // --tls: no certificate check (throwaway certificates)
   std::shared_ptr<const client::TlsClientContext> tls_ctx;  // made from the three above
 };
 

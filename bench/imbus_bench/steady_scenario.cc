@@ -58,26 +58,26 @@ int RunSteady(const BenchOptions& o, Report* report) {
     size_t done = 0;
     size_t failed = 0;
     constexpr size_t kWindow = 256;
-    loop.RunUntil([&] { return done == n; }, NowNs() + int64_t{o.setup_timeout_s} * 1'000'000'000,
-                  [&] {
-                    while (in_flight < kWindow && next < n) {
-                      const size_t i = next++;
-                      ++in_flight;
-                      fleet.conn(i).Request(
-                          codec::ToWire(codec::Service::kDirectory), codec::directory::kAddFriend,
-                          UidBody(fleet.conn((i + 1) % n).uid),
-                          [&](int code, const codec::Body&) {
-                            --in_flight;
-                            ++done;
-                            // CONFLICT: already friends (a rerun with --reuse-users).
-                            if (code != 0 && code != static_cast<int>(codec::Code::kConflict)) {
-                              ++failed;
-                            }
-                          });
-                    }
-                    fleet.Tick();
-                    progress.Maybe([&] { return std::to_string(done) + " of " + std::to_string(n); });
-                  });
+    loop.RunUntil(
+        [&] { return done == n; }, NowNs() + int64_t{o.setup_timeout_s} * 1'000'000'000,
+        [&] {
+          while (in_flight < kWindow && next < n) {
+            const size_t i = next++;
+            ++in_flight;
+            fleet.conn(i).Request(
+                codec::ToWire(codec::Service::kDirectory), codec::directory::kAddFriend,
+                UidBody(fleet.conn((i + 1) % n).uid), [&](int code, const codec::Body&) {
+                  --in_flight;
+                  ++done;
+                  // CONFLICT: already friends (a rerun with --reuse-users).
+                  if (code != 0 && code != static_cast<int>(codec::Code::kConflict)) {
+                    ++failed;
+                  }
+                });
+          }
+          fleet.Tick();
+          progress.Maybe([&] { return std::to_string(done) + " of " + std::to_string(n); });
+        });
     report->Set("friendships", static_cast<uint64_t>(done - failed));
     if (done != n || failed > 0) {
       std::fprintf(stderr, "imbus-bench: %zu of %zu ADD_FRIEND failed\n", failed + (n - done), n);
@@ -134,60 +134,64 @@ int RunSteady(const BenchOptions& o, Report* report) {
   for (size_t i : leavers) is_leaver[i] = true;
   Progress progress("steady");
   auto outstanding = [&] { return sent - answered - lost; };
-  loop.RunUntil([&] { return NowNs() >= end_ns && outstanding() == 0; },
-                end_ns + static_cast<int64_t>(o.drain_s * 1e9), [&] {
-    const int64_t now = NowNs();
-    if (g_leave != 0 && leave_ns == 0) {
-      leave_ns = now;
-      for (size_t i : leavers) {
-        leaver_uids.insert(fleet.conn(i).uid);
-        fleet.conn(i).Close();
-      }
-      std::fprintf(stderr, "[steady] closed %zu leavers\n", leavers.size());
-    }
-    const uint64_t due = now < end_ns ? static_cast<uint64_t>(
-                                            static_cast<double>(now - start_ns) / 1e9 * o.rate)
-                                      : sent;
-    for (size_t tries = 0; sent < due && tries < 4 * n; ++tries) {
-      const size_t i = rr++ % n;
-      BenchConn& c = fleet.conn(i);
-      if (is_leaver[i] || c.state() != BenchConn::State::kOpen) continue;
-      const int64_t sent_ns = start_ns + static_cast<int64_t>(static_cast<double>(sent) / o.rate * 1e9);
-      ++sent;
-      c.Request(codec::ToWire(codec::Service::kPresence), codec::presence::kIsOnline,
-                UidBody(fleet.conn((i + 1) % n).uid), [&, sent_ns](int code, const codec::Body&) {
-                  const int64_t at = NowNs();
-                  if (code == kConnLost) {
-                    ++lost;
-                    return;
-                  }
-                  ++answered;
-                  const int64_t took = at - sent_ns;
-                  latency.Record(took);
-                  max_ns = std::max(max_ns, took);
-                  if (took > kSlowNs) ++slow;
-                  if (code == 0) {
-                    ++ok;
-                    if (at - last_ok_ns > gap_ns) {
-                      gap_ns = at - last_ok_ns;
-                      gap_start_ns = last_ok_ns;
-                      gap_end_ns = at;
-                    }
-                    last_ok_ns = at;
-                  } else if (code == static_cast<int>(codec::Code::kUnavailable)) {
-                    ++unavailable;
-                  } else {
-                    ++other;
-                  }
-                });
-    }
-    fleet.Tick();
-    progress.Maybe([&] {
-      return "sent " + std::to_string(sent) + "  ok " + std::to_string(ok) + "  unavailable " +
-             std::to_string(unavailable) + "  in flight " + std::to_string(outstanding()) +
-             "  status " + std::to_string(status_pushes);
-    });
-  });
+  loop.RunUntil(
+      [&] { return NowNs() >= end_ns && outstanding() == 0; },
+      end_ns + static_cast<int64_t>(o.drain_s * 1e9),
+      [&] {
+        const int64_t now = NowNs();
+        if (g_leave != 0 && leave_ns == 0) {
+          leave_ns = now;
+          for (size_t i : leavers) {
+            leaver_uids.insert(fleet.conn(i).uid);
+            fleet.conn(i).Close();
+          }
+          std::fprintf(stderr, "[steady] closed %zu leavers\n", leavers.size());
+        }
+        const uint64_t due =
+            now < end_ns ? static_cast<uint64_t>(static_cast<double>(now - start_ns) / 1e9 * o.rate)
+                         : sent;
+        for (size_t tries = 0; sent < due && tries < 4 * n; ++tries) {
+          const size_t i = rr++ % n;
+          BenchConn& c = fleet.conn(i);
+          if (is_leaver[i] || c.state() != BenchConn::State::kOpen) continue;
+          const int64_t sent_ns =
+              start_ns + static_cast<int64_t>(static_cast<double>(sent) / o.rate * 1e9);
+          ++sent;
+          c.Request(codec::ToWire(codec::Service::kPresence), codec::presence::kIsOnline,
+                    UidBody(fleet.conn((i + 1) % n).uid),
+                    [&, sent_ns](int code, const codec::Body&) {
+                      const int64_t at = NowNs();
+                      if (code == kConnLost) {
+                        ++lost;
+                        return;
+                      }
+                      ++answered;
+                      const int64_t took = at - sent_ns;
+                      latency.Record(took);
+                      max_ns = std::max(max_ns, took);
+                      if (took > kSlowNs) ++slow;
+                      if (code == 0) {
+                        ++ok;
+                        if (at - last_ok_ns > gap_ns) {
+                          gap_ns = at - last_ok_ns;
+                          gap_start_ns = last_ok_ns;
+                          gap_end_ns = at;
+                        }
+                        last_ok_ns = at;
+                      } else if (code == static_cast<int>(codec::Code::kUnavailable)) {
+                        ++unavailable;
+                      } else {
+                        ++other;
+                      }
+                    });
+        }
+        fleet.Tick();
+        progress.Maybe([&] {
+          return "sent " + std::to_string(sent) + "  ok " + std::to_string(ok) + "  unavailable " +
+                 std::to_string(unavailable) + "  in flight " + std::to_string(outstanding()) +
+                 "  status " + std::to_string(status_pushes);
+        });
+      });
   measuring = false;
   auto unix_ms = [&](int64_t ns) { return unix_at_start + (ns - start_ns) / 1'000'000; };
 

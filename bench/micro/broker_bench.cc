@@ -25,7 +25,8 @@ using imbus::codec::BusType;
 using Clock = std::chrono::steady_clock;
 
 // Reads one bus message (after the DEALER's empty-free framing: type, meta, body).
-bool RecvBus(zmq::socket_t& s, BusType* type, std::string* meta, std::string* body, int timeout_ms) {
+bool RecvBus(zmq::socket_t& s, BusType* type, std::string* meta, std::string* body,
+             int timeout_ms) {
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
   if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return false;
   std::vector<zmq::message_t> parts;

@@ -17,7 +17,12 @@ using imbus::codec::MapWriter;
 
 std::string LoginBody() {
   MapWriter w(3);
-  w.Key("name").Str("alice_1234").Key("password").Str("correct horse battery").Key("device").Str("phone");
+  w.Key("name")
+      .Str("alice_1234")
+      .Key("password")
+      .Str("correct horse battery")
+      .Key("device")
+      .Str("phone");
   return w.Finish();
 }
 
@@ -50,7 +55,8 @@ BENCHMARK(BM_DecodeHeader);
 void BM_FrameDecoder(benchmark::State& state) {
   const size_t chunk = static_cast<size_t>(state.range(0));
   std::string stream;
-  for (int i = 0; i < 64; ++i) imbus::codec::AppendFrame(&stream, 0, 5, 1, static_cast<uint32_t>(i + 1), SendBody());
+  for (int i = 0; i < 64; ++i)
+    imbus::codec::AppendFrame(&stream, 0, 5, 1, static_cast<uint32_t>(i + 1), SendBody());
   imbus::codec::Frame frame;
   for (auto _ : state) {
     FrameDecoder d(FrameDecoder::Sender::kClient);

@@ -43,7 +43,8 @@ int64_t CpuUs(int pid) {
     if (i == 14) utime = std::stoull(field);
     if (i == 15) stime = std::stoull(field);
   }
-  return static_cast<int64_t>((utime + stime) * 1000000 / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK)));
+  return static_cast<int64_t>((utime + stime) * 1000000 /
+                              static_cast<uint64_t>(::sysconf(_SC_CLK_TCK)));
 }
 
 int64_t NowUs() {
@@ -79,12 +80,16 @@ int main(int argc, char** argv) {
   size_t warmup = 8192;
   bool keep = false;
   CLI::App app{"bench_store_floor: MariaDB alone, multi-row INSERTs into the messages table"};
-  app.add_option("--db-socket", config.socket, "MariaDB unix socket")->required()->envname("IMBUS_DB_SOCKET");
+  app.add_option("--db-socket", config.socket, "MariaDB unix socket")
+      ->required()
+      ->envname("IMBUS_DB_SOCKET");
   app.add_option("--db-user", config.user, "MariaDB user");
-  app.add_option("--db-password", config.password, "MariaDB password")->envname("IMBUS_DB_PASSWORD");
+  app.add_option("--db-password", config.password, "MariaDB password")
+      ->envname("IMBUS_DB_PASSWORD");
   app.add_option("--mysqld-pid", mysqld_pid, "the server's pid (default: read from @@pid_file)");
   app.add_option("--rows", rows, "rows to insert in the measured phase");
-  app.add_option("--rows-per-statement", per_statement, "rows in one INSERT (today's path: up to 64)");
+  app.add_option("--rows-per-statement", per_statement,
+                 "rows in one INSERT (today's path: up to 64)");
   app.add_option("--rows-per-commit", per_commit, "rows per transaction (a multiple of the above)");
   app.add_option("--users", users, "senders; conversations are pairs of them");
   app.add_option("--convs", convs, "direct conversations the rows are spread over");
@@ -120,7 +125,8 @@ int main(int argc, char** argv) {
       pairs.emplace_back(std::min(a, b), std::max(a, b));
     }
     std::vector<std::string> conv_ids;
-    for (const auto& [lo, hi] : pairs) conv_ids.push_back("d:" + std::to_string(lo) + ":" + std::to_string(hi));
+    for (const auto& [lo, hi] : pairs)
+      conv_ids.push_back("d:" + std::to_string(lo) + ":" + std::to_string(hi));
     std::map<std::string, uint64_t> last_seq;
     std::uniform_int_distribution<size_t> pick_conv(0, convs - 1);
     const std::string text(text_bytes, 'x');
@@ -142,7 +148,8 @@ int main(int argc, char** argv) {
             r.sender = (rng() & 1) ? pairs[c].first : pairs[c].second;
             r.cmid = "floor-" + std::to_string(next_cmid++);
           }
-          std::sort(batch.begin(), batch.end(), [](const Row& x, const Row& y) { return x.conv < y.conv; });
+          std::sort(batch.begin(), batch.end(),
+                    [](const Row& x, const Row& y) { return x.conv < y.conv; });
           const auto ts = static_cast<int64_t>(NowUs() / 1000);
           std::vector<DbParam> params;
           params.reserve(per_statement * 7);
@@ -169,13 +176,16 @@ int main(int argc, char** argv) {
     const size_t inserted = insert(rows);
     const int64_t server1 = CpuUs(mysqld_pid), client1 = CpuUs(::getpid()), t1 = NowUs();
     const double seconds = static_cast<double>(t1 - t0) / 1e6;
-    const auto per_row = [&](int64_t us) { return static_cast<double>(us) / static_cast<double>(inserted); };
+    const auto per_row = [&](int64_t us) {
+      return static_cast<double>(us) / static_cast<double>(inserted);
+    };
     std::printf("store_floor_rows: %zu\n", inserted);
     std::printf("store_floor_rows_per_statement: %zu\n", per_statement);
     std::printf("store_floor_rows_per_commit: %zu\n", per_commit);
     std::printf("store_floor_convs: %zu\n", convs);
     std::printf("store_floor_text_bytes: %zu\n", text_bytes);
-    std::printf("store_floor_flush_log_at_trx_commit: %s\n", Variable(&db, "innodb_flush_log_at_trx_commit").c_str());
+    std::printf("store_floor_flush_log_at_trx_commit: %s\n",
+                Variable(&db, "innodb_flush_log_at_trx_commit").c_str());
     std::printf("store_floor_sync_binlog: %s\n", Variable(&db, "sync_binlog").c_str());
     std::printf("store_floor_log_bin: %s\n", Variable(&db, "log_bin").c_str());
     std::printf("store_floor_seconds: %.2f\n", seconds);

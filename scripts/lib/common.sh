@@ -12,6 +12,7 @@ IMBUS_PACKAGES=(
   iproute2 iptables  # test/p2p: network namespaces and NAT
   clang libclang-rt-14-dev  # test/fuzz: libFuzzer (scripts/test's fuzz stage)
   libssl-dev openssl  # TLS for clients (edge --tls-listen, imbus --tls); certificates
+  clang-format  # scripts/check-format (ctest format_check_test)
   ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
 )
 

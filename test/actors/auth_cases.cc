@@ -86,9 +86,9 @@ TEST_P(AuthCasesTest, RegisterGivesIncreasingUids) {
 }
 
 TEST_P(AuthCasesTest, RegisterRejectsBadNamesAndPasswords) {
-  for (const std::string& name : std::vector<std::string>{"", "has space", "ü", "semi;colon", std::string(33, 'a')}) {
-    EXPECT_EQ(Call(auth::kRegister, NamePassword(name, "secret1")).code,
-              CodeOf(Code::kBadRequest))
+  for (const std::string& name :
+       std::vector<std::string>{"", "has space", "ü", "semi;colon", std::string(33, 'a')}) {
+    EXPECT_EQ(Call(auth::kRegister, NamePassword(name, "secret1")).code, CodeOf(Code::kBadRequest))
         << "name '" << name << "'";
   }
   EXPECT_EQ(Call(auth::kRegister, NamePassword("a.b-c_D9", "secret1")).code, 0);
@@ -305,9 +305,8 @@ TEST_P(AuthCasesTest, NamesCompareExactly) {
 TEST_P(AuthCasesTest, BadStringFieldsAreBadRequest) {
   RegisterOk("ivy", "secret1");
   const std::string token = LoginOk("ivy", "secret1", "phone");
-  for (const std::string& device :
-       {std::string("\xff\xfe"), std::string("ph\xc0\xafone"), std::string(65, 'd'),
-        std::string()}) {
+  for (const std::string& device : {std::string("\xff\xfe"), std::string("ph\xc0\xafone"),
+                                    std::string(65, 'd'), std::string()}) {
     EXPECT_EQ(Call(auth::kLogin, LoginBody("ivy", "secret1", device)).code,
               CodeOf(Code::kBadRequest));
     codec::MapWriter w(2);
@@ -320,8 +319,7 @@ TEST_P(AuthCasesTest, BadStringFieldsAreBadRequest) {
   for (int i = 0; i < 16; ++i) long_device += "\xf0\x9f\x93\xb1";
   EXPECT_EQ(Call(auth::kLogin, LoginBody("ivy", "secret1", long_device)).code, 0);
   EXPECT_EQ(Call(auth::kResume, TokenBody("")).code, CodeOf(Code::kBadRequest));
-  EXPECT_EQ(Call(auth::kResume, TokenBody(std::string(129, 't'))).code,
-            CodeOf(Code::kBadRequest));
+  EXPECT_EQ(Call(auth::kResume, TokenBody(std::string(129, 't'))).code, CodeOf(Code::kBadRequest));
   codec::MapWriter host(3);
   host.Key("name").Str("ivy");
   host.Key("password").Str("secret1");
@@ -423,7 +421,7 @@ TEST_P(AuthCasesTest, BackingOffAccountAdmitsOneCheckAtATime) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);
   a.Failed(uid, t);
   b.Failed(uid, t);
-  EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);   // the third check goes, reserving 100 ms
+  EXPECT_EQ(a.Admit(uid, t).wait_ms, 0);    // the third check goes, reserving 100 ms
   EXPECT_EQ(b.Admit(uid, t).wait_ms, 100);  // a parallel one does not
   EXPECT_EQ(a.Admit(uid, t + 30).wait_ms, 70);
   b.Failed(uid, t + 10);

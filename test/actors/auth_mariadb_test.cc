@@ -88,7 +88,10 @@ TEST(SchemaTest, Migration4UpgradesAnExistingDatabase) {
   EXPECT_EQ(store.FindUserByName("Alice")->uid, 1u);
   EXPECT_FALSE(store.FindUserByName("alice").has_value());
   EXPECT_FALSE(store.FindUserByName("Alice ").has_value());
-  EXPECT_FALSE(store.FindUserByName("Al\xc3\xaf" "ce").has_value());
+  EXPECT_FALSE(store
+                   .FindUserByName("Al\xc3\xaf"
+                                   "ce")
+                   .has_value());
   EXPECT_FALSE(store.CreateUser("ALICE", "h3").has_value());
   EXPECT_TRUE(store.CreateUser("carol", "h4").has_value());
   DbResult t = db.Query("SELECT device, expires_at_ms FROM tokens WHERE uid = 1 ORDER BY device");

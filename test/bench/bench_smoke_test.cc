@@ -56,13 +56,14 @@ bool ActorServes(const std::string& service) {
 
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/imbus-bench-" + std::to_string(::getpid()) + "-" + name;
+  return std::string(dir ? dir : "/tmp") + "/imbus-bench-" + std::to_string(::getpid()) + "-" +
+         name;
 }
 
 std::string BenchCommand(const Stack& stack, const std::string& args, const std::string& json) {
   // `timeout` bounds a hung run; stderr (progress lines) goes to the test log.
-  return "timeout 200 " + std::string(IMBUS_BENCH_BIN) + " " + args + " --server 127.0.0.1:" +
-         std::to_string(stack.edge_port()) + " --json " + json + " 2>&1";
+  return "timeout 200 " + std::string(IMBUS_BENCH_BIN) + " " + args +
+         " --server 127.0.0.1:" + std::to_string(stack.edge_port()) + " --json " + json + " 2>&1";
 }
 
 // The edge inherits our fd limit and needs more than the usual soft 1024.
@@ -85,10 +86,11 @@ TEST(BenchSmokeTest, ConnectHoldsTwoThousandLoggedInConnections) {
   stack.StartActor("auth", 2);
   const std::string json = TempPath("connect.json");
   std::string out;
-  const int rc = RunCommand(BenchCommand(stack, "connect --connections 2000 --duration-s 3 --edge-pid " +
+  const int rc = RunCommand(BenchCommand(stack,
+                                         "connect --connections 2000 --duration-s 3 --edge-pid " +
                                              std::to_string(stack.edge(0).pid()),
-                                  json),
-                     &out);
+                                         json),
+                            &out);
   const std::string result = ReadFile(json);
   EXPECT_EQ(rc, 0) << out << "\n" << stack.Logs();
   EXPECT_EQ(JsonNumber(result, "logged_in"), 2000) << result;
@@ -108,8 +110,8 @@ TEST(BenchSmokeTest, ChatLosesAndDuplicatesNothing) {
   stack.StartActor("auth,msg", 2);
   const std::string json = TempPath("chat.json");
   std::string out;
-  const int rc =
-      RunCommand(BenchCommand(stack, "chat --users 50 --window 2 --duration-s 2 --drain-s 10", json), &out);
+  const int rc = RunCommand(
+      BenchCommand(stack, "chat --users 50 --window 2 --duration-s 2 --drain-s 10", json), &out);
   const std::string result = ReadFile(json);
   EXPECT_EQ(rc, 0) << out << "\n" << stack.Logs();
   EXPECT_GT(JsonNumber(result, "acked").value_or(0), 0) << result;

@@ -18,7 +18,6 @@
 #include "codec/codes.h"
 #include "codec/commands.h"
 
-
 #include "test/broker/broker_test_peer.h"
 
 namespace imbus::broker {
@@ -107,8 +106,8 @@ TEST_F(BrokerTest, FullWorkersQueueThenRefuseAtOnceAndExpiredRequestsAreNotSent)
   };
   const int64_t later = net::WallNowMs() + 60000;
 
-  send(1, later);  // to the worker, now full
-  send(2, later);  // waits in the queue
+  send(1, later);                    // to the worker, now full
+  send(2, later);                    // waits in the queue
   send(3, net::WallNowMs() + 1000);  // waits, but expires there
   codec::RequestMeta first;
   ASSERT_TRUE(worker->Expect(BusType::kRequest, &first));
@@ -317,8 +316,7 @@ TEST_F(BrokerTest, PushIsGroupedPerEdgeAndSkipsTheSender) {
   EXPECT_EQ(out.conns, (std::vector<uint64_t>{7}));
 
   // A push caused by conn 1's request leaves conn 1 out, and precedes the reply.
-  e1->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 1)),
-           TextBody("m"));
+  e1->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 1)), TextBody("m"));
   codec::RequestMeta got;
   ASSERT_TRUE(worker->Expect(BusType::kRequest, &got));
   push.skip_rid = got.rid;
@@ -356,8 +354,7 @@ TEST_F(BrokerTest, WorksWithBusPeer) {
   wo.identity_prefix = "msg";
   bus::BusPeer worker(ctx_, wo);
 
-  ASSERT_TRUE(edge.Send(BusType::kRequest,
-                        codec::PackMeta(Request(kMsg, codec::msg::kSend, 12, 3)),
+  ASSERT_TRUE(edge.Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 12, 3)),
                         TextBody("via peer")));
   bus::BusMessage m;
   const auto end = Clock::now() + milliseconds(3000);

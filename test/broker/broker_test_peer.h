@@ -52,8 +52,7 @@ class TestPeer {
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, milliseconds(20));
       if (beat && Clock::now() - last_beat_ > milliseconds(50)) {
-        bus::SendBus(socket_, {}, BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{load}),
-                     {});
+        bus::SendBus(socket_, {}, BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{load}), {});
         last_beat_ = Clock::now();
       }
       zmq::message_t part;
@@ -102,7 +101,7 @@ class TestPeer {
   }
 
   uint32_t load = 0;
-  bool beat = true;  // heartbeat while waiting in Recv()
+  bool beat = true;              // heartbeat while waiting in Recv()
   bool keep_heartbeats = false;  // Recv() returns the broker's heartbeats too
 
  private:
@@ -116,7 +115,8 @@ inline std::string TextBody(const std::string& text) {
   return w.Finish();
 }
 
-inline codec::RequestMeta Request(uint16_t service, uint16_t command, uint64_t conn, uint32_t seq = 1) {
+inline codec::RequestMeta Request(uint16_t service, uint16_t command, uint64_t conn,
+                                  uint32_t seq = 1) {
   codec::RequestMeta r;
   r.conn = conn;
   r.seq = seq;
@@ -159,6 +159,5 @@ class BrokerTest : public ::testing::Test {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
-
 
 }  // namespace imbus::broker::testing

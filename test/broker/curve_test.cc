@@ -107,8 +107,8 @@ TEST_F(BrokerCurveTest, WrongServerKeyIsRefusedAndCounted) {
 
 TEST_F(BrokerCurveTest, PlainPeerIsRefusedAndCounted) {
   codec::StatsMeta stats;
-  EXPECT_FALSE(AskStats(ctx_, broker_->endpoint(), bus::CurveClientKeys{}, milliseconds(1000),
-                        &stats));
+  EXPECT_FALSE(
+      AskStats(ctx_, broker_->endpoint(), bus::CurveClientKeys{}, milliseconds(1000), &stats));
   EXPECT_TRUE(WaitRefused(1));
 }
 

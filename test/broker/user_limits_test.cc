@@ -54,7 +54,8 @@ TEST(UserLimitsTest, IdleBucketsAreEvictedAndTheTableIsBounded) {
   EXPECT_EQ(l.size(), 0u);
   // Taking also cleans up a little: a steady stream of new users stays small.
   for (uint64_t uid = 1; uid <= 1000; ++uid) {
-    ASSERT_TRUE(l.Take(uid, false, kT0 + std::chrono::seconds(static_cast<int64_t>(uid))).allowed());
+    ASSERT_TRUE(
+        l.Take(uid, false, kT0 + std::chrono::seconds(static_cast<int64_t>(uid))).allowed());
   }
   EXPECT_LE(l.size(), 2u);
 }

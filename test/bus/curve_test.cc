@@ -98,7 +98,7 @@ TEST(CurveTest, FilesLoadAndFailClearly) {
   ASSERT_TRUE(GenerateCurveKeyPair(&pub, &sec, &error));
   const std::string base = dir.path() + "/node";
   ASSERT_TRUE(WriteCurveKeyFiles(base, pub, sec, &error)) << error;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((base + ".key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_FALSE(WriteCurveKeyFiles(base, pub, sec, &error));  // never overwrites

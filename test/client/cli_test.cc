@@ -188,12 +188,11 @@ TEST(CliTest, LoginByUidSavesTheTokenPrivately) {
       std::filesystem::temp_directory_path() / ("imbus-cli-test-" + std::to_string(getpid()));
   std::filesystem::remove_all(home);
   std::filesystem::create_directories(home);
-  RunResult r = RunImbus({"--server", Server(server), "login", "--uid", "42", "--password",
-                          "secret1", "--save"},
-                         {"HOME=" + home.string()});
+  RunResult r = RunImbus(
+      {"--server", Server(server), "login", "--uid", "42", "--password", "secret1", "--save"},
+      {"HOME=" + home.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("logged in as alice (uid 42), token tok-xyz\n"), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("logged in as alice (uid 42), token tok-xyz\n"), std::string::npos) << r.out;
   const std::filesystem::path token = home / ".config/imbus/token";
   struct stat st {};
   ASSERT_EQ(stat(token.c_str(), &st), 0);

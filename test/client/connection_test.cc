@@ -134,9 +134,9 @@ TEST(ConnectionTest, ReportsSysErrorThenClosed) {
   FakeServer server([](FakePeer& peer) {
     std::string got = peer.ReadSome(std::chrono::steady_clock::now() + milliseconds(5000));
     EXPECT_FALSE(got.empty());
-    peer.Write(codec::EncodeFrame(0, kSys, codec::sys::kError, 0,
-                                  codec::ErrorBody(codec::Code::kBadRequest,
-                                                   "unsupported protocol version 2")));
+    peer.Write(codec::EncodeFrame(
+        0, kSys, codec::sys::kError, 0,
+        codec::ErrorBody(codec::Code::kBadRequest, "unsupported protocol version 2")));
     peer.Close();
   });
   Connection c = ConnectTo(server);
@@ -148,8 +148,7 @@ TEST(ConnectionTest, ReportsSysErrorThenClosed) {
   EXPECT_TRUE(p->is_error());
   EXPECT_EQ(p->body.GetInt("code"), static_cast<int>(codec::Code::kBadRequest));
   EXPECT_TRUE(c.closed());
-  EXPECT_NE(c.close_reason().find("BAD_REQUEST: unsupported protocol version 2"),
-            std::string::npos)
+  EXPECT_NE(c.close_reason().find("BAD_REQUEST: unsupported protocol version 2"), std::string::npos)
       << c.close_reason();
   Response r = c.Call(kSys, codec::sys::kPing, codec::EmptyBody(), milliseconds(1000));
   EXPECT_EQ(r.code, kCodeDisconnected);
@@ -275,8 +274,8 @@ TEST(ConnectionTest, BindsTheRequestedLocalPortBesideAListener) {
   FakeServer server([](FakePeer& peer) { peer.WaitClientClosed(); });
   Connection c;
   std::string error;
-  ASSERT_TRUE(c.Connect("127.0.0.1", server.port(), ConnectOptions{milliseconds(2000), local},
-                        &error))
+  ASSERT_TRUE(
+      c.Connect("127.0.0.1", server.port(), ConnectOptions{milliseconds(2000), local}, &error))
       << error;
   EXPECT_EQ(c.local_port(), local);
   c.Close();

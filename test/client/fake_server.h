@@ -55,7 +55,8 @@ class FakePeer {
   // Raw bytes as they come (for malformed input); empty when the client closed.
   std::string ReadSome(std::chrono::steady_clock::time_point deadline) {
     pollfd p{fd_.get(), POLLIN, 0};
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0) {
       throw std::runtime_error("timed out waiting for the client");
     }
@@ -86,8 +87,8 @@ class FakePeer {
   }
 
   static std::string ResponseBytes(const codec::Frame& request, std::string_view body) {
-    return codec::EncodeFrame(codec::kFlagResponse, request.header.service,
-                              request.header.command, request.header.seq, body);
+    return codec::EncodeFrame(codec::kFlagResponse, request.header.service, request.header.command,
+                              request.header.seq, body);
   }
   static std::string PushBytes(uint16_t service, uint16_t command, std::string_view body) {
     return codec::EncodeFrame(codec::kFlagPush, service, command, 0, body);

@@ -57,7 +57,10 @@ TEST(BodyTest, NotAMapIsRejected) {
   EXPECT_FALSE(Parses(std::string("\x90", 1), &e));  // empty array
   EXPECT_NE(e.find("not a msgpack map"), std::string::npos);
   EXPECT_FALSE(Parses(std::string("\x01", 1), &e));  // an int
-  EXPECT_FALSE(Parses(std::string("\xa3" "abc", 4), &e));  // a string
+  EXPECT_FALSE(Parses(std::string("\xa3"
+                                  "abc",
+                                  4),
+                      &e));  // a string
 }
 
 TEST(BodyTest, EmptyBodyIsRejected) {
@@ -86,7 +89,11 @@ TEST(BodyTest, TruncatedIsRejected) {
 
 TEST(BodyTest, ArrayHeaderClaimingTwoToThe32ElementsCostsNothing) {
   // {"a": array32 with 0xffffffff elements} and no elements following.
-  const std::string bomb("\x81\xa1" "a" "\xdd\xff\xff\xff\xff", 8);
+  const std::string bomb(
+      "\x81\xa1"
+      "a"
+      "\xdd\xff\xff\xff\xff",
+      8);
   std::string e;
   EXPECT_FALSE(Parses(bomb, &e));
   EXPECT_FALSE(e.empty());
@@ -97,7 +104,10 @@ TEST(BodyTest, ArrayHeaderClaimingTwoToThe32ElementsCostsNothing) {
 }
 
 TEST(BodyTest, DeepNestingIsRejected) {
-  std::string deep("\x81\xa1" "a", 3);
+  std::string deep(
+      "\x81\xa1"
+      "a",
+      3);
   for (int i = 0; i < 100; ++i) deep += '\x91';  // 100 nested one-element arrays
   deep += '\x00';
   std::string e;
@@ -106,7 +116,11 @@ TEST(BodyTest, DeepNestingIsRejected) {
 
 TEST(BodyTest, StringBombIsRejected) {
   // str32 claiming 4 GiB.
-  const std::string bomb("\x81\xa1" "a" "\xdb\xff\xff\xff\xff", 8);
+  const std::string bomb(
+      "\x81\xa1"
+      "a"
+      "\xdb\xff\xff\xff\xff",
+      8);
   std::string e;
   EXPECT_FALSE(Parses(bomb, &e));
 }

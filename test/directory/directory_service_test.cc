@@ -181,7 +181,9 @@ TEST_P(DirectoryTest, GetUserByUidOrName) {
   EXPECT_EQ(r.body.GetUint("uid"), a);
   EXPECT_EQ(r.body.GetString("name"), "Alice");
   // Names match exactly: another case, trailing spaces or non-ASCII find no one.
-  for (const char* other : {"alice", "Alice ", "Al\xc3\xaf" "ce"}) {
+  for (const char* other : {"alice", "Alice ",
+                            "Al\xc3\xaf"
+                            "ce"}) {
     codec::MapWriter n(1);
     n.Key("name").Str(other);
     EXPECT_EQ(Call(b, dir::kGetUser, n.Finish()).code, Code::kNotFound) << other;

@@ -64,8 +64,9 @@ class LargeListsTest : public ::testing::Test {
     actors::Db db(StackDbConfig(*stack_));
     db.Exec("INSERT INTO users (name, pwhash) SELECT CONCAT('crowd', seq), 'x' FROM seq_1_to_" +
             std::to_string(kMembers));
-    const std::string first = "(SELECT uid FROM users WHERE name LIKE 'crowd%' ORDER BY uid LIMIT " +
-                              std::to_string(kFriends) + ")";
+    const std::string first =
+        "(SELECT uid FROM users WHERE name LIKE 'crowd%' ORDER BY uid LIMIT " +
+        std::to_string(kFriends) + ")";
     const std::string v = std::to_string(victim_);
     db.Exec("INSERT INTO friends (uid, friend_uid) SELECT " + v + ", uid FROM " + first + " f");
     db.Exec("INSERT INTO friends (uid, friend_uid) SELECT uid, " + v + " FROM " + first + " f");
@@ -77,8 +78,10 @@ class LargeListsTest : public ::testing::Test {
             std::to_string(kConvs));
     db.Exec("INSERT INTO conversations (conv, last_seq, last_ts) SELECT " + conv +
             ", 1, 0 FROM seq_1_to_" + std::to_string(kConvs));
-    db.Exec("INSERT INTO chat_groups (name, description, owner_uid) SELECT CONCAT('g', seq), "
-            "REPEAT('d', 512), " + v + " FROM seq_1_to_" + std::to_string(kGroups));
+    db.Exec(
+        "INSERT INTO chat_groups (name, description, owner_uid) SELECT CONCAT('g', seq), "
+        "REPEAT('d', 512), " +
+        v + " FROM seq_1_to_" + std::to_string(kGroups));
     db.Exec("INSERT INTO group_members (gid, uid, role) SELECT gid, " + v +
             ", 'owner' FROM chat_groups WHERE name LIKE 'g%'");
   }
@@ -136,7 +139,8 @@ TEST_F(LargeListsTest, ARequestWithoutCursorGetsAReadableFirstPage) {
   const std::vector<uint64_t> want = Uints(
       db, "SELECT friend_uid FROM friends WHERE uid = ? ORDER BY friend_uid LIMIT 200", {victim_});
   ASSERT_EQ(page.size(), want.size());
-  for (size_t i = 0; i < page.size(); ++i) EXPECT_EQ(client::wire::UintIn(*page[i], "uid"), want[i]);
+  for (size_t i = 0; i < page.size(); ++i)
+    EXPECT_EQ(client::wire::UintIn(*page[i], "uid"), want[i]);
   // 300 groups of ~600 bytes do not fit one frame: the page is cut by size.
   r = c.Call(kDirectory, codec::directory::kListGroups, Body({{"limit", 500}}));
   const size_t groups = client::wire::ArrayOf(r.body, "groups").size();
@@ -181,17 +185,18 @@ TEST_F(LargeListsTest, TheClientPagesThroughEverything) {
 }
 
 TEST_F(LargeListsTest, TheCliPrintsEveryEntry) {
-  const std::string cmd = std::string(IMBUS_BINARY) + " --server 127.0.0.1:" +
-                          std::to_string(stack_->edge_port()) + " ";
+  const std::string cmd = std::string(IMBUS_BINARY) +
+                          " --server 127.0.0.1:" + std::to_string(stack_->edge_port()) + " ";
   auto lines = [&](const std::string& args, const std::string& needle) {
-    FILE* p = popen((cmd + args + " --user victim --password password1 </dev/null 2>&1").c_str(),
-                    "r");
+    FILE* p =
+        popen((cmd + args + " --user victim --password password1 </dev/null 2>&1").c_str(), "r");
     std::string out;
     std::array<char, 65536> buf;
     size_t n;
     while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
     const int status = pclose(p);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << args << ": " << out.substr(0, 500);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << args << ": " << out.substr(0, 500);
     size_t count = 0;
     for (size_t at = out.find(needle); at != std::string::npos; at = out.find(needle, at + 1)) {
       ++count;

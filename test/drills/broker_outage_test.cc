@@ -66,8 +66,8 @@ bool RaiseFdLimit(rlim_t want) {
 codec::StatsMeta StatsOf(const Stack& stack, size_t broker) {
   codec::StatsMeta stats;
   std::string error;
-  EXPECT_TRUE(bus::QueryStats(stack.bus_endpoint(broker), std::chrono::seconds(5), &stats,
-                              &error, &stack.control_curve()))
+  EXPECT_TRUE(bus::QueryStats(stack.bus_endpoint(broker), std::chrono::seconds(5), &stats, &error,
+                              &stack.control_curve()))
       << "broker " << broker << ": " << error;
   return stats;
 }
@@ -81,8 +81,8 @@ class SteadyLoad {
     std::remove(json_.c_str());
     process_ = Process::Start(
         IMBUS_BENCH_BIN,
-        {"steady", "--server", "127.0.0.1:" + std::to_string(stack.edge_port(0)),
-         "--connections", std::to_string(users), "--rate", std::to_string(rate), "--duration-s",
+        {"steady", "--server", "127.0.0.1:" + std::to_string(stack.edge_port(0)), "--connections",
+         std::to_string(users), "--rate", std::to_string(rate), "--duration-s",
          std::to_string(duration_s), "--drain-s", "10", "--friends", "--leavers",
          std::to_string(leavers), "--json", json_, "--setup-timeout-s", "240"});
   }
@@ -112,8 +112,7 @@ void ExpectEveryRequestAnswered(const std::string& r, const std::string& log) {
   EXPECT_EQ(JsonNumber(r, "answered_after_5s"), 0) << r;
   EXPECT_LT(JsonNumber(r, "max_answer_ms"), 5000) << r;
   EXPECT_EQ(JsonNumber(r, "closed_by_server"), 0) << r;
-  EXPECT_EQ(JsonNumber(r, "status_spurious"), 0) << "a friend heard about a user who stayed\n"
-                                                  << r;
+  EXPECT_EQ(JsonNumber(r, "status_spurious"), 0) << "a friend heard about a user who stayed\n" << r;
 }
 
 class BrokerOutageDrill : public DrillTest {};

@@ -86,8 +86,8 @@ class DrillTest : public ::testing::Test {
     load_->Stop();
     const std::vector<Acked> acked = load_->acked();
     std::cerr << fault << ": " << acked.size() << " acknowledged, " << load_->failures()
-              << " attempts retried, " << load_->resumes() << " RESUMEs, "
-              << load_->relogins() << " re-logins\n";
+              << " attempts retried, " << load_->resumes() << " RESUMEs, " << load_->relogins()
+              << " re-logins\n";
     ExpectStoredExactlyOnce(*stack_, config_, acked);
     ExpectRecipientsSeeAll(*stack_, load_->users(), acked);
   }
@@ -106,8 +106,11 @@ class DrillTest : public ::testing::Test {
 class Pair {
  public:
   explicit Pair(Stack& stack)
-      : stack_(stack), a_(RegisterUser(stack, "pa")), b_(RegisterUser(stack, "pb")),
-        ca_(LoggedIn(stack, a_)), cb_(LoggedIn(stack, b_)) {}
+      : stack_(stack),
+        a_(RegisterUser(stack, "pa")),
+        b_(RegisterUser(stack, "pb")),
+        ca_(LoggedIn(stack, a_)),
+        cb_(LoggedIn(stack, b_)) {}
 
   void ExpectPushArrives(const std::string& cmid) {
     auto r = SendUntilOk(stack_, ca_, a_, false, b_.uid, cmid, "after the fault", seconds(30));

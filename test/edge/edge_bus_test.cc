@@ -101,8 +101,8 @@ TEST_F(EdgeBusTest, PingAndHelloAnsweredByTheEdge) {
   EXPECT_EQ(f->header.seq, 11u);
   auto b = ParseBody(f->body);
   EXPECT_EQ(b.GetInt("code"), 0);
-  const int64_t now_ms = std::chrono::duration_cast<Ms>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now_ms =
+      std::chrono::duration_cast<Ms>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_NEAR(static_cast<double>(b.GetInt("ts").value_or(0)), static_cast<double>(now_ms), 5000);
 
   ASSERT_TRUE(c.SendFrame(kSys, codec::sys::kHello, 12));
@@ -164,8 +164,8 @@ TEST_F(EdgeBusTest, LoginActionOpensLoginOnlyCommandsAndLogoutClosesThem) {
   EXPECT_FALSE(broker_.Expect(BusType::kRequest, 200ms).has_value());
 
   const uint64_t conn = LogIn(c);
-  auto [req, body] = Forwarded(c, kDirectory, codec::directory::kListFriends, 2,
-                               codec::EmptyBody());
+  auto [req, body] =
+      Forwarded(c, kDirectory, codec::directory::kListFriends, 2, codec::EmptyBody());
   EXPECT_EQ(req.conn, conn);
   EXPECT_EQ(req.uid, 42u);
   EXPECT_EQ(req.device, "phone");
@@ -184,10 +184,10 @@ TEST_F(EdgeBusTest, LoginActionOpensLoginOnlyCommandsAndLogoutClosesThem) {
 TEST_F(EdgeBusTest, UnknownPushAndP2pCommandsAreUnsupported) {
   TestClient c(server_->port());
   const std::pair<uint16_t, uint16_t> bad[] = {
-      {99, 1},                                            // no such service
-      {kSys, 77},                                         // no such command
-      {kAuth, codec::auth::kKicked},                      // a push
-      {kSys, codec::sys::kError},                         // server-only
+      {99, 1},                                                    // no such service
+      {kSys, 77},                                                 // no such command
+      {kAuth, codec::auth::kKicked},                              // a push
+      {kSys, codec::sys::kError},                                 // server-only
       {codec::ToWire(codec::Service::kP2p), codec::p2p::kHello},  // between clients
   };
   uint32_t seq = 1;
@@ -326,8 +326,8 @@ TEST_F(EdgeBusTest, ABrokerThatForgotUsGetsOneReadyRebindsAndDepartedAndInFlight
   const uint64_t left_conn = LogIn(*leaves);
   leaves.reset();
   ASSERT_TRUE(broker_.Expect(BusType::kUnbind).has_value());
-  auto [req, body] = Forwarded(stays, kDirectory, codec::directory::kListUsers, 7,
-                               codec::EmptyBody());
+  auto [req, body] =
+      Forwarded(stays, kDirectory, codec::directory::kListUsers, 7, codec::EmptyBody());
   (void)body;
 
   // A new broker (incarnation 777) does not know us; every message we sent before our

@@ -81,16 +81,17 @@ TEST_F(EdgeInputTest, MalformedBodiesGetBadRequestAndTheConnectionStays) {
   Start(TestOptions(broker_.endpoint()));
   TestClient c(server_->port());
   const std::string bodies[] = {
-      std::string("\x93\x01\x02\x03", 4),          // an array, not a map
-      std::string(),                                // empty
-      std::string("\x81\x01\x02", 3),               // map with an integer key
-      std::string("\x80\x80", 2),                   // trailing bytes
-      std::string("\xdd\xff\xff\xff\xff", 5),       // array of 2^32-1 elements: a bomb
-      std::string("\xde\xff\xff", 3),               // map of 65535 pairs, truncated
+      std::string("\x93\x01\x02\x03", 4),      // an array, not a map
+      std::string(),                           // empty
+      std::string("\x81\x01\x02", 3),          // map with an integer key
+      std::string("\x80\x80", 2),              // trailing bytes
+      std::string("\xdd\xff\xff\xff\xff", 5),  // array of 2^32-1 elements: a bomb
+      std::string("\xde\xff\xff", 3),          // map of 65535 pairs, truncated
   };
   uint32_t seq = 1;
   for (const auto& body : bodies) {
-    ASSERT_TRUE(c.SendFrame(codec::ToWire(codec::Service::kAuth), codec::auth::kRegister, seq, body));
+    ASSERT_TRUE(
+        c.SendFrame(codec::ToWire(codec::Service::kAuth), codec::auth::kRegister, seq, body));
     auto f = c.ReadFrame(3000ms);
     ASSERT_TRUE(f.has_value()) << "no answer for body #" << seq;
     EXPECT_EQ(f->header.seq, seq);

@@ -151,8 +151,8 @@ class FakeBroker {
       }
       if (std::chrono::steady_clock::now() >= next_hb) {
         for (const auto& p : peers_) {
-          bus::SendBus(socket_, p, codec::BusType::kHeartbeat,
-                       codec::PackMeta(codec::Heartbeat{}), {});
+          bus::SendBus(socket_, p, codec::BusType::kHeartbeat, codec::PackMeta(codec::Heartbeat{}),
+                       {});
         }
         next_hb += 100ms;
       }

@@ -72,7 +72,7 @@ TEST(LoginBackoffTest, WaitsGrowExponentiallyAfterTheFreeFailuresAndAreCapped) {
     ASSERT_EQ(b.Admit(ip, t), 0);
     b.Failed(ip, "n:victim", t);
   }
-  ASSERT_EQ(b.Admit(ip, t), 0);  // the third attempt goes, reserving 100 ms
+  ASSERT_EQ(b.Admit(ip, t), 0);    // the third attempt goes, reserving 100 ms
   EXPECT_EQ(b.Admit(ip, t), 100);  // a parallel one does not
   b.Failed(ip, "n:victim", t);
   EXPECT_EQ(b.Admit(ip, t + milliseconds(30)), 70);

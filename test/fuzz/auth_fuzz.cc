@@ -16,7 +16,7 @@
 namespace imbus::fuzz {
 namespace {
 
-constexpr uint64_t kOps = 1;     // libsodium's minimum: fuzzing is not about hashing
+constexpr uint64_t kOps = 1;  // libsodium's minimum: fuzzing is not about hashing
 constexpr size_t kMem = 8192;
 constexpr int64_t kNowMs = 1'700'000'000'000;
 

@@ -69,8 +69,7 @@ void CheckGetters(const Body& body, std::string_view key) {
   }
   try {
     const auto s = body.GetString(key);
-    IMBUS_FUZZ_CHECK(o == nullptr ? !s
-                                  : type == msgpack::type::STR || type == msgpack::type::BIN);
+    IMBUS_FUZZ_CHECK(o == nullptr ? !s : type == msgpack::type::STR || type == msgpack::type::BIN);
     if (s) IMBUS_FUZZ_CHECK(s->size() <= 65536);  // BodyLimits
   } catch (const codec::BadField&) {
     IMBUS_FUZZ_CHECK(o != nullptr);
@@ -101,7 +100,8 @@ void CheckBody(const Frame& frame) {
   if (!Body::Parse(frame.body, &body, &error)) {
     IMBUS_FUZZ_CHECK(!error.empty());
     Body answer;  // the BAD_REQUEST answer quoting the reason must itself parse
-    IMBUS_FUZZ_CHECK(Body::Parse(codec::ErrorBody(codec::Code::kBadRequest, error), &answer, &error));
+    IMBUS_FUZZ_CHECK(
+        Body::Parse(codec::ErrorBody(codec::Code::kBadRequest, error), &answer, &error));
     return;
   }
   const msgpack::object& root = body.root();
@@ -167,8 +167,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   IMBUS_FUZZ_CHECK(a.broken || a.buffered == b.buffered);
 
   size_t offset = 0;
-  const uint16_t allowed =
-      sender == codec::FrameDecoder::Sender::kClient ? 0 : codec::kKnownFlags;
+  const uint16_t allowed = sender == codec::FrameDecoder::Sender::kClient ? 0 : codec::kKnownFlags;
   for (size_t i = 0; i < a.frames.size(); ++i) {
     const codec::Frame& f = a.frames[i];
     IMBUS_FUZZ_CHECK(f.header.length == codec::kHeaderSize + f.body.size());
@@ -176,8 +175,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     IMBUS_FUZZ_CHECK(f.header.version == codec::kProtocolVersion);
     IMBUS_FUZZ_CHECK((f.header.flags & ~allowed) == 0);
     IMBUS_FUZZ_CHECK(f.body == b.frames[i].body);
-    const std::string bytes = codec::EncodeFrame(f.header.flags, f.header.service,
-                                                 f.header.command, f.header.seq, f.body);
+    const std::string bytes = codec::EncodeFrame(f.header.flags, f.header.service, f.header.command,
+                                                 f.header.seq, f.body);
     IMBUS_FUZZ_CHECK(std::string_view(stream + offset, bytes.size()) == bytes);
     offset += bytes.size();
     CheckBody(f);

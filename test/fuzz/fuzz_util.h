@@ -20,18 +20,18 @@
 namespace imbus::fuzz {
 
 // Aborts (a libFuzzer crash) with a message when an invariant does not hold.
-#define IMBUS_FUZZ_CHECK(cond)                                                     \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
+#define IMBUS_FUZZ_CHECK(cond)                                                          \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
-#define IMBUS_FUZZ_FAIL(what)                                            \
-  do {                                                                   \
-    std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, what);      \
-    std::abort();                                                        \
+#define IMBUS_FUZZ_FAIL(what)                                      \
+  do {                                                             \
+    std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, what); \
+    std::abort();                                                  \
   } while (0)
 
 struct Input {

@@ -50,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sessions.Set(4, {s});
   actors::PresenceService service(std::move(store), &sessions);
 
-  const uint16_t command = in.command >= 200 ? uint16_t{codec::presence::kSessionEvent}
-                                             : uint16_t{in.command};
+  const uint16_t command =
+      in.command >= 200 ? uint16_t{codec::presence::kSessionEvent} : uint16_t{in.command};
   const codec::RequestMeta meta =
       Caller(codec::ToWire(codec::Service::kPresence), command, in.caller);
   // Call checks that no answer or push carries a str that is not UTF-8: dave's

@@ -157,9 +157,9 @@ void ExpectRecipientsSeeAll(Stack& stack, const std::vector<TestUser>& users,
     const uint64_t sender = msgs.begin()->second->sender;
     for (const TestUser& u : users) {
       const std::string id = ":" + std::to_string(u.uid);  // "d:<lo>:<hi>"
-      const bool member = conv[0] == 'g' || conv.find(id + ":") != std::string::npos ||
-                          conv.compare(conv.size() - std::min(conv.size(), id.size()),
-                                       std::string::npos, id) == 0;
+      const bool member =
+          conv[0] == 'g' || conv.find(id + ":") != std::string::npos ||
+          conv.compare(conv.size() - std::min(conv.size(), id.size()), std::string::npos, id) == 0;
       if (member && u.uid != sender) {
         reads[u.uid].push_back(conv);
         break;

@@ -55,9 +55,9 @@ class ChatLoad {
 
   std::vector<Acked> acked() const;
   size_t acked_count() const { return acked_count_.load(); }
-  int failures() const { return failures_.load(); }    // attempts retried
-  int resumes() const { return resumes_.load(); }      // reconnects resumed by token
-  int relogins() const { return relogins_.load(); }    // reconnects that needed LOGIN
+  int failures() const { return failures_.load(); }  // attempts retried
+  int resumes() const { return resumes_.load(); }    // reconnects resumed by token
+  int relogins() const { return relogins_.load(); }  // reconnects that needed LOGIN
   const std::vector<TestUser>& users() const { return users_; }
   uint64_t gid() const { return gid_; }
 

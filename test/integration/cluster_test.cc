@@ -43,9 +43,9 @@ TEST_F(ClusterTest, NoWorkerMeansUnavailableWithinBoundedTime) {
   EXPECT_LT(took, seconds(8));
 
   // A worker that appears while a request waits in the queue serves it.
-  const uint32_t seq = c.connection().Send(codec::ToWire(codec::Service::kAuth),
-                                           codec::auth::kRegister,
-                                           RegisterBody(UniqueName("late"), "password1"));
+  const uint32_t seq =
+      c.connection().Send(codec::ToWire(codec::Service::kAuth), codec::auth::kRegister,
+                          RegisterBody(UniqueName("late"), "password1"));
   ASSERT_NE(seq, 0u);
   stack_.StartActor("auth");
   auto late = c.connection().WaitResponse(seq, seconds(10));
@@ -94,9 +94,9 @@ TEST_F(ClusterTest, KilledActorWithRequestsInFlightAllAnswered) {
   std::vector<std::pair<uint32_t, std::string>> sent;
   for (int i = 0; i < kRequests; ++i) {
     const std::string name = UniqueName("inflight");
-    const uint32_t seq = c.connection().Send(codec::ToWire(codec::Service::kAuth),
-                                             codec::auth::kRegister,
-                                             RegisterBody(name, "password1"));
+    const uint32_t seq =
+        c.connection().Send(codec::ToWire(codec::Service::kAuth), codec::auth::kRegister,
+                            RegisterBody(name, "password1"));
     ASSERT_NE(seq, 0u);
     sent.emplace_back(seq, name);
   }

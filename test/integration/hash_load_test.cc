@@ -73,9 +73,9 @@ TEST(HashLoadTest, ConcurrentRegistrationsAtDefaultCostAllSucceed) {
   for (int i = 0; i < kRegistrations; ++i) clients.push_back(Connected(stack, 0, seconds(60)));
   std::vector<uint32_t> seqs;
   for (client::Client& c : clients) {
-    const uint32_t seq = c.connection().Send(codec::ToWire(codec::Service::kAuth),
-                                             codec::auth::kRegister,
-                                             RegisterBody(UniqueName("load")));
+    const uint32_t seq =
+        c.connection().Send(codec::ToWire(codec::Service::kAuth), codec::auth::kRegister,
+                            RegisterBody(UniqueName("load")));
     ASSERT_NE(seq, 0u) << c.connection().close_reason();
     seqs.push_back(seq);
   }
@@ -112,8 +112,7 @@ TEST(HashLoadTest, ConcurrentRegistrationsAtDefaultCostAllSucceed) {
   for (const auto& [code, n] : failures) {
     counts += " " + std::string(codec::CodeName(code)) + "=" + std::to_string(n);
   }
-  EXPECT_EQ(ok, kRegistrations) << "failures:" << counts << " (first: " << first_failure
-                                << ")";
+  EXPECT_EQ(ok, kRegistrations) << "failures:" << counts << " (first: " << first_failure << ")";
 
   // The broker heard from its workers throughout.
   const std::string broker_log = stack.broker().Log().substr(broker_log_from);

@@ -24,9 +24,9 @@
 namespace imbus::testing {
 namespace {
 
+using codec::Code;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using codec::Code;
 
 constexpr char kPassword[] = "password1";
 constexpr uint16_t kSys = codec::ToWire(codec::Service::kSys);
@@ -58,18 +58,18 @@ std::vector<std::string> HostileStrings(size_t limit) {
       "\xc0\xaf",          // overlong '/'
       "\xf4\x90\x80\x80",  // above U+10FFFF
       "ok\xffok",
-      "Zo\xc3\xab",                  // Zoë
-      "\xe6\x97\xa5\xe6\x9c\xac",    // 日本
-      "\xf0\x9f\x98\x80",            // 😀, 4 bytes (utf8mb4 only)
+      "Zo\xc3\xab",                // Zoë
+      "\xe6\x97\xa5\xe6\x9c\xac",  // 日本
+      "\xf0\x9f\x98\x80",          // 😀, 4 bytes (utf8mb4 only)
       " \xf0\x9f\x98\x80 ",
       Times("x", 60000),
   };
   if (limit > 0) {
     v.push_back(Times("x", limit));
     v.push_back(Times("x", limit + 1));
-    v.push_back(Times("\xc3\xa9", limit / 2));                       // é
+    v.push_back(Times("\xc3\xa9", limit / 2));  // é
     v.push_back(Times("\xc3\xa9", limit / 2) + "x");
-    v.push_back(Times("\xf0\x9f\x98\x80", limit / 4));               // 😀
+    v.push_back(Times("\xf0\x9f\x98\x80", limit / 4));  // 😀
     v.push_back(Times("\xf0\x9f\x98\x80", limit / 4) + "\xf0\x9f\x98\x80");
   }
   return v;
@@ -123,9 +123,9 @@ struct Command {
   uint16_t service;
   uint16_t command;
   Where where;
-  Fields base;                      // a valid request
+  Fields base;                            // a valid request
   std::map<std::string, size_t> strings;  // string fields and their limits (0: none)
-  std::vector<std::string> ints;    // int fields: a string there is BAD_REQUEST
+  std::vector<std::string> ints;          // int fields: a string there is BAD_REQUEST
 };
 
 struct Case {
@@ -138,7 +138,8 @@ struct Case {
     out << (info ? info->name : "?") << " " << (field.empty() ? "<unknown key>" : field) << " = ";
     const size_t shown = std::min<size_t>(value.size(), 12);
     for (size_t i = 0; i < shown; ++i) {
-      out << "\\x" << "0123456789abcdef"[(value[i] >> 4) & 0xf] << "0123456789abcdef"[value[i] & 0xf];
+      out << "\\x"
+          << "0123456789abcdef"[(value[i] >> 4) & 0xf] << "0123456789abcdef"[value[i] & 0xf];
     }
     out << " (" << value.size() << " bytes)";
     return out.str();
@@ -197,41 +198,81 @@ class HostileStringsTest : public ::testing::Test {
     commands_ = {
         {kSys, codec::sys::kPing, Where::kFresh, {}, {}, {}},
         {kSys, codec::sys::kRoute, Where::kFresh, {}, {}, {}},
-        {kSys, codec::sys::kHello, Where::kFresh, {{"client", "t"}}, {{"client", 0}, {"version", 0}}, {}},
-        {kAuth, codec::auth::kRegister, Where::kFresh, {{"name", "x"}, {"password", kPassword}},
-         {{"name", 32}, {"password", 128}}, {}},
-        {kAuth, codec::auth::kLogin, Where::kFresh,
-         {{"name", other_name_}, {"password", kPassword}, {"device", "login_dev"},
-          {"p2p_port", uint64_t{40000}}, {"local_host", "192.168.1.20"}},
+        {kSys,
+         codec::sys::kHello,
+         Where::kFresh,
+         {{"client", "t"}},
+         {{"client", 0}, {"version", 0}},
+         {}},
+        {kAuth,
+         codec::auth::kRegister,
+         Where::kFresh,
+         {{"name", "x"}, {"password", kPassword}},
+         {{"name", 32}, {"password", 128}},
+         {}},
+        {kAuth,
+         codec::auth::kLogin,
+         Where::kFresh,
+         {{"name", other_name_},
+          {"password", kPassword},
+          {"device", "login_dev"},
+          {"p2p_port", uint64_t{40000}},
+          {"local_host", "192.168.1.20"}},
          {{"name", 32}, {"password", 128}, {"device", 64}, {"local_host", 64}},
          {"uid", "p2p_port"}},
-        {kAuth, codec::auth::kResume, Where::kFresh,
+        {kAuth,
+         codec::auth::kResume,
+         Where::kFresh,
          {{"token", token_}, {"p2p_port", uint64_t{40000}}},
-         {{"token", 0}, {"device", 64}, {"local_host", 64}}, {"p2p_port"}},
+         {{"token", 0}, {"device", 64}, {"local_host", 64}},
+         {"p2p_port"}},
         {kAuth, codec::auth::kLogout, Where::kFreshLoggedIn, {}, {}, {}},
-        {kAuth, codec::auth::kDeleteAccount, Where::kFresh,
-         {{"uid", other_uid_}, {"password", "wrong password"}}, {{"password", 128}}, {"uid"}},
+        {kAuth,
+         codec::auth::kDeleteAccount,
+         Where::kFresh,
+         {{"uid", other_uid_}, {"password", "wrong password"}},
+         {{"password", 128}},
+         {"uid"}},
         {kDirectory, codec::directory::kListUsers, Where::kMain, {}, {}, {"page", "size"}},
-        {kDirectory, codec::directory::kGetUser, Where::kMain, {{"name", other_name_}},
-         {{"name", 32}}, {"uid"}},
+        {kDirectory,
+         codec::directory::kGetUser,
+         Where::kMain,
+         {{"name", other_name_}},
+         {{"name", 32}},
+         {"uid"}},
         {kDirectory, codec::directory::kAddFriend, Where::kMain, {}, {}, {"uid"}},
         {kDirectory, codec::directory::kRemoveFriend, Where::kMain, {}, {}, {"uid"}},
         {kDirectory, codec::directory::kListFriends, Where::kMain, {}, {}, {}},
-        {kDirectory, codec::directory::kCreateGroup, Where::kMain, {{"name", "g"}, {"desc", "d"}},
-         {{"name", 64}, {"desc", 512}}, {}},
+        {kDirectory,
+         codec::directory::kCreateGroup,
+         Where::kMain,
+         {{"name", "g"}, {"desc", "d"}},
+         {{"name", 64}, {"desc", 512}},
+         {}},
         {kDirectory, codec::directory::kJoinGroup, Where::kMain, {}, {}, {"gid"}},
         {kDirectory, codec::directory::kLeaveGroup, Where::kMain, {}, {}, {"gid"}},
         {kDirectory, codec::directory::kListGroups, Where::kMain, {}, {}, {}},
         {kDirectory, codec::directory::kGroupMembers, Where::kMain, {{"gid", gid_}}, {}, {"gid"}},
         {kPresence, codec::presence::kIsOnline, Where::kMain, {{"uid", other_uid_}}, {}, {"uid"}},
         {kPresence, codec::presence::kPeerAddr, Where::kMain, {{"uid", other_uid_}}, {}, {"uid"}},
-        {kMsg, codec::msg::kSend, Where::kMain,
-         {{"to", other_uid_}, {"cmid", "c"}, {"text", "hi"}}, {{"cmid", 64}, {"text", 8192}},
+        {kMsg,
+         codec::msg::kSend,
+         Where::kMain,
+         {{"to", other_uid_}, {"cmid", "c"}, {"text", "hi"}},
+         {{"cmid", 64}, {"text", 8192}},
          {"to", "gid"}},
-        {kMsg, codec::msg::kAck, Where::kMain, {{"conv", conv}, {"seq", uint64_t{0}}},
-         {{"conv", 48}}, {"seq"}},
+        {kMsg,
+         codec::msg::kAck,
+         Where::kMain,
+         {{"conv", conv}, {"seq", uint64_t{0}}},
+         {{"conv", 48}},
+         {"seq"}},
         {kMsg, codec::msg::kSync, Where::kMain, {}, {}, {"limit"}},
-        {kMsg, codec::msg::kHistory, Where::kMain, {{"conv", conv}}, {{"conv", 48}},
+        {kMsg,
+         codec::msg::kHistory,
+         Where::kMain,
+         {{"conv", conv}},
+         {{"conv", 48}},
          {"before", "limit"}},
         {kMsg, codec::msg::kConversations, Where::kMain, {}, {}, {}},
     };
@@ -256,11 +297,13 @@ class HostileStringsTest : public ::testing::Test {
   // Checks one answer (and any pushes on `conn`): no INTERNAL nor other failure of
   // the server, the connection open, every str UTF-8.
   void ExpectSound(const Case& c, const client::Response& r, client::Connection& conn) {
-    static const std::set<int> kAllowed = {
-        static_cast<int>(Code::kOk),       static_cast<int>(Code::kBadRequest),
-        static_cast<int>(Code::kUnauthenticated), static_cast<int>(Code::kForbidden),
-        static_cast<int>(Code::kNotFound), static_cast<int>(Code::kConflict),
-        static_cast<int>(Code::kTooLarge)};
+    static const std::set<int> kAllowed = {static_cast<int>(Code::kOk),
+                                           static_cast<int>(Code::kBadRequest),
+                                           static_cast<int>(Code::kUnauthenticated),
+                                           static_cast<int>(Code::kForbidden),
+                                           static_cast<int>(Code::kNotFound),
+                                           static_cast<int>(Code::kConflict),
+                                           static_cast<int>(Code::kTooLarge)};
     EXPECT_TRUE(kAllowed.count(r.code)) << c.Describe() << ": " << r.Describe();
     EXPECT_FALSE(conn.closed()) << c.Describe() << ": " << conn.close_reason();
     std::string where;

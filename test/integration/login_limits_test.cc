@@ -41,9 +41,9 @@ class LoginLimitsTest : public ::testing::Test {
     StackOptions o;
     // Per address: 5 free failures, then 500 ms doubling. Per account: 5 free, then
     // 400 ms doubling (told apart by their error texts).
-    o.edge_args = {"--login-free-failures", "5", "--login-backoff-ms", "500",
+    o.edge_args = {"--login-free-failures",  "5",   "--login-backoff-ms", "500",
                    "--login-backoff-max-ms", "5000"};
-    o.actor_args = {"--account-free-failures", "5", "--account-backoff-ms", "400",
+    o.actor_args = {"--account-free-failures",  "5",   "--account-backoff-ms", "400",
                     "--account-backoff-max-ms", "4000"};
     stack_ = new Stack(o);
     stack_->StartBroker();
@@ -233,9 +233,8 @@ TEST_F(LoginLimitsTest, NamesCompareExactlyAndBadStringsAreNotInternal) {
   std::string lower = name;
   for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   int source = 51;  // each from an address of its own: no address reaches its limit
-  for (const std::string& guess :
-       {name + " ", name + "  ", lower, std::string("Zo\xc3\xab"), std::string("\xe5\xbc\xa0"),
-        std::string("bad\xff")}) {
+  for (const std::string& guess : {name + " ", name + "  ", lower, std::string("Zo\xc3\xab"),
+                                   std::string("\xe5\xbc\xa0"), std::string("bad\xff")}) {
     client::Client g = From("127.0.0." + std::to_string(source++));
     client::Response r = RawLogin(g, guess, kPassword);
     EXPECT_EQ(r.code, kUnauth) << "'" << guess << "': " << r.Describe();

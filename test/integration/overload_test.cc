@@ -41,16 +41,15 @@ std::string SendBody(uint64_t to, const std::string& cmid) {
 
 int64_t StoredWithPrefix(const Stack& stack, uint64_t sender, const std::string& prefix) {
   actors::Db db = StackDb(stack, SharedMariaDb());
-  return db.Query("SELECT COUNT(*) FROM messages WHERE sender = ? AND cmid LIKE ?",
-                  {sender, std::string_view(prefix + "%")})
+  return db
+      .Query("SELECT COUNT(*) FROM messages WHERE sender = ? AND cmid LIKE ?",
+             {sender, std::string_view(prefix + "%")})
       .rows.at(0)
       .Int(0)
       .value_or(-1);
 }
 
-int64_t Ms(Clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d).count();
-}
+int64_t Ms(Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
 
 TEST(OverloadTest, RequestsPastTheirDeadlineNeverReachTheDatabase) {
   StackOptions o;
@@ -199,7 +198,7 @@ TEST(OverloadTest, AtOverloadAnswersAreImmediate) {
   constexpr double kRatePerFlooder = 2000;
 #endif
   const milliseconds flood_for(4500);
-  const milliseconds stall(2500);  // longer than the request timeout
+  const milliseconds stall(2500);       // longer than the request timeout
   constexpr int kMaxOutstanding = 512;  // the broker's default per worker
   std::vector<TestUser> users;
   for (int i = 0; i < kFlooders; ++i) users.push_back(RegisterUser(stack, "flood"));
@@ -233,12 +232,12 @@ TEST(OverloadTest, AtOverloadAnswersAreImmediate) {
     if (!r.other_example.empty()) all.other_example = r.other_example;
   }
   std::sort(all.limited_ms.begin(), all.limited_ms.end());
-  const int64_t limited_median = all.limited_ms.empty() ? -1 : all.limited_ms[all.limited_ms.size() / 2];
+  const int64_t limited_median =
+      all.limited_ms.empty() ? -1 : all.limited_ms[all.limited_ms.size() / 2];
   std::cout << "flood: sent " << all.sent << ", OK " << all.ok << " (slowest " << all.slowest_ok_ms
             << " ms), RATE_LIMITED " << all.limited << " (median " << limited_median
-            << " ms, slowest " << all.slowest_limited_ms << " ms), UNAVAILABLE "
-            << all.unavailable << ", other " << all.other << ", unanswered " << all.unanswered
-            << "\n";
+            << " ms, slowest " << all.slowest_limited_ms << " ms), UNAVAILABLE " << all.unavailable
+            << ", other " << all.other << ", unanswered " << all.unanswered << "\n";
   EXPECT_EQ(all.unanswered, 0);
   EXPECT_EQ(all.other, 0) << all.other_example;
   EXPECT_GT(all.ok, 0);

@@ -35,12 +35,24 @@ class RateLimitTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     StackOptions o;
-    o.edge_args = {"--conn-rate", "10", "--conn-burst", "20", "--conn-send-rate", "0",
-                   "--max-conns-per-ip", "3", "--login-free-failures", "2",
-                   "--login-backoff-ms", "500", "--login-backoff-max-ms", "5000",
-                   "--stats-log-s", "1"};
-    o.broker_args = {"--user-rate", "2", "--user-burst", "8", "--user-send-rate", "1",
-                     "--user-send-burst", "3"};
+    o.edge_args = {"--conn-rate",
+                   "10",
+                   "--conn-burst",
+                   "20",
+                   "--conn-send-rate",
+                   "0",
+                   "--max-conns-per-ip",
+                   "3",
+                   "--login-free-failures",
+                   "2",
+                   "--login-backoff-ms",
+                   "500",
+                   "--login-backoff-max-ms",
+                   "5000",
+                   "--stats-log-s",
+                   "1"};
+    o.broker_args = {"--user-rate",      "2", "--user-burst",      "8",
+                     "--user-send-rate", "1", "--user-send-burst", "3"};
     stack_ = new Stack(o);
     stack_->StartBroker();
     stack_->StartActor("auth,msg");
@@ -90,7 +102,9 @@ class RateLimitTest : public ::testing::Test {
     return c.Call(codec::ToWire(codec::Service::kAuth), codec::auth::kLogin, w.Finish());
   }
 
-  static int64_t RetryMs(const client::Response& r) { return r.body.GetInt("retry_ms").value_or(-1); }
+  static int64_t RetryMs(const client::Response& r) {
+    return r.body.GetInt("retry_ms").value_or(-1);
+  }
 
   // Sends `n` requests at once and collects the answers (order of seq).
   static std::vector<client::Response> Burst(client::Client& c, int n, uint16_t service,

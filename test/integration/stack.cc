@@ -40,8 +40,8 @@ Stack::~Stack() {
 
 void Stack::MakeCurveKeys() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                     "/imbus-curve-XXXXXX";
+  std::string tmpl =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/imbus-curve-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp for CURVE keys");
   key_dir_ = tmpl;
   std::string error;
@@ -71,9 +71,13 @@ void Stack::AddCurveArgs(const bus::CurveClientKeys& curve, std::vector<std::str
 }
 
 void Stack::StartBroker(size_t i) {
-  std::vector<std::string> args = {"--bind", bus_endpoint(i), "--heartbeat-ms",
-                                   std::to_string(options_.heartbeat_ms), "--queue-timeout-ms",
-                                   std::to_string(options_.queue_timeout_ms), "--log-level",
+  std::vector<std::string> args = {"--bind",
+                                   bus_endpoint(i),
+                                   "--heartbeat-ms",
+                                   std::to_string(options_.heartbeat_ms),
+                                   "--queue-timeout-ms",
+                                   std::to_string(options_.queue_timeout_ms),
+                                   "--log-level",
                                    "debug"};
   args.insert(args.end(), options_.broker_args.begin(), options_.broker_args.end());
   if (options_.curve) {
@@ -81,8 +85,8 @@ void Stack::StartBroker(size_t i) {
                              key_dir_ + "/allow"});
   }
   if (options_.broker_pair) {
-    args.insert(args.end(), {"--state-bind", state_endpoints_[i], "--peer",
-                             state_endpoints_[1 - i]});
+    args.insert(args.end(),
+                {"--state-bind", state_endpoints_[i], "--peer", state_endpoints_[1 - i]});
     if (i == 1) args.push_back("--backup");
   }
   Process& p = broker(i);
@@ -105,19 +109,29 @@ void Stack::RestartEdge(size_t i) {
 }
 
 std::unique_ptr<Process> Stack::LaunchEdge(size_t index, int port,
-                                          const bus::CurveClientKeys& curve) {
-  std::vector<std::string> args = {
-      "--listen", "127.0.0.1:" + std::to_string(port), "--broker", peers_endpoint(), "--name",
-      "edge" + std::to_string(index), "--threads", std::to_string(options_.edge_threads),
-      "--idle-timeout-s", std::to_string(options_.idle_timeout_s), "--request-timeout-ms",
-      std::to_string(options_.request_timeout_ms), "--heartbeat-ms",
-      std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
+                                           const bus::CurveClientKeys& curve) {
+  std::vector<std::string> args = {"--listen",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "--broker",
+                                   peers_endpoint(),
+                                   "--name",
+                                   "edge" + std::to_string(index),
+                                   "--threads",
+                                   std::to_string(options_.edge_threads),
+                                   "--idle-timeout-s",
+                                   std::to_string(options_.idle_timeout_s),
+                                   "--request-timeout-ms",
+                                   std::to_string(options_.request_timeout_ms),
+                                   "--heartbeat-ms",
+                                   std::to_string(options_.heartbeat_ms),
+                                   "--log-level",
+                                   "debug"};
   args.insert(args.end(), options_.edge_args.begin(), options_.edge_args.end());
   const bool tls = !tls_cert_file_.empty() && !tls_key_file_.empty();
   if (tls) {
     const int tls_port = port == 0 ? 0 : edge_tls_ports_.at(index);
-    args.insert(args.end(), {"--tls-listen", "127.0.0.1:" + std::to_string(tls_port),
-                             "--tls-cert", tls_cert_file_, "--tls-key", tls_key_file_});
+    args.insert(args.end(), {"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--tls-cert",
+                             tls_cert_file_, "--tls-key", tls_key_file_});
   }
   std::map<std::string, std::string> env;
   AddCurveArgs(curve, &args, &env);
@@ -141,10 +155,12 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
                          const bus::CurveClientKeys* curve) {
   const DbConfig& db = options_.db != nullptr ? *options_.db : SharedMariaDb();
   const size_t index = actors_.size();
-  std::vector<std::string> args = {"--services",    services,     "--broker", peers_endpoint(),
-                                   "--threads",     std::to_string(threads),
-                                   "--db-name",     database_,    "--heartbeat-ms",
-                                   std::to_string(options_.heartbeat_ms), "--log-level", "debug"};
+  std::vector<std::string> args = {"--services",     services,
+                                   "--broker",       peers_endpoint(),
+                                   "--threads",      std::to_string(threads),
+                                   "--db-name",      database_,
+                                   "--heartbeat-ms", std::to_string(options_.heartbeat_ms),
+                                   "--log-level",    "debug"};
   if (pwhash_mem != kDefaultPwhashCost) {
     args.insert(args.end(), {"--pwhash-ops", "1", "--pwhash-mem", std::to_string(pwhash_mem)});
   }

@@ -105,8 +105,8 @@ class Stack {
   bus::CurveClientKeys peer_curve_;
   bus::CurveClientKeys control_curve_;
   std::string bus_endpoint_;
-  std::string backup_endpoint_;                 // broker_pair only
-  std::string state_endpoints_[2];              // broker_pair only: --state-bind of each
+  std::string backup_endpoint_;     // broker_pair only
+  std::string state_endpoints_[2];  // broker_pair only: --state-bind of each
   std::string database_;
   std::unique_ptr<Process> LaunchEdge(size_t index, int port, const bus::CurveClientKeys& curve);
 

@@ -9,7 +9,8 @@
 
 namespace imbus::testing {
 
-inline actors::DbConfig StackDbConfig(const Stack& stack, const DbConfig& server = SharedMariaDb()) {
+inline actors::DbConfig StackDbConfig(const Stack& stack,
+                                      const DbConfig& server = SharedMariaDb()) {
   actors::DbConfig c;
   c.socket = server.socket;
   c.host = server.host;

@@ -9,9 +9,9 @@
 namespace imbus::testing {
 namespace {
 
+using codec::Code;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using codec::Code;
 
 class MsgFlowTest : public ::testing::Test {
  protected:
@@ -28,9 +28,12 @@ class MsgFlowTest : public ::testing::Test {
   }
   int64_t Rows(uint64_t sender, const std::string& cmid) {
     actors::Db db = StackDb(stack_, SharedMariaDb());
-    return db.Query("SELECT COUNT(*) FROM messages WHERE sender = ? AND cmid = ?",
-                    {sender, std::string_view(cmid)})
-        .rows.at(0).Int(0).value_or(-1);
+    return db
+        .Query("SELECT COUNT(*) FROM messages WHERE sender = ? AND cmid = ?",
+               {sender, std::string_view(cmid)})
+        .rows.at(0)
+        .Int(0)
+        .value_or(-1);
   }
 
   Stack stack_;
@@ -74,7 +77,8 @@ TEST_F(MsgFlowTest, OfflineRecipientGetsMessagesBySyncThenAckEmptiesIt) {
   TestUser alice = RegisterUser(stack_, "alice"), bob = RegisterUser(stack_, "bob");
   client::Client a = LoggedIn(stack_, alice);
   for (int i = 1; i <= 3; ++i) {
-    ASSERT_TRUE(client::SendToUser(a, bob.uid, "c" + std::to_string(i), "m" + std::to_string(i)).ok());
+    ASSERT_TRUE(
+        client::SendToUser(a, bob.uid, "c" + std::to_string(i), "m" + std::to_string(i)).ok());
   }
   client::Client b = LoggedIn(stack_, bob);
   auto s = client::Sync(b);
@@ -106,7 +110,8 @@ TEST_F(MsgFlowTest, GroupMessageReachesOnlineMembersByPushAndOfflineBySync) {
            c = RegisterUser(stack_, "gc"), outsider = RegisterUser(stack_, "go");
   actors::Db db = StackDb(stack_, SharedMariaDb());
   const uint64_t gid = CreateGroupInDb(db, {a.uid, b.uid, c.uid});
-  client::Client ca = LoggedIn(stack_, a), cb = LoggedIn(stack_, b), co = LoggedIn(stack_, outsider);
+  client::Client ca = LoggedIn(stack_, a), cb = LoggedIn(stack_, b),
+                 co = LoggedIn(stack_, outsider);
   auto sent = client::SendToGroup(ca, gid, "g1", "hello group");
   ASSERT_TRUE(sent.ok()) << sent.Describe();
   EXPECT_EQ(sent.value.conv, "g:" + std::to_string(gid));
@@ -124,7 +129,8 @@ TEST_F(MsgFlowTest, GroupMessageReachesOnlineMembersByPushAndOfflineBySync) {
   EXPECT_EQ(s.value.messages[0].text, "hello group");
   EXPECT_EQ(s.value.messages[0].gid, gid);
 
-  EXPECT_EQ(client::SendToGroup(co, gid, "x", "let me in").code, static_cast<int>(Code::kForbidden));
+  EXPECT_EQ(client::SendToGroup(co, gid, "x", "let me in").code,
+            static_cast<int>(Code::kForbidden));
   EXPECT_EQ(client::History(co, sent.value.conv).code, static_cast<int>(Code::kForbidden));
 }
 
@@ -155,8 +161,8 @@ TEST_F(MsgFlowTest, ResendAfterWorkerKilledStoresExactlyOnce) {
     const std::string cmid = "kill" + std::to_string(round);
     codec::MapWriter w(3);
     w.Key("to").Uint(b.uid).Key("cmid").Str(cmid).Key("text").Str("survive");
-    const uint32_t seq = ca.connection().Send(codec::ToWire(codec::Service::kMsg),
-                                              codec::msg::kSend, w.Finish());
+    const uint32_t seq =
+        ca.connection().Send(codec::ToWire(codec::Service::kMsg), codec::msg::kSend, w.Finish());
     ASSERT_NE(seq, 0u);
     if (round > 0) std::this_thread::sleep_for(milliseconds(round * 3));
     stack_.actor(msg_actor_).Kill();

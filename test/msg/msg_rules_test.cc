@@ -65,16 +65,16 @@ TEST(ConvIdTest, ParsesWhatItFormats) {
 }
 
 TEST(ConvIdTest, RejectsMalformed) {
-  for (const char* bad : {"", "d:", "g:", "d:7", "d:7:", "d::7", "d:9:3", "d:03:7", "d:0:7",
-                          "g:0", "g:01", "g:-1", "g:1x", "x:1", "d:1:2:3", "g:18446744073709551616",
-                          "d:+1:2", "D:1:2"}) {
+  for (const char* bad :
+       {"", "d:", "g:", "d:7", "d:7:", "d::7", "d:9:3", "d:03:7", "d:0:7", "g:0", "g:01", "g:-1",
+        "g:1x", "x:1", "d:1:2:3", "g:18446744073709551616", "d:+1:2", "D:1:2"}) {
     EXPECT_FALSE(ParseConv(bad)) << bad;
   }
 }
 
 TEST(Utf8Test, AcceptsWellFormed) {
   EXPECT_TRUE(IsValidUtf8("hello"));
-  EXPECT_TRUE(IsValidUtf8("h\xC3\xA9llo"));            // é
+  EXPECT_TRUE(IsValidUtf8("h\xC3\xA9llo"));              // é
   EXPECT_TRUE(IsValidUtf8("\xE4\xBD\xA0\xE5\xA5\xBD"));  // 你好
   EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));          // 😀
   EXPECT_TRUE(IsValidUtf8("\xF4\x8F\xBF\xBF"));          // U+10FFFF
@@ -82,9 +82,9 @@ TEST(Utf8Test, AcceptsWellFormed) {
 }
 
 TEST(Utf8Test, RejectsMalformed) {
-  for (const char* bad : {"\x80", "\xC3", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80",
-                          "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80", "\xFF", "ab\xE4\xBD",
-                          "\xC3\x28"}) {
+  for (const char* bad :
+       {"\x80", "\xC3", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+        "\xF8\x88\x80\x80\x80", "\xFF", "ab\xE4\xBD", "\xC3\x28"}) {
     EXPECT_FALSE(IsValidUtf8(bad)) << bad;
   }
 }

@@ -208,8 +208,8 @@ TEST_F(MsgServiceTest, OneBatchWithGoodAndBadRecipientsAnswersEachItem) {
   add(a, Send("to", c, "6", "\xff"));
   add(c, Send("to", b, "7", "carol to bob"));
   service_->HandleBatch(items);
-  const std::vector<Code> want = {Code::kOk,  Code::kNotFound,        Code::kNotFound,
-                                  Code::kOk,  Code::kUnauthenticated, Code::kBadRequest,
+  const std::vector<Code> want = {Code::kOk, Code::kNotFound,        Code::kNotFound,
+                                  Code::kOk, Code::kUnauthenticated, Code::kBadRequest,
                                   Code::kOk};
   ASSERT_EQ(items.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -232,7 +232,9 @@ TEST_F(MsgServiceTest, ABatchOfManyConversationsStoresEachMessageOnce) {
     items.push_back(BatchItem{&calls.Add(a, codec::msg::kSend,
                                          Send("to", to[static_cast<size_t>(i % 100)],
                                               "c" + std::to_string(i), "m" + std::to_string(i))),
-                              {}, Code::kOk, {}});
+                              {},
+                              Code::kOk,
+                              {}});
   }
   service_->HandleBatch(items);
   for (size_t i = 0; i < items.size(); ++i) {
@@ -267,8 +269,8 @@ TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
   Calls calls;
   std::vector<BatchItem> items;
   for (const char* cmid : {"p", "q", "p", "same"}) {
-    items.push_back(BatchItem{&calls.Add(a, codec::msg::kSend, Send("to", b, cmid, "batch")), {},
-                              Code::kOk, {}});
+    items.push_back(BatchItem{
+        &calls.Add(a, codec::msg::kSend, Send("to", b, cmid, "batch")), {}, Code::kOk, {}});
   }
   service_->HandleBatch(items);
   auto seq_of = [&](size_t i) {
@@ -289,8 +291,10 @@ TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
 TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
   const uint64_t a = AddUser("alice"), b = AddUser("bob"), c = AddUser("carol");
   const uint64_t g = AddGroup({a, b});
-  for (int i = 0; i < 5; ++i) Call(a, codec::msg::kSend, Send("to", b, "d" + std::to_string(i), "x"));
-  for (int i = 0; i < 3; ++i) Call(a, codec::msg::kSend, Send("gid", g, "g" + std::to_string(i), "y"));
+  for (int i = 0; i < 5; ++i)
+    Call(a, codec::msg::kSend, Send("to", b, "d" + std::to_string(i), "x"));
+  for (int i = 0; i < 3; ++i)
+    Call(a, codec::msg::kSend, Send("gid", g, "g" + std::to_string(i), "y"));
   const std::string dconv = DirectConv(a, b), gconv = GroupConv(g);
 
   codec::MapWriter lim(1);
@@ -316,12 +320,15 @@ TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
   EXPECT_EQ(s.body.Find("messages")->via.array.size, 3u);  // the group's
   EXPECT_FALSE(*s.body.GetBool("more"));
   EXPECT_EQ(ack(b, gconv, 3), Code::kOk);
-  EXPECT_EQ(Call(b, codec::msg::kSync, codec::EmptyBody()).body.Find("messages")->via.array.size, 0u);
+  EXPECT_EQ(Call(b, codec::msg::kSync, codec::EmptyBody()).body.Find("messages")->via.array.size,
+            0u);
 
   Outcome convs = Call(b, codec::msg::kConversations, codec::EmptyBody());
   ASSERT_EQ(convs.code, Code::kOk);
   EXPECT_EQ(convs.body.Find("convs")->via.array.size, 2u);
-  EXPECT_EQ(Call(c, codec::msg::kConversations, codec::EmptyBody()).body.Find("convs")->via.array.size, 0u);
+  EXPECT_EQ(
+      Call(c, codec::msg::kConversations, codec::EmptyBody()).body.Find("convs")->via.array.size,
+      0u);
 
   codec::MapWriter h(3);
   h.Key("conv").Str(dconv).Key("before").Uint(4).Key("limit").Uint(2);
@@ -391,9 +398,11 @@ TEST_F(MsgServiceTest, SendingAdvancesTheSendersAckedSeq) {
   Calls calls;
   std::vector<BatchItem> items;
   for (int i = 0; i < 4; ++i) {
-    items.push_back(BatchItem{&calls.Add(b, codec::msg::kSend,
-                                         Send("gid", g, "batch" + std::to_string(i), "x")),
-                              Reply{}, Code::kOk, {}});
+    items.push_back(BatchItem{
+        &calls.Add(b, codec::msg::kSend, Send("gid", g, "batch" + std::to_string(i), "x")),
+        Reply{},
+        Code::kOk,
+        {}});
   }
   service_->HandleBatch(items);
   for (const BatchItem& item : items) EXPECT_EQ(item.code, Code::kOk) << item.error;
@@ -496,8 +505,9 @@ TEST_F(MsgServiceTest, ConcurrentWorkersKeepSeqsGapFree) {
           const uint64_t from = users[static_cast<size_t>(w)];
           const std::string cmid = std::to_string(b) + "." + std::to_string(k);
           const std::string body =
-              k % 2 == 0 ? Send("gid", g, cmid, "group")
-                         : Send("to", users[static_cast<size_t>((w + k) % kWorkers)], cmid, "direct");
+              k % 2 == 0
+                  ? Send("gid", g, cmid, "group")
+                  : Send("to", users[static_cast<size_t>((w + k) % kWorkers)], cmid, "direct");
           items.push_back(BatchItem{&calls.Add(from, codec::msg::kSend, body), {}, Code::kOk, {}});
         }
         try {

@@ -78,7 +78,8 @@ inline client::Result<client::SentMessage> SendUntilOk(
     if (r.ok() || std::chrono::steady_clock::now() > deadline) return r;
     if (failures != nullptr) ++*failures;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (r.code == client::kCodeDisconnected || r.code == static_cast<int>(codec::Code::kUnauthenticated)) {
+    if (r.code == client::kCodeDisconnected ||
+        r.code == static_cast<int>(codec::Code::kUnauthenticated)) {
       std::string error;
       if (c.Connect("127.0.0.1", static_cast<uint16_t>(stack.edge_port(0)), &error)) {
         (void)c.Login(u.name, kPassword);

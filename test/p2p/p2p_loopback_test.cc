@@ -26,8 +26,7 @@ constexpr uint16_t kP2p = codec::ToWire(codec::Service::kP2p);
 struct Peer {
   explicit Peer(Stack& stack) : client(milliseconds(5000)), p2p(&client) {
     std::string error;
-    EXPECT_TRUE(p2p.ConnectAndListen("127.0.0.1", static_cast<uint16_t>(stack.edge_port()),
-                                     &error))
+    EXPECT_TRUE(p2p.ConnectAndListen("127.0.0.1", static_cast<uint16_t>(stack.edge_port()), &error))
         << error;
     client::Client reg(milliseconds(5000));
     EXPECT_TRUE(reg.Connect("127.0.0.1", static_cast<uint16_t>(stack.edge_port()), &error));
@@ -205,17 +204,19 @@ TEST_F(P2pLoopbackTest, ChatCommandTalksDirectly) {
     ASSERT_TRUE(c.Register(alice, "password1").ok());
     ASSERT_TRUE(c.Register(bob, "password1").ok());
   }
-  const std::string chat = std::string(IMBUS_CLI_BIN) + " --server 127.0.0.1:" +
-                           std::to_string(stack_->edge_port()) + " chat --password password1";
-  Process b = Process::Start("/bin/sh", {"-c", "(sleep 9; echo /quit) | " + chat + " --user " + bob});
+  const std::string chat = std::string(IMBUS_CLI_BIN) +
+                           " --server 127.0.0.1:" + std::to_string(stack_->edge_port()) +
+                           " chat --password password1";
+  Process b =
+      Process::Start("/bin/sh", {"-c", "(sleep 9; echo /quit) | " + chat + " --user " + bob});
   ASSERT_TRUE(b.WaitForLog("logged in as", seconds(10)).has_value()) << b.Log();
-  Process a = Process::Start(
-      "/bin/sh", {"-c", "(sleep 1; echo /p2p " + bob + "; sleep 3; echo hello bob; sleep 3; "
-                        "echo /quit) | " + chat + " --user " + alice});
+  Process a = Process::Start("/bin/sh", {"-c", "(sleep 1; echo /p2p " + bob +
+                                                   "; sleep 3; echo hello bob; sleep 3; "
+                                                   "echo /quit) | " +
+                                                   chat + " --user " + alice});
   EXPECT_TRUE(a.WaitForLog("talking to " + bob + ": direct", seconds(15)).has_value()) << a.Log();
   EXPECT_TRUE(a.WaitForLog("[direct] sent", seconds(10)).has_value()) << a.Log();
-  EXPECT_TRUE(b.WaitForLog("talking to " + alice + ": direct", seconds(10)).has_value())
-      << b.Log();
+  EXPECT_TRUE(b.WaitForLog("talking to " + alice + ": direct", seconds(10)).has_value()) << b.Log();
   EXPECT_TRUE(b.WaitForLog("[direct] " + alice + ": hello bob", seconds(10)).has_value())
       << b.Log();
   // alice's /quit says BYE: bob's chat goes back to the relay.

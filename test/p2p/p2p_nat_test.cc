@@ -83,35 +83,43 @@ class NatLab {
       const std::string n = ns("n" + std::to_string(i));
       const std::string v = tag_ + "v" + std::to_string(i);
       const std::string lan = ip(i, 1);
-      steps.insert(steps.end(), {
-          "ip netns add " + n,
-          "ip link add " + v + " type veth peer name out netns " + n,
-          "ip link set " + v + " master " + b, "ip link set " + v + " up",
-          "ip -n " + n + " addr add " + ip(0, 10 + i) + "/24 dev out",
-          "ip -n " + n + " link set out up", "ip -n " + n + " link set lo up",
-          "ip -n " + n + " link add lan type bridge",
-          "ip -n " + n + " addr add " + lan + "/24 dev lan", "ip -n " + n + " link set lan up",
-          "ip netns exec " + n + " sysctl -q -w net.ipv4.ip_forward=1",
-          "ip netns exec " + n + " iptables -t nat -A POSTROUTING -o out -j MASQUERADE",
-          // Like a home router: unsolicited SYNs from outside are dropped, not
-          // answered with RST (a RST would kill the other side's half-open dial).
-          "ip netns exec " + n + " iptables -A INPUT -i out -p tcp --syn -j DROP",
-          // Counts what nat1 forwards straight to the other NAT (the chat bytes).
-          "ip netns exec " + n + " iptables -A FORWARD -o out -d " + ip(0, 13 - i) + " -p tcp",
-      });
+      steps.insert(
+          steps.end(),
+          {
+              "ip netns add " + n,
+              "ip link add " + v + " type veth peer name out netns " + n,
+              "ip link set " + v + " master " + b,
+              "ip link set " + v + " up",
+              "ip -n " + n + " addr add " + ip(0, 10 + i) + "/24 dev out",
+              "ip -n " + n + " link set out up",
+              "ip -n " + n + " link set lo up",
+              "ip -n " + n + " link add lan type bridge",
+              "ip -n " + n + " addr add " + lan + "/24 dev lan",
+              "ip -n " + n + " link set lan up",
+              "ip netns exec " + n + " sysctl -q -w net.ipv4.ip_forward=1",
+              "ip netns exec " + n + " iptables -t nat -A POSTROUTING -o out -j MASQUERADE",
+              // Like a home router: unsolicited SYNs from outside are dropped, not
+              // answered with RST (a RST would kill the other side's half-open dial).
+              "ip netns exec " + n + " iptables -A INPUT -i out -p tcp --syn -j DROP",
+              // Counts what nat1 forwards straight to the other NAT (the chat bytes).
+              "ip netns exec " + n + " iptables -A FORWARD -o out -d " + ip(0, 13 - i) + " -p tcp",
+          });
     }
     // Clients: c1, c3 behind nat1, c2 behind nat2.
     for (auto [c, nat, host] : {std::tuple{"c1", 1, 2}, {"c2", 2, 2}, {"c3", 1, 3}}) {
       const std::string cn = ns(c);
       const std::string n = ns("n" + std::to_string(nat));
-      steps.insert(steps.end(), {
-          "ip netns add " + cn,
-          "ip -n " + n + " link add " + c + " type veth peer name eth0 netns " + cn,
-          "ip -n " + n + " link set " + c + " master lan", "ip -n " + n + " link set " + c + " up",
-          "ip -n " + cn + " addr add " + ip(nat, host) + "/24 dev eth0",
-          "ip -n " + cn + " link set eth0 up", "ip -n " + cn + " link set lo up",
-          "ip -n " + cn + " route add default via " + ip(nat, 1),
-      });
+      steps.insert(steps.end(),
+                   {
+                       "ip netns add " + cn,
+                       "ip -n " + n + " link add " + c + " type veth peer name eth0 netns " + cn,
+                       "ip -n " + n + " link set " + c + " master lan",
+                       "ip -n " + n + " link set " + c + " up",
+                       "ip -n " + cn + " addr add " + ip(nat, host) + "/24 dev eth0",
+                       "ip -n " + cn + " link set eth0 up",
+                       "ip -n " + cn + " link set lo up",
+                       "ip -n " + cn + " route add default via " + ip(nat, 1),
+                   });
     }
     for (const std::string& s : steps) {
       if (Sh(s) != 0) {
@@ -176,9 +184,9 @@ class P2pNatTest : public ::testing::Test {
     stack_->StartBroker();
     stack_->StartActor("auth,directory,presence,msg");
     ASSERT_TRUE(WaitWorkers(*stack_, "presence", 1));
-    edge_ = Process::Start(IMBUS_EDGE_BIN, {"--listen", lab_->ip(0, 1) + ":0", "--broker",
-                                            stack_->bus_endpoint(), "--name", "natedge",
-                                            "--log-level", "debug"});
+    edge_ = Process::Start(IMBUS_EDGE_BIN,
+                           {"--listen", lab_->ip(0, 1) + ":0", "--broker", stack_->bus_endpoint(),
+                            "--name", "natedge", "--log-level", "debug"});
     auto line = edge_.WaitForLog("listening on", seconds(20));
     ASSERT_TRUE(line.has_value()) << edge_.Log();
     edge_port_ = PortFromLogLine(*line);
@@ -200,9 +208,10 @@ class P2pNatTest : public ::testing::Test {
 
   Process RunPeer(const std::string& ns, const std::string& user, uint64_t peer_uid,
                   const std::string& text) {
-    std::vector<std::string> args = {"netns", "exec", lab_->ns(ns), IMBUS_P2P_PEER_BIN,
-                                     "--host", lab_->ip(0, 1), "--port", std::to_string(edge_port_),
-                                     "--user", user, "--text", text};
+    std::vector<std::string> args = {
+        "netns",  "exec",         lab_->ns(ns), IMBUS_P2P_PEER_BIN,
+        "--host", lab_->ip(0, 1), "--port",     std::to_string(edge_port_),
+        "--user", user,           "--text",     text};
     if (peer_uid != 0) {
       args.push_back("--peer-uid");
       args.push_back(std::to_string(peer_uid));

@@ -67,10 +67,9 @@ MariaDbServer::MariaDbServer() {
   }
   dir_ = tmpl;
   socket_ = dir_ + "/mysqld.sock";
-  std::vector<std::string> args = {"mariadb-install-db", "--no-defaults",
-                                   "--auth-root-authentication-method=normal",
-                                   "--datadir=" + dir_ + "/data", "--skip-test-db",
-                                   "--skip-name-resolve"};
+  std::vector<std::string> args = {
+      "mariadb-install-db",          "--no-defaults",  "--auth-root-authentication-method=normal",
+      "--datadir=" + dir_ + "/data", "--skip-test-db", "--skip-name-resolve"};
   if (!WhoAmI().empty()) args.push_back("--user=" + WhoAmI());
   const int rc = RunAndWait(args, dir_ + "/install.log");
   if (rc != 0) {
@@ -184,8 +183,9 @@ const DbConfig& SharedMariaDb() {
     }
     auto server = std::make_unique<MariaDbServer>();
     if (!server->Start()) {
-      std::fprintf(stderr, "test mariadb: cannot start a private MariaDB; "
-                           "set IMBUS_TEST_DB_SOCKET to use a running one\n");
+      std::fprintf(stderr,
+                   "test mariadb: cannot start a private MariaDB; "
+                   "set IMBUS_TEST_DB_SOCKET to use a running one\n");
       std::abort();
     }
     config = server->config();

@@ -40,7 +40,8 @@ class Certs {
  public:
   Certs() {
     const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/imbus-tls-XXXXXX";
+    std::string templ =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/imbus-tls-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
     Make("server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1");
@@ -52,10 +53,11 @@ class Certs {
 
  private:
   void Make(const std::string& name, const std::string& subject, const std::string& san) {
-    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-                            "-nodes -days 2 -subj '" + subject + "' -addext '" + san +
-                            "' -keyout '" + Key(name) + "' -out '" + Cert(name) +
-                            "' >/dev/null 2>&1";
+    const std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+        "-nodes -days 2 -subj '" +
+        subject + "' -addext '" + san + "' -keyout '" + Key(name) + "' -out '" + Cert(name) +
+        "' >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed: " + cmd);
   }
   std::string dir_;
@@ -156,8 +158,8 @@ TEST_F(TlsStackTest, PlainClientOnTlsPortIsRefusedAndEdgeKeepsServing) {
   ASSERT_TRUE(plain.Connect("127.0.0.1", static_cast<uint16_t>(stack_->edge_tls_port()),
                             seconds(10), &error))
       << error;
-  client::Response r =
-      plain.Call(codec::ToWire(codec::Service::kSys), codec::sys::kPing, codec::EmptyBody(), seconds(20));
+  client::Response r = plain.Call(codec::ToWire(codec::Service::kSys), codec::sys::kPing,
+                                  codec::EmptyBody(), seconds(20));
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.code, client::kCodeDisconnected) << r.Describe();
   EXPECT_EQ(plain.queued(), 0u) << "a frame came back from the TLS port";
@@ -193,7 +195,8 @@ TEST_F(TlsStackTest, WrongCaOrWrongNameFailsVerification) {
 TEST_F(TlsStackTest, CliTlsFlagsAndExitCodes) {
   const std::string server = "--server 127.0.0.1:" + std::to_string(stack_->edge_tls_port());
   std::string out;
-  EXPECT_EQ(RunCli(server + " --tls --ca-file " + certs_->Cert("server") + " ping", &out), 0) << out;
+  EXPECT_EQ(RunCli(server + " --tls --ca-file " + certs_->Cert("server") + " ping", &out), 0)
+      << out;
   EXPECT_NE(out.find("pong"), std::string::npos) << out;
 
   out.clear();
