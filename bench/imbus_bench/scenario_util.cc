@@ -11,6 +11,7 @@
 #include "bench/imbus_bench/fleet.h"
 #include "bench/imbus_bench/scenarios.h"
 #include "codec/commands.h"
+#include "net/process_stats.h"
 
 namespace imbus::bench {
 
@@ -65,25 +66,7 @@ int64_t RssKiB(int pid) {
   return -1;
 }
 
-int64_t CpuUs(int pid) {
-  if (pid <= 0) return -1;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(f, stat)) return -1;
-  // The command name (field 2) may hold spaces: fields are counted after its ')'.
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(paren + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  const long hz = ::sysconf(_SC_CLK_TCK);
-  if (hz <= 0) return -1;
-  return static_cast<int64_t>((utime + stime) * 1000000 / static_cast<uint64_t>(hz));
-}
+int64_t CpuUs(int pid) { return net::ProcessCpuUs(pid); }
 
 double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 

@@ -23,29 +23,12 @@
 
 #include "actors/db/db.h"
 #include "actors/db/schema.h"
+#include "net/process_stats.h"
 
 namespace {
 
 using imbus::actors::Db;
 using imbus::actors::DbParam;
-
-// utime+stime of `pid` (all threads) in microseconds, or -1.
-int64_t CpuUs(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(f, stat)) return -1;
-  const size_t paren = stat.rfind(')');  // the command name may hold spaces
-  if (paren == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(paren + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<int64_t>((utime + stime) * 1000000 /
-                              static_cast<uint64_t>(::sysconf(_SC_CLK_TCK)));
-}
 
 int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -108,7 +91,7 @@ int main(int argc, char** argv) {
       std::ifstream f(Variable(&db, "pid_file"));
       f >> mysqld_pid;
     }
-    if (mysqld_pid <= 0 || CpuUs(mysqld_pid) < 0) {
+    if (mysqld_pid <= 0 || imbus::net::ProcessCpuUs(mysqld_pid) < 0) {
       std::fprintf(stderr, "bench_store_floor: cannot read mysqld's CPU time; pass --mysqld-pid\n");
       return 2;
     }
@@ -172,9 +155,11 @@ int main(int argc, char** argv) {
     };
 
     insert(warmup);
-    const int64_t server0 = CpuUs(mysqld_pid), client0 = CpuUs(::getpid()), t0 = NowUs();
+    const int64_t server0 = imbus::net::ProcessCpuUs(mysqld_pid),
+                  client0 = imbus::net::ProcessCpuUs(::getpid()), t0 = NowUs();
     const size_t inserted = insert(rows);
-    const int64_t server1 = CpuUs(mysqld_pid), client1 = CpuUs(::getpid()), t1 = NowUs();
+    const int64_t server1 = imbus::net::ProcessCpuUs(mysqld_pid),
+                  client1 = imbus::net::ProcessCpuUs(::getpid()), t1 = NowUs();
     const double seconds = static_cast<double>(t1 - t0) / 1e6;
     const auto per_row = [&](int64_t us) {
       return static_cast<double>(us) / static_cast<double>(inserted);
