@@ -191,11 +191,11 @@ class BrokerPairTest : public ::testing::Test {
       o.ha_peer = i == 0 ? relay_to_a_->endpoint() : relay_to_b_->endpoint();
       o.ha_backup = i == 1;
       brokers_[i] = std::make_unique<Broker>(ctx_, o);
-      threads_[i] = std::thread([this, i] { brokers_[i]->Run(stop_); });
+      threads_[i] = std::thread([this, i] { brokers_[i]->Run(stop_[i]); });
     }
   }
   void TearDown() override {
-    stop_ = true;
+    for (auto& s : stop_) s = true;
     for (auto& t : threads_) t.join();
   }
 
@@ -219,7 +219,9 @@ class BrokerPairTest : public ::testing::Test {
   std::unique_ptr<StateRelay> relay_to_a_, relay_to_b_;
   std::unique_ptr<Broker> brokers_[2];
   std::thread threads_[2];
-  std::atomic<bool> stop_{false};
+  // One flag per broker: stopping one must never depend on when the other's loop
+  // looks at a shared flag (it could miss a brief true and run on, unjoinable).
+  std::atomic<bool> stop_[2] = {false, false};
   int n_ = 0;
 };
 
@@ -270,12 +272,9 @@ TEST_F(BrokerPairTest, WhenThePrimaryDiesTheBackupServesTheFirstPeerThatComes) {
   ASSERT_TRUE(WaitState(0, "active"));
   ASSERT_TRUE(WaitState(1, "passive"));
   // The primary's thread stops: it is silent (its peers would see the connection drop).
-  stop_ = true;
+  stop_[0] = true;
   threads_[0].join();
   threads_[0] = std::thread([] {});
-  stop_ = false;
-  threads_[1].join();
-  threads_[1] = std::thread([this] { brokers_[1]->Run(stop_); });
   std::this_thread::sleep_for(milliseconds(3 * kHeartbeatMs));
   EXPECT_EQ(StateOf(1), "passive") << "silence alone";
   auto edge = PeerOf(1, "edge-a/0");
