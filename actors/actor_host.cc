@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/auth/password_hasher.h"
@@ -25,8 +26,7 @@ void ActorHost::Start() {
   if (options_.services.empty()) throw std::runtime_error("--services: no service given");
   for (const std::string& name : options_.services) {
     if (registry_.Find(name) == nullptr) {
-      std::string known;
-      for (const auto& n : registry_.Names()) known += (known.empty() ? "" : ", ") + n;
+      const std::string known = fmt::format("{}", fmt::join(registry_.Names(), ", "));
       throw std::runtime_error("--services: unknown service '" + name + "' (known: " + known + ")");
     }
   }
@@ -144,8 +144,7 @@ constexpr int kOffloadSliceMs = 5;
 }  // namespace
 
 void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<bool>& stop) {
-  std::string joined;
-  for (const std::string& name : options_.services) joined += (joined.empty() ? "" : ",") + name;
+  const std::string joined = fmt::format("{}", fmt::join(options_.services, ","));
   bus::BusPeer::Options po;
   po.endpoint = options_.broker;
   po.ready.role = std::string(codec::kRoleWorker);

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <sodium.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "bus/curve_flags.h"
@@ -109,8 +110,7 @@ int main(int argc, char** argv) {
   }
   if (services == "all") {
     o.services = registry.Names();
-    services.clear();
-    for (const std::string& name : o.services) services += (services.empty() ? "" : ",") + name;
+    services = fmt::format("{}", fmt::join(o.services, ","));
   } else {
     std::stringstream ss(services);
     for (std::string s; std::getline(ss, s, ',');) {

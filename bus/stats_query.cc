@@ -4,6 +4,8 @@
 
 #include <zmq.hpp>
 
+#include <fmt/ranges.h>
+
 #include "bus/peer.h"
 
 namespace imbus::bus {
@@ -64,10 +66,9 @@ std::string FormatStats(const codec::StatsMeta& stats) {
            std::to_string(e.load) + "\n";
   }
   for (const auto& w : stats.workers) {
-    std::string services;
-    for (const auto& s : w.services) services += (services.empty() ? "" : ",") + s;
-    out += "worker  " + w.id + "  " + services + "  outstanding " + std::to_string(w.outstanding) +
-           "  served " + std::to_string(w.served) + "\n";
+    out += "worker  " + w.id + "  " + fmt::format("{}", fmt::join(w.services, ",")) +
+           "  outstanding " + std::to_string(w.outstanding) + "  served " +
+           std::to_string(w.served) + "\n";
   }
   return out;
 }
