@@ -9,6 +9,7 @@
 #include "codec/body.h"
 #include "codec/codes.h"
 #include "codec/commands.h"
+#include "codec/route_key.h"
 #include "net/clock.h"
 
 namespace imbus::broker {
@@ -33,6 +34,15 @@ std::string Join(const std::vector<std::string>& v) {
     out += s;
   }
   return out;
+}
+
+// MSG/SEND goes to the worker owning its conversation (WorkerPool::Pick); other
+// requests to the least loaded worker.
+uint64_t RouteKey(const codec::RequestMeta& req, std::string_view body) {
+  if (req.service != codec::ToWire(codec::Service::kMsg) || req.command != codec::msg::kSend) {
+    return 0;
+  }
+  return codec::SendRouteKey(req.uid, body);
 }
 
 // RequestMeta::deadline_ms (wall clock, set by the edge) on this process's steady
@@ -345,7 +355,7 @@ void Broker::Dispatch(const std::string& edge, const std::string& service, codec
   }
   // First come, first served: behind requests already queued for the service.
   std::optional<std::string> worker;
-  if (workers_.QueuedFor(service) == 0) worker = workers_.Pick(service);
+  if (workers_.QueuedFor(service) == 0) worker = workers_.Pick(service, RouteKey(req, body));
   if (worker) {
     SendToWorker(*worker, edge, service, std::move(req), body);
     return;
@@ -399,6 +409,9 @@ void Broker::DrainQueue(const std::vector<std::string>& services) {
       std::optional<std::string> worker = workers_.Pick(service);
       if (!worker) break;  // every worker full: the rest waits for replies
       WorkerPool::Queued q = *workers_.PopQueued(service);
+      if (const uint64_t key = RouteKey(q.meta, q.body); key != 0) {
+        if (std::optional<std::string> owner = workers_.Pick(service, key)) worker = owner;
+      }
       // The asker died while it waited (an empty edge is the broker's own request).
       if (!q.edge.empty() && peers_.count(q.edge) == 0) continue;
       if (SteadyDeadline(q.meta, now) <= now) {

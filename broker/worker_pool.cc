@@ -1,6 +1,9 @@
 #include "broker/worker_pool.h"
 
 #include <algorithm>
+#include <functional>
+
+#include "codec/route_key.h"
 
 namespace imbus::broker {
 
@@ -13,7 +16,9 @@ void WorkerPool::AddWorker(const std::string& id, std::vector<std::string> servi
     auto& ids = by_service_[s].ids;
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   }
-  workers_[id].services = std::move(services);
+  Worker& w = workers_[id];
+  w.services = std::move(services);
+  w.id_hash = codec::Mix64(std::hash<std::string>{}(id));
 }
 
 std::vector<WorkerPool::Pending> WorkerPool::RemoveWorker(const std::string& id) {
@@ -46,10 +51,11 @@ const std::vector<std::string>* WorkerPool::ServicesOf(const std::string& id) co
   return it == workers_.end() ? nullptr : &it->second.services;
 }
 
-std::optional<std::string> WorkerPool::Pick(std::string_view service) {
+std::optional<std::string> WorkerPool::Pick(std::string_view service, uint64_t key) {
   auto svc = by_service_.find(std::string(service));
   if (svc == by_service_.end() || svc->second.ids.empty()) return std::nullopt;
   ServiceWorkers& sw = svc->second;
+  if (key != 0) return PickOwner(sw, key);
   const size_t n = sw.ids.size();
   size_t best = n;
   uint32_t best_load = 0;
@@ -65,6 +71,22 @@ std::optional<std::string> WorkerPool::Pick(std::string_view service) {
   if (best == n) return std::nullopt;  // every one is full
   sw.next = (best + 1) % n;
   return sw.ids[best];
+}
+
+std::optional<std::string> WorkerPool::PickOwner(ServiceWorkers& sw, uint64_t key) {
+  const std::string* best = nullptr;
+  uint64_t best_score = 0;
+  for (const std::string& id : sw.ids) {
+    const Worker& w = workers_[id];
+    if (max_outstanding_ != 0 && w.outstanding >= max_outstanding_) continue;
+    const uint64_t score = codec::Mix64(key ^ w.id_hash);
+    if (best == nullptr || score > best_score) {
+      best = &id;
+      best_score = score;
+    }
+  }
+  if (best == nullptr) return std::nullopt;  // every one is full
+  return *best;
 }
 
 bool WorkerPool::Serves(std::string_view service) const {

@@ -66,7 +66,13 @@ class WorkerPool {
 
   // The worker serving `service` with the fewest outstanding requests, ties broken
   // round robin; nullopt when none serves it or every one holds max_outstanding.
-  std::optional<std::string> Pick(std::string_view service);
+  // With a non-zero `key` (a conversation, codec::SendRouteKey): the worker that owns
+  // the key by rendezvous hashing over the live workers of the service, so one key
+  // stays with one worker while they stay the same, and only the keys of a worker
+  // that leaves or the share of one that joins move. When the owner is full, the
+  // next in the key's order that is not (correct either way: the msg store's keys
+  // decide; ownership only saves it work).
+  std::optional<std::string> Pick(std::string_view service, uint64_t key = 0);
   // True when at least one live worker serves `service` (full or not).
   bool Serves(std::string_view service) const;
 
@@ -101,6 +107,7 @@ class WorkerPool {
 
  private:
   struct Worker {
+    uint64_t id_hash = 0;  // for rendezvous hashing
     std::vector<std::string> services;
     uint32_t outstanding = 0;
     uint64_t served = 0;
@@ -111,6 +118,7 @@ class WorkerPool {
   };
 
   void Release(const std::string& worker, bool served);
+  std::optional<std::string> PickOwner(ServiceWorkers& sw, uint64_t key);
 
   size_t max_queued_;
   uint32_t max_outstanding_;

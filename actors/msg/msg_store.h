@@ -1,15 +1,20 @@
 // Public. MsgStore: the MSG service's MariaDB access (schema migration 3 tables
-// conversations, messages, user_convs, acks, plus reads of users and group_members).
-// Statements are prepared and cached by the Db. Used by one worker thread (its Db).
+// messages, user_convs, acks, plus reads of users and group_members; the
+// conversations table of migration 3 is no longer written: a conversation's last
+// seq is its newest message row). Statements are prepared and cached by the Db.
+// Used by one worker thread (its Db), which owns the conversations the broker
+// routes to it (ConvTails).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "actors/db/db.h"
+#include "actors/msg/conv_tails.h"
 
 namespace imbus::actors::msg {
 
@@ -53,11 +58,12 @@ class MsgStore {
 
   // Stores the new ones of `batch` in ONE transaction and returns one outcome per
   // item, in order. Each sender's acked position in each conversation is raised to
-  // their newest new message (sending counts as reading). Conversation counters are locked in conv
-  // order; deadlocks, lock wait timeouts and dedup races (ER_DUP_ENTRY) retry the whole transaction
-  // a few times. Throws DbUnavailable / DbError when it could not commit: then nothing of the batch
-  // may be acknowledged (for DbUnavailable on COMMIT the outcome is unknown; a resend with the same
-  // cmid resolves it).
+  // their newest new message (sending counts as reading). Seqs come from the
+  // worker's ConvTails; a collision on the keys of messages (ER_DUP_ENTRY: a stale
+  // tail or an unknown duplicate), deadlocks and lock wait timeouts retry the whole
+  // transaction a few times, reading tails and duplicates from the table. Throws DbUnavailable /
+  // DbError when it could not commit: then nothing of the batch may be acknowledged (for
+  // DbUnavailable on COMMIT the outcome is unknown; a resend with the same cmid resolves it).
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
   // Which of `uids` are live (not deleted) users: one query per 64 uids.
@@ -77,9 +83,37 @@ class MsgStore {
   std::vector<ConvState> Conversations(uint64_t uid, const std::string& after, uint64_t limit);
 
  private:
-  std::vector<StoreOutcome> StoreOnce(const std::vector<NewMessage>& batch, int64_t now_ms);
+  using MessageKey = std::pair<uint64_t, std::string>;  // (sender, cmid)
+  using EarlierMessages = std::map<MessageKey, StoredMessage>;
+  // The batch sorted out: duplicates of earlier batches, repeats within it, and the
+  // new items by conversation (sorted: every worker writes in the same order).
+  struct BatchPlan {
+    std::vector<StoreOutcome> out;
+    std::vector<size_t> repeat_of;  // SIZE_MAX: not a repeat
+    std::map<std::string, std::vector<size_t>> by_conv;
+    std::vector<size_t> fresh;                     // the new items, in (conv, seq) order
+    std::map<std::string, ConvTails::Tail> tails;  // before this batch
+  };
+  struct TailUpdate {
+    const std::string* conv;
+    ConvTails::Tail tail;               // after this batch
+    std::vector<uint64_t> new_members;  // user_convs rows of a new direct conversation
+  };
+
+  std::vector<StoreOutcome> StoreOnce(const std::vector<NewMessage>& batch, int64_t now_ms,
+                                      bool check_earlier);
+  EarlierMessages StoredEarlier(const std::vector<NewMessage>& batch);
+  BatchPlan PlanBatch(const std::vector<NewMessage>& batch, const EarlierMessages& earlier);
+  void LoadTails(BatchPlan* plan);
+  std::vector<TailUpdate> AssignSeqs(const std::vector<NewMessage>& batch, int64_t now_ms,
+                                     BatchPlan* plan);
+  void InsertUserConvs(const std::vector<TailUpdate>& tails);
+  void InsertMessages(const BatchPlan& plan);
+  void RaiseSenderAcks(const BatchPlan& plan);
+  void ForgetConvs(const std::vector<NewMessage>& batch);
 
   Db* db_;  // not owned; the worker thread's connection
+  ConvTails tails_;
 };
 
 }  // namespace imbus::actors::msg

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "codec/route_key.h"
+
 namespace imbus::broker {
 namespace {
 
@@ -51,6 +53,53 @@ TEST(WorkerPoolTest, PicksLeastOutstandingRoundRobinOnTies) {
   std::string first = *idle.Pick("s");
   std::string second = *idle.Pick("s");
   EXPECT_NE(first, second);
+}
+
+// A conversation's key stays with one worker while the workers stay the same; when
+// one leaves, only its keys move; when one joins, it takes a share and nothing else
+// moves; a full owner hands the key to the next in the key's order.
+TEST(WorkerPoolTest, KeyedPicksKeepOwnersAndMoveOnlyWhatMust) {
+  WorkerPool pool(100000, 2);
+  for (const char* id : {"w1", "w2", "w3"}) pool.AddWorker(id, {"msg"});
+  constexpr uint64_t kKeys = 3000;
+  std::map<uint64_t, std::string> owner;
+  std::map<std::string, int> share;
+  for (uint64_t k = 1; k <= kKeys; ++k) {
+    owner[k] = *pool.Pick("msg", codec::Mix64(k));
+    ++share[owner[k]];
+    EXPECT_EQ(*pool.Pick("msg", codec::Mix64(k)), owner[k]);  // stable
+  }
+  for (const auto& [id, n] : share) EXPECT_GT(n, 800) << id;  // about a third each
+
+  pool.RemoveWorker("w2");
+  for (uint64_t k = 1; k <= kKeys; ++k) {
+    const std::string now = *pool.Pick("msg", codec::Mix64(k));
+    if (owner[k] != "w2") {
+      EXPECT_EQ(now, owner[k]) << k;
+    }
+    EXPECT_NE(now, "w2");
+    owner[k] = now;
+  }
+  pool.AddWorker("w4", {"msg"});
+  int moved = 0;
+  for (uint64_t k = 1; k <= kKeys; ++k) {
+    const std::string now = *pool.Pick("msg", codec::Mix64(k));
+    if (now != owner[k]) {
+      EXPECT_EQ(now, "w4") << k;
+      ++moved;
+    }
+  }
+  EXPECT_GT(moved, 800);
+  EXPECT_LT(moved, 1200);
+
+  // w1 full (max_outstanding 2): its keys go elsewhere, others' stay put.
+  const auto far = Clock::now() + milliseconds(100000);
+  pool.AddPending(Pend(pool, "w1", far));
+  pool.AddPending(Pend(pool, "w1", far));
+  for (uint64_t k = 1; k <= 50; ++k) {
+    const std::string now = *pool.Pick("msg", codec::Mix64(k));
+    EXPECT_NE(now, "w1");
+  }
 }
 
 TEST(WorkerPoolTest, RepliesReleaseAndLateRepliesAreUnknown) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "codec/body.h"
+#include "codec/route_key.h"
 #include "codec/codes.h"
 #include "codec/commands.h"
 
@@ -156,6 +157,37 @@ TEST(CommandsTest, TableLookups) {
   EXPECT_EQ(ServiceByName("msg"), Service::kMsg);
   EXPECT_STREQ(ServiceName(4), "presence");
   EXPECT_FALSE(ServiceByName("nope").has_value());
+}
+
+// MSG/SEND's route key names the conversation: the same for both directions of a
+// direct conversation, different across conversations and from groups, 0 when the
+// body names none.
+TEST(RouteKeyTest, NamesTheConversation) {
+  auto send = [](const char* field, uint64_t id) {
+    MapWriter w(3);
+    w.Key(field).Uint(id);
+    w.Key("cmid").Str("c");
+    w.Key("text").Str("t");
+    return w.Finish();
+  };
+  const uint64_t ab = SendRouteKey(7, send("to", 9));
+  EXPECT_NE(ab, 0u);
+  EXPECT_EQ(SendRouteKey(9, send("to", 7)), ab);
+  EXPECT_NE(SendRouteKey(7, send("to", 10)), ab);
+  EXPECT_NE(SendRouteKey(8, send("to", 9)), ab);
+  EXPECT_NE(SendRouteKey(7, send("gid", 9)), 0u);
+  EXPECT_EQ(SendRouteKey(7, send("gid", 9)), SendRouteKey(123, send("gid", 9)));
+  EXPECT_NE(SendRouteKey(7, send("gid", 9)), ab);
+  EXPECT_EQ(SendRouteKey(7, send("to", 0)), 0u);
+  EXPECT_EQ(SendRouteKey(7, send("cmid", 1)), 0u);
+  EXPECT_EQ(SendRouteKey(7, "\xc1"), 0u);  // not msgpack
+  MapWriter both(2);
+  both.Key("to").Uint(1);
+  both.Key("gid").Uint(2);
+  EXPECT_EQ(SendRouteKey(7, both.Finish()), 0u);
+  MapWriter wrong(1);
+  wrong.Key("to").Str("x");
+  EXPECT_EQ(SendRouteKey(7, wrong.Finish()), 0u);
 }
 
 }  // namespace

@@ -76,8 +76,8 @@ class LargeListsTest : public ::testing::Test {
     const std::string conv = "CONCAT('d:', " + v + ", ':', " + v + " + 1000000 + seq)";
     db.Exec("INSERT INTO user_convs (uid, conv) SELECT " + v + ", " + conv + " FROM seq_1_to_" +
             std::to_string(kConvs));
-    db.Exec("INSERT INTO conversations (conv, last_seq, last_ts) SELECT " + conv +
-            ", 1, 0 FROM seq_1_to_" + std::to_string(kConvs));
+    db.Exec("INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text) SELECT " + conv +
+            ", 1, " + v + ", CONCAT('c', seq), 0, 0, 'x' FROM seq_1_to_" + std::to_string(kConvs));
     db.Exec(
         "INSERT INTO chat_groups (name, description, owner_uid) SELECT CONCAT('g', seq), "
         "REPEAT('d', 512), " +

@@ -185,5 +185,50 @@ TEST_F(MsgChaosTest, AcknowledgedMessagesSurviveWorkerKillDbRestartBrokerRestart
   CheckStored(acked);
 }
 
+// Ownership moves while conversations are hot: the broker routes every SEND of a
+// conversation to the msg worker owning it (which assigns seqs from memory), and
+// adding and killing workers moves conversations between owners with sends in
+// flight, and back to owners whose tails went stale meanwhile. A stale owner
+// collides on the messages' keys and stores again from the table: every
+// acknowledged message is stored once, with its acknowledged seq, and every
+// conversation, the hot group most of all, stays gap-free.
+TEST_F(MsgChaosTest, OwnershipMovesKeepAHotConversationGapFree) {
+  std::vector<size_t> workers{stack_->StartActor("msg", 2), stack_->StartActor("msg", 2)};
+  ASSERT_TRUE(WaitWorkers(*stack_, "msg", 4));  // two threads each
+  ChatLoadOptions options;
+  options.users = 12;  // every other message goes to the one group: hot
+  options.cmid_prefix = "H";
+  ChatLoad load(*stack_, config_, options);
+  load.Start();
+  auto progress = [&](const char* phase) {
+    EXPECT_TRUE(load.WaitProgress(60, seconds(30))) << "no progress after " << phase;
+  };
+  progress("start");
+  // A joiner takes a share of the 13 hot conversations (the group and 12 direct
+  // ones); when it dies they go back to owners whose tails are now stale.
+  workers.push_back(stack_->StartActor("msg", 2));
+  progress("a third worker joined");
+  stack_->actor(workers[2]).Kill();  // kill -9, sends in flight
+  progress("the joiner killed");
+  workers.push_back(stack_->StartActor("msg", 2));
+  progress("a fourth worker joined");
+  stack_->actor(workers[0]).Kill();
+  progress("the first worker killed");
+  workers.push_back(stack_->StartActor("msg", 2));
+  progress("a fifth worker joined");
+  stack_->actor(workers[3]).Kill();
+  progress("the fourth worker killed");
+  load.Stop();
+
+  const std::vector<Acked> acked = load.acked();
+  size_t in_group = 0;
+  for (const Acked& a : acked) in_group += a.conv == "g:" + std::to_string(load.gid());
+  std::cerr << "acknowledged " << acked.size() << " messages (" << in_group
+            << " in the hot group); " << load.failures() << " failed attempts retried\n";
+  EXPECT_GT(in_group, 150u);
+  EXPECT_GT(load.failures(), 0);  // the kills were felt
+  CheckStored(acked);
+}
+
 }  // namespace
 }  // namespace imbus::testing
