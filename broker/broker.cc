@@ -319,8 +319,8 @@ void Broker::OnRequest(const std::string& edge, const std::string& meta, const s
 }
 
 bool Broker::AdmitUser(const std::string& edge, const codec::RequestMeta& req) {
-  const bool send =
-      req.service == codec::ToWire(codec::Service::kMsg) && req.command == codec::msg::kSend;
+  const codec::CommandInfo* info = codec::FindCommand(req.service, req.command);
+  const bool send = info != nullptr && info->rate == codec::RateClass::kSend;
   const UserLimits::Verdict v = user_limits_.Take(req.uid, send, Clock::now());
   if (v.allowed()) return true;
   const bool sends = v.refusal == UserLimits::Refusal::kSends;
