@@ -358,9 +358,10 @@ void Broker::Dispatch(const std::string& edge, const std::string& service, codec
   }
   // First come, first served: behind requests already queued for the service.
   std::optional<std::string> worker;
-  if (workers_.QueuedFor(service) == 0) worker = workers_.Pick(service, RouteKey(req, body));
+  const uint64_t key = RouteKey(req, body);
+  if (workers_.QueuedFor(service) == 0) worker = workers_.Pick(service, key);
   if (worker) {
-    SendToWorker(*worker, edge, service, std::move(req), body);
+    SendToWorker(*worker, edge, service, std::move(req), body, key);
     return;
   }
   // Every worker is full (or none serves the service yet: then the request waits up
@@ -389,8 +390,9 @@ void Broker::Dispatch(const std::string& edge, const std::string& service, codec
 
 void Broker::SendToWorker(const std::string& worker, const std::string& edge,
                           const std::string& service, codec::RequestMeta req,
-                          const std::string& body) {
+                          const std::string& body, uint64_t key) {
   req.rid = workers_.NextRid();
+  req.owner = key != 0 && workers_.NoteKeyed(key, worker);
   if (!Send(worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {
     // ROUTER_MANDATORY says the worker's connection is gone (killed before its
     // heartbeats ran out): drop it now, answering what it held, and give this
@@ -412,7 +414,8 @@ void Broker::DrainQueue(const std::vector<std::string>& services) {
       std::optional<std::string> worker = workers_.Pick(service);
       if (!worker) break;  // every worker full: the rest waits for replies
       WorkerPool::Queued q = *workers_.PopQueued(service);
-      if (const uint64_t key = RouteKey(q.meta, q.body); key != 0) {
+      const uint64_t key = RouteKey(q.meta, q.body);
+      if (key != 0) {
         if (std::optional<std::string> owner = workers_.Pick(service, key)) worker = owner;
       }
       // The asker died while it waited (an empty edge is the broker's own request).
@@ -421,7 +424,7 @@ void Broker::DrainQueue(const std::vector<std::string>& services) {
         AnswerExpired(q.edge, q.meta);
         continue;
       }
-      SendToWorker(*worker, q.edge, q.service, std::move(q.meta), q.body);
+      SendToWorker(*worker, q.edge, q.service, std::move(q.meta), q.body, key);
     }
   }
 }

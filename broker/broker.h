@@ -166,8 +166,9 @@ class Broker {
   void Dispatch(const std::string& edge, const std::string& service, codec::RequestMeta req,
                 const std::string& body, Clock::time_point queue_deadline);
   // Assigns a rid and sends to `worker`; another worker (or the queue) when it is gone.
+  // `key`: the request's route key (0: none), for RequestMeta::owner.
   void SendToWorker(const std::string& worker, const std::string& edge, const std::string& service,
-                    codec::RequestMeta req, const std::string& body);
+                    codec::RequestMeta req, const std::string& body, uint64_t key);
   // Hands queued requests of `services` to workers with room, oldest first.
   void DrainQueue(const std::vector<std::string>& services);
   // RATE_LIMITED with retry_ms: `service` is busy (`waited`: its queue's oldest wait).

@@ -16,9 +16,21 @@ void WorkerPool::AddWorker(const std::string& id, std::vector<std::string> servi
     auto& ids = by_service_[s].ids;
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   }
-  Worker& w = workers_[id];
+  auto [it, inserted] = workers_.try_emplace(id);
+  Worker& w = it->second;
   w.services = std::move(services);
   w.id_hash = codec::Mix64(std::hash<std::string>{}(id));
+  if (inserted) w.serial = ++last_serial_;
+}
+
+bool WorkerPool::NoteKeyed(uint64_t key, const std::string& worker) {
+  auto w = workers_.find(worker);
+  if (w == workers_.end()) return false;
+  if (key_worker_.size() >= kMaxKeys) key_worker_.clear();
+  uint64_t& last = key_worker_[key];
+  const bool same = last == w->second.serial;
+  last = w->second.serial;
+  return same;
 }
 
 std::vector<WorkerPool::Pending> WorkerPool::RemoveWorker(const std::string& id) {
@@ -74,11 +86,22 @@ std::optional<std::string> WorkerPool::Pick(std::string_view service, uint64_t k
 }
 
 std::optional<std::string> WorkerPool::PickOwner(ServiceWorkers& sw, uint64_t key) {
+  // Queue only when every worker is full, as for unkeyed requests; while any has
+  // room the owner takes the key up to twice the bound (keys are spread evenly, so
+  // this is slack for bursts, not a second bound), and only past that the next in
+  // the key's order does: a conversation written by two workers at once costs a
+  // collision and a batch stored twice.
+  const bool any_room = max_outstanding_ == 0 ||
+                        std::any_of(sw.ids.begin(), sw.ids.end(), [&](const std::string& id) {
+                          return workers_[id].outstanding < max_outstanding_;
+                        });
+  if (!any_room) return std::nullopt;
+  const uint64_t owner_bound = uint64_t{max_outstanding_} * 2;
   const std::string* best = nullptr;
   uint64_t best_score = 0;
   for (const std::string& id : sw.ids) {
     const Worker& w = workers_[id];
-    if (max_outstanding_ != 0 && w.outstanding >= max_outstanding_) continue;
+    if (max_outstanding_ != 0 && w.outstanding >= owner_bound) continue;
     const uint64_t score = codec::Mix64(key ^ w.id_hash);
     if (best == nullptr || score > best_score) {
       best = &id;

@@ -69,14 +69,21 @@ class WorkerPool {
   // With a non-zero `key` (a conversation, codec::SendRouteKey): the worker that owns
   // the key by rendezvous hashing over the live workers of the service, so one key
   // stays with one worker while they stay the same, and only the keys of a worker
-  // that leaves or the share of one that joins move. When the owner is full, the
-  // next in the key's order that is not (correct either way: the msg store's keys
-  // decide; ownership only saves it work).
+  // that leaves or the share of one that joins move. nullopt when every worker
+  // holds max_outstanding, as without a key; otherwise the owner, unless it holds
+  // twice that: then the next in the key's order (correct either way: the msg
+  // store's keys decide; ownership only saves it work).
   std::optional<std::string> Pick(std::string_view service, uint64_t key = 0);
   // True when at least one live worker serves `service` (full or not).
   bool Serves(std::string_view service) const;
 
   uint64_t NextRid() { return ++last_rid_; }
+
+  // Records that `key`'s request goes to `worker` and says whether that worker also
+  // got the key's previous request (RequestMeta::owner). A worker that left and came
+  // back counts as another worker. Remembers the last kMaxKeys keys (forgetting all
+  // at once past that: the cost is one database read per key).
+  bool NoteKeyed(uint64_t key, const std::string& worker);
 
   // Records a request sent to `p.worker` (counted as outstanding).
   void AddPending(Pending p);
@@ -108,6 +115,7 @@ class WorkerPool {
  private:
   struct Worker {
     uint64_t id_hash = 0;  // for rendezvous hashing
+    uint64_t serial = 0;   // new for every AddWorker of an unknown id
     std::vector<std::string> services;
     uint32_t outstanding = 0;
     uint64_t served = 0;
@@ -120,8 +128,12 @@ class WorkerPool {
   void Release(const std::string& worker, bool served);
   std::optional<std::string> PickOwner(ServiceWorkers& sw, uint64_t key);
 
+  static constexpr size_t kMaxKeys = 1 << 18;
+
   size_t max_queued_;
   uint32_t max_outstanding_;
+  uint64_t last_serial_ = 0;
+  std::unordered_map<uint64_t, uint64_t> key_worker_;  // key -> serial of its last worker
   uint64_t last_rid_ = 0;
   std::map<std::string, Worker> workers_;
   std::unordered_map<std::string, ServiceWorkers> by_service_;

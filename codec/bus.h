@@ -86,7 +86,13 @@ struct RequestMeta {
   // The broker refuses to dispatch a request past it and actors drop it unhandled.
   // Appended last: older readers of the array ignore it.
   int64_t deadline_ms = 0;
-  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port, deadline_ms);
+  // Set by the broker on a request it routed by key (MSG/SEND: the conversation) to
+  // the worker that also got the key's previous request: nothing else was sent that
+  // key in between, so what the worker remembers of it (its last seq) is current.
+  // False: read it from the database. Appended last, like deadline_ms.
+  bool owner = false;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, uid, device, peer_host, peer_port, deadline_ms,
+                 owner);
 };
 
 // What a reply does to the connection's session, applied by the broker (session

@@ -1,8 +1,9 @@
 // Internal to the msg service. ConvTails: what one msg worker thread knows of the
 // conversations it owns: each one's last (seq, ts), and the (sender, cmid) keys it
 // stored lately. The broker sends every MSG/SEND of a conversation to the same
-// worker while the set of workers stays the same (RequestMeta::key), so the worker
-// assigns seqs from memory: no counter row, no lock, no dedup query per message.
+// worker while the set of workers stays the same, and says so (RequestMeta::owner)
+// when nothing of it went elsewhere since, so the worker assigns seqs from memory:
+// no counter row, no lock, no dedup query per message.
 //
 // The cache is never trusted for correctness. The messages table's primary key
 // (conv, seq) and unique key (sender, cmid) are the arbiters: a worker whose tail

@@ -143,6 +143,7 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
       }
       m.cmid = std::move(f.cmid);
       m.text = std::move(f.text);
+      m.owned = item.req->meta.owner;
       batch.push_back(std::move(m));
       item_of.push_back(i);
     } catch (const RequestError& e) {

@@ -83,7 +83,7 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   }
   BatchPlan plan = PlanBatch(batch, check_earlier ? StoredEarlier(batch) : EarlierMessages{});
   if (!plan.by_conv.empty()) {
-    LoadTails(&plan);  // reads, before the transaction
+    LoadTails(batch, &plan);  // reads, before the transaction
     const std::vector<TailUpdate> tails = AssignSeqs(batch, now_ms, &plan);
     // READ COMMITTED: no gap locks on the unique checks of the inserts; the keys of
     // messages decide every race (ER_DUP_ENTRY, and the batch is stored again).
@@ -150,11 +150,17 @@ MsgStore::BatchPlan MsgStore::PlanBatch(const std::vector<NewMessage>& batch,
 }
 
 // A conversation's tail is its newest message row: messages are never deleted, so
-// MAX(seq) is the counter. One backward step of the primary key per conversation.
-void MsgStore::LoadTails(BatchPlan* plan) {
+// MAX(seq) is the counter. One backward step of the primary key per conversation,
+// for conversations this worker does not know or was not the owner of (the broker
+// sent one of its messages elsewhere since, or ownership moved).
+void MsgStore::LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan) {
   std::vector<const std::string*> missing;
   for (const auto& [conv, items] : plan->by_conv) {
-    if (std::optional<ConvTails::Tail> t = tails_.Find(conv)) {
+    const bool owned =
+        std::all_of(items.begin(), items.end(), [&](size_t i) { return batch[i].owned; });
+    std::optional<ConvTails::Tail> t;
+    if (owned) t = tails_.Find(conv);
+    if (t) {
       plan->tails[conv] = *t;
     } else {
       missing.push_back(&conv);

@@ -36,6 +36,9 @@ struct NewMessage {
   uint64_t lo = 0, hi = 0;  // direct: both participants (for user_convs)
   std::string cmid;
   std::string text;
+  // The broker routed it to this worker as the conversation's owner, with nothing
+  // sent elsewhere since (RequestMeta::owner): the worker's tail may be trusted.
+  bool owned = false;
 };
 
 struct StoreOutcome {
@@ -104,7 +107,9 @@ class MsgStore {
                                       bool check_earlier);
   EarlierMessages StoredEarlier(const std::vector<NewMessage>& batch);
   BatchPlan PlanBatch(const std::vector<NewMessage>& batch, const EarlierMessages& earlier);
-  void LoadTails(BatchPlan* plan);
+  // Tails of the batch's conversations: from ConvTails when every item of the
+  // conversation was routed to this worker as its owner, else from the table.
+  void LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan);
   std::vector<TailUpdate> AssignSeqs(const std::vector<NewMessage>& batch, int64_t now_ms,
                                      BatchPlan* plan);
   void InsertUserConvs(const std::vector<TailUpdate>& tails);

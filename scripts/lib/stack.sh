@@ -17,7 +17,7 @@ stack_start() {
   ACTOR_ARGS=(--services "$SERVICES" --broker "$BUS" --db-socket "$MARIADB_SOCKET" --db-name "$db"
               --threads "$threads" --pwhash-ops 1 --pwhash-mem 8192 --log-level warn)
   EDGE_ARGS=(--listen "127.0.0.1:$PORT" --broker "$BUS" --threads 2 --log-level warn)
-  "$STACK_BIN/imbus-broker" --bind "$BUS" --log-level warn 2>"$STACK_WORK/broker.log" &
+  "$STACK_BIN/imbus-broker" --bind "$BUS" --log-level warn ${BENCH_BROKER_ARGS:-} 2>"$STACK_WORK/broker.log" &
   BROKER_PID=$!
   PIDS+=($BROKER_PID)
   "$STACK_BIN/imbus-actor" "${ACTOR_ARGS[@]}" 2>"$STACK_WORK/actor.log" &

@@ -87,19 +87,54 @@ TEST(WorkerPoolTest, KeyedPicksKeepOwnersAndMoveOnlyWhatMust) {
     if (now != owner[k]) {
       EXPECT_EQ(now, "w4") << k;
       ++moved;
+      owner[k] = now;
     }
   }
   EXPECT_GT(moved, 800);
   EXPECT_LT(moved, 1200);
 
-  // w1 full (max_outstanding 2): its keys go elsewhere, others' stay put.
+  // w1 at the bound (max_outstanding 2) still takes its keys while others have
+  // room; at twice the bound they go to the next in each key's order; when every
+  // worker is full, keyed requests queue like the rest.
   const auto far = Clock::now() + milliseconds(100000);
-  pool.AddPending(Pend(pool, "w1", far));
-  pool.AddPending(Pend(pool, "w1", far));
-  for (uint64_t k = 1; k <= 50; ++k) {
-    const std::string now = *pool.Pick("msg", codec::Mix64(k));
-    EXPECT_NE(now, "w1");
+  std::vector<uint64_t> w1_keys;
+  for (uint64_t k = 1; k <= kKeys; ++k) {
+    if (owner[k] == "w1") w1_keys.push_back(k);
   }
+  ASSERT_FALSE(w1_keys.empty());
+  pool.AddPending(Pend(pool, "w1", far));
+  pool.AddPending(Pend(pool, "w1", far));
+  EXPECT_EQ(*pool.Pick("msg", codec::Mix64(w1_keys[0])), "w1");
+  pool.AddPending(Pend(pool, "w1", far));
+  pool.AddPending(Pend(pool, "w1", far));
+  for (uint64_t k : w1_keys) EXPECT_NE(*pool.Pick("msg", codec::Mix64(k)), "w1");
+  for (const char* id : {"w3", "w4"}) {
+    pool.AddPending(Pend(pool, id, far));
+    pool.AddPending(Pend(pool, id, far));
+  }
+  EXPECT_FALSE(pool.Pick("msg", codec::Mix64(w1_keys[0])));
+  EXPECT_FALSE(pool.Pick("msg"));
+}
+
+// RequestMeta::owner: true only when a key goes to the worker that got its previous
+// request; a detour to another worker, or the worker leaving and coming back,
+// makes the next request untrusted.
+TEST(WorkerPoolTest, NoteKeyedTellsWhetherTheWorkerHadTheKeyLast) {
+  WorkerPool pool;
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg"});
+  EXPECT_FALSE(pool.NoteKeyed(7, "w1"));  // first time: unknown
+  EXPECT_TRUE(pool.NoteKeyed(7, "w1"));
+  EXPECT_TRUE(pool.NoteKeyed(7, "w1"));
+  EXPECT_FALSE(pool.NoteKeyed(7, "w2"));  // a detour
+  EXPECT_FALSE(pool.NoteKeyed(7, "w1"));  // back: w2 may have written
+  EXPECT_TRUE(pool.NoteKeyed(7, "w1"));
+  EXPECT_FALSE(pool.NoteKeyed(8, "w1"));  // keys are separate
+  pool.RemoveWorker("w1");
+  pool.AddWorker("w1", {"msg"});  // the same id, a new life
+  EXPECT_FALSE(pool.NoteKeyed(7, "w1"));
+  EXPECT_TRUE(pool.NoteKeyed(7, "w1"));
+  EXPECT_FALSE(pool.NoteKeyed(7, "gone"));
 }
 
 TEST(WorkerPoolTest, RepliesReleaseAndLateRepliesAreUnknown) {
