@@ -150,9 +150,9 @@ MsgStore::BatchPlan MsgStore::PlanBatch(const std::vector<NewMessage>& batch,
 }
 
 // A conversation's tail is its newest message row: messages are never deleted, so
-// MAX(seq) is the counter. One backward step of the primary key per conversation,
-// for conversations this worker does not know or was not the owner of (the broker
-// sent one of its messages elsewhere since, or ownership moved).
+// MAX(seq) is the counter. Read for conversations this worker does not know or was
+// not the owner of (the broker sent one of its messages elsewhere since, or
+// ownership moved).
 void MsgStore::LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan) {
   std::vector<const std::string*> missing;
   for (const auto& [conv, items] : plan->by_conv) {
@@ -167,15 +167,33 @@ void MsgStore::LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan) 
       plan->tails[conv] = ConvTails::Tail{};
     }
   }
+  // Two steps, as cheap as MariaDB makes them: MAX(seq) of each by a loose index
+  // scan (one range per conversation; a new conversation finds nothing and costs
+  // nothing more), then the ts of the rows found, by their primary keys.
+  std::vector<std::pair<const std::string*, uint64_t>> found;
   for (const Slice& sl : Slices(missing.size(), true)) {
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) params.emplace_back(std::string_view(*missing[sl.Row(k)]));
-    const std::string sql =
-        Repeat("", "(SELECT conv, seq, ts FROM messages WHERE conv = ? ORDER BY seq DESC LIMIT 1)",
-               " UNION ALL ", sl.size, "");
+    const std::string sql = Repeat("SELECT conv, MAX(seq) FROM messages WHERE conv IN (", "?", ",",
+                                   sl.size, ") GROUP BY conv");
     for (const DbRow& row : db_->Query(sql, params).rows) {
-      plan->tails[row.Str(0).value_or("")] =
-          ConvTails::Tail{row.Uint(1).value_or(0), row.Int(2).value_or(0)};
+      auto it = plan->tails.find(row.Str(0).value_or(""));
+      if (it == plan->tails.end()) continue;
+      it->second.seq = row.Uint(1).value_or(0);
+      found.emplace_back(&it->first, it->second.seq);
+    }
+  }
+  for (const Slice& sl : Slices(found.size(), true)) {
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) {
+      params.emplace_back(std::string_view(*found[sl.Row(k)].first));
+      params.emplace_back(found[sl.Row(k)].second);
+    }
+    const std::string sql =
+        Repeat("SELECT conv, ts FROM messages WHERE (conv, seq) IN (", "(?,?)", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      auto it = plan->tails.find(row.Str(0).value_or(""));
+      if (it != plan->tails.end()) it->second.ts = row.Int(1).value_or(0);
     }
   }
 }
