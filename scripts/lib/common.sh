@@ -13,6 +13,7 @@ IMBUS_PACKAGES=(
   clang libclang-rt-14-dev  # test/fuzz: libFuzzer (scripts/test's fuzz stage)
   libssl-dev openssl  # TLS for clients (edge --tls-listen, imbus --tls); certificates
   clang-format  # scripts/check-format (ctest format_check_test)
+  galera-4 mariadb-backup socat  # Galera clusters: the drills_galera_test, compose's galera profile
   ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
 )
 
