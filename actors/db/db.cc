@@ -68,25 +68,37 @@ class DownList {
   std::map<std::string, std::chrono::steady_clock::time_point> until_, probed_;
 };
 
-// The Galera state of a node; a server without wsrep has none of these and counts as
-// healthy. SHOW is one of the few statements a node outside the primary component
-// still answers.
-constexpr const char* kHealthQuery =
-    "SHOW GLOBAL STATUS WHERE Variable_name IN "
-    "('wsrep_ready', 'wsrep_local_state', 'wsrep_cluster_status')";
-
-// Empty if the node may take reads and writes, else why not.
-std::string Unhealthy(MYSQL* m) {
-  if (mysql_real_query(m, kHealthQuery, std::strlen(kHealthQuery)) != 0) {
-    return std::string("health check: ") + mysql_error(m);
+// A SHOW statement's (name, value) rows; false with *error set if it failed. SHOW is
+// one of the few statements a Galera node outside the primary component still answers.
+bool Show(MYSQL* m, const char* sql, std::map<std::string, std::string>* out, std::string* error) {
+  if (mysql_real_query(m, sql, std::strlen(sql)) != 0) {
+    *error = std::string("health check: ") + mysql_error(m);
+    return false;
   }
   ResultHandle r(mysql_store_result(m));
-  if (!r) return std::string("health check: ") + mysql_error(m);
-  std::map<std::string, std::string> status;
-  while (MYSQL_ROW row = mysql_fetch_row(r.get())) {
-    if (row[0] != nullptr && row[1] != nullptr) status[row[0]] = row[1];
+  if (!r) {
+    *error = std::string("health check: ") + mysql_error(m);
+    return false;
   }
-  if (status.empty()) return "";  // not a Galera node
+  while (MYSQL_ROW row = mysql_fetch_row(r.get())) {
+    if (row[0] != nullptr && row[1] != nullptr) (*out)[row[0]] = row[1];
+  }
+  return true;
+}
+
+// Empty if the node may take reads and writes, else why not. A server without
+// wsrep_on (not a Galera node; its wsrep status reads "Disconnected") is healthy.
+std::string Unhealthy(MYSQL* m) {
+  std::map<std::string, std::string> vars, status;
+  std::string error;
+  if (!Show(m, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'", &vars, &error)) return error;
+  if (vars["wsrep_on"] != "ON") return "";
+  if (!Show(m,
+            "SHOW GLOBAL STATUS WHERE Variable_name IN "
+            "('wsrep_ready', 'wsrep_local_state', 'wsrep_cluster_status')",
+            &status, &error)) {
+    return error;
+  }
   const std::string ready = status["wsrep_ready"], state = status["wsrep_local_state"],
                     cluster = status["wsrep_cluster_status"];
   if (ready == "ON" && state == "4" && cluster == "Primary") return "";

@@ -32,11 +32,13 @@ DbEndpoint ParseOne(std::string_view item) {
   std::string_view host = item, port;
   if (item.front() == '[') {  // [v6]:port
     const size_t close = item.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("'" + std::string(item) + "': no ']'");
+    if (close == std::string_view::npos)
+      throw std::invalid_argument("'" + std::string(item) + "': no ']'");
     host = item.substr(1, close - 1);
     std::string_view rest = item.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') throw std::invalid_argument("'" + std::string(item) + "': ':port' expected after ']'");
+      if (rest.front() != ':')
+        throw std::invalid_argument("'" + std::string(item) + "': ':port' expected after ']'");
       port = rest.substr(1);
     }
   } else if (const size_t colon = item.rfind(':'); colon != std::string_view::npos) {
