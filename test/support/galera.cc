@@ -226,6 +226,30 @@ bool GaleraCluster::WaitSynced(int i, int cluster_size, std::chrono::millisecond
   return false;
 }
 
+bool GaleraCluster::WaitConverged(std::chrono::milliseconds timeout, bool same_commit) const {
+  const auto deadline = Clock::now() + timeout;
+  int running_nodes = 0;
+  for (int i = 0; i < size(); ++i) running_nodes += running(i) ? 1 : 0;
+  int good = 0;
+  while (Clock::now() < deadline) {
+    bool ok = true;
+    std::string committed;
+    for (int i = 0; i < size() && ok; ++i) {
+      if (!running(i)) continue;
+      ok = Status(i, "wsrep_ready") == "ON" && Status(i, "wsrep_local_state") == "4" &&
+           Status(i, "wsrep_cluster_status") == "Primary" &&
+           Status(i, "wsrep_cluster_size") == std::to_string(running_nodes);
+      const std::string c = Status(i, "wsrep_last_committed");
+      if (committed.empty()) committed = c;
+      ok = ok && (!same_commit || (!c.empty() && c == committed));
+    }
+    good = ok ? good + 1 : 0;
+    if (good >= 3) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return false;
+}
+
 bool GaleraCluster::Start() {
   if (dir_.empty() || nodes_.empty()) return false;
   const Node& first = nodes_[0];

@@ -46,6 +46,11 @@ class GaleraCluster {
   std::string Status(int i, const std::string& name) const;
   // wsrep_ready ON, wsrep_local_state 4, Primary, and `size` nodes in its component.
   bool WaitSynced(int i, int cluster_size, std::chrono::milliseconds timeout) const;
+  // Every running node Synced in one primary component of all running nodes, three
+  // polls in a row 0.5 s apart (a node paused and resumed claims Synced for a moment
+  // before it finds it was left behind); with `same_commit` (only when no one writes)
+  // also with the same last committed seqno, i.e. each has applied everything.
+  bool WaitConverged(std::chrono::milliseconds timeout, bool same_commit = true) const;
   // A statement on node i as root (no default database); the MariaDB error number, 0
   // if it succeeded, -1 if no connection could be made.
   int Exec(int i, const std::string& sql) const;
