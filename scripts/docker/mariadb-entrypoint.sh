@@ -26,7 +26,7 @@ if [ "${1:-}" = health ]; then
   fi
   state=$(mariadb --no-defaults -S "$socket" -u"$user" -p"${MARIADB_PASSWORD:-}" \
     --connect-timeout=3 -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN
-    ('wsrep_ready', 'wsrep_local_state') ORDER BY Variable_name" 2>/dev/null | cut -f2 | tr '\n' ' ')
+    ('wsrep_ready', 'wsrep_local_state')" 2>/dev/null | LC_ALL=C sort | cut -f2 | tr '\n' ' ')
   [ "$state" = "4 ON " ]
   exit
 fi
