@@ -34,32 +34,55 @@ fi
 : "${MARIADB_PASSWORD:?set MARIADB_PASSWORD (compose.yaml takes it from IMBUS_DB_PASSWORD)}"
 sql_quote() { local s=${1//\\/\\\\}; printf "'%s'" "${s//\'/\\\'}"; }
 
+# The server's settings. A Galera node gets them from a defaults file rather than the
+# command line: its state transfer script hands the command line to mariadb-backup,
+# which refuses server options there ("unknown variable"), but reads the [mysqld]
+# group of a defaults file, skipping what it does not know.
+server_args=(--datadir="$datadir" --socket="$socket" --bind-address=0.0.0.0 --port=3306
+  --skip-name-resolve --innodb-buffer-pool-size="${MARIADB_BUFFER_POOL:-256M}"
+  --innodb-flush-log-at-trx-commit=1 --max-connections=1000
+  --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci)
+run_server() {  # EXTRA-ARGS...: exec mariadbd
+  if [ -z "${GALERA_CLUSTER_ADDRESS:-}" ]; then
+    exec mariadbd --no-defaults "${server_args[@]}" "$@"
+  fi
+  local cnf=/run/mysqld/imbus-galera.cnf a
+  {
+    echo "[mysqld]"
+    for a in "${server_args[@]}"; do echo "${a#--}"; done
+    echo "wsrep-on=ON"
+    echo "wsrep-provider=/usr/lib/galera/libgalera_smm.so"
+    echo "wsrep-cluster-name=imbus"
+    echo "wsrep-cluster-address=$GALERA_CLUSTER_ADDRESS"
+    echo "wsrep-node-name=${GALERA_NODE_NAME:-$(hostname)}"
+    echo "binlog-format=ROW"
+    echo "innodb-autoinc-lock-mode=2"
+    # The schema's triggers (user_blocks) are created by the imbus user, which has no
+    # SUPER: allowed with Galera's binary log on only with this.
+    echo "log-bin-trust-function-creators=1"
+    echo "wsrep-sst-method=mariabackup"
+    echo "wsrep-sst-auth=sst:${GALERA_SST_PASSWORD:-$MARIADB_PASSWORD}"
+    echo "wsrep-provider-options=gcache.size=128M;evs.keepalive_period=PT0.3S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3S${GALERA_PROVIDER_OPTIONS:+;$GALERA_PROVIDER_OPTIONS}"
+    echo "[sst]"
+    echo "sst-syslog=-1"  # the state transfer's errors into this container's log
+  } >"$cnf"
+  chmod 600 "$cnf"
+  exec mariadbd --defaults-file="$cnf" "$@"
+}
+
+if [ -n "${GALERA_CLUSTER_ADDRESS:-}" ] && [ "${GALERA_BOOTSTRAP:-0}" != 1 ] &&
+  [ ! -e "$datadir/.imbus-ready" ]; then
+  # A joiner's first start: its data comes from a donor by state transfer (SST),
+  # users included; nothing to set up here.
+  echo "imbus-mariadb: joining $GALERA_CLUSTER_ADDRESS (first start: full state transfer)" >&2
+  touch "$datadir/.imbus-ready"
+  run_server
+fi
+
 # First start (or one that died half-way): make the data directory, then create the
 # database and the user on a private bootstrap server (own socket, no network), so
 # the health check sees the server only once the user exists. The marker file
 # says it is done.
-galera_args=()
-if [ -n "${GALERA_CLUSTER_ADDRESS:-}" ]; then
-  galera_args=(--wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so
-    --wsrep-cluster-name=imbus --wsrep-cluster-address="$GALERA_CLUSTER_ADDRESS"
-    --wsrep-node-name="${GALERA_NODE_NAME:-$(hostname)}"
-    --binlog-format=ROW --innodb-autoinc-lock-mode=2
-    --wsrep-sst-method=mariabackup
-    --wsrep-sst-auth="sst:${GALERA_SST_PASSWORD:-$MARIADB_PASSWORD}"
-    --wsrep-provider-options="gcache.size=128M;evs.keepalive_period=PT0.3S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3S${GALERA_PROVIDER_OPTIONS:+;$GALERA_PROVIDER_OPTIONS}")
-  if [ "${GALERA_BOOTSTRAP:-0}" != 1 ] && [ ! -e "$datadir/.imbus-ready" ]; then
-    # A joiner's first start: its data comes from a donor by state transfer (SST),
-    # users included; nothing to set up here.
-    echo "imbus-mariadb: joining $GALERA_CLUSTER_ADDRESS (first start: full state transfer)" >&2
-    touch "$datadir/.imbus-ready"
-    exec mariadbd --no-defaults --datadir="$datadir" --socket="$socket" \
-      --bind-address=0.0.0.0 --port=3306 --skip-name-resolve \
-      --innodb-buffer-pool-size="${MARIADB_BUFFER_POOL:-256M}" \
-      --innodb-flush-log-at-trx-commit=1 --max-connections=1000 \
-      --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci "${galera_args[@]}"
-  fi
-fi
-
 if [ ! -e "$datadir/.imbus-ready" ]; then
   echo "imbus-mariadb: first start, setting up $datadir" >&2
   if [ ! -d "$datadir/mysql" ]; then
@@ -94,15 +117,10 @@ fi
 
 # The node that makes the cluster bootstraps it on a new data directory, or when
 # Galera says it is safe (it stopped last, cleanly); otherwise it joins the others.
-if [ "${GALERA_BOOTSTRAP:-0}" = 1 ]; then
+if [ -n "${GALERA_CLUSTER_ADDRESS:-}" ] && [ "${GALERA_BOOTSTRAP:-0}" = 1 ]; then
   if [ ! -e "$datadir/grastate.dat" ] || grep -q '^safe_to_bootstrap: *1' "$datadir/grastate.dat"; then
     echo "imbus-mariadb: bootstrapping a new Galera cluster" >&2
-    galera_args+=(--wsrep-new-cluster)
+    run_server --wsrep-new-cluster
   fi
 fi
-
-exec mariadbd --no-defaults --datadir="$datadir" --socket="$socket" \
-  --bind-address=0.0.0.0 --port=3306 --skip-name-resolve \
-  --innodb-buffer-pool-size="${MARIADB_BUFFER_POOL:-256M}" \
-  --innodb-flush-log-at-trx-commit=1 --max-connections=1000 \
-  --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci "${galera_args[@]}"
+run_server

@@ -180,7 +180,7 @@ _galera_wait_synced() {
   for _ in $(seq 1 600); do
     state=$(mariadb --no-defaults -S "$s" -uroot -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN
       ('wsrep_cluster_size', 'wsrep_cluster_status', 'wsrep_local_state', 'wsrep_ready')" \
-      2>/dev/null | LC_ALL=C sort | cut -f2 | tr '\n' ' ')
+      2>/dev/null | LC_ALL=C sort | cut -f2 | tr '\n' ' ') || true
     [ "$state" = "$size Primary 4 ON " ] && return 0
     kill -0 "${GALERA_PIDS[i]}" 2>/dev/null || die "Galera node $i exited; see $GALERA_DIR/node$i/mariadb.log"
     sleep 0.1
