@@ -441,10 +441,15 @@ DbResult Db::Query(std::string_view sql, const std::vector<DbParam>& params) {
   return WithReconnect([&] { return QueryOnce(sql, params); });
 }
 
-void Db::Begin(bool read_only) {
+void Db::Begin(bool read_only, Isolation isolation) {
   if (in_transaction_) throw DbError(0, "Begin: a transaction is already open");
   // May reconnect: nothing of the transaction ran yet.
-  Exec(read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  WithReconnect([&] {
+    if (isolation == Isolation::kReadCommitted) {
+      ExecOnce("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    }
+    ExecOnce(read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  });
   in_transaction_ = true;
 }
 
@@ -498,16 +503,18 @@ DbResult Db::QueryOnce(std::string_view sql, const std::vector<DbParam>& params)
   }
 }
 
+void Db::ExecOnce(std::string_view sql) {
+  MYSQL* m = mysql_.get();
+  if (mysql_real_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
+    Fail(mysql_errno(m), std::string("query: ") + mysql_error(m));
+  }
+  do {
+    ResultHandle r(mysql_store_result(m));
+  } while (mysql_next_result(m) == 0);
+}
+
 void Db::Exec(std::string_view sql) {
-  WithReconnect([&] {
-    MYSQL* m = mysql_.get();
-    if (mysql_real_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
-      Fail(mysql_errno(m), std::string("query: ") + mysql_error(m));
-    }
-    do {
-      ResultHandle r(mysql_store_result(m));
-    } while (mysql_next_result(m) == 0);
-  });
+  WithReconnect([&] { ExecOnce(sql); });
 }
 
 }  // namespace imbus::actors

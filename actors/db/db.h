@@ -110,7 +110,11 @@ class Db {
   // retried on a new one (the statement would run outside its transaction): it
   // throws DbUnavailable and the transaction is over. Commit() throwing
   // DbUnavailable means the outcome is unknown. Rollback() never throws.
-  void Begin(bool read_only = false);
+  // `isolation` is set for this transaction together with its START (a reconnect before
+  // the START sets it again on the new connection, which a separate SET TRANSACTION
+  // statement before Begin() would lose).
+  enum class Isolation { kDefault, kReadCommitted };
+  void Begin(bool read_only = false, Isolation isolation = Isolation::kDefault);
   void Commit();
   void Rollback();
   bool in_transaction() const { return in_transaction_; }
@@ -130,6 +134,7 @@ class Db {
   MysqlHandle Open(size_t i, bool select_database) const;
   void MaybeFailBack();
   DbResult QueryOnce(std::string_view sql, const std::vector<DbParam>& params);
+  void ExecOnce(std::string_view sql);
   MYSQL_STMT* Prepare(std::string_view sql);
   [[noreturn]] void Fail(unsigned code, const std::string& what);
 

@@ -2,6 +2,9 @@
 // and Db layer.
 #include <mysqld_error.h>
 
+#include <chrono>
+#include <thread>
+
 #include "actors/auth/mariadb_auth_store.h"
 #include "actors/db/schema.h"
 #include "actors/db/transaction.h"
@@ -199,6 +202,26 @@ TEST(DbHostsTest, LostConnectionEndsTheTransaction) {
     EXPECT_FALSE(db.in_transaction());
   }
   EXPECT_EQ(db.Query("SELECT COUNT(*) FROM t").rows.at(0).Uint(0), 0u);
+}
+
+TEST(DbHostsTest, BeginSetsTheIsolationOfItsTransactionOnly) {
+  Db db(TestDbConfig("iso"));
+  PrepareDatabase(&db);
+  auto level = [&db] {
+    db.Query("SELECT COUNT(*) FROM schema_version");  // InnoDB starts the trx lazily
+    // information_schema.innodb_trx is a cache refreshed at most every 0.1 s.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    DbResult r = db.Query(
+        "SELECT trx_isolation_level FROM information_schema.innodb_trx"
+        " WHERE trx_mysql_thread_id = CONNECTION_ID()");
+    return r.rows.size() == 1 ? r.rows[0].Str(0).value_or("") : std::string("no trx");
+  };
+  db.Begin(false, Db::Isolation::kReadCommitted);
+  EXPECT_EQ(level(), "READ COMMITTED");
+  db.Commit();
+  db.Begin();
+  EXPECT_EQ(level(), "REPEATABLE READ");
+  db.Commit();
 }
 
 }  // namespace imbus::actors::testing
