@@ -1,6 +1,7 @@
 # imbus images, all on debian:bookworm-slim (scripts/base-image makes it locally when
 # no registry can be reached). Stages:
-#   mariadb  Debian's mariadb-server, configured from env (compose service `mariadb`)
+#   mariadb  Debian's mariadb-server (+ galera-4, mariadb-backup for a cluster: see
+#            compose.galera.yaml), configured from env (compose service `mariadb`)
 #   build    compilers and -dev packages; builds the binaries (not shipped)
 #   runtime  the imbus binaries with only their runtime libraries, as a non-root user
 # The mariadb stage comes first so the classic builder (docker-compose v1) does not
@@ -9,7 +10,7 @@
 FROM debian:bookworm-slim AS mariadb
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      mariadb-server mariadb-client \
+      mariadb-server mariadb-client galera-4 mariadb-backup socat \
  && rm -rf /var/lib/apt/lists/* /var/lib/mysql/* \
  && mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld /var/lib/mysql
 COPY scripts/docker/mariadb-entrypoint.sh /usr/local/bin/imbus-mariadb

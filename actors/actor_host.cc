@@ -51,15 +51,16 @@ void ActorHost::Start() {
 
   // MariaDB may come up after us (compose): retry until db_wait_s.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.db_wait_s);
-  const std::string where = options_.db.socket.empty()
-                                ? options_.db.host + ":" + std::to_string(options_.db.port)
-                                : options_.db.socket;
+  std::string where;
+  for (const DbEndpoint& e : options_.db.Endpoints()) {
+    where += (where.empty() ? "" : ",") + e.ToString();
+  }
   Db db(options_.db);
   for (int attempt = 1;; ++attempt) {
     try {
       const int version = PrepareDatabase(&db);
-      spdlog::info("db: {} database '{}' at schema version {}", where, options_.db.database,
-                   version);
+      spdlog::info("db: {} database '{}' at schema version {} (via {})", where,
+                   options_.db.database, version, db.endpoint());
       return;
     } catch (const DbUnavailable& e) {
       if (std::chrono::steady_clock::now() >= deadline) {

@@ -49,12 +49,23 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_DB_SOCKET");
   app.add_option("--db-host", o.db.host, "MariaDB host")->envname("IMBUS_DB_HOST");
   app.add_option("--db-port", o.db.port, "MariaDB port")->envname("IMBUS_DB_PORT");
+  std::string db_hosts;
+  app.add_option("--db-hosts", db_hosts,
+                 "the nodes of a Galera cluster, comma-separated host:port or socket paths "
+                 "(overrides --db-socket/--db-host/--db-port); writes go to the first healthy "
+                 "node in this order")
+      ->envname("IMBUS_DB_HOSTS");
   app.add_option("--db-user", o.db.user, "MariaDB user")->envname("IMBUS_DB_USER");
   app.add_option("--db-password", o.db.password, "MariaDB password")
       ->envname("IMBUS_DB_PASSWORD")
       ->capture_default_str();
   app.add_option("--db-name", o.db.database, "database (created if missing)")
       ->envname("IMBUS_DB_NAME");
+  app.add_option("--db-timeout-s", o.db.timeout_s,
+                 "how long one statement may wait for the server before the connection "
+                 "counts as lost (and, with --db-hosts, the next node is tried)")
+      ->envname("IMBUS_DB_TIMEOUT_S")
+      ->check(CLI::Range(1, 3600));
   app.add_option("--db-wait-s", o.db_wait_s, "keep retrying the first DB connection this long")
       ->envname("IMBUS_DB_WAIT_S")
       ->check(CLI::Range(0, 3600));
@@ -97,6 +108,14 @@ int main(int argc, char** argv) {
   if (list_services) {
     for (const std::string& name : registry.Names()) std::cout << name << "\n";
     return 0;
+  }
+  if (!db_hosts.empty()) {
+    try {
+      o.db.hosts = imbus::actors::ParseDbHosts(db_hosts);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "imbus-actor: --db-hosts: " << e.what() << "\n";
+      return 2;
+    }
   }
   imbus::bus::InitProcessLogging("imbus-actor", log_level);
   {

@@ -1,13 +1,28 @@
 // Public. Db: one MariaDB connection with cached prepared statements, reconnect on a
 // lost connection, and typed parameters/rows. Prepared statements only for data.
 //
+// With several endpoints (the nodes of a Galera cluster, DbConfig::hosts) a Db
+// connects to the first one, in the configured order, that answers and is healthy:
+// wsrep_ready ON, wsrep_local_state 4 (Synced), wsrep_cluster_status Primary. A
+// server without wsrep counts as healthy. Every Db of every actor follows the same
+// order, so all write through one node (no certification conflicts between actors
+// in the normal case). When that node dies, or answers "WSREP has not yet prepared
+// node for application use" (it left the primary component), the statement fails
+// as DbUnavailable if a transaction was open (the host answers UNAVAILABLE and the
+// client retries with its idempotency key), else it is retried once on the next
+// healthy node. While on a later node, a Db looks every kFailBackPeriod (between
+// transactions) whether an earlier one is healthy again, and moves back to it.
+//
 // Not thread-safe: each actor worker thread owns its own Db.
 //
-// Errors: DbUnavailable when the server cannot be reached (after one reconnect and
+// Errors: DbUnavailable when no server can be reached (after one reconnect and
 // one retry of the statement) — the host answers UNAVAILABLE; DbError for any other
-// server error (code() is the MariaDB error number, e.g. ER_DUP_ENTRY).
+// server error (code() is the MariaDB error number, e.g. ER_DUP_ENTRY; on Galera a
+// certification conflict is ER_LOCK_DEADLOCK, often on COMMIT: retry the
+// transaction).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -95,21 +110,38 @@ class Db {
   // retried on a new one (the statement would run outside its transaction): it
   // throws DbUnavailable and the transaction is over. Commit() throwing
   // DbUnavailable means the outcome is unknown. Rollback() never throws.
-  void Begin();
+  // `isolation` is set for this transaction together with its START (a reconnect before
+  // the START sets it again on the new connection, which a separate SET TRANSACTION
+  // statement before Begin() would lose).
+  enum class Isolation { kDefault, kReadCommitted };
+  void Begin(bool read_only = false, Isolation isolation = Isolation::kDefault);
   void Commit();
   void Rollback();
   bool in_transaction() const { return in_transaction_; }
 
   const DbConfig& config() const { return config_; }
+  // The endpoint connected to (or last connected to), e.g. "127.0.0.1:3306".
+  std::string endpoint() const;
+
+  // How often a Db on a later endpoint checks whether an earlier one is back.
+  static constexpr std::chrono::seconds kFailBackPeriod{5};
 
  private:
   template <class F>
   auto WithReconnect(F&& f) -> decltype(f());
+  // Opens a connection to endpoint `i` and checks the node's health; throws
+  // DbUnavailable if it cannot be reached or is not healthy.
+  MysqlHandle Open(size_t i, bool select_database) const;
+  void MaybeFailBack();
   DbResult QueryOnce(std::string_view sql, const std::vector<DbParam>& params);
+  void ExecOnce(std::string_view sql);
   MYSQL_STMT* Prepare(std::string_view sql);
   [[noreturn]] void Fail(unsigned code, const std::string& what);
 
   DbConfig config_;
+  std::vector<DbEndpoint> endpoints_;
+  size_t current_ = 0;  // index into endpoints_ of the connection (or the last one)
+  std::chrono::steady_clock::time_point next_fail_back_{};
   bool select_database_ = true;
   bool in_transaction_ = false;
   MysqlHandle mysql_;
@@ -118,6 +150,10 @@ class Db {
 
 // True for the client error numbers that mean "the connection is gone".
 bool IsConnectionLost(unsigned code);
+// IsConnectionLost, or the server cannot serve us now: ER_UNKNOWN_COM_ERROR, which a
+// Galera node answers while it is not in the primary component ("WSREP has not yet
+// prepared node for application use"). Both are DbUnavailable.
+bool IsServerUnavailable(unsigned code);
 
 // Quotes a database identifier after checking it is [A-Za-z0-9_]+; throws
 // std::invalid_argument otherwise (startup error).

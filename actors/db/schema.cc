@@ -1,5 +1,13 @@
 #include "actors/db/schema.h"
 
+#include <mysqld_error.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <string>
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 namespace imbus::actors {
@@ -157,34 +165,89 @@ const std::vector<Migration>& Migrations() {
 
 namespace {
 
-// Holds a named server lock for the life of the scope (released on the same
-// connection; a lost connection releases it on the server by itself).
-class SchemaLock {
+// The schema lease: a row that one actor at a time holds while it applies migrations.
+// Not GET_LOCK: on a Galera cluster that lock exists only on the node that took it,
+// and actors starting on two nodes would both run the same ALTER. A row is replicated:
+// two actors claiming it at once on different nodes conflict in certification, and one
+// of them gets ER_LOCK_DEADLOCK and tries again, finding it held. The lease expires,
+// so an actor that dies while holding it blocks the others for at most kLeaseS.
+// Seeing the release means seeing every migration before it: DDL (TOI) and rows are
+// applied on every node in one total order.
+class SchemaLease {
  public:
-  explicit SchemaLock(Db* db) : db_(db) {
-    DbResult r = db_->Query("SELECT GET_LOCK(CONCAT('imbus.schema.', DATABASE()), 60)");
-    if (r.rows.empty() || r.rows[0].Int(0).value_or(0) != 1) {
-      throw DbError(0, "could not take the schema lock within 60 s");
+  explicit SchemaLease(Db* db) : db_(db), holder_(MakeHolder()) {
+    db_->Exec(
+        "CREATE TABLE IF NOT EXISTS schema_lock ("
+        " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+        " holder VARCHAR(128) CHARACTER SET ascii NOT NULL,"
+        " expires_at DATETIME(3) NOT NULL"
+        ") ENGINE=InnoDB");
+    db_->Exec("INSERT IGNORE INTO schema_lock (id, holder, expires_at) VALUES (1, '', NOW(3))");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kWaitS);
+    bool told = false;
+    while (!TryTake()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw DbError(0, "could not take the schema lease within " + std::to_string(kWaitS) +
+                             " s (another actor is applying migrations)");
+      }
+      if (!told) spdlog::info("schema: another actor holds the schema lease; waiting");
+      told = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
-  ~SchemaLock() {
+  ~SchemaLease() {
     try {
-      db_->Query("SELECT RELEASE_LOCK(CONCAT('imbus.schema.', DATABASE()))");
-    } catch (const std::exception&) {
-      // The connection is gone, and the lock with it.
+      db_->Query("UPDATE schema_lock SET holder = '' WHERE id = 1 AND holder = ?",
+                 {std::string_view(holder_)});
+    } catch (const std::exception& e) {
+      spdlog::warn("schema: could not release the schema lease ({}); it expires by itself",
+                   e.what());
     }
   }
-  SchemaLock(const SchemaLock&) = delete;
-  SchemaLock& operator=(const SchemaLock&) = delete;
+  SchemaLease(const SchemaLease&) = delete;
+  SchemaLease& operator=(const SchemaLease&) = delete;
+
+  // Extends the lease (before each migration); throws if it was lost meanwhile.
+  void Renew() {
+    DbResult r = db_->Query(
+        "UPDATE schema_lock SET expires_at = NOW(3) + INTERVAL ? SECOND WHERE id = 1 AND holder = "
+        "?",
+        {int64_t{kLeaseS}, std::string_view(holder_)});
+    if (r.affected_rows != 1) throw DbError(0, "lost the schema lease");
+  }
 
  private:
+  static constexpr int kLeaseS = 300;
+  static constexpr int kWaitS = 600;
+
+  static std::string MakeHolder() {
+    char host[64] = {};
+    if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+    std::random_device rd;
+    return std::string(host) + "/" + std::to_string(::getpid()) + "/" + std::to_string(rd());
+  }
+
+  bool TryTake() {
+    try {
+      DbResult r = db_->Query(
+          "UPDATE schema_lock SET holder = ?, expires_at = NOW(3) + INTERVAL ? SECOND"
+          " WHERE id = 1 AND (holder = '' OR expires_at < NOW(3))",
+          {std::string_view(holder_), int64_t{kLeaseS}});
+      return r.affected_rows == 1;
+    } catch (const DbError& e) {
+      if (e.code() == ER_LOCK_DEADLOCK || e.code() == ER_LOCK_WAIT_TIMEOUT) return false;
+      throw;
+    }
+  }
+
   Db* db_;
+  std::string holder_;
 };
 
 }  // namespace
 
 int ApplySchema(Db* db) {
-  SchemaLock lock(db);
+  SchemaLease lease(db);
   db->Exec(
       "CREATE TABLE IF NOT EXISTS schema_version ("
       " version INT NOT NULL PRIMARY KEY,"
@@ -195,6 +258,7 @@ int ApplySchema(Db* db) {
   int current = static_cast<int>(r.rows.at(0).Int(0).value_or(0));
   for (const Migration& m : Migrations()) {
     if (m.version <= current) continue;
+    lease.Renew();
     spdlog::info("schema: applying migration {} ({})", m.version, m.description);
     for (std::string_view sql : m.statements) db->Exec(sql);
     db->Query("INSERT INTO schema_version (version, description) VALUES (?, ?)",
@@ -206,13 +270,27 @@ int ApplySchema(Db* db) {
 
 int PrepareDatabase(Db* db) {
   const std::string quoted = QuoteDatabaseName(db->config().database);
-  db->Disconnect();
-  db->Connect(/*select_database=*/false);
-  db->Exec("CREATE DATABASE IF NOT EXISTS " + quoted +
-           " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
-  db->Disconnect();
-  db->Connect(/*select_database=*/true);
-  return ApplySchema(db);
+  // On Galera, DDL (CREATE DATABASE/TABLE, run in total order on every node) aborts
+  // the statements of other actors that touch the same objects: they fail with
+  // ER_LOCK_DEADLOCK and start over. Every step before and around the migrations is
+  // idempotent, and a migration's DDL is only ever run by the lease holder.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      db->Disconnect();
+      db->Connect(/*select_database=*/false);
+      db->Exec("CREATE DATABASE IF NOT EXISTS " + quoted +
+               " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+      db->Disconnect();
+      db->Connect(/*select_database=*/true);
+      return ApplySchema(db);
+    } catch (const DbError& e) {
+      if (e.code() != ER_LOCK_DEADLOCK || attempt >= 20 || dynamic_cast<const DbUnavailable*>(&e)) {
+        throw;
+      }
+      spdlog::info("schema: {} (a concurrent DDL); starting over", e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+    }
+  }
 }
 
 }  // namespace imbus::actors

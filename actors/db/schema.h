@@ -2,8 +2,13 @@
 //
 // To add tables or columns: append a Migration with the next version to the list in
 // schema.cc. Never edit a migration that has shipped. Migrations run in order, each
-// once per database (recorded in `schema_version`); concurrent actors serialize on
-// GET_LOCK, so starting many at once is safe.
+// once per database (recorded in `schema_version`), also on a Galera cluster:
+// concurrent actors, on one node or several, serialize on a lease row (schema_lock),
+// so starting many at once is safe.
+//
+// Galera rules for migrations: every table has a PRIMARY KEY (rows without one are not
+// replicated reliably), InnoDB only, and no code relies on AUTO_INCREMENT values being
+// dense (a cluster steps them by its size: uids 1, 4, 7, ...).
 #pragma once
 
 #include <string_view>

@@ -87,8 +87,7 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
     const std::vector<TailUpdate> tails = AssignSeqs(batch, now_ms, &plan);
     // READ COMMITTED: no gap locks on the unique checks of the inserts; the keys of
     // messages decide every race (ER_DUP_ENTRY, and the batch is stored again).
-    db_->Exec("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-    db_->Begin();
+    db_->Begin(false, Db::Isolation::kReadCommitted);
     InsertUserConvs(tails);
     InsertMessages(plan);
     RaiseSenderAcks(plan);

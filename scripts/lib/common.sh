@@ -13,6 +13,7 @@ IMBUS_PACKAGES=(
   clang libclang-rt-14-dev  # test/fuzz: libFuzzer (scripts/test's fuzz stage)
   libssl-dev openssl  # TLS for clients (edge --tls-listen, imbus --tls); certificates
   clang-format  # scripts/check-format (ctest format_check_test)
+  galera-4 mariadb-backup socat  # Galera clusters: the drills_galera_test, compose's galera profile
   ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
 )
 
@@ -102,4 +103,94 @@ mariadb_stop() {
   local i
   for i in $(seq 1 100); do kill -0 "$MARIADB_PID" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$MARIADB_PID" 2>/dev/null || true
+}
+
+# galera_start DIR [N]: a Galera cluster of N (default 3) mariadbd on loopback, each
+# with its data, socket and log in DIR/nodeI (ports: gcomm, IST, SST and SQL from a
+# random base). Node 0 bootstraps a fresh cluster, is stopped, its data directory
+# seeds the others (so they join by IST, not a full SST), then it bootstraps again
+# and the others join one at a time (as test/support/galera.cc does for ctest).
+# Sets GALERA_SOCKETS (comma-separated: --db-hosts), GALERA_PIDS (node order) and
+# GALERA_DIR. Stop with galera_stop.
+galera_start() {
+  GALERA_DIR=$1
+  local n=${2:-3} i
+  mkdir -p "$GALERA_DIR"
+  GALERA_DIR=$(cd "$GALERA_DIR" && pwd)
+  GALERA_BASE=$((30000 + RANDOM % 20000))
+  GALERA_N=$n
+  GALERA_PIDS=()
+  GALERA_SOCKETS=
+  local peers=
+  for i in $(seq 0 $((n - 1))); do
+    peers+="${peers:+,}127.0.0.1:$((GALERA_BASE + 10 * i))"
+    GALERA_SOCKETS+="${GALERA_SOCKETS:+,}$GALERA_DIR/node$i/mysqld.sock"
+  done
+  GALERA_PEERS=$peers
+  local user_args=()
+  [ "$(id -u)" -eq 0 ] && user_args=(--user=root)
+  mkdir -p "$GALERA_DIR/node0"
+  mariadb-install-db --no-defaults --datadir="$GALERA_DIR/node0/data" "${user_args[@]}" \
+    --auth-root-authentication-method=normal --skip-test-db >"$GALERA_DIR/install.log" 2>&1 ||
+    die "mariadb-install-db failed; see $GALERA_DIR/install.log"
+  _galera_launch 0 --wsrep-new-cluster
+  _galera_wait_synced 0 1
+  kill "${GALERA_PIDS[0]}"
+  wait "${GALERA_PIDS[0]}" 2>/dev/null || true
+  for i in $(seq 1 $((n - 1))); do
+    mkdir -p "$GALERA_DIR/node$i"
+    cp -a "$GALERA_DIR/node0/data" "$GALERA_DIR/node$i/data"
+    rm -f "$GALERA_DIR/node$i/data/gvwstate.dat"
+  done
+  _galera_launch 0 --wsrep-new-cluster
+  _galera_wait_synced 0 1
+  for i in $(seq 1 $((n - 1))); do
+    _galera_launch "$i"
+    _galera_wait_synced "$i" $((i + 1))
+  done
+  log "Galera cluster of $n up (pids ${GALERA_PIDS[*]}; sockets $GALERA_SOCKETS)"
+}
+
+# _galera_launch I [ARGS...]: starts node I in the background.
+_galera_launch() {
+  local i=$1 d=$GALERA_DIR/node$1
+  shift
+  local port=$((GALERA_BASE + 10 * i))
+  local user_args=()
+  [ "$(id -u)" -eq 0 ] && user_args=(--user=root)
+  rm -f "$d/mysqld.sock"
+  mariadbd --no-defaults --datadir="$d/data" --socket="$d/mysqld.sock" --port=$((port + 3)) \
+    --bind-address=127.0.0.1 --pid-file="$d/mysqld.pid" --log-error="$d/mariadb.log" \
+    "${user_args[@]}" --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=1 \
+    --max-connections=1000 --binlog-format=ROW --innodb-autoinc-lock-mode=2 \
+    --wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so \
+    --wsrep-cluster-name=imbus_local --wsrep-cluster-address="gcomm://$GALERA_PEERS" \
+    --wsrep-node-address="127.0.0.1:$port" --wsrep-node-name="node$i" \
+    --wsrep-node-incoming-address="127.0.0.1:$((port + 3))" \
+    --wsrep-sst-method=mariabackup --wsrep-sst-auth=root: \
+    --wsrep-sst-receive-address="127.0.0.1:$((port + 2))" \
+    --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$port;ist.recv_addr=127.0.0.1:$((port + 1));gcache.size=64M;evs.keepalive_period=PT0.3S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3S" \
+    "$@" >/dev/null 2>&1 &
+  GALERA_PIDS[i]=$!
+}
+
+# _galera_wait_synced I SIZE: until node I is Synced in a primary component of SIZE.
+_galera_wait_synced() {
+  local i=$1 size=$2 s=$GALERA_DIR/node$1/mysqld.sock state _
+  for _ in $(seq 1 600); do
+    state=$(mariadb --no-defaults -S "$s" -uroot -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN
+      ('wsrep_cluster_size', 'wsrep_cluster_status', 'wsrep_local_state', 'wsrep_ready')" \
+      2>/dev/null | LC_ALL=C sort | cut -f2 | tr '\n' ' ') || true
+    [ "$state" = "$size Primary 4 ON " ] && return 0
+    kill -0 "${GALERA_PIDS[i]}" 2>/dev/null || die "Galera node $i exited; see $GALERA_DIR/node$i/mariadb.log"
+    sleep 0.1
+  done
+  die "Galera node $i not Synced within 60 s; see $GALERA_DIR/node$i/mariadb.log"
+}
+
+galera_stop() {
+  local p
+  for p in "${GALERA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${GALERA_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  GALERA_PIDS=()
 }

@@ -5,7 +5,8 @@
 # stack_start BIN WORK DBNAME: starts broker, actor and edge from BIN (a build's bin/
 # directory) with logs in WORK, on fresh random ports. Sets STACK_BIN, STACK_WORK,
 # PORT, BUS, SERVICES, ACTOR_ARGS, EDGE_ARGS, BROKER_PID, ACTOR_PID, EDGE_PID and
-# appends the pids to PIDS (the caller kills them). Environment: BENCH_ACTOR_THREADS.
+# appends the pids to PIDS (the caller kills them). Environment: BENCH_ACTOR_THREADS,
+# STACK_DB_HOSTS (a --db-hosts list instead of MARIADB_SOCKET: scripts/bench-galera).
 stack_start() {
   STACK_BIN=$1
   STACK_WORK=$2
@@ -14,7 +15,9 @@ stack_start() {
   BUS=tcp://127.0.0.1:$((PORT + 1))
   SERVICES=$("$STACK_BIN/imbus-actor" --list-services | paste -sd,)
   local threads=${BENCH_ACTOR_THREADS:-2}  # the default; more only adds contention on 2 cores
-  ACTOR_ARGS=(--services "$SERVICES" --broker "$BUS" --db-socket "$MARIADB_SOCKET" --db-name "$db"
+  local db_args=(--db-socket "$MARIADB_SOCKET")
+  [ -n "${STACK_DB_HOSTS:-}" ] && db_args=(--db-hosts "$STACK_DB_HOSTS")  # a Galera cluster
+  ACTOR_ARGS=(--services "$SERVICES" --broker "$BUS" "${db_args[@]}" --db-name "$db"
               --threads "$threads" --pwhash-ops 1 --pwhash-mem 8192 --log-level warn)
   EDGE_ARGS=(--listen "127.0.0.1:$PORT" --broker "$BUS" --threads 2 --log-level warn)
   "$STACK_BIN/imbus-broker" --bind "$BUS" --log-level warn ${BENCH_BROKER_ARGS:-} 2>"$STACK_WORK/broker.log" &

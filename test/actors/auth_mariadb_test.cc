@@ -2,8 +2,12 @@
 // and Db layer.
 #include <mysqld_error.h>
 
+#include <chrono>
+#include <thread>
+
 #include "actors/auth/mariadb_auth_store.h"
 #include "actors/db/schema.h"
+#include "actors/db/transaction.h"
 #include "test/actors/auth_cases.h"
 #include "test/support/mariadb.h"
 
@@ -134,6 +138,90 @@ TEST(DbTest, TypedParamsRowsAndErrors) {
   DbResult again = db.Query("SELECT COUNT(*) FROM t");
   EXPECT_EQ(again.rows.at(0).Uint(0), 2u);
   EXPECT_THROW(QuoteDatabaseName("bad-name"), std::invalid_argument);
+}
+
+TEST(DbHostsTest, ParsesHostPortsSocketsAndRejectsNonsense) {
+  const std::vector<DbEndpoint> e = ParseDbHosts("db1:3307,db2,/run/a.sock,[::1]:3308");
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_EQ(e[0].host, "db1");
+  EXPECT_EQ(e[0].port, 3307);
+  EXPECT_EQ(e[1].host, "db2");
+  EXPECT_EQ(e[1].port, 3306);
+  EXPECT_EQ(e[2].socket, "/run/a.sock");
+  EXPECT_EQ(e[3].host, "::1");
+  EXPECT_EQ(e[3].port, 3308);
+  EXPECT_EQ(e[3].ToString(), "[::1]:3308");
+  EXPECT_EQ(e[0].ToString(), "db1:3307");
+  for (const char* bad : {"", "a,,b", "a:0", "a:70000", "a:x", ":3306", "[::1"}) {
+    EXPECT_THROW(ParseDbHosts(bad), std::invalid_argument) << bad;
+  }
+}
+
+// With several endpoints, a Db takes the first one that answers; with none, the
+// error names each. (Galera health checks: test/drills/galera_test.cc.)
+TEST(DbHostsTest, TakesTheFirstEndpointThatAnswers) {
+  DbConfig c = TestDbConfig("hosts");
+  DbEndpoint gone;
+  gone.socket = "/nonexistent/a.sock";
+  DbEndpoint shared;
+  shared.socket = c.socket;
+  c.hosts = {gone, shared};
+  Db db(c);
+  PrepareDatabase(&db);
+  EXPECT_EQ(db.endpoint(), c.socket);
+  EXPECT_EQ(db.Query("SELECT 1").rows.at(0).Uint(0), 1u);
+
+  DbEndpoint gone2;
+  gone2.socket = "/nonexistent/b.sock";
+  c.hosts = {gone, gone2};
+  Db none(c);
+  try {
+    none.Query("SELECT 1");
+    ADD_FAILURE() << "expected DbUnavailable";
+  } catch (const DbUnavailable& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("no healthy database node"), std::string::npos) << what;
+    EXPECT_NE(what.find("/nonexistent/b.sock"), std::string::npos) << what;
+  }
+}
+
+// A transaction whose connection is lost throws and is not replayed on a new
+// connection (where its later statements would run outside it): the first part is
+// rolled back with the connection.
+TEST(DbHostsTest, LostConnectionEndsTheTransaction) {
+  Db db(TestDbConfig("txlost"));
+  PrepareDatabase(&db);
+  db.Exec("CREATE TABLE t (id INT PRIMARY KEY)");
+  {
+    Transaction tx(&db);
+    db.Query("INSERT INTO t VALUES (1)");
+    Db killer(db.config());
+    killer.Exec("KILL " +
+                std::to_string(db.Query("SELECT CONNECTION_ID()").rows.at(0).Uint(0).value()));
+    EXPECT_THROW(db.Query("INSERT INTO t VALUES (2)"), DbUnavailable);
+    EXPECT_FALSE(db.in_transaction());
+  }
+  EXPECT_EQ(db.Query("SELECT COUNT(*) FROM t").rows.at(0).Uint(0), 0u);
+}
+
+TEST(DbHostsTest, BeginSetsTheIsolationOfItsTransactionOnly) {
+  Db db(TestDbConfig("iso"));
+  PrepareDatabase(&db);
+  auto level = [&db] {
+    db.Query("SELECT COUNT(*) FROM schema_version");  // InnoDB starts the trx lazily
+    // information_schema.innodb_trx is a cache refreshed at most every 0.1 s.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    DbResult r = db.Query(
+        "SELECT trx_isolation_level FROM information_schema.innodb_trx"
+        " WHERE trx_mysql_thread_id = CONNECTION_ID()");
+    return r.rows.size() == 1 ? r.rows[0].Str(0).value_or("") : std::string("no trx");
+  };
+  db.Begin(false, Db::Isolation::kReadCommitted);
+  EXPECT_EQ(level(), "READ COMMITTED");
+  db.Commit();
+  db.Begin();
+  EXPECT_EQ(level(), "REPEATABLE READ");
+  db.Commit();
 }
 
 }  // namespace imbus::actors::testing

@@ -164,7 +164,9 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
   if (pwhash_mem != kDefaultPwhashCost) {
     args.insert(args.end(), {"--pwhash-ops", "1", "--pwhash-mem", std::to_string(pwhash_mem)});
   }
-  if (!db.socket.empty()) {
+  if (!db.hosts.empty()) {
+    args.insert(args.end(), {"--db-hosts", db.hosts});
+  } else if (!db.socket.empty()) {
     args.insert(args.end(), {"--db-socket", db.socket});
   } else {
     args.insert(args.end(), {"--db-host", db.host, "--db-port", std::to_string(db.port)});

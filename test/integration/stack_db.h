@@ -18,6 +18,7 @@ inline actors::DbConfig StackDbConfig(const Stack& stack,
   c.user = server.user;
   c.password = server.password;
   c.database = stack.database();
+  if (!server.hosts.empty()) c.hosts = actors::ParseDbHosts(server.hosts);
   return c;
 }
 

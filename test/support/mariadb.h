@@ -18,6 +18,9 @@ struct DbConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 3306;
   std::string database;  // empty until the test picks one (NewDatabaseName)
+  // The nodes of a Galera cluster as --db-hosts takes them (GaleraCluster); when set,
+  // actors get --db-hosts and socket/host/port are ignored.
+  std::string hosts;
 };
 
 // A mariadbd process on a data directory of its own. Move-only; the destructor
