@@ -20,7 +20,7 @@
 #include "codec/body.h"
 #include "codec/commands.h"
 #include "test/integration/stack_util.h"
-#include "test/msg/msg_test_util.h"
+#include "test/actors/msg/msg_test_util.h"
 
 namespace imbus::testing {
 namespace {

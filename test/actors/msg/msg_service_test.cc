@@ -12,6 +12,7 @@
 #include "actors/msg/msg_service.h"
 #include "codec/commands.h"
 #include "codec/frame.h"
+#include "test/support/actors_db_config.h"
 #include "test/support/mariadb.h"
 
 namespace imbus::actors::msg {
@@ -20,15 +21,7 @@ namespace {
 using codec::Code;
 
 DbConfig TestDbConfig(const std::string& database) {
-  const imbus::testing::DbConfig& shared = imbus::testing::SharedMariaDb();
-  DbConfig c;
-  c.socket = shared.socket;
-  c.host = shared.host;
-  c.port = shared.port;
-  c.user = shared.user;
-  c.password = shared.password;
-  c.database = database;
-  return c;
+  return imbus::testing::ActorsDbConfig(database);
 }
 
 // Keeps metas and bodies alive for the Requests that point at them.
