@@ -217,6 +217,10 @@ void Broker::OnMessage(const std::string& identity, codec::BusType type, const s
   }
   it->second.last_heard = Clock::now();
   const bool is_edge = it->second.is_edge;
+  if (!codec::MaySendToBroker(type, is_edge)) {
+    ++counters_.malformed;
+    return;
+  }
   switch (type) {
     case codec::BusType::kHeartbeat: {
       codec::Heartbeat hb;
@@ -224,41 +228,25 @@ void Broker::OnMessage(const std::string& identity, codec::BusType type, const s
       break;
     }
     case codec::BusType::kRequest:
-      if (is_edge) {
-        OnRequest(identity, meta, body);
-      } else {
-        ++counters_.malformed;
-      }
+      OnRequest(identity, meta, body);
       break;
     case codec::BusType::kReply:
-      if (!is_edge) {
-        OnReply(identity, meta, body);
-      } else {
-        ++counters_.malformed;
-      }
+      OnReply(identity, meta, body);
       break;
     case codec::BusType::kPush:
-      if (!is_edge) {
-        OnPush(meta, body);
-      } else {
-        ++counters_.malformed;
-      }
+      OnPush(meta, body);
       break;
     case codec::BusType::kBind:
-      if (is_edge) OnBind(identity, meta);
+      OnBind(identity, meta);
       break;
     case codec::BusType::kUnbind:
-      if (is_edge) OnUnbind(identity, meta);
+      OnUnbind(identity, meta);
       break;
     case codec::BusType::kDeparted:
-      if (is_edge) OnDeparted(identity, meta);
+      OnDeparted(identity, meta);
       break;
     case codec::BusType::kQuery:
-      if (!is_edge) {
-        OnQuery(identity, meta);
-      } else {
-        ++counters_.malformed;
-      }
+      OnQuery(identity, meta);
       break;
     default:
       ++counters_.malformed;

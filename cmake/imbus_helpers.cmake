@@ -44,9 +44,12 @@ function(imbus_cc_binary)
 endfunction()
 
 # imbus_cc_test(NAME codec_frame_test SRCS frame_test.cc DEPS imbus::codec
-#               [TIMEOUT 60] [LABELS integration])
+#               [TIMEOUT 60] [LABELS integration] [RESOURCE_LOCK heavy_load] [RUN_SERIAL])
+# RESOURCE_LOCK: tests holding the same lock never run at the same time (the heavy
+# ones would contend for the two cores and the one MariaDB); RUN_SERIAL: alone.
+# LABELS normal_only: run in the normal build only, not again under ASan (scripts/test).
 function(imbus_cc_test)
-  cmake_parse_arguments(A "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(A "RUN_SERIAL" "NAME;TIMEOUT;RESOURCE_LOCK" "SRCS;DEPS;LABELS" ${ARGN})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 60)
   endif()
@@ -57,5 +60,11 @@ function(imbus_cc_test)
   set_tests_properties(${A_NAME} PROPERTIES TIMEOUT ${A_TIMEOUT})
   if(A_LABELS)
     set_tests_properties(${A_NAME} PROPERTIES LABELS "${A_LABELS}")
+  endif()
+  if(A_RESOURCE_LOCK)
+    set_tests_properties(${A_NAME} PROPERTIES RESOURCE_LOCK "${A_RESOURCE_LOCK}")
+  endif()
+  if(A_RUN_SERIAL)
+    set_tests_properties(${A_NAME} PROPERTIES RUN_SERIAL TRUE)
   endif()
 endfunction()

@@ -17,14 +17,9 @@ namespace {
 
 using codec::Code;
 
-uint64_t RequireLogin(const Request& req) {
-  if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
-  return req.meta.uid;
-}
-
 void WriteMessages(codec::MapWriter& w, const std::vector<StoredMessage>& messages) {
   w.packer().pack_array(static_cast<uint32_t>(messages.size()));
-  for (const StoredMessage& m : messages) MsgService::WriteMessage(w, m);
+  for (const StoredMessage& m : messages) codec::MessageOut(w, m);
 }
 
 // Drops messages from the end until the rest fit kMaxReplyBytes (always keeps one: a
@@ -99,7 +94,7 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
     BatchItem& item = items[i];
     try {
-      const uint64_t uid = RequireLogin(*item.req);
+      const uint64_t uid = item.req->meta.uid;
       fields[i] = ParseSend(item.req->body);
       if (fields[i]->to_uid != 0 && fields[i]->to_uid != uid) recipients.insert(fields[i]->to_uid);
     } catch (const RequestError& e) {
@@ -188,7 +183,7 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
     push.meta.uids = std::move(uids);
     push.meta.service = codec::ToWire(codec::Service::kMsg);
     push.meta.command = codec::msg::kMessage;
-    push.body = MessageBody(m);
+    push.body = codec::MessageBody(m);
     push.skip_requester = true;
     reply.pushes.push_back(std::move(push));
   }
@@ -219,7 +214,7 @@ void MsgService::CheckPeerIfEmpty(uint64_t uid, const ConvId& id, uint64_t last_
 }
 
 void MsgService::Ack(const Request& req, Reply* reply) {
-  const uint64_t uid = RequireLogin(req);
+  const uint64_t uid = req.meta.uid;
   const AckFields f = ParseAck(req.body);
   CheckParticipant(uid, f.id);
   const uint64_t last_seq = store_.LastSeq(f.conv);
@@ -232,7 +227,7 @@ void MsgService::Ack(const Request& req, Reply* reply) {
 }
 
 void MsgService::Sync(const Request& req, Reply* reply) {
-  const uint64_t uid = RequireLogin(req);
+  const uint64_t uid = req.meta.uid;
   const uint64_t limit = ParseLimit(req.body, kDefaultSyncLimit, kMaxSyncLimit);
   std::vector<StoredMessage> messages = store_.Sync(uid, limit + 1);
   bool more = messages.size() > limit;
@@ -246,7 +241,7 @@ void MsgService::Sync(const Request& req, Reply* reply) {
 }
 
 void MsgService::History(const Request& req, Reply* reply) {
-  const uint64_t uid = RequireLogin(req);
+  const uint64_t uid = req.meta.uid;
   const HistoryFields f = ParseHistory(req.body);
   CheckParticipant(uid, f.id);
   std::vector<StoredMessage> messages = store_.History(f.conv, f.before, f.limit);
@@ -261,7 +256,7 @@ void MsgService::History(const Request& req, Reply* reply) {
 }
 
 void MsgService::Conversations(const Request& req, Reply* reply) {
-  const uint64_t uid = RequireLogin(req);
+  const uint64_t uid = req.meta.uid;
   const uint32_t limit = ListLimit(req.body);
   const std::string after = req.body.GetString("after").value_or("");
   // Conversation ids are short printable ASCII; anything else is past no id the
@@ -286,29 +281,6 @@ void MsgService::Conversations(const Request& req, Reply* reply) {
   }
   w.Key("more").Bool(more);
   reply->body = w.Finish();
-}
-
-void MsgService::WriteMessage(codec::MapWriter& w, const StoredMessage& m) {
-  w.packer().pack_map(m.gid != 0 ? 7 : 6);
-  w.Key("conv").Str(m.conv);
-  w.Key("seq").Uint(m.seq);
-  w.Key("from").Uint(m.from);
-  w.Key("ts").Int(m.ts);
-  w.Key("text").Str(m.text);
-  w.Key("cmid").Str(m.cmid);
-  if (m.gid != 0) w.Key("gid").Uint(m.gid);
-}
-
-std::string MsgService::MessageBody(const StoredMessage& m) {
-  codec::MapWriter w(m.gid != 0 ? 7 : 6);
-  w.Key("conv").Str(m.conv);
-  w.Key("seq").Uint(m.seq);
-  w.Key("from").Uint(m.from);
-  w.Key("ts").Int(m.ts);
-  w.Key("text").Str(m.text);
-  w.Key("cmid").Str(m.cmid);
-  if (m.gid != 0) w.Key("gid").Uint(m.gid);
-  return w.Finish();
 }
 
 }  // namespace imbus::actors::msg

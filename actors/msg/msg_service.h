@@ -27,10 +27,6 @@ class MsgService : public Service {
   bool Batchable(uint16_t command) const override;
   void HandleBatch(std::vector<BatchItem>& items) override;
 
-  // The MESSAGE push body (and the shape of SYNC/HISTORY entries).
-  static void WriteMessage(codec::MapWriter& w, const StoredMessage& m);
-  static std::string MessageBody(const StoredMessage& m);
-
  private:
   void Ack(const Request& req, Reply* reply);
   void Sync(const Request& req, Reply* reply);

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "test/msg/msg_test_util.h"
+#include "test/actors/msg/msg_test_util.h"
 
 namespace imbus::testing {
 

@@ -17,7 +17,7 @@
 #include "codec/body.h"
 #include "codec/commands.h"
 #include "codec/frame.h"
-#include "test/msg/msg_test_util.h"
+#include "test/actors/msg/msg_test_util.h"
 
 namespace imbus::testing {
 namespace {

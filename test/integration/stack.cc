@@ -18,8 +18,12 @@ constexpr milliseconds kStartTimeout{15000};
 }  // namespace
 
 Stack::Stack(StackOptions options) : options_(options) {
-  bus_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  // A standalone broker binds port 0 and reports the port it got (StartBroker);
+  // restarts reuse it. A pair needs each other's state endpoints before either
+  // starts, so its ports are probed.
+  bus_endpoint_ = "tcp://127.0.0.1:0";
   if (options_.broker_pair) {
+    bus_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
     backup_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
     for (std::string& e : state_endpoints_) e = "tcp://127.0.0.1:" + std::to_string(FreePort());
   }
@@ -91,8 +95,10 @@ void Stack::StartBroker(size_t i) {
   }
   Process& p = broker(i);
   p = Process::Start(IMBUS_BROKER_BIN, args);
-  if (!p.WaitForLog("listening on", kStartTimeout)) {
-    throw std::runtime_error("broker did not start:\n" + p.Log());
+  const auto line = p.WaitForLog("listening on", kStartTimeout);
+  if (!line) throw std::runtime_error("broker did not start:\n" + p.Log());
+  if (i == 0 && bus_endpoint_ == "tcp://127.0.0.1:0") {
+    bus_endpoint_ = "tcp://127.0.0.1:" + std::to_string(PortFromLogLine(*line));
   }
 }
 

@@ -1,5 +1,6 @@
-// Internal to tests. A whole imbus stack from the built binaries on 127.0.0.1 with
-// free ports, against the tests' MariaDB (a database of its own per Stack):
+// Internal to tests. A whole imbus stack from the built binaries on 127.0.0.1 (the
+// broker and the edges bind port 0 and report the port they got; only a broker
+// pair's ports are probed), against the tests' MariaDB (a database of its own per Stack):
 // broker, edges and actor processes that a test can add, kill and restart.
 #pragma once
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "codec/commands.h"
-#include "test/msg/msg_test_util.h"
+#include "test/actors/msg/msg_test_util.h"
 
 namespace imbus::testing {
 namespace {

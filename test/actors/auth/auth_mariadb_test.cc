@@ -8,22 +8,15 @@
 #include "actors/auth/mariadb_auth_store.h"
 #include "actors/db/schema.h"
 #include "actors/db/transaction.h"
-#include "test/actors/auth_cases.h"
+#include "test/actors/auth/auth_cases.h"
+#include "test/support/actors_db_config.h"
 #include "test/support/mariadb.h"
 
 namespace imbus::actors::testing {
 namespace {
 
 DbConfig TestDbConfig(const std::string& prefix) {
-  const imbus::testing::DbConfig& shared = imbus::testing::SharedMariaDb();
-  DbConfig c;
-  c.socket = shared.socket;
-  c.host = shared.host;
-  c.port = shared.port;
-  c.user = shared.user;
-  c.password = shared.password;
-  c.database = imbus::testing::NewDatabaseName(prefix);
-  return c;
+  return imbus::testing::ActorsDbConfig(imbus::testing::NewDatabaseName(prefix));
 }
 
 // The Db behind the store of the current test (one test at a time).

@@ -1,6 +1,6 @@
 // AUTH logic against MemoryAuthStore.
 #include "actors/auth/memory_auth_store.h"
-#include "test/actors/auth_cases.h"
+#include "test/actors/auth/auth_cases.h"
 
 namespace imbus::actors::testing {
 

@@ -12,7 +12,8 @@
 #include "actors/directory/mariadb_directory_store.h"
 #include "actors/directory/memory_directory_store.h"
 #include "codec/commands.h"
-#include "test/directory/service_call.h"
+#include "test/support/actors_db_config.h"
+#include "test/actors/service_call.h"
 #include "test/support/mariadb.h"
 
 namespace imbus::actors::testing {
@@ -45,15 +46,7 @@ class MemoryHarness : public Harness {
 };
 
 DbConfig TestDbConfig(const std::string& prefix) {
-  const imbus::testing::DbConfig& shared = imbus::testing::SharedMariaDb();
-  DbConfig c;
-  c.socket = shared.socket;
-  c.host = shared.host;
-  c.port = shared.port;
-  c.user = shared.user;
-  c.password = shared.password;
-  c.database = imbus::testing::NewDatabaseName(prefix);
-  return c;
+  return imbus::testing::ActorsDbConfig(imbus::testing::NewDatabaseName(prefix));
 }
 
 class MariaDbHarness : public Harness {

@@ -6,7 +6,7 @@
 
 #include "actors/directory/memory_directory_store.h"
 #include "codec/commands.h"
-#include "test/directory/service_call.h"
+#include "test/actors/service_call.h"
 
 namespace imbus::actors::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "test/actors/auth_cases.h"
+#include "test/actors/auth/auth_cases.h"
 
 #include <vector>
 
