@@ -1,5 +1,6 @@
-// EdgeLoop, client side: the epoll loop, accepting, reading frames, answering what
-// the edge answers itself, writing and closing. The bus side is in edge_loop_bus.cc.
+// EdgeLoop: the epoll loop, accepting (plain and TLS), reading frames, answering
+// what the edge answers itself, forwarding the rest through the BrokerLink, writing
+// the broker's replies and pushes, and closing.
 #include "edge/edge_loop.h"
 
 #include <sys/epoll.h>
@@ -34,9 +35,9 @@ EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq
       stats_(stats),
       listener_(std::move(listener)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      admission_(log_name_, options, stats, ip_limits),
       tracker_(std::chrono::milliseconds(options.request_timeout_ms)),
-      next_sweep_(Clock::now() + kSweepEvery),
-      ip_limits_(ip_limits) {
+      next_sweep_(Clock::now() + kSweepEvery) {
   if (!epoll_.valid()) {
     throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
   }
@@ -46,24 +47,22 @@ EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.fd(), &ev) != 0) {
     throw std::runtime_error(std::string("epoll_ctl(listener): ") + std::strerror(errno));
   }
-  bus::BusPeer::Options bo;
-  bo.endpoint = options.broker;
-  bo.ready.role = std::string(codec::kRoleEdge);
-  bo.ready.name = options.name;
-  bo.ready.host = options.advertise_host;
-  bo.ready.port = options.advertise_port;
-  bo.heartbeat_ms = options.heartbeat_ms;
-  bo.identity_prefix = log_name_;
-  bo.curve = options.curve;
-  peer_ = std::make_unique<bus::BusPeer>(ctx, std::move(bo));
-  peer_->set_on_connected([this](uint64_t bound_at) { OnBusConnected(bound_at); });
-  peer_->set_on_broker_lost([this] { OnBrokerLost(); });
-  spdlog::info("{}: bus: connecting to broker {} as {}", log_name_, options.broker,
-               peer_->identity());
-  SyncBusFd();
+  BrokerLink::Handler* handler = this;
+  link_ = std::make_unique<BrokerLink>(log_name_, options, ctx, epoll_.get(), kBusTag, handler);
 }
 
 EdgeLoop::~EdgeLoop() = default;
+
+void EdgeLoop::AddTlsListener(Listener listener, const TlsContext* tls) {
+  tls_listener_.emplace(std::move(listener));
+  tls_ = tls;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = kTlsListenerTag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, tls_listener_->fd(), &ev) != 0) {
+    throw std::runtime_error(std::string("epoll_ctl(TLS listener): ") + std::strerror(errno));
+  }
+}
 
 void EdgeLoop::Run(const std::atomic<bool>& stop) {
   epoll_event events[kMaxEvents];
@@ -92,19 +91,18 @@ void EdgeLoop::Run(const std::atomic<bool>& stop) {
     });
     if (now >= next_sweep_) {
       SweepIdle(now);
-      PruneDeparted();
+      link_->PruneDeparted();
       next_sweep_ = now + kSweepEvery;
     }
-    peer_->Tick(static_cast<uint32_t>(conns_.size()));
-    SyncBusFd();
+    link_->Tick(static_cast<uint32_t>(conns_.size()));
     // Last: a send may have consumed the ZMQ_FD edge, so read until empty every time
     // and send nothing after it in this iteration.
-    DrainBus();
+    link_->Drain();
     graveyard_.clear();
   }
   std::vector<uint64_t> ids;
   for (auto& [id, c] : conns_) ids.push_back(id);
-  for (uint64_t id : ids) Close(*conns_.at(id), "edge shutting down");
+  for (uint64_t id : ids) Close(*conns_.at(id), CloseReason::kShuttingDown);
   graveyard_.clear();
   spdlog::info("{}: stopped", log_name_);
 }
@@ -151,7 +149,14 @@ void EdgeLoop::OnAccept(Listener& listener, bool tls, Clock::time_point now) {
     conns_.emplace(id, std::move(c));
     EdgeStats::Add(stats_->accepted);
     EdgeStats::Add(stats_->connections);
-    AdmitAddress(added, now);
+    const Verdict v = admission_.AdmitConnection(added, now);
+    if (v.admitted) continue;
+    WriteSysError(added, codec::ErrorBody(codec::Code::kRateLimited, v.message));
+    if (added.closed()) continue;
+    // Like CloseAfterFlush, without its log line per connection (a flood would fill
+    // the log): the error goes out, then FIN, then up to the grace for the peer's EOF.
+    added.set_closing();
+    FinishIfFlushed(added);
   }
 }
 
@@ -162,14 +167,45 @@ void EdgeLoop::OnConnectionEvent(Connection& c, uint32_t events, Clock::time_poi
   }
   if ((events & EPOLLOUT) != 0 && c.has_output()) {
     if (c.Flush() != Connection::WriteResult::kOk) {
-      Close(c, "write error (peer gone)");
+      Close(c, CloseReason::kWriteError);
       return;
     }
-    FinishIfFlushed(c, now);
+    FinishIfFlushed(c);
   }
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0 && !c.closed()) {
     ReadInput(c, now);
   }
+}
+
+void EdgeLoop::OnTlsEvent(Connection& c, Clock::time_point now) {
+  // TLS may need the socket the other way round (a handshake step or SSL_read that
+  // must write, an SSL_write that must read), and with EPOLLET an edge is not
+  // repeated: so every event retries the handshake, the output and the input.
+  // A handshake that never finishes is closed by SweepIdle like any silent client.
+  // After the handshake a TLS connection goes through the same ReadInput and
+  // WriteEncoded paths as a plain one (Connection hides SSL_read/SSL_write).
+  if (c.handshaking()) {
+    switch (c.ContinueHandshake()) {
+      case Connection::HandshakeResult::kAgain:
+        return;
+      case Connection::HandshakeResult::kError:
+        Close(c, CloseReason::kTlsHandshakeFailed,
+              net::TlsErrorText("connection closed during the handshake"));
+        return;
+      case Connection::HandshakeResult::kDone:
+        spdlog::debug("{}: conn {} from {}:{}: TLS established ({})", log_name_, c.id(),
+                      c.peer_host(), c.peer_port(), c.TlsDescription());
+        break;
+    }
+  }
+  if (c.has_output()) {
+    if (c.Flush() != Connection::WriteResult::kOk) {
+      Close(c, CloseReason::kWriteError);
+      return;
+    }
+    FinishIfFlushed(c);
+  }
+  if (!c.closed()) ReadInput(c, now);
 }
 
 void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
@@ -188,7 +224,7 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
                        c.peer_host(), c.peer_port(), c.decoder().error());
           EdgeStats::Add(stats_->closed_broken);
           WriteSysError(c, codec::ErrorBody(codec::Code::kBadRequest, c.decoder().error()));
-          CloseAfterFlush(c, "broken stream");
+          CloseAfterFlush(c, CloseReason::kBrokenStream);
           break;
         }
         HandleFrame(c, frame, now);
@@ -196,17 +232,17 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
       }
       if (!c.closed()) c.decoder().ShrinkIfEmpty();
     } else if (n == 0) {
-      Close(c, c.closing() ? "closed after final output" : "peer closed");
+      Close(c, c.closing() ? CloseReason::kAfterFinalOutput : CloseReason::kPeerClosed);
       return;
     } else if (errno == EINTR) {
       continue;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return;
     } else if (errno == EPROTO && c.tls()) {
-      Close(c, "TLS error: " + net::TlsErrorText("protocol error"));
+      Close(c, CloseReason::kTlsError, net::TlsErrorText("protocol error"));
       return;
     } else {
-      Close(c, std::string("read error: ") + std::strerror(errno));
+      Close(c, CloseReason::kReadError, std::strerror(errno));
       return;
     }
   }
@@ -216,7 +252,10 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
   EdgeStats::Add(stats_->requests);
   c.Touch(now);
   const codec::Header& h = frame.header;
-  if (!AdmitConnectionRate(c, h, now)) return;
+  if (const Verdict v = admission_.AdmitRequest(c, h, now); !v.admitted) {
+    RespondRefused(c, h, v);
+    return;
+  }
   codec::Body body;
   std::string error;
   if (!codec::Body::Parse(frame.body, &body, &error)) {
@@ -256,16 +295,19 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
     return;
   }
   // Every command that checks a password or a token counts for the address.
-  const bool login = info->service == codec::Service::kAuth &&
-                     (h.command == codec::auth::kLogin || h.command == codec::auth::kResume ||
-                      h.command == codec::auth::kDeleteAccount);
-  if (login && !AdmitLogin(c, h, now)) return;
-  if (Forward(c, frame, now) && login) NoteLoginForwarded(c, h, body);
+  const bool login = Admission::ChecksCredentials(*info, h.command);
+  if (login) {
+    if (const Verdict v = admission_.AdmitLogin(c, now); !v.admitted) {
+      RespondRefused(c, h, v);
+      return;
+    }
+  }
+  if (Forward(c, frame, now) && login) admission_.NoteLoginForwarded(c, h, body);
 }
 
 bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_point now) {
   const codec::Header& h = frame.header;
-  if (!peer_->broker_alive()) {
+  if (!link_->broker_alive()) {
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker unreachable; retry"));
     return false;
   }
@@ -283,7 +325,7 @@ bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
   // The tracker answers UNAVAILABLE at the same moment: past it no one waits for the
   // work, so the broker and the actor drop the request instead of doing it.
   meta.deadline_ms = net::WallNowMs() + options_.request_timeout_ms;
-  if (!peer_->Send(codec::BusType::kRequest, codec::PackMeta(meta), frame.body)) {
+  if (!link_->SendRequest(meta, frame.body)) {
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker queue full; retry"));
     return false;
   }
@@ -294,6 +336,10 @@ bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
 
 void EdgeLoop::Respond(Connection& c, const codec::Header& request, std::string_view body) {
   WriteFrame(c, codec::kFlagResponse, request.service, request.command, request.seq, body);
+}
+
+void EdgeLoop::RespondRefused(Connection& c, const codec::Header& request, const Verdict& v) {
+  Respond(c, request, codec::RateLimitedBody(v.retry_ms, v.message));
 }
 
 void EdgeLoop::WriteFrame(Connection& c, uint16_t flags, uint16_t service, uint16_t command,
@@ -324,49 +370,41 @@ void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
       return;
     case Connection::WriteResult::kSlowReader:
       EdgeStats::Add(stats_->closed_slow_reader);
-      Close(c, "slow reader: pending output over " + std::to_string(options_.max_output_bytes) +
-                   " bytes");
+      Close(c, CloseReason::kSlowReader,
+            "pending output over " + std::to_string(options_.max_output_bytes) + " bytes");
       return;
     case Connection::WriteResult::kError:
-      Close(c, "write error (peer gone)");
+      Close(c, CloseReason::kWriteError);
       return;
   }
 }
 
-void EdgeLoop::CloseAfterFlush(Connection& c, std::string_view reason) {
+void EdgeLoop::CloseAfterFlush(Connection& c, CloseReason reason, std::string_view detail) {
   if (c.closed() || c.closing()) return;
   spdlog::info("{}: conn {} from {}:{}: closing after output: {}", log_name_, c.id(), c.peer_host(),
-               c.peer_port(), reason);
+               c.peer_port(), DescribeClose(reason, detail));
   c.set_closing();
   c.Touch(Clock::now());  // starts the grace period
-  FinishIfFlushed(c, Clock::now());
+  FinishIfFlushed(c);
 }
 
-void EdgeLoop::FinishIfFlushed(Connection& c, Clock::time_point now) {
-  (void)now;
+void EdgeLoop::FinishIfFlushed(Connection& c) {
   if (!c.closing() || c.closed() || c.has_output() || c.shut_down()) return;
   // FIN after the last byte, then wait for the peer's EOF before closing: closing
   // with unread input would send RST and could destroy the answer in flight.
   c.ShutdownWrite();
 }
 
-void EdgeLoop::Close(Connection& c, std::string_view reason) {
+void EdgeLoop::Close(Connection& c, CloseReason reason, std::string_view detail) {
   if (c.closed()) return;
-  if (c.logged_in()) {
-    SendUnbind(c.id());
-    departed_.push_back(Departed{c.id(), c.session().uid, Clock::now()});
-    // Bounded even when no broker answers for hours: the oldest go first.
-    constexpr size_t kMaxDeparted = 1 << 20;
-    if (departed_.size() > kMaxDeparted) departed_.pop_front();
-  }
-  if (c.ip_counted()) ip_limits_->ReleaseConnection(c.peer_host());
-  const bool quiet = reason == "peer closed" || reason == "closed after final output";
-  if (quiet) {
+  if (c.logged_in()) link_->Depart(c.id(), c.session().uid);
+  admission_.Release(c);
+  if (IsQuietClose(reason)) {
     spdlog::debug("{}: conn {} from {}:{} closed: {}", log_name_, c.id(), c.peer_host(),
-                  c.peer_port(), reason);
+                  c.peer_port(), DescribeClose(reason, detail));
   } else {
     spdlog::info("{}: conn {} from {}:{} closed: {}", log_name_, c.id(), c.peer_host(),
-                 c.peer_port(), reason);
+                 c.peer_port(), DescribeClose(reason, detail));
   }
   c.CloseSocket();  // also leaves the epoll set
   EdgeStats::Add(stats_->closed);
@@ -387,11 +425,119 @@ void EdgeLoop::SweepIdle(Clock::time_point now) {
   }
   for (Connection* c : expired) {
     if (c->closing()) {
-      Close(*c, "peer did not finish closing in time");
+      Close(*c, CloseReason::kCloseGraceExpired);
     } else {
       EdgeStats::Add(stats_->closed_idle);
-      Close(*c, "idle for " + std::to_string(options_.idle_timeout_s) + " s");
+      Close(*c, CloseReason::kIdle, std::to_string(options_.idle_timeout_s) + " s");
     }
+  }
+}
+
+void EdgeLoop::AnswerUnavailable(const RequestTracker::Request& r, std::string_view why) {
+  admission_.ForgetLogin(r.conn, r.seq);
+  Connection* c = Find(r.conn);
+  if (c == nullptr) return;
+  spdlog::debug("{}: conn {} seq {}: {}", log_name_, r.conn, r.seq, why);
+  codec::Header h;
+  h.service = r.service;
+  h.command = r.command;
+  h.seq = r.seq;
+  Respond(*c, h, codec::ErrorBody(codec::Code::kUnavailable, why));
+}
+
+bool EdgeLoop::EndBurst() {
+  corked_ = false;
+  bool closed_any = false;
+  for (uint64_t id : to_flush_) {
+    Connection* c = Find(id);
+    if (c == nullptr) continue;
+    c->set_flush_listed(false);
+    if (c->closed()) continue;
+    if (c->Flush() != Connection::WriteResult::kOk) {
+      Close(*c, CloseReason::kWriteError);
+      closed_any = true;
+      continue;
+    }
+    FinishIfFlushed(*c);
+  }
+  to_flush_.clear();
+  return closed_any;
+}
+
+void EdgeLoop::OnReply(codec::ReplyMeta& meta, std::string_view body) {
+  const bool in_time = tracker_.Complete(meta.conn, meta.seq);
+  if (admission_.pending_logins() > 0) {
+    admission_.NoteReply(meta.conn, meta.seq, body, Clock::now());
+  }
+  const auto action = static_cast<codec::SessionAction>(meta.action);
+  Connection* c = Find(meta.conn);
+  if (c == nullptr) {
+    // The broker just bound a connection that is gone: undo it.
+    if (action == codec::SessionAction::kLogin) link_->Unbind(meta.conn);
+    return;
+  }
+  // The session action is applied even to a late reply: the broker applied it too,
+  // and the two must agree on who is logged in where.
+  if (action == codec::SessionAction::kLogin) {
+    codec::SessionInfo s = std::move(meta.session);
+    if (s.public_host.empty()) {
+      s.public_host = c->peer_host();
+      s.public_port = c->peer_port();
+    }
+    c->LogIn(std::move(s));
+  } else if (action == codec::SessionAction::kLogout) {
+    c->LogOut();
+  }
+  if (!in_time) {
+    spdlog::debug("{}: conn {} seq {}: late reply dropped (already answered)", log_name_, meta.conn,
+                  meta.seq);
+    return;
+  }
+  WriteFrame(*c, codec::kFlagResponse, meta.service, meta.command, meta.seq, body);
+}
+
+void EdgeLoop::OnPush(const codec::EdgePushMeta& meta, std::string_view body) {
+  // Encoded once for every target; WriteFrame would reuse scratch_, so keep a copy.
+  std::string frame;
+  codec::AppendFrame(&frame, codec::kFlagPush, meta.service, meta.command, 0, body);
+  for (uint64_t id : meta.conns) {
+    Connection* c = Find(id);
+    if (c == nullptr || c->closing()) continue;
+    EdgeStats::Add(stats_->pushes);
+    WriteEncoded(*c, frame);
+  }
+}
+
+void EdgeLoop::OnKick(const codec::KickMeta& meta) {
+  Connection* c = Find(meta.conn);
+  if (c == nullptr || c->closing()) return;
+  EdgeStats::Add(stats_->kicked);
+  // The broker already forgot this session: no UNBIND.
+  c->LogOut();
+  codec::MapWriter w(1);
+  w.Key("reason").Str(meta.reason);
+  WriteFrame(*c, codec::kFlagPush, codec::ToWire(codec::Service::kAuth), codec::auth::kKicked, 0,
+             w.Finish());
+  if (!c->closed()) CloseAfterFlush(*c, CloseReason::kKicked, meta.reason);
+}
+
+size_t EdgeLoop::RebindSessions(uint64_t bound_at) {
+  size_t n = 0;
+  for (auto& [id, c] : conns_) {
+    if (!c->logged_in() || c->closed()) continue;
+    link_->Bind(id, c->session(), bound_at);
+    ++n;
+  }
+  return n;
+}
+
+void EdgeLoop::OnBrokerLost() {
+  const size_t n = tracker_.outstanding();
+  tracker_.FailAll([this](const RequestTracker::Request& r) {
+    AnswerUnavailable(r, "the broker went away; retry");
+  });
+  if (n > 0) {
+    spdlog::warn("{}: bus: {} requests in flight answered UNAVAILABLE (broker lost)", log_name_, n);
   }
 }
 

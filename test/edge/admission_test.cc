@@ -1,0 +1,174 @@
+// Admission on its own, on a fake clock: the verdicts for connections, requests and
+// logins, and how forwarded logins' answers feed the per-address backoff. No sockets:
+// a Connection without an fd carries the address and the buckets.
+#include "edge/admission.h"
+
+#include <gtest/gtest.h>
+
+#include "codec/body.h"
+#include "codec/codes.h"
+#include "codec/commands.h"
+
+namespace imbus::edge {
+namespace {
+
+using std::chrono::milliseconds;
+const Clock::time_point kT0 = Clock::time_point() + std::chrono::hours(1);
+
+Connection Conn(uint64_t id, const std::string& host) {
+  return Connection(id, net::UniqueFd(), 65536, host, 40000, kT0);
+}
+
+codec::Header Header(codec::Service service, uint16_t command, uint32_t seq) {
+  codec::Header h;
+  h.service = codec::ToWire(service);
+  h.command = command;
+  h.seq = seq;
+  return h;
+}
+
+codec::Body Parsed(const std::string& bytes) {
+  codec::Body b;
+  std::string error;
+  EXPECT_TRUE(codec::Body::Parse(bytes, &b, &error)) << error;
+  return b;
+}
+
+std::string LoginBody(uint64_t uid) {
+  codec::MapWriter w(2);
+  w.Key("uid").Uint(uid);
+  w.Key("password").Str("x");
+  return w.Finish();
+}
+
+std::string CodeBody(codec::Code code) {
+  codec::MapWriter w(1);
+  w.Key("code").Int(static_cast<int>(code));
+  return w.Finish();
+}
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  AdmissionTest() : limits_(2, Backoff()), admission_("edge-t/0", Options(), &stats_, &limits_) {}
+
+  static LoginBackoffOptions Backoff() {
+    LoginBackoffOptions o;
+    o.free_failures = 1;
+    o.base_ms = 1000;
+    o.max_ms = 8000;
+    return o;
+  }
+  const EdgeOptions& Options() {
+    options_.conn_requests = net::TokenRate{10, 3};
+    options_.conn_sends = net::TokenRate{1, 1};
+    return options_;
+  }
+
+  EdgeOptions options_;
+  EdgeStats stats_;
+  IpLimits limits_;
+  Admission admission_;
+};
+
+TEST_F(AdmissionTest, ConnectionsOverTheAddressCapAreRefusedAndReleaseFreesASlot) {
+  Connection a = Conn(1, "10.0.0.1"), b = Conn(2, "10.0.0.1"), c = Conn(3, "10.0.0.1");
+  EXPECT_TRUE(admission_.AdmitConnection(a, kT0).admitted);
+  EXPECT_TRUE(admission_.AdmitConnection(b, kT0).admitted);
+  const Verdict v = admission_.AdmitConnection(c, kT0);
+  EXPECT_FALSE(v.admitted);
+  EXPECT_EQ(v.message, "too many connections from 10.0.0.1");
+  EXPECT_FALSE(c.ip_counted());
+  EXPECT_EQ(stats_.refused_ip_cap.load(), 1u);
+  // Another address is not affected; a release lets the next one in.
+  Connection other = Conn(4, "10.0.0.2");
+  EXPECT_TRUE(admission_.AdmitConnection(other, kT0).admitted);
+  admission_.Release(a);
+  admission_.Release(c);  // never counted: releases nothing
+  EXPECT_EQ(limits_.open_connections("10.0.0.1"), 1u);
+  EXPECT_TRUE(admission_.AdmitConnection(c, kT0).admitted);
+}
+
+TEST_F(AdmissionTest, RequestRateThenSendRateWithRetryAndNoTokensTakenOnRefusal) {
+  Connection c = Conn(1, "10.0.0.1");
+  const auto ping = Header(codec::Service::kSys, codec::sys::kPing, 1);
+  const auto send = Header(codec::Service::kMsg, codec::msg::kSend, 2);
+  EXPECT_TRUE(admission_.AdmitRequest(c, send, kT0).admitted);
+  // The send bucket (burst 1) is empty: refused by sends, the request token kept.
+  Verdict v = admission_.AdmitRequest(c, send, kT0);
+  EXPECT_FALSE(v.admitted);
+  EXPECT_EQ(v.retry_ms, 1000);
+  EXPECT_EQ(v.message, "too many messages on this connection; slow down");
+  EXPECT_EQ(stats_.rate_limited_send.load(), 1u);
+  EXPECT_TRUE(admission_.AdmitRequest(c, ping, kT0).admitted);
+  EXPECT_TRUE(admission_.AdmitRequest(c, ping, kT0).admitted);
+  v = admission_.AdmitRequest(c, ping, kT0);
+  EXPECT_FALSE(v.admitted);
+  EXPECT_EQ(v.retry_ms, 100);
+  EXPECT_EQ(v.message, "too many requests on this connection; slow down");
+  EXPECT_EQ(stats_.rate_limited.load(), 1u);
+  EXPECT_TRUE(admission_.AdmitRequest(c, ping, kT0 + milliseconds(100)).admitted);
+}
+
+TEST_F(AdmissionTest, OnlyCredentialCommandsCountForTheBackoff) {
+  const codec::CommandInfo* login = codec::FindCommand(codec::ToWire(codec::Service::kAuth),
+                                                       codec::auth::kLogin);
+  const codec::CommandInfo* resume = codec::FindCommand(codec::ToWire(codec::Service::kAuth),
+                                                        codec::auth::kResume);
+  const codec::CommandInfo* del = codec::FindCommand(codec::ToWire(codec::Service::kAuth),
+                                                     codec::auth::kDeleteAccount);
+  const codec::CommandInfo* send = codec::FindCommand(codec::ToWire(codec::Service::kMsg),
+                                                      codec::msg::kSend);
+  ASSERT_TRUE(login && resume && del && send);
+  EXPECT_TRUE(Admission::ChecksCredentials(*login, codec::auth::kLogin));
+  EXPECT_TRUE(Admission::ChecksCredentials(*resume, codec::auth::kResume));
+  EXPECT_TRUE(Admission::ChecksCredentials(*del, codec::auth::kDeleteAccount));
+  EXPECT_FALSE(Admission::ChecksCredentials(*send, codec::msg::kSend));
+}
+
+TEST_F(AdmissionTest, FailedLoginAnswersMakeTheAddressWaitAndSuccessForgives) {
+  Connection c = Conn(7, "10.0.0.9");
+  const codec::Body body = Parsed(LoginBody(42));
+  auto attempt = [&](uint32_t seq, codec::Code answer, Clock::time_point now) {
+    const Verdict v = admission_.AdmitLogin(c, now);
+    if (!v.admitted) return v;
+    admission_.NoteLoginForwarded(c, Header(codec::Service::kAuth, codec::auth::kLogin, seq),
+                                  body);
+    EXPECT_EQ(admission_.pending_logins(), 1u);
+    admission_.NoteReply(7, seq, CodeBody(answer), now);
+    EXPECT_EQ(admission_.pending_logins(), 0u);
+    return v;
+  };
+  EXPECT_TRUE(attempt(1, codec::Code::kUnauthenticated, kT0).admitted);
+  EXPECT_TRUE(attempt(2, codec::Code::kUnauthenticated, kT0).admitted);
+  // Two failures, one free: the address now waits a second.
+  const Verdict v = admission_.AdmitLogin(c, kT0);
+  EXPECT_FALSE(v.admitted);
+  EXPECT_EQ(v.retry_ms, 1000);
+  EXPECT_EQ(v.message, "too many failed logins from this address; wait");
+  EXPECT_EQ(stats_.login_backoff.load(), 1u);
+  // The right password for account 42 forgives its failures: no wait after it (the
+  // attempt itself reserved the next two seconds).
+  const auto t1 = kT0 + milliseconds(1000);
+  EXPECT_TRUE(attempt(3, codec::Code::kOk, t1).admitted);
+  EXPECT_TRUE(admission_.AdmitLogin(c, t1).admitted);
+}
+
+TEST_F(AdmissionTest, OnlyAnswersToForwardedLoginsCount) {
+  Connection c = Conn(8, "10.0.0.8");
+  const codec::Body body = Parsed(LoginBody(5));
+  for (uint32_t seq = 1; seq <= 3; ++seq) {
+    ASSERT_TRUE(admission_.AdmitLogin(c, kT0).admitted) << seq;
+    admission_.NoteLoginForwarded(c, Header(codec::Service::kAuth, codec::auth::kLogin, seq),
+                                  body);
+    admission_.ForgetLogin(8, seq);  // timed out: its late answer counts for nothing
+    admission_.NoteReply(8, seq, CodeBody(codec::Code::kUnauthenticated), kT0);
+    // Nor does an answer to a request that was never a login.
+    admission_.NoteReply(8, 100 + seq, CodeBody(codec::Code::kUnauthenticated), kT0);
+  }
+  EXPECT_EQ(admission_.pending_logins(), 0u);
+  EXPECT_TRUE(admission_.AdmitLogin(c, kT0).admitted);
+  EXPECT_EQ(stats_.login_backoff.load(), 0u);
+}
+
+}  // namespace
+}  // namespace imbus::edge
