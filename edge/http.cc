@@ -367,12 +367,11 @@ std::string ServeStatic(const StaticFiles* files, const HttpRequest& r) {
   const bool head = r.method == "HEAD";
   const StaticFiles::File* f = files == nullptr ? nullptr : files->Find(r.path);
   if (f == nullptr) {
-    std::string body = files == nullptr ? "no web app on this edge (--web-root)\n"
-                                        : "not found: " + r.path + "\n";
-    return HttpResponse(404,
-                        {{"Content-Type", "text/plain; charset=utf-8"},
-                         {"Cache-Control", "no-store"}},
-                        body, head, close);
+    std::string body =
+        files == nullptr ? "no web app on this edge (--web-root)\n" : "not found: " + r.path + "\n";
+    return HttpResponse(
+        404, {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "no-store"}}, body,
+        head, close);
   }
   // Revalidated on every use (no-cache + ETag): an upgraded app shows up at once,
   // an unchanged one costs a 304.

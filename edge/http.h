@@ -50,8 +50,8 @@ const char* HttpReason(int status);
 // "*" for any; empty: only the page's own origin (Origin's host equals Host). A
 // request without Origin (not a browser) is allowed.
 struct WsUpgrade {
-  int status = 0;     // 101 on success; else the HTTP error to answer
-  std::string error;  // why, for the error body and the log
+  int status = 0;        // 101 on success; else the HTTP error to answer
+  std::string error;     // why, for the error body and the log
   std::string response;  // the whole response to send (101 or the error)
 };
 bool IsWsUpgradeRequest(const HttpRequest& r);

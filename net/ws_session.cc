@@ -44,9 +44,8 @@ struct WsCallbacks {
 
 namespace {
 const wslay_event_callbacks kCallbacks = {
-    WsCallbacks::Recv,       WsCallbacks::Send,    WsCallbacks::GenMask,
-    WsCallbacks::FrameStart, nullptr,              nullptr,
-    WsCallbacks::Message,
+    WsCallbacks::Recv, WsCallbacks::Send, WsCallbacks::GenMask, WsCallbacks::FrameStart,
+    nullptr,           nullptr,           WsCallbacks::Message,
 };
 }  // namespace
 
@@ -87,8 +86,8 @@ void WsSession::OnFrameStart(uint8_t fin, uint8_t opcode, uint64_t length) {
   }
   message_bytes_ += length;
   if (++fragments_ > limits_.max_fragments) {
-    Fail(kWsMessageTooBig, "more than " + std::to_string(limits_.max_fragments) +
-                               " fragments in one message");
+    Fail(kWsMessageTooBig,
+         "more than " + std::to_string(limits_.max_fragments) + " fragments in one message");
   }
 }
 
@@ -140,16 +139,17 @@ bool WsSession::Feed(const char* data, size_t n, std::vector<Message>* messages)
     // wslay fails a frame it cannot parse (a fragmented or oversized control frame)
     // with an empty close; say 1002 instead. A server's close is unmasked: 88 00.
     if (failed_ && close_code_ == kWsNoStatus && role_ == Role::kServer &&
-        pending_.size() >= before + 2 && std::string_view(pending_).substr(pending_.size() - 2) == std::string_view("\x88\x00", 2)) {
+        pending_.size() >= before + 2 &&
+        std::string_view(pending_).substr(pending_.size() - 2) == std::string_view("\x88\x00", 2)) {
       pending_.resize(pending_.size() - 2);
       pending_.append("\x88\x02\x03\xea", 4);
       close_code_ = kWsProtocolError;
     }
   }
   if (failed_ && error_.find("protocol") != std::string::npos) {
-    error_ = close_code_ == kWsMessageTooBig ? "message over " +
-                                                   std::to_string(limits_.max_message) + " bytes"
-                                             : "websocket protocol error";
+    error_ = close_code_ == kWsMessageTooBig
+                 ? "message over " + std::to_string(limits_.max_message) + " bytes"
+                 : "websocket protocol error";
   }
   return !failed_;
 }

@@ -105,7 +105,7 @@ class WsSession {
   // Where wslay's send callback writes: pending_, handed out by Output.
   std::string* out_ = nullptr;
   std::string pending_;
-  size_t fragments_ = 0;      // frames of the data message being received
+  size_t fragments_ = 0;        // frames of the data message being received
   uint64_t message_bytes_ = 0;  // its payload announced so far
   uint64_t pings_ = 0;
   bool close_queued_ = false;

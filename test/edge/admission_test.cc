@@ -110,14 +110,14 @@ TEST_F(AdmissionTest, RequestRateThenSendRateWithRetryAndNoTokensTakenOnRefusal)
 }
 
 TEST_F(AdmissionTest, OnlyCredentialCommandsCountForTheBackoff) {
-  const codec::CommandInfo* login = codec::FindCommand(codec::ToWire(codec::Service::kAuth),
-                                                       codec::auth::kLogin);
-  const codec::CommandInfo* resume = codec::FindCommand(codec::ToWire(codec::Service::kAuth),
-                                                        codec::auth::kResume);
-  const codec::CommandInfo* del = codec::FindCommand(codec::ToWire(codec::Service::kAuth),
-                                                     codec::auth::kDeleteAccount);
-  const codec::CommandInfo* send = codec::FindCommand(codec::ToWire(codec::Service::kMsg),
-                                                      codec::msg::kSend);
+  const codec::CommandInfo* login =
+      codec::FindCommand(codec::ToWire(codec::Service::kAuth), codec::auth::kLogin);
+  const codec::CommandInfo* resume =
+      codec::FindCommand(codec::ToWire(codec::Service::kAuth), codec::auth::kResume);
+  const codec::CommandInfo* del =
+      codec::FindCommand(codec::ToWire(codec::Service::kAuth), codec::auth::kDeleteAccount);
+  const codec::CommandInfo* send =
+      codec::FindCommand(codec::ToWire(codec::Service::kMsg), codec::msg::kSend);
   ASSERT_TRUE(login && resume && del && send);
   EXPECT_TRUE(Admission::ChecksCredentials(*login, codec::auth::kLogin));
   EXPECT_TRUE(Admission::ChecksCredentials(*resume, codec::auth::kResume));
@@ -131,8 +131,7 @@ TEST_F(AdmissionTest, FailedLoginAnswersMakeTheAddressWaitAndSuccessForgives) {
   auto attempt = [&](uint32_t seq, codec::Code answer, Clock::time_point now) {
     const Verdict v = admission_.AdmitLogin(c, now);
     if (!v.admitted) return v;
-    admission_.NoteLoginForwarded(c, Header(codec::Service::kAuth, codec::auth::kLogin, seq),
-                                  body);
+    admission_.NoteLoginForwarded(c, Header(codec::Service::kAuth, codec::auth::kLogin, seq), body);
     EXPECT_EQ(admission_.pending_logins(), 1u);
     admission_.NoteReply(7, seq, CodeBody(answer), now);
     EXPECT_EQ(admission_.pending_logins(), 0u);
@@ -158,8 +157,7 @@ TEST_F(AdmissionTest, OnlyAnswersToForwardedLoginsCount) {
   const codec::Body body = Parsed(LoginBody(5));
   for (uint32_t seq = 1; seq <= 3; ++seq) {
     ASSERT_TRUE(admission_.AdmitLogin(c, kT0).admitted) << seq;
-    admission_.NoteLoginForwarded(c, Header(codec::Service::kAuth, codec::auth::kLogin, seq),
-                                  body);
+    admission_.NoteLoginForwarded(c, Header(codec::Service::kAuth, codec::auth::kLogin, seq), body);
     admission_.ForgetLogin(8, seq);  // timed out: its late answer counts for nothing
     admission_.NoteReply(8, seq, CodeBody(codec::Code::kUnauthenticated), kT0);
     // Nor does an answer to a request that was never a login.

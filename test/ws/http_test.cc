@@ -185,12 +185,15 @@ TEST_F(StaticFilesTest, ServesFilesWithTypesAndValidators) {
   EXPECT_EQ(head.rfind("HTTP/1.1 200 ", 0), 0u);
   EXPECT_EQ(head.find("<!doctype"), std::string::npos);
 
-  EXPECT_EQ(ServeStatic(&files, Parse("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")).rfind("HTTP/1.1 404", 0),
-            0u);
-  EXPECT_EQ(ServeStatic(&files, Parse("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")).rfind("HTTP/1.1 405", 0),
-            0u);
-  EXPECT_EQ(ServeStatic(nullptr, Parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n")).rfind("HTTP/1.1 404", 0),
-            0u);
+  EXPECT_EQ(
+      ServeStatic(&files, Parse("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")).rfind("HTTP/1.1 404", 0),
+      0u);
+  EXPECT_EQ(
+      ServeStatic(&files, Parse("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")).rfind("HTTP/1.1 405", 0),
+      0u);
+  EXPECT_EQ(
+      ServeStatic(nullptr, Parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n")).rfind("HTTP/1.1 404", 0),
+      0u);
 }
 
 TEST_F(StaticFilesTest, MissingRootIsAStartupError) {

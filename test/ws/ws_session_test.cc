@@ -113,8 +113,8 @@ TEST(WsSessionTest, UnmaskedClientFrameIsAProtocolError) {
 
 TEST(WsSessionTest, FragmentsAreReassembledWithControlFramesBetween) {
   WsSession server = Server();
-  const std::string wire = Frame(0x2, "he", false) + Frame(0x9, "p1") + Frame(0x0, "ll", false) +
-                           Frame(0x0, "o", true);
+  const std::string wire =
+      Frame(0x2, "he", false) + Frame(0x9, "p1") + Frame(0x0, "ll", false) + Frame(0x0, "o", true);
   Msgs got;
   ASSERT_TRUE(server.Feed(wire.data(), wire.size(), &got));
   ASSERT_EQ(got.size(), 1u);
@@ -198,7 +198,9 @@ TEST(WsSessionTest, OversizedOrFragmentedPingIsAProtocolError) {
 
 TEST(WsSessionTest, CloseIsEchoedAndEndsTheSession) {
   WsSession server = Server();
-  std::string payload = "\x03\xe8" "bye";  // 1000
+  std::string payload =
+      "\x03\xe8"
+      "bye";  // 1000
   const std::string wire = Frame(0x8, payload) + Frame(0x2, "late");
   Msgs got;
   EXPECT_TRUE(server.Feed(wire.data(), wire.size(), &got));
