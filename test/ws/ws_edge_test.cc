@@ -46,8 +46,8 @@ std::string WsFrame(uint8_t opcode, std::string_view payload, bool fin = true, b
 
 std::string Upgrade(const std::string& extra = "") {
   return std::string("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n") +
-         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + kKey +
-         "\r\n" + extra + "\r\n";
+         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + kKey + "\r\n" +
+         extra + "\r\n";
 }
 
 // What the edge sent on a WebSocket: a message, a close (with its code), or the end.
@@ -113,10 +113,10 @@ class WsClient {
           buf_.erase(0, hdr + len);
           if (op == 0x8) {
             e.type = WsEvent::kClose;
-            e.code = e.data.size() >= 2 ? static_cast<uint16_t>(
-                                              (static_cast<uint8_t>(e.data[0]) << 8) |
-                                              static_cast<uint8_t>(e.data[1]))
-                                        : 1005;
+            e.code = e.data.size() >= 2
+                         ? static_cast<uint16_t>((static_cast<uint8_t>(e.data[0]) << 8) |
+                                                 static_cast<uint8_t>(e.data[1]))
+                         : 1005;
           } else if (op == 0xA) {
             e.type = WsEvent::kPong;
           } else {
