@@ -16,6 +16,7 @@ IMBUS_PACKAGES=(
   ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
   libwslay-dev  # WebSocket framing (edge --ws-listen, imbus-bench --ws)
   chromium chromium-driver python3-selenium  # test/ws/browser_test.py (ctest label browser)
+  curl  # test/docker: the web app served by the edges
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }
