@@ -49,14 +49,63 @@ const wslay_event_callbacks kCallbacks = {
 };
 }  // namespace
 
-WsSession::WsSession(Role role, Limits limits) : role_(role), limits_(limits) {
-  const int rc = role == Role::kServer ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
-                                       : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
+WsSession::WsSession(Role role, Limits limits) : role_(role), limits_(limits) {}
+
+WsSession::~WsSession() {
+  if (ctx_ != nullptr) wslay_event_context_free(ctx_);
+}
+
+void WsSession::EnsureContext() {
+  if (ctx_ != nullptr) return;
+  const int rc = role_ == Role::kServer ? wslay_event_context_server_init(&ctx_, &kCallbacks, this)
+                                        : wslay_event_context_client_init(&ctx_, &kCallbacks, this);
   if (rc != 0) throw std::bad_alloc();
   wslay_event_config_set_max_recv_msg_length(ctx_, limits_.max_message);
 }
 
-WsSession::~WsSession() { wslay_event_context_free(ctx_); }
+void WsSession::ReleaseIfIdle() {
+  // Between messages wslay holds nothing we need (it got whole frames only and its
+  // output is drained), but its context keeps two 4 KiB buffers: an idle connection
+  // gives them back and gets a fresh context with its next frame.
+  if (ctx_ == nullptr || !in_tail_.empty() || fragments_ != 0 || failed_ || close_queued_ ||
+      wslay_event_get_close_sent(ctx_) || wslay_event_get_close_received(ctx_)) {
+    return;
+  }
+  wslay_event_context_free(ctx_);
+  ctx_ = nullptr;
+}
+
+size_t WsSession::CompleteFrames(std::string_view in, uint16_t* fail_code, std::string* why) const {
+  size_t pos = 0;
+  while (in.size() - pos >= 2) {
+    const uint8_t b0 = static_cast<uint8_t>(in[pos]);
+    const uint8_t b1 = static_cast<uint8_t>(in[pos + 1]);
+    const uint8_t len7 = b1 & 0x7f;
+    const size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    const size_t header = 2 + ext + ((b1 & 0x80) != 0 ? 4 : 0);
+    if (in.size() - pos < 2 + ext) break;
+    uint64_t length = len7;
+    if (ext > 0) {
+      length = 0;
+      for (size_t i = 0; i < ext; ++i)
+        length = (length << 8) | static_cast<uint8_t>(in[pos + 2 + i]);
+    }
+    if ((b0 & 0x08) != 0 && ((b0 & 0x80) == 0 || length > 125)) {
+      *fail_code = kWsProtocolError;
+      *why = "fragmented or oversized control frame";
+      return pos;
+    }
+    // Refused from the header: a peer announcing a huge length is not waited for.
+    if ((b0 & 0x08) == 0 && length > limits_.max_message) {
+      *fail_code = kWsMessageTooBig;
+      *why = "message over " + std::to_string(limits_.max_message) + " bytes";
+      return pos;
+    }
+    if (in.size() - pos < header + length) break;
+    pos += header + static_cast<size_t>(length);
+  }
+  return pos;
+}
 
 long WsSession::RecvInto(uint8_t* buf, size_t len) {
   const size_t n = std::min(len, in_len_);
@@ -107,12 +156,46 @@ void WsSession::Fail(uint16_t code, std::string reason) {
   if (failed_) return;
   failed_ = true;
   error_ = reason;
+  EnsureContext();
   wslay_event_shutdown_read(ctx_);
   Close(code, reason);
 }
 
 bool WsSession::Feed(const char* data, size_t n, std::vector<Message>* messages) {
-  if (failed_ || !wslay_event_get_read_enabled(ctx_)) return !failed_;
+  if (failed_ || (ctx_ != nullptr && !wslay_event_get_read_enabled(ctx_))) return !failed_;
+  // wslay gets whole frames only; a frame's start waits here for the rest of it.
+  std::string_view input(data, n);
+  if (!in_tail_.empty()) {
+    in_tail_.append(data, n);
+    input = in_tail_;
+  }
+  uint16_t fail_code = 0;
+  std::string why;
+  const size_t complete = CompleteFrames(input, &fail_code, &why);
+  bool ok = true;
+  if (complete > 0) ok = FeedFrames(input.data(), complete, messages);
+  if (ok && fail_code != 0) {
+    Fail(fail_code, why);
+    SendQueued();
+    ok = false;
+  }
+  if (!ok) {
+    std::string().swap(in_tail_);
+    return false;
+  }
+  if (input.data() == in_tail_.data()) {
+    in_tail_.erase(0, complete);
+  } else {
+    in_tail_.assign(input.substr(complete));
+  }
+  if (in_tail_.empty()) std::string().swap(in_tail_);
+  ReleaseIfIdle();
+  return true;
+}
+
+bool WsSession::FeedFrames(const char* data, size_t n, std::vector<Message>* messages) {
+  EnsureContext();
+  if (!wslay_event_get_read_enabled(ctx_)) return true;  // closed: input is ignored
   in_ = data;
   in_len_ = n;
   messages_ = messages;
@@ -156,17 +239,20 @@ bool WsSession::Feed(const char* data, size_t n, std::vector<Message>* messages)
 
 bool WsSession::SendMessage(std::string_view data, MessageType type) {
   if (closing()) return false;
+  EnsureContext();
   wslay_event_msg msg{};
   msg.opcode = type == MessageType::kBinary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
   msg.msg = reinterpret_cast<const uint8_t*>(data.data());
   msg.msg_length = data.size();
   if (wslay_event_queue_msg(ctx_, &msg) != 0) return false;
   SendQueued();
+  if (!in_feed_) ReleaseIfIdle();
   return true;
 }
 
 bool WsSession::Close(uint16_t code, std::string_view reason) {
   if (closing()) return false;
+  EnsureContext();
   reason = reason.substr(0, 123);
   if (wslay_event_queue_close(ctx_, code, reinterpret_cast<const uint8_t*>(reason.data()),
                               reason.size()) != 0) {
@@ -195,10 +281,14 @@ void WsSession::Output(std::string* out) {
   std::string().swap(pending_);
 }
 
-bool WsSession::close_received() const { return wslay_event_get_close_received(ctx_) != 0; }
-bool WsSession::close_sent() const { return wslay_event_get_close_sent(ctx_) != 0; }
+bool WsSession::close_received() const {
+  return ctx_ != nullptr && wslay_event_get_close_received(ctx_) != 0;
+}
+bool WsSession::close_sent() const {
+  return ctx_ != nullptr && wslay_event_get_close_sent(ctx_) != 0;
+}
 uint16_t WsSession::close_code_received() const {
-  return wslay_event_get_status_code_received(ctx_);
+  return ctx_ == nullptr ? uint16_t{kWsAbnormal} : wslay_event_get_status_code_received(ctx_);
 }
 
 std::string WsAcceptKey(std::string_view key) {

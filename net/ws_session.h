@@ -2,6 +2,9 @@
 // upgrade, over libwslay's event API, with no I/O of its own: the owner feeds it the
 // bytes it read and takes the bytes to write. Messages come out whole (fragments
 // reassembled, at most `max_message` bytes); pings are answered, closes echoed.
+// wslay is handed whole frames only, and its context (two 4 KiB buffers) is freed
+// whenever no message is in progress, so an idle session costs little more than
+// its object.
 //
 // A server session requires masked client frames (an unmasked one is a protocol
 // error: close 1002); a client session masks what it sends. Not thread-safe: one per
@@ -81,6 +84,8 @@ class WsSession {
   uint16_t close_code_sent() const { return close_code_; }
   const std::string& close_reason() const { return close_reason_; }
   bool failed() const { return failed_; }
+  // True while wslay's context (with its buffers) is allocated.
+  bool holds_context() const { return ctx_ != nullptr; }
   const std::string& error() const { return error_; }
 
  private:
@@ -91,6 +96,14 @@ class WsSession {
   void OnMessage(uint8_t opcode, const uint8_t* data, size_t len, uint16_t status);
 
   void Fail(uint16_t code, std::string reason);
+  // The wslay context exists only while needed (see ReleaseIfIdle).
+  void EnsureContext();
+  void ReleaseIfIdle();
+  // The length of the whole frames at the start of `in`; sets *fail_code (and *why)
+  // when a header there is refused outright.
+  size_t CompleteFrames(std::string_view in, uint16_t* fail_code, std::string* why) const;
+  // Hands whole frames to wslay; false when the session failed.
+  bool FeedFrames(const char* data, size_t n, std::vector<Message>* messages);
   // Encodes what wslay has queued into pending_.
   void SendQueued();
 
@@ -102,6 +115,7 @@ class WsSession {
   size_t in_len_ = 0;
   std::vector<Message>* messages_ = nullptr;
   bool in_feed_ = false;
+  std::string in_tail_;  // the start of a frame not yet whole
   // Where wslay's send callback writes: pending_, handed out by Output.
   std::string* out_ = nullptr;
   std::string pending_;

@@ -99,6 +99,34 @@ TEST(WsSessionTest, BytesArriveOneAtATime) {
   EXPECT_EQ(got[1].data, "defg");
 }
 
+TEST(WsSessionTest, IdleSessionKeepsNoContext) {
+  WsSession server = Server();
+  Msgs got;
+  EXPECT_FALSE(server.holds_context());
+  // Half a frame waits outside wslay; the rest completes it.
+  const std::string wire = Frame(0x2, "abcdef");
+  ASSERT_TRUE(server.Feed(wire.data(), 3, &got));
+  EXPECT_FALSE(server.holds_context());
+  ASSERT_TRUE(server.Feed(wire.data() + 3, wire.size() - 3, &got));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data, "abcdef");
+  EXPECT_FALSE(server.holds_context()) << "released between messages";
+  // Inside a fragmented message the context stays.
+  const std::string first = Frame(0x2, "ab", false);
+  ASSERT_TRUE(server.Feed(first.data(), first.size(), &got));
+  EXPECT_TRUE(server.holds_context());
+  const std::string last = Frame(0x0, "cd");
+  ASSERT_TRUE(server.Feed(last.data(), last.size(), &got));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].data, "abcd");
+  EXPECT_FALSE(server.holds_context());
+  // Sending leaves none either; a close keeps it (its state matters).
+  ASSERT_TRUE(server.SendMessage("out"));
+  EXPECT_FALSE(server.holds_context());
+  ASSERT_TRUE(server.Close(kWsNormal, "bye"));
+  EXPECT_TRUE(server.holds_context());
+}
+
 TEST(WsSessionTest, UnmaskedClientFrameIsAProtocolError) {
   WsSession server = Server();
   const std::string wire = Frame(0x2, "abc", true, /*masked=*/false);
