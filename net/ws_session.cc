@@ -174,7 +174,9 @@ bool WsSession::Feed(const char* data, size_t n, std::vector<Message>* messages)
   const size_t complete = CompleteFrames(input, &fail_code, &why);
   bool ok = true;
   if (complete > 0) ok = FeedFrames(input.data(), complete, messages);
-  if (ok && fail_code != 0) {
+  // A refused header after a close the peer sent is input after the end: ignored.
+  const bool reading = ctx_ == nullptr || wslay_event_get_read_enabled(ctx_) != 0;
+  if (ok && fail_code != 0 && reading) {
     Fail(fail_code, why);
     SendQueued();
     ok = false;

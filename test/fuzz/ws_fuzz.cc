@@ -1,8 +1,8 @@
 // libFuzzer target: what a browser-facing edge port reads before and after the
 // upgrade. Byte 0 picks the part: even, the WebSocket framing (net::WsSession as a
 // server with small limits), fed all at once and in pseudo-random splits (byte 1 is
-// the seed): both must deliver the same messages and end the same way, within the
-// limits; odd, the HTTP request head (edge/http.h): the parser, the upgrade check and
+// the seed): they must agree on the messages delivered (within the limits) and on
+// how they end; odd, the HTTP request head (edge/http.h): the parser, the upgrade check and
 // the static-file answer must not crash and must answer a well-formed response.
 #include <cstddef>
 #include <cstdint>
