@@ -11,7 +11,9 @@ reopened with the same profile (SYNC shows them, with unread counts); history sc
 back. Edge A is killed with SIGKILL and restarted on the same ports: both apps
 reconnect by themselves and carry on, and no message of the outage is lost (one sent
 by carol through edge B, one typed by alice while offline, resent after the
-reconnect). A screenshot of each browser is saved as an artifact.
+reconnect). Last, dave opens the app over https:// on edge A's --wss-listen port (a
+throwaway certificate) and writes to alice over wss://. A screenshot of each browser
+is saved as an artifact.
 
 Usage: browser_test.py --bin BUILD/bin --web SRC/web --artifacts DIR
 Needs IMBUS_TEST_DB_SOCKET (scripts/test sets it); exits 77 (skipped) without it.
@@ -57,7 +59,13 @@ class Stack:
         self.procs = {}
         self.bus = f"tcp://127.0.0.1:{free_port()}"
         self.db = "imbus_browser_" + "".join(random.choices(string.ascii_lowercase, k=8))
-        self.edge_a = {"plain": free_port(), "ws": free_port()}
+        self.edge_a = {"plain": free_port(), "ws": free_port(), "wss": free_port()}
+        self.cert = os.path.join(work, "cert.pem")
+        self.key = os.path.join(work, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", self.key, "-out", self.cert], check=True, capture_output=True)
         self.edge_b = {"plain": free_port()}
 
     def start(self, name, args):
@@ -68,6 +76,8 @@ class Stack:
     def start_edge_a(self):
         self.start("edge-a", ["imbus-edge", "--listen", f"127.0.0.1:{self.edge_a['plain']}",
                               "--ws-listen", f"127.0.0.1:{self.edge_a['ws']}", "--web-root", self.web,
+                              "--wss-listen", f"127.0.0.1:{self.edge_a['wss']}",
+                              "--tls-cert", self.cert, "--tls-key", self.key,
                               "--broker", self.bus, "--name", "edge-a", "--heartbeat-ms", "200"])
         self.wait_edge(self.edge_a["plain"])
 
@@ -128,7 +138,8 @@ class Stack:
 class Browser:
     """One Chromium with its own profile directory (kept across a close and reopen)."""
 
-    def __init__(self, name, url, profile):
+    def __init__(self, name, url, profile, insecure=False):
+        self.insecure = insecure  # accept the throwaway certificate of https://
         self.name = name
         self.url = url
         self.profile = profile
@@ -139,6 +150,8 @@ class Browser:
         for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                   "--window-size=1280,800", f"--user-data-dir={self.profile}"]:
             o.add_argument(a)
+        if self.insecure:
+            o.add_argument("--ignore-certificate-errors")
         o.binary_location = "/usr/bin/chromium"
         o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
@@ -373,6 +386,24 @@ def run(stack):
         assert hist.count("typed while offline") == 1, hist
         bob.send("after the outage")
         alice.wait_message("after the outage")
+
+        log("the app over https:// and wss:// (--wss-listen)")
+        dave_name = f"dave_{suffix}"
+        dave = Browser("dave", f"https://127.0.0.1:{stack.edge_a['wss']}/",
+                       os.path.join(profiles, "dave"), insecure=True)
+        try:
+            dave.open()
+            dave.register(dave_name)
+            d_uid = dave.uid()
+            dave.tab("users")
+            dave.wait("alice in the user list", lambda: dave.row("user-list", "uid", a_uid))
+            dave.row("user-list", "uid", a_uid).find_element(By.CSS_SELECTOR, ".chat").click()
+            dave.send("over wss")
+            alice.tab("chats")
+            alice.wait("dave's message counted unread", lambda: alice.unread(conv_d(a_uid, d_uid)) == 1)
+            assert "over wss" in stack.cli(alice_name, "history", conv_d(a_uid, d_uid))
+        finally:
+            dave.close()
 
         alice.tab("friends")
         alice.screenshot("web-app-alice")
