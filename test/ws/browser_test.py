@@ -109,13 +109,21 @@ class Stack:
         p.wait()
 
     def down(self):
+        """Stops everything; returns the edges that did not exit cleanly (under ASan a
+        leak or an error makes the exit code non-zero)."""
         for p in self.procs.values():
             p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
+        unclean = []
+        for name, p in self.procs.items():
             try:
-                p.wait(timeout=10)
+                rc = p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+                rc = "timeout"
+            if name.startswith("edge") and rc != 0:
+                unclean.append(f"{name}: exit {rc}")
+        self.procs.clear()
+        return unclean
 
     def logs(self):
         out = []
@@ -441,15 +449,19 @@ def main():
     work = tempfile.mkdtemp(prefix="imbus-browser-stack-")
     stack = Stack(args.bin, args.web, work)
     ok = False
+    unclean = []
     try:
         stack.up()
         run(stack)
         ok = True
     finally:
-        stack.down()
-        if not ok:
+        unclean = stack.down()
+        if not ok or unclean:
             print(stack.logs())
         shutil.rmtree(work, ignore_errors=True)
+    if unclean:
+        log("edges did not stop cleanly:", "; ".join(unclean))
+        return 1
     log("passed")
     return 0
 
