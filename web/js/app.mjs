@@ -77,7 +77,8 @@ client.addEventListener("push", (ev) => {
   } else if (f.service === CMD.STATUS[0] && f.command === CMD.STATUS[1]) {
     onStatus(f.body.uid, !!f.body.online);
   } else if (f.service === CMD.KICKED[0] && f.command === CMD.KICKED[1]) {
-    client.stop("kicked");
+    // The server closes the connection next; the app reconnects but, with the token
+    // forgotten, does not log in again by itself (that would kick the other session).
     forgetSession();
     showLogin(`You were signed out: ${f.body.reason || "kicked"}. Log in again to continue here.`);
   }
@@ -110,7 +111,7 @@ function showLogin(message = "") {
   $("logout-btn").hidden = true;
   $("me").textContent = "";
   $("login-view").hidden = false;
-  $("login-error").textContent = message;
+  if (message) $("login-error").textContent = message;
 }
 
 async function login(register) {
