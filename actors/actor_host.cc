@@ -81,9 +81,11 @@ struct ActorHost::Worker {
 
   int index = 0;
   std::unique_ptr<Db> db;  // stable address: services keep a pointer to it
-  // Stable address too; its peer is attached by the worker thread that makes it.
+  // Stable addresses too; the inbox's peer is attached by the worker thread that
+  // makes it.
+  std::unique_ptr<WorkerInbox> inbox = std::make_unique<WorkerInbox>();
   std::unique_ptr<BusSessions> sessions =
-      std::make_unique<BusSessions>(std::chrono::milliseconds(2000));
+      std::make_unique<BusSessions>(inbox.get(), std::chrono::milliseconds(2000));
   Dispatcher dispatcher;
   uint64_t expired_logged = 0;  // dispatcher.expired() at the last log line
   std::chrono::steady_clock::time_point next_expired_log;
@@ -160,7 +162,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   spdlog::info("actor worker {} ({}) connecting to {} as {}", w->index, joined, options_.broker,
                peer.identity());
 
-  w->sessions->set_peer(&peer);
+  w->inbox->set_peer(&peer);
 
   // Up to kMaxBatch requests already waiting are taken together, so a batchable
   // command (MSG/SEND) commits many at once; one at a time when traffic is light.
@@ -173,7 +175,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
     peer.WaitReadable(w->dispatcher.offloaded() > 0 ? kOffloadSliceMs : options_.heartbeat_ms);
     for (;;) {
       batch.clear();
-      while (batch.size() < kMaxBatch && w->sessions->Next(&msg)) {
+      while (batch.size() < kMaxBatch && w->inbox->Next(&msg)) {
         if (msg.type == codec::BusType::kRequest) batch.push_back(std::move(msg));
       }
       out.clear();

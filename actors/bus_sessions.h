@@ -1,34 +1,30 @@
 // Internal. BusSessions: Sessions answered by the broker over this worker's own bus
-// socket (QUERY round trip). Messages that arrive while a lookup waits (other
-// requests) are kept in order and handed back by Next(). Owned by one worker thread.
+// socket (a QUERY round trip through the worker's WorkerInbox, which holds the
+// messages that arrive while a lookup waits). Owned by one worker thread.
 #pragma once
 
 #include <chrono>
-#include <deque>
+#include <cstdint>
+#include <vector>
 
 #include "actors/sessions.h"
-#include "bus/peer.h"
+#include "actors/worker_inbox.h"
 
 namespace imbus::actors {
 
 class BusSessions : public Sessions {
  public:
-  explicit BusSessions(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+  // `inbox` outlives this and gets its peer before the first lookup.
+  BusSessions(WorkerInbox* inbox, std::chrono::milliseconds timeout)
+      : inbox_(inbox), timeout_(timeout) {}
   BusSessions(const BusSessions&) = delete;
   BusSessions& operator=(const BusSessions&) = delete;
 
-  // The worker's peer; set once the worker thread has made it.
-  void set_peer(bus::BusPeer* peer) { peer_ = peer; }
-
   std::vector<codec::UserSessions> Lookup(const std::vector<uint64_t>& uids) override;
 
-  // The next message for the worker: deferred ones first, then the socket.
-  bool Next(bus::BusMessage* out);
-
  private:
-  bus::BusPeer* peer_ = nullptr;
+  WorkerInbox* inbox_;
   std::chrono::milliseconds timeout_;
-  std::deque<bus::BusMessage> deferred_;
   uint64_t next_qid_ = 1;
 };
 

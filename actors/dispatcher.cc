@@ -79,12 +79,7 @@ void Emit(const codec::RequestMeta& meta, Reply& reply, Code code, const std::st
     if (p.skip_requester) p.meta.skip_rid = meta.rid;
     out->push_back({codec::BusType::kPush, codec::PackMeta(p.meta), std::move(p.body)});
   }
-  codec::ReplyMeta rm;
-  rm.rid = meta.rid;
-  rm.conn = meta.conn;
-  rm.seq = meta.seq;
-  rm.service = meta.service;
-  rm.command = meta.command;
+  codec::ReplyMeta rm = codec::ReplyMetaFor(meta);
   rm.action = static_cast<uint8_t>(reply.action);
   rm.session = std::move(reply.session);
   rm.kick_uid = reply.kick_uid;
@@ -125,6 +120,9 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
     if (it == services_.end()) {
       p.code = Code::kUnsupported;
       p.error = "this worker does not serve service " + std::to_string(p.meta.service);
+    } else if (LoginMissing(p.meta)) {
+      p.code = Code::kUnauthenticated;
+      p.error = kLoginRequired;
     } else if (!codec::Body::Parse(in.body, &p.body, &parse_error)) {
       p.code = Code::kBadRequest;
       p.error = parse_error;

@@ -1,5 +1,8 @@
 // Public. Dispatcher: turns one bus REQUEST into the bus messages that answer it
-// (the request's pushes, then exactly one REPLY), applying the error policy:
+// (the request's pushes, then exactly one REPLY). A command the command table marks
+// needs_login, sent without a uid, is answered UNAUTHENTICATED without reaching its
+// service (LoginMissing in service.h). Then the service's {command -> method} table
+// (Service::Handles) picks the method, under the error policy:
 // RequestError -> its code; codec::BadField or an unparsable body -> BAD_REQUEST;
 // DbUnavailable -> UNAVAILABLE; anything else -> INTERNAL (logged). Never throws.
 // A request past its deadline (RequestMeta::deadline_ms) is answered UNAVAILABLE

@@ -8,11 +8,13 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "codec/body.h"
 #include "codec/bus.h"
 #include "codec/codes.h"
+#include "codec/commands.h"
 
 namespace imbus::actors {
 
@@ -94,12 +96,33 @@ struct BatchItem {
   std::string error;
 };
 
+// The command table's login gate (codec/commands.h needs_login): true when `meta`
+// names a command that needs a login and carries no uid. The Dispatcher answers such
+// a request UNAUTHENTICATED ("login required") before any service sees it, so
+// services never check it again. (The edge refuses them first; this guards a
+// misbehaving edge.)
+inline bool LoginMissing(const codec::RequestMeta& meta) {
+  const codec::CommandInfo* info = codec::FindCommand(meta.service, meta.command);
+  return info != nullptr && info->needs_login && meta.uid == 0;
+}
+inline constexpr const char* kLoginRequired = "login required";
+
 class Service {
  public:
   virtual ~Service() = default;
-  // Answers one request of this service. Unknown commands: throw RequestError
-  // (kUnsupported). Called on the owning worker thread only.
-  virtual void Handle(const Request& req, Reply* reply) = 0;
+  // Answers one request of this service: calls the method registered for its
+  // command (Handles); a command with none is answered UNSUPPORTED. A service may
+  // override it instead. Called on the owning worker thread only.
+  virtual void Handle(const Request& req, Reply* reply) {
+    auto it = methods_.find(req.meta.command);
+    if (it == methods_.end()) {
+      const char* name = codec::ServiceName(req.meta.service);
+      throw RequestError(codec::Code::kUnsupported, std::string(name ? name : "service") +
+                                                        " has no command " +
+                                                        std::to_string(req.meta.command));
+    }
+    it->second(req, reply);
+  }
 
   // Batching, for commands whose cost is dominated by a commit (MSG/SEND): the host
   // takes every request already waiting on the socket (up to a bound), and hands the
@@ -114,6 +137,20 @@ class Service {
       FinishInline(*item.req, &item.reply);
     }
   }
+
+ protected:
+  // The {command -> method} table: the constructor of a service registers each of
+  // its commands once, e.g. Handles(codec::auth::kLogin, &AuthService::Login).
+  template <class S>
+  void Handles(uint16_t command, void (S::*method)(const Request&, Reply*)) {
+    S* self = static_cast<S*>(this);
+    methods_[command] = [self, method](const Request& req, Reply* reply) {
+      (self->*method)(req, reply);
+    };
+  }
+
+ private:
+  std::unordered_map<uint16_t, std::function<void(const Request&, Reply*)>> methods_;
 };
 
 // Settings services read at construction (flags of imbus-actor). Add fields here

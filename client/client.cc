@@ -13,9 +13,9 @@ namespace {
 constexpr uint16_t kSys = codec::ToWire(codec::Service::kSys);
 constexpr uint16_t kAuth = codec::ToWire(codec::Service::kAuth);
 
-using wire::StringIn;
+using codec::StringIn;
+using codec::UintIn;
 using wire::Typed;
-using wire::UintIn;
 
 Empty NoValue(const codec::Body&) { return {}; }
 

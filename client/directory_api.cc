@@ -7,9 +7,9 @@ namespace imbus::client {
 
 namespace {
 
-using wire::BoolIn;
-using wire::StringIn;
-using wire::UintIn;
+using codec::BoolIn;
+using codec::StringIn;
+using codec::UintIn;
 
 constexpr uint16_t kDirectory = codec::ToWire(codec::Service::kDirectory);
 
@@ -46,7 +46,7 @@ Result<UserPage> ListUsers(Client& c, uint64_t page, uint64_t size) {
                                  UserPage p;
                                  p.total = b.RequireUint("total");
                                  p.page = b.RequireUint("page");
-                                 for (const msgpack::object* u : wire::ArrayOf(b, "users"))
+                                 for (const msgpack::object* u : codec::ArrayOf(b, "users"))
                                    p.users.push_back(ToUser(*u));
                                  return p;
                                });

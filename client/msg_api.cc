@@ -5,50 +5,22 @@
 #include "client/directory_api.h"
 #include "codec/body.h"
 #include "codec/commands.h"
+#include "codec/message.h"
 
 namespace imbus::client {
 namespace {
 
-using wire::ArrayOf;
-using wire::FieldIn;
-using wire::StringIn;
+using codec::ArrayOf;
+using codec::IntIn;
+using codec::StringIn;
+using codec::UintIn;
 using wire::Typed;
-using wire::UintIn;
 
 constexpr uint16_t kMsg = codec::ToWire(codec::Service::kMsg);
 
-int64_t IntIn(const msgpack::object& map, std::string_view key) {
-  const msgpack::object* o = FieldIn(map, key);
-  if (o != nullptr && o->type == msgpack::type::POSITIVE_INTEGER) {
-    return static_cast<int64_t>(o->via.u64);
-  }
-  if (o != nullptr && o->type == msgpack::type::NEGATIVE_INTEGER) return o->via.i64;
-  throw codec::BadField("field '" + std::string(key) + "' must be an integer");
-}
-
-// str or bin (cmid may be any bytes).
-std::string BytesIn(const msgpack::object& map, std::string_view key) {
-  const msgpack::object* o = FieldIn(map, key);
-  if (o != nullptr && o->type == msgpack::type::BIN)
-    return std::string(o->via.bin.ptr, o->via.bin.size);
-  return StringIn(map, key);
-}
-
-Message ToMessage(const msgpack::object& o) {
-  Message m;
-  m.conv = StringIn(o, "conv");
-  m.seq = UintIn(o, "seq");
-  m.from = UintIn(o, "from");
-  m.ts = IntIn(o, "ts");
-  m.text = BytesIn(o, "text");
-  m.cmid = BytesIn(o, "cmid");
-  if (FieldIn(o, "gid") != nullptr) m.gid = UintIn(o, "gid");
-  return m;
-}
-
 std::vector<Message> MessagesOf(const codec::Body& b) {
   std::vector<Message> out;
-  for (const msgpack::object* o : ArrayOf(b, "messages")) out.push_back(ToMessage(*o));
+  for (const msgpack::object* o : ArrayOf(b, "messages")) out.push_back(codec::MessageIn(*o));
   return out;
 }
 
@@ -129,7 +101,7 @@ Result<std::vector<ConvInfo>> Conversations(Client& c) {
 std::optional<Message> MessageFromPush(const Push& push) {
   if (push.service != kMsg || push.command != codec::msg::kMessage) return std::nullopt;
   try {
-    return ToMessage(push.body.root());
+    return codec::MessageIn(push.body.root());
   } catch (const codec::BadField&) {
     return std::nullopt;
   }

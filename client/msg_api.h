@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "codec/message.h"
 
 namespace imbus::client {
 
@@ -20,16 +21,8 @@ struct SentMessage {
   int64_t ts = 0;
 };
 
-// One message as in SYNC, HISTORY and MESSAGE pushes.
-struct Message {
-  std::string conv;
-  uint64_t seq = 0;
-  uint64_t from = 0;
-  int64_t ts = 0;
-  std::string text;
-  std::string cmid;
-  uint64_t gid = 0;  // 0 in direct conversations
-};
+// One message as in SYNC, HISTORY and MESSAGE pushes (the server's type too).
+using Message = codec::Message;
 
 struct SyncBatch {
   std::vector<Message> messages;  // oldest first

@@ -12,10 +12,10 @@ constexpr uint16_t kPresence = codec::ToWire(codec::Service::kPresence);
 std::vector<PeerAddress> AddrsIn(const std::vector<const msgpack::object*>& list) {
   std::vector<PeerAddress> out;
   for (const msgpack::object* a : list) {
-    const uint64_t port = wire::UintIn(*a, "port");
+    const uint64_t port = codec::UintIn(*a, "port");
     if (port > 65535) throw codec::BadField("port out of range");
-    out.push_back(PeerAddress{wire::StringIn(*a, "host"), static_cast<uint16_t>(port),
-                              wire::StringIn(*a, "kind")});
+    out.push_back(PeerAddress{codec::StringIn(*a, "host"), static_cast<uint16_t>(port),
+                              codec::StringIn(*a, "kind")});
   }
   return out;
 }
@@ -30,15 +30,15 @@ std::string UidBody(uint64_t uid) {
 
 Result<bool> IsOnline(Client& c, uint64_t uid) {
   return wire::Typed<bool>(c.Call(kPresence, codec::presence::kIsOnline, UidBody(uid)),
-                           [](const codec::Body& b) { return wire::BoolIn(b.root(), "online"); });
+                           [](const codec::Body& b) { return codec::BoolIn(b.root(), "online"); });
 }
 
 Result<PeerInfo> PeerAddr(Client& c, uint64_t uid) {
   return wire::Typed<PeerInfo>(c.Call(kPresence, codec::presence::kPeerAddr, UidBody(uid)),
                                [](const codec::Body& b) {
                                  PeerInfo info;
-                                 info.online = wire::BoolIn(b.root(), "online");
-                                 info.addrs = AddrsIn(wire::ArrayOf(b, "addrs"));
+                                 info.online = codec::BoolIn(b.root(), "online");
+                                 info.addrs = AddrsIn(codec::ArrayOf(b, "addrs"));
                                  info.ticket = b.GetString("ticket").value_or("");
                                  return info;
                                });
@@ -47,8 +47,8 @@ Result<PeerInfo> PeerAddr(Client& c, uint64_t uid) {
 std::optional<StatusEvent> ParseStatus(const Push& push) {
   if (push.service != kPresence || push.command != codec::presence::kStatus) return std::nullopt;
   try {
-    return StatusEvent{wire::UintIn(push.body.root(), "uid"),
-                       wire::BoolIn(push.body.root(), "online")};
+    return StatusEvent{codec::UintIn(push.body.root(), "uid"),
+                       codec::BoolIn(push.body.root(), "online")};
   } catch (const codec::BadField&) {
     return std::nullopt;
   }
@@ -60,9 +60,9 @@ std::optional<P2pIncoming> ParseP2pIncoming(const Push& push) {
   }
   try {
     P2pIncoming in;
-    in.uid = wire::UintIn(push.body.root(), "uid");
-    in.addrs = AddrsIn(wire::ArrayIn(push.body.root(), "addrs"));
-    in.ticket = wire::StringIn(push.body.root(), "ticket");
+    in.uid = codec::UintIn(push.body.root(), "uid");
+    in.addrs = AddrsIn(codec::ArrayIn(push.body.root(), "addrs"));
+    in.ticket = codec::StringIn(push.body.root(), "ticket");
     return in;
   } catch (const codec::BadField&) {
     return std::nullopt;

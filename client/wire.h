@@ -1,5 +1,6 @@
-// Public. Reading typed fields out of response bodies (nested maps and arrays), and
-// turning a Response into a Result<T>; shared by every typed API of the client.
+// Public. Turning a Response into a Result<T>, and reading every page of a paged
+// list; shared by every typed API of the client. The field readers they use are
+// codec/body.h's (FieldIn, UintIn, ArrayOf, ...).
 #pragma once
 
 #include <cstdint>
@@ -15,15 +16,7 @@
 
 namespace imbus::client {
 
-// Each field reader throws codec::BadField when the field is missing or ill-typed.
 namespace wire {
-const msgpack::object* FieldIn(const msgpack::object& map, std::string_view key);
-uint64_t UintIn(const msgpack::object& map, std::string_view key);
-std::string StringIn(const msgpack::object& map, std::string_view key);
-bool BoolIn(const msgpack::object& map, std::string_view key);
-// The array under `key` of a body (absent: empty).
-std::vector<const msgpack::object*> ArrayOf(const codec::Body& body, std::string_view key);
-std::vector<const msgpack::object*> ArrayIn(const msgpack::object& map, std::string_view key);
 
 // Turns a Response into a Result<T>: failures keep their code and error; on OK,
 // parse(body) fills the value, and a BadField makes it kCodeBadResponse.
@@ -67,7 +60,7 @@ Result<std::vector<T>> AllPages(Call call, std::string_view array, Parse parse, 
     const size_t had = out.value.size();
     bool more = false;
     try {
-      for (const msgpack::object* o : ArrayOf(r.body, array)) out.value.push_back(parse(*o));
+      for (const msgpack::object* o : codec::ArrayOf(r.body, array)) out.value.push_back(parse(*o));
       more = r.body.GetBool("more").value_or(false);
     } catch (const codec::BadField& e) {
       out.code = kCodeBadResponse;

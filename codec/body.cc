@@ -52,16 +52,8 @@ bool Body::Parse(std::string_view bytes, Body* out, std::string* error) {
 }
 
 const msgpack::object* Body::Find(std::string_view key) const {
-  const msgpack::object& root = handle_.get();
-  if (root.type != msgpack::type::MAP) return nullptr;
-  for (uint32_t i = 0; i < root.via.map.size; ++i) {
-    const msgpack::object_kv& kv = root.via.map.ptr[i];
-    if (kv.key.type == msgpack::type::STR &&
-        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
-      return kv.val.type == msgpack::type::NIL ? nullptr : &kv.val;
-    }
-  }
-  return nullptr;
+  const msgpack::object* v = FieldIn(handle_.get(), key);
+  return v != nullptr && v->type == msgpack::type::NIL ? nullptr : v;
 }
 
 std::optional<uint64_t> Body::GetUint(std::string_view key) const {
@@ -128,6 +120,80 @@ std::string OkBody() {
   MapWriter w(1);
   w.Key("code").Int(0);
   return w.Finish();
+}
+
+const msgpack::object* FieldIn(const msgpack::object& map, std::string_view key) {
+  if (map.type != msgpack::type::MAP) return nullptr;
+  for (uint32_t i = 0; i < map.via.map.size; ++i) {
+    const msgpack::object_kv& kv = map.via.map.ptr[i];
+    if (kv.key.type == msgpack::type::STR &&
+        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
+      return &kv.val;
+    }
+  }
+  return nullptr;
+}
+
+uint64_t UintIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o == nullptr || o->type != msgpack::type::POSITIVE_INTEGER) {
+    throw BadField("field '" + std::string(key) + "' must be a non-negative integer");
+  }
+  return o->via.u64;
+}
+
+std::string StringIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o == nullptr || o->type != msgpack::type::STR) {
+    throw BadField("field '" + std::string(key) + "' must be a string");
+  }
+  return std::string(o->via.str.ptr, o->via.str.size);
+}
+
+int64_t IntIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o != nullptr && o->type == msgpack::type::POSITIVE_INTEGER &&
+      o->via.u64 <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return static_cast<int64_t>(o->via.u64);
+  }
+  if (o != nullptr && o->type == msgpack::type::NEGATIVE_INTEGER) return o->via.i64;
+  throw BadField("field '" + std::string(key) + "' must be an integer");
+}
+
+std::string BytesIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o != nullptr && o->type == msgpack::type::BIN) {
+    return std::string(o->via.bin.ptr, o->via.bin.size);
+  }
+  return StringIn(map, key);
+}
+
+bool BoolIn(const msgpack::object& map, std::string_view key) {
+  const msgpack::object* o = FieldIn(map, key);
+  if (o == nullptr || o->type != msgpack::type::BOOLEAN) {
+    throw BadField("field '" + std::string(key) + "' must be a boolean");
+  }
+  return o->via.boolean;
+}
+
+namespace {
+std::vector<const msgpack::object*> Elements(const msgpack::object* a, std::string_view key) {
+  std::vector<const msgpack::object*> out;
+  if (a == nullptr || a->type == msgpack::type::NIL) return out;
+  if (a->type != msgpack::type::ARRAY) {
+    throw BadField("field '" + std::string(key) + "' must be an array");
+  }
+  for (uint32_t i = 0; i < a->via.array.size; ++i) out.push_back(&a->via.array.ptr[i]);
+  return out;
+}
+}  // namespace
+
+std::vector<const msgpack::object*> ArrayOf(const Body& body, std::string_view key) {
+  return Elements(body.Find(key), key);
+}
+
+std::vector<const msgpack::object*> ArrayIn(const msgpack::object& map, std::string_view key) {
+  return Elements(FieldIn(map, key), key);
 }
 
 }  // namespace imbus::codec

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <msgpack.hpp>
 
@@ -57,6 +58,19 @@ class Body {
  private:
   msgpack::object_handle handle_;
 };
+
+// Fields of a nested map (an element of an array in a body, a map inside a map):
+// each reader throws BadField when the field is missing or has another type.
+const msgpack::object* FieldIn(const msgpack::object& map, std::string_view key);
+uint64_t UintIn(const msgpack::object& map, std::string_view key);
+int64_t IntIn(const msgpack::object& map, std::string_view key);
+std::string StringIn(const msgpack::object& map, std::string_view key);
+std::string BytesIn(const msgpack::object& map, std::string_view key);  // str or bin
+bool BoolIn(const msgpack::object& map, std::string_view key);
+// The elements of the array under `key` (absent or nil: none; BadField when not an
+// array), in a body or in a nested map.
+std::vector<const msgpack::object*> ArrayOf(const Body& body, std::string_view key);
+std::vector<const msgpack::object*> ArrayIn(const msgpack::object& map, std::string_view key);
 
 // Writes a map body. Use: MapWriter w(2); w.Key("code").Int(0)...; w.Finish().
 // The caller states the number of fields up front (msgpack needs it); packer()

@@ -36,6 +36,28 @@ enum class BusType : uint8_t {
 inline constexpr std::string_view kRoleEdge = "edge";
 inline constexpr std::string_view kRoleWorker = "worker";
 
+// Which announced peer may send each type to the broker (the arrows above, declared
+// once; the broker counts anything else as malformed). READY and STATS come before
+// or without an announcement and are not covered; the broker's own types (KICK,
+// UNKNOWN_PEER, NOT_ACTIVE) may come from no peer.
+inline constexpr bool MaySendToBroker(BusType type, bool from_edge) {
+  switch (type) {
+    case BusType::kHeartbeat:
+      return true;
+    case BusType::kRequest:
+    case BusType::kBind:
+    case BusType::kUnbind:
+    case BusType::kDeparted:
+      return from_edge;
+    case BusType::kReply:
+    case BusType::kPush:
+    case BusType::kQuery:
+      return !from_edge;
+    default:
+      return false;
+  }
+}
+
 struct Ready {
   std::string role;                   // kRoleEdge or kRoleWorker
   std::string name;                   // edges: the edge's name (its threads share it)

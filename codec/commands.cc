@@ -11,10 +11,11 @@ constexpr CommandInfo kCommands[] = {
     {Service::kSys, sys::kError, "SYS/ERROR", Kind::kServerOnly, false},
 
     {Service::kAuth, auth::kRegister, "AUTH/REGISTER", Kind::kRequest, false},
-    {Service::kAuth, auth::kLogin, "AUTH/LOGIN", Kind::kRequest, false},
-    {Service::kAuth, auth::kResume, "AUTH/RESUME", Kind::kRequest, false},
+    {Service::kAuth, auth::kLogin, "AUTH/LOGIN", Kind::kRequest, false, RateClass::kCredentials},
+    {Service::kAuth, auth::kResume, "AUTH/RESUME", Kind::kRequest, false, RateClass::kCredentials},
     {Service::kAuth, auth::kLogout, "AUTH/LOGOUT", Kind::kRequest, true},
-    {Service::kAuth, auth::kDeleteAccount, "AUTH/DELETE_ACCOUNT", Kind::kRequest, false},
+    {Service::kAuth, auth::kDeleteAccount, "AUTH/DELETE_ACCOUNT", Kind::kRequest, false,
+     RateClass::kCredentials},
     {Service::kAuth, auth::kKicked, "AUTH/KICKED", Kind::kPush, false},
 
     {Service::kDirectory, directory::kListUsers, "DIRECTORY/LIST_USERS", Kind::kRequest, true},
@@ -37,7 +38,7 @@ constexpr CommandInfo kCommands[] = {
     {Service::kPresence, presence::kSessionEvent, "PRESENCE/SESSION_EVENT", Kind::kServerOnly,
      false},
 
-    {Service::kMsg, msg::kSend, "MSG/SEND", Kind::kRequest, true},
+    {Service::kMsg, msg::kSend, "MSG/SEND", Kind::kRequest, true, RateClass::kSend},
     {Service::kMsg, msg::kAck, "MSG/ACK", Kind::kRequest, true},
     {Service::kMsg, msg::kSync, "MSG/SYNC", Kind::kRequest, true},
     {Service::kMsg, msg::kHistory, "MSG/HISTORY", Kind::kRequest, true},

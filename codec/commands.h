@@ -76,12 +76,22 @@ enum class Kind : uint8_t {
   kServerOnly,  // SYS/ERROR
 };
 
+// Which limit a request counts against besides the per-connection request rate
+// (docs/configuration.md): the edge's and the broker's message rates, or the edge's
+// per-address login backoff.
+enum class RateClass : uint8_t {
+  kOrdinary,
+  kSend,         // a message sent: --conn-send-rate (edge), --user-send-rate (broker)
+  kCredentials,  // checks a password or a token: the login backoff (edge)
+};
+
 struct CommandInfo {
   Service service;
   uint16_t command;
   const char* name;  // "AUTH/LOGIN"
   Kind kind;
-  bool needs_login;  // answered UNAUTHENTICATED before login
+  bool needs_login;  // answered UNAUTHENTICATED before login (edge and actors)
+  RateClass rate = RateClass::kOrdinary;
 };
 
 // The entry for (service, command), or nullptr when the protocol has no such command.

@@ -58,9 +58,9 @@ void Admission::Release(const Connection& c) {
   if (c.ip_counted()) ip_limits_->ReleaseConnection(c.peer_host());
 }
 
-Verdict Admission::AdmitRequest(Connection& c, const codec::Header& h, Clock::time_point now) {
-  const bool send =
-      h.service == codec::ToWire(codec::Service::kMsg) && h.command == codec::msg::kSend;
+Verdict Admission::AdmitRequest(Connection& c, const codec::CommandInfo* info,
+                                Clock::time_point now) {
+  const bool send = info != nullptr && info->rate == codec::RateClass::kSend;
   const int64_t wait_requests = c.request_bucket().Check(options_.conn_requests, now);
   const int64_t wait_sends = send ? c.send_bucket().Check(options_.conn_sends, now) : 0;
   if (wait_requests == 0 && wait_sends == 0) {
@@ -71,16 +71,10 @@ Verdict Admission::AdmitRequest(Connection& c, const codec::Header& h, Clock::ti
   const bool by_sends = wait_sends > 0;
   EdgeStats::Add(by_sends ? stats_->rate_limited_send : stats_->rate_limited);
   spdlog::debug("{}: conn {} from {}:{}: over the per-connection {} rate", log_name_, c.id(),
-                c.peer_host(), c.peer_port(), by_sends ? "MSG/SEND" : "request");
+                c.peer_host(), c.peer_port(), by_sends ? info->name : "request");
   return Verdict::Refuse(std::max(wait_requests, wait_sends),
                          by_sends ? "too many messages on this connection; slow down"
                                   : "too many requests on this connection; slow down");
-}
-
-bool Admission::ChecksCredentials(const codec::CommandInfo& info, uint16_t command) {
-  return info.service == codec::Service::kAuth &&
-         (command == codec::auth::kLogin || command == codec::auth::kResume ||
-          command == codec::auth::kDeleteAccount);
 }
 
 Verdict Admission::AdmitLogin(const Connection& c, Clock::time_point now) {
@@ -96,7 +90,7 @@ void Admission::NoteLoginForwarded(const Connection& c, const codec::Header& h,
                                    const codec::Body& body) {
   if (!ip_limits_->login_backoff_enabled()) return;
   std::string target;
-  if (h.command != codec::auth::kResume) {
+  if (!(h.service == codec::ToWire(codec::Service::kAuth) && h.command == codec::auth::kResume)) {
     // LOGIN by uid and name: the uid decides which account is checked.
     AccountNames names = NamesIn(body);
     target = names.uid.empty() ? std::move(names.name) : std::move(names.uid);

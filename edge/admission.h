@@ -52,14 +52,13 @@ class Admission {
   Verdict AdmitConnection(Connection& c, Clock::time_point now);
   void Release(const Connection& c);
 
-  // A request on `c`: its per-connection rate (and MSG/SEND's). Admitted requests
+  // A request on `c` (`info` null for a command the protocol does not have): its
+  // per-connection rate, and the send rate for RateClass::kSend. Admitted requests
   // take their tokens; refused ones take nothing.
-  Verdict AdmitRequest(Connection& c, const codec::Header& h, Clock::time_point now);
+  Verdict AdmitRequest(Connection& c, const codec::CommandInfo* info, Clock::time_point now);
 
-  // True for the commands that check a password or a token: they count for the
-  // address's login backoff.
-  static bool ChecksCredentials(const codec::CommandInfo& info, uint16_t command);
-  // A credentials command from `c`'s address: refused while the address backs off.
+  // A command of RateClass::kCredentials (it checks a password or a token) from
+  // `c`'s address: refused while the address backs off.
   Verdict AdmitLogin(const Connection& c, Clock::time_point now);
   // The credentials command went to the broker: its answer (NoteReply) will count.
   void NoteLoginForwarded(const Connection& c, const codec::Header& h, const codec::Body& body);

@@ -293,7 +293,8 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
   EdgeStats::Add(stats_->requests);
   c.Touch(now);
   const codec::Header& h = frame.header;
-  if (const Verdict v = admission_.AdmitRequest(c, h, now); !v.admitted) {
+  const codec::CommandInfo* info = codec::FindCommand(h.service, h.command);
+  if (const Verdict v = admission_.AdmitRequest(c, info, now); !v.admitted) {
     RespondRefused(c, h, v);
     return;
   }
@@ -303,7 +304,6 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
     Respond(c, h, codec::ErrorBody(codec::Code::kBadRequest, error));
     return;
   }
-  const codec::CommandInfo* info = codec::FindCommand(h.service, h.command);
   if (info == nullptr || info->kind != codec::Kind::kRequest ||
       info->service == codec::Service::kP2p) {
     Respond(c, h,
@@ -336,7 +336,7 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
     return;
   }
   // Every command that checks a password or a token counts for the address.
-  const bool login = Admission::ChecksCredentials(*info, h.command);
+  const bool login = info->rate == codec::RateClass::kCredentials;
   if (login) {
     if (const Verdict v = admission_.AdmitLogin(c, now); !v.admitted) {
       RespondRefused(c, h, v);

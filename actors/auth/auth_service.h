@@ -34,8 +34,6 @@ class AuthService : public Service {
 
   AuthService(std::unique_ptr<AuthStore> store, Options options);
 
-  void Handle(const Request& req, Reply* reply) override;
-
   static constexpr const char* kDefaultDevice = "default";
   static constexpr const char* kBadCredentials = "wrong name or password";
   static constexpr const char* kBadToken = "invalid or expired token";

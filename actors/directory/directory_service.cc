@@ -11,11 +11,6 @@ namespace {
 
 using codec::Code;
 
-void RequireLogin(const Request& req) {
-  // The edge answers UNAUTHENTICATED before login; this guards a misbehaving edge.
-  if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
-}
-
 uint64_t RequirePositive(const codec::Body& body, std::string_view key) {
   const uint64_t v = body.RequireUint(key);
   if (v == 0)
@@ -26,35 +21,18 @@ uint64_t RequirePositive(const codec::Body& body, std::string_view key) {
 }  // namespace
 
 DirectoryService::DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions)
-    : store_(std::move(store)), sessions_(sessions) {}
-
-void DirectoryService::Handle(const Request& req, Reply* reply) {
-  RequireLogin(req);
-  switch (req.meta.command) {
-    case codec::directory::kListUsers:
-      return ListUsers(req, reply);
-    case codec::directory::kGetUser:
-      return GetUser(req, reply);
-    case codec::directory::kAddFriend:
-      return AddFriend(req, reply);
-    case codec::directory::kRemoveFriend:
-      return RemoveFriend(req, reply);
-    case codec::directory::kListFriends:
-      return ListFriends(req, reply);
-    case codec::directory::kCreateGroup:
-      return CreateGroup(req, reply);
-    case codec::directory::kJoinGroup:
-      return JoinGroup(req, reply);
-    case codec::directory::kLeaveGroup:
-      return LeaveGroup(req, reply);
-    case codec::directory::kListGroups:
-      return ListGroups(req, reply);
-    case codec::directory::kGroupMembers:
-      return GroupMembers(req, reply);
-    default:
-      throw RequestError(Code::kUnsupported,
-                         "directory has no command " + std::to_string(req.meta.command));
-  }
+    : store_(std::move(store)), sessions_(sessions) {
+  namespace dir = codec::directory;
+  Handles(dir::kListUsers, &DirectoryService::ListUsers);
+  Handles(dir::kGetUser, &DirectoryService::GetUser);
+  Handles(dir::kAddFriend, &DirectoryService::AddFriend);
+  Handles(dir::kRemoveFriend, &DirectoryService::RemoveFriend);
+  Handles(dir::kListFriends, &DirectoryService::ListFriends);
+  Handles(dir::kCreateGroup, &DirectoryService::CreateGroup);
+  Handles(dir::kJoinGroup, &DirectoryService::JoinGroup);
+  Handles(dir::kLeaveGroup, &DirectoryService::LeaveGroup);
+  Handles(dir::kListGroups, &DirectoryService::ListGroups);
+  Handles(dir::kGroupMembers, &DirectoryService::GroupMembers);
 }
 
 std::vector<bool> DirectoryService::OnlineFlags(const std::vector<uint64_t>& uids) {

@@ -19,8 +19,6 @@ class DirectoryService : public Service {
  public:
   DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions);
 
-  void Handle(const Request& req, Reply* reply) override;
-
   static constexpr uint64_t kDefaultPageSize = 20;
   static constexpr uint64_t kMaxPageSize = 100;
   static constexpr size_t kMaxGroupName = 64;

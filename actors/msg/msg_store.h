@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "actors/db/db.h"
+#include "codec/message.h"
 
 namespace imbus::actors::msg {
 
-struct StoredMessage {
-  std::string conv;
-  uint64_t seq = 0;
-  uint64_t from = 0;
-  int64_t ts = 0;
-  std::string text;
-  std::string cmid;
-  uint64_t gid = 0;  // 0 in direct conversations
-};
+// Declared once for server and client (codec/message.h).
+using StoredMessage = codec::Message;
 
 // One message to store: conv is DirectConv/GroupConv of the target.
 struct NewMessage {

@@ -67,21 +67,9 @@ PresenceService::PresenceService(std::unique_ptr<DirectoryStore> store, Sessions
     : store_(std::move(store)), sessions_(sessions) {
   // Idempotent and thread-safe; the actor host has usually done it already.
   if (sodium_init() < 0) throw std::runtime_error("sodium_init failed");
-}
-
-void PresenceService::Handle(const Request& req, Reply* reply) {
-  if (req.meta.command == codec::presence::kSessionEvent) return SessionEvent(req, reply);
-  // The edge answers UNAUTHENTICATED before login; this guards a misbehaving edge.
-  if (req.meta.uid == 0) throw RequestError(Code::kUnauthenticated, "login required");
-  switch (req.meta.command) {
-    case codec::presence::kIsOnline:
-      return IsOnline(req, reply);
-    case codec::presence::kPeerAddr:
-      return PeerAddr(req, reply);
-    default:
-      throw RequestError(Code::kUnsupported,
-                         "presence has no command " + std::to_string(req.meta.command));
-  }
+  Handles(codec::presence::kIsOnline, &PresenceService::IsOnline);
+  Handles(codec::presence::kPeerAddr, &PresenceService::PeerAddr);
+  Handles(codec::presence::kSessionEvent, &PresenceService::SessionEvent);
 }
 
 void PresenceService::RequireUser(uint64_t uid) {

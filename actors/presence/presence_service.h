@@ -26,8 +26,6 @@ class PresenceService : public Service {
  public:
   PresenceService(std::unique_ptr<DirectoryStore> store, Sessions* sessions);
 
-  void Handle(const Request& req, Reply* reply) override;
-
   static constexpr size_t kTicketBytes = 16;  // 32 hex characters
 
  private:

@@ -73,12 +73,7 @@ void WorkerLoop(zmq::context_t& ctx, const std::string& endpoint, const std::ato
     if (type != BusType::kRequest) continue;
     imbus::codec::RequestMeta req;
     if (!imbus::codec::UnpackMeta(meta, &req)) continue;
-    imbus::codec::ReplyMeta rep;
-    rep.rid = req.rid;
-    rep.conn = req.conn;
-    rep.seq = req.seq;
-    rep.service = req.service;
-    rep.command = req.command;
+    const imbus::codec::ReplyMeta rep = imbus::codec::ReplyMetaFor(req);
     imbus::bus::SendBus(s, {}, BusType::kReply, imbus::codec::PackMeta(rep),
                         imbus::codec::OkBody());
   }

@@ -1,11 +1,14 @@
 // Dispatcher without sockets or a database: requests past their deadline never
 // reach their service (so never the database) and are still answered, once; an
-// answer too large for a frame is answered INTERNAL at once, never sent.
+// answer too large for a frame is answered INTERNAL at once, never sent; commands the
+// command table marks needs_login never reach their service without a uid; a service
+// answers through its {command -> method} table.
 #include "actors/dispatcher.h"
 
 #include <gtest/gtest.h>
 
 #include "codec/body.h"
+#include "codec/commands.h"
 
 namespace imbus::actors {
 namespace {
@@ -111,6 +114,51 @@ TEST(DispatcherTest, AnAnswerTooLargeForAFrameIsAnsweredInternalAndNotSent) {
     }
     EXPECT_EQ(pushes, fits ? 1u : 0u) << size;
   }
+}
+
+// A service of DIRECTORY's wire number with one method (LIST_USERS, needs_login) and
+// none for the others.
+class TableService : public Service {
+ public:
+  TableService() { Handles(codec::directory::kListUsers, &TableService::ListUsers); }
+  int calls = 0;
+
+ private:
+  void ListUsers(const Request&, Reply*) { ++calls; }
+};
+
+std::vector<OutMessage> Send(Dispatcher& d, uint16_t service, uint16_t command, uint64_t uid) {
+  codec::RequestMeta m;
+  m.rid = 1;
+  m.service = service;
+  m.command = command;
+  m.uid = uid;
+  const std::string meta = codec::PackMeta(m);
+  const std::string body = codec::EmptyBody();
+  std::vector<OutMessage> out;
+  d.HandleRequest(meta, body, &out);
+  return out;
+}
+
+TEST(DispatcherTest, LoginCommandsWithoutAUidNeverReachTheServiceAndTheTablePicksTheMethod) {
+  auto owned = std::make_unique<TableService>();
+  TableService* service = owned.get();
+  Dispatcher d;
+  const uint16_t dir = codec::ToWire(codec::Service::kDirectory);
+  d.Add(dir, std::move(owned));
+  const int kUnauthenticated = static_cast<int>(codec::Code::kUnauthenticated);
+  const int kUnsupported = static_cast<int>(codec::Code::kUnsupported);
+  EXPECT_EQ(Codes(Send(d, dir, codec::directory::kListUsers, 0)),
+            (std::vector<int64_t>{kUnauthenticated}));
+  EXPECT_EQ(service->calls, 0);
+  EXPECT_EQ(Codes(Send(d, dir, codec::directory::kListUsers, 5)), (std::vector<int64_t>{0}));
+  EXPECT_EQ(service->calls, 1);
+  // A command of the protocol the service has no method for, and one the protocol
+  // does not have (no login needed to be told so).
+  EXPECT_EQ(Codes(Send(d, dir, codec::directory::kGetUser, 5)),
+            (std::vector<int64_t>{kUnsupported}));
+  EXPECT_EQ(Codes(Send(d, dir, 999, 0)), (std::vector<int64_t>{kUnsupported}));
+  EXPECT_EQ(service->calls, 1);
 }
 
 }  // namespace

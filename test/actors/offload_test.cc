@@ -24,7 +24,8 @@ namespace {
 
 using codec::Code;
 
-constexpr uint16_t kService = 3;
+// Not a service of the protocol: the command table's login gate does not apply.
+constexpr uint16_t kService = 77;
 enum : uint16_t { kSlow = 1, kFast = 2, kWorkThrows = 3, kThenThrows = 4 };
 
 // Holds offloaded work until the test opens it; counts the jobs that started.

@@ -74,5 +74,39 @@ TEST(BusTest, DeadlineIsAppendedSoOldAndNewPeersReadEachOther) {
   EXPECT_EQ(back.conn, 4u);
 }
 
+TEST(BusTest, WhichPeerMaySendWhatToTheBroker) {
+  for (BusType t : {BusType::kRequest, BusType::kBind, BusType::kUnbind, BusType::kDeparted}) {
+    EXPECT_TRUE(MaySendToBroker(t, /*from_edge=*/true)) << static_cast<int>(t);
+    EXPECT_FALSE(MaySendToBroker(t, /*from_edge=*/false)) << static_cast<int>(t);
+  }
+  for (BusType t : {BusType::kReply, BusType::kPush, BusType::kQuery}) {
+    EXPECT_FALSE(MaySendToBroker(t, true)) << static_cast<int>(t);
+    EXPECT_TRUE(MaySendToBroker(t, false)) << static_cast<int>(t);
+  }
+  EXPECT_TRUE(MaySendToBroker(BusType::kHeartbeat, true));
+  EXPECT_TRUE(MaySendToBroker(BusType::kHeartbeat, false));
+  for (BusType t : {BusType::kKick, BusType::kUnknownPeer, BusType::kNotActive}) {
+    EXPECT_FALSE(MaySendToBroker(t, true)) << static_cast<int>(t);
+    EXPECT_FALSE(MaySendToBroker(t, false)) << static_cast<int>(t);
+  }
+}
+
+TEST(BusTest, ReplyMetaForEchoesTheRequest) {
+  RequestMeta req;
+  req.rid = 9;
+  req.conn = 8;
+  req.seq = 7;
+  req.service = 5;
+  req.command = 1;
+  req.uid = 42;
+  const ReplyMeta r = ReplyMetaFor(req);
+  EXPECT_EQ(r.rid, 9u);
+  EXPECT_EQ(r.conn, 8u);
+  EXPECT_EQ(r.seq, 7u);
+  EXPECT_EQ(r.service, 5u);
+  EXPECT_EQ(r.command, 1u);
+  EXPECT_EQ(r.action, 0u);
+}
+
 }  // namespace
 }  // namespace imbus::codec

@@ -128,22 +128,22 @@ TEST_F(LargeListsTest, ARequestWithoutCursorGetsAReadableFirstPage) {
   for (const Case& k : cases) {
     client::Response r = c.Call(k.service, k.command, k.body);
     ASSERT_EQ(r.code, 0) << k.array << ": " << r.error;
-    const size_t n = client::wire::ArrayOf(r.body, k.array).size();
+    const size_t n = client::codec::ArrayOf(r.body, k.array).size();
     EXPECT_GT(n, 0u) << k.array;
     EXPECT_LE(n, k.most) << k.array;
     EXPECT_EQ(r.body.GetBool("more"), std::optional<bool>(true)) << k.array;
   }
   // Friends come in uid order from the lowest.
   client::Response r = c.Call(kDirectory, codec::directory::kListFriends, codec::EmptyBody());
-  const auto page = client::wire::ArrayOf(r.body, "friends");
+  const auto page = client::codec::ArrayOf(r.body, "friends");
   const std::vector<uint64_t> want = Uints(
       db, "SELECT friend_uid FROM friends WHERE uid = ? ORDER BY friend_uid LIMIT 200", {victim_});
   ASSERT_EQ(page.size(), want.size());
   for (size_t i = 0; i < page.size(); ++i)
-    EXPECT_EQ(client::wire::UintIn(*page[i], "uid"), want[i]);
+    EXPECT_EQ(client::codec::UintIn(*page[i], "uid"), want[i]);
   // 300 groups of ~600 bytes do not fit one frame: the page is cut by size.
   r = c.Call(kDirectory, codec::directory::kListGroups, Body({{"limit", 500}}));
-  const size_t groups = client::wire::ArrayOf(r.body, "groups").size();
+  const size_t groups = client::codec::ArrayOf(r.body, "groups").size();
   EXPECT_GT(groups, 50u);
   EXPECT_LT(groups, 120u);
   EXPECT_EQ(r.body.GetBool("more"), std::optional<bool>(true));
@@ -226,16 +226,16 @@ TEST_F(LargeListsTest, LimitAndAfterAreChecked) {
   client::Response r =
       c.Call(kDirectory, codec::directory::kGroupMembers, Body({{"gid", crowd_}, {"limit", 3}}));
   ASSERT_EQ(r.code, 0) << r.error;
-  const auto first = client::wire::ArrayOf(r.body, "members");
+  const auto first = client::codec::ArrayOf(r.body, "members");
   ASSERT_EQ(first.size(), 3u);
-  const uint64_t third = client::wire::UintIn(*first[2], "uid");
+  const uint64_t third = client::codec::UintIn(*first[2], "uid");
   r = c.Call(kDirectory, codec::directory::kGroupMembers,
              Body({{"gid", crowd_}, {"limit", 2}, {"after", third}}));
-  const auto next = client::wire::ArrayOf(r.body, "members");
+  const auto next = client::codec::ArrayOf(r.body, "members");
   ASSERT_EQ(next.size(), 2u);
-  EXPECT_GT(client::wire::UintIn(*next[0], "uid"), third);
+  EXPECT_GT(client::codec::UintIn(*next[0], "uid"), third);
   r = c.Call(kDirectory, codec::directory::kListFriends, Body({{"after", UINT64_MAX - 1}}));
-  EXPECT_TRUE(client::wire::ArrayOf(r.body, "friends").empty());
+  EXPECT_TRUE(client::codec::ArrayOf(r.body, "friends").empty());
   EXPECT_EQ(r.body.GetBool("more"), std::optional<bool>(false));
 }
 

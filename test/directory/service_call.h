@@ -1,5 +1,6 @@
 // Test-only. Calls a Service in process the way the actor host does: a RequestMeta
-// with the caller's uid and a parsed body; errors come back as codes.
+// with the caller's uid and a parsed body, the Dispatcher's login gate first; errors
+// come back as codes.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -32,6 +33,11 @@ inline CallResult CallService(Service& service, uint16_t wire_service, uint16_t 
   CallResult out;
   if (!codec::Body::Parse(body, &parsed, &error)) {
     ADD_FAILURE() << "bad test body: " << error;
+    return out;
+  }
+  if (LoginMissing(meta)) {  // the Dispatcher's gate, before any service runs
+    out.code = codec::Code::kUnauthenticated;
+    out.error = kLoginRequired;
     return out;
   }
   try {

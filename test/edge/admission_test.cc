@@ -90,8 +90,10 @@ TEST_F(AdmissionTest, ConnectionsOverTheAddressCapAreRefusedAndReleaseFreesASlot
 
 TEST_F(AdmissionTest, RequestRateThenSendRateWithRetryAndNoTokensTakenOnRefusal) {
   Connection c = Conn(1, "10.0.0.1");
-  const auto ping = Header(codec::Service::kSys, codec::sys::kPing, 1);
-  const auto send = Header(codec::Service::kMsg, codec::msg::kSend, 2);
+  const codec::CommandInfo* ping =
+      codec::FindCommand(codec::ToWire(codec::Service::kSys), codec::sys::kPing);
+  const codec::CommandInfo* send =
+      codec::FindCommand(codec::ToWire(codec::Service::kMsg), codec::msg::kSend);
   EXPECT_TRUE(admission_.AdmitRequest(c, send, kT0).admitted);
   // The send bucket (burst 1) is empty: refused by sends, the request token kept.
   Verdict v = admission_.AdmitRequest(c, send, kT0);
@@ -109,20 +111,19 @@ TEST_F(AdmissionTest, RequestRateThenSendRateWithRetryAndNoTokensTakenOnRefusal)
   EXPECT_TRUE(admission_.AdmitRequest(c, ping, kT0 + milliseconds(100)).admitted);
 }
 
-TEST_F(AdmissionTest, OnlyCredentialCommandsCountForTheBackoff) {
-  const codec::CommandInfo* login =
-      codec::FindCommand(codec::ToWire(codec::Service::kAuth), codec::auth::kLogin);
-  const codec::CommandInfo* resume =
-      codec::FindCommand(codec::ToWire(codec::Service::kAuth), codec::auth::kResume);
-  const codec::CommandInfo* del =
-      codec::FindCommand(codec::ToWire(codec::Service::kAuth), codec::auth::kDeleteAccount);
-  const codec::CommandInfo* send =
-      codec::FindCommand(codec::ToWire(codec::Service::kMsg), codec::msg::kSend);
-  ASSERT_TRUE(login && resume && del && send);
-  EXPECT_TRUE(Admission::ChecksCredentials(*login, codec::auth::kLogin));
-  EXPECT_TRUE(Admission::ChecksCredentials(*resume, codec::auth::kResume));
-  EXPECT_TRUE(Admission::ChecksCredentials(*del, codec::auth::kDeleteAccount));
-  EXPECT_FALSE(Admission::ChecksCredentials(*send, codec::msg::kSend));
+TEST(RateClassTest, TheCommandTableNamesTheSendAndCredentialCommands) {
+  auto rate = [](codec::Service s, uint16_t command) {
+    const codec::CommandInfo* info = codec::FindCommand(codec::ToWire(s), command);
+    EXPECT_NE(info, nullptr);
+    return info == nullptr ? codec::RateClass::kOrdinary : info->rate;
+  };
+  EXPECT_EQ(rate(codec::Service::kMsg, codec::msg::kSend), codec::RateClass::kSend);
+  EXPECT_EQ(rate(codec::Service::kAuth, codec::auth::kLogin), codec::RateClass::kCredentials);
+  EXPECT_EQ(rate(codec::Service::kAuth, codec::auth::kResume), codec::RateClass::kCredentials);
+  EXPECT_EQ(rate(codec::Service::kAuth, codec::auth::kDeleteAccount),
+            codec::RateClass::kCredentials);
+  EXPECT_EQ(rate(codec::Service::kAuth, codec::auth::kRegister), codec::RateClass::kOrdinary);
+  EXPECT_EQ(rate(codec::Service::kMsg, codec::msg::kSync), codec::RateClass::kOrdinary);
 }
 
 TEST_F(AdmissionTest, FailedLoginAnswersMakeTheAddressWaitAndSuccessForgives) {

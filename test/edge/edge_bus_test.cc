@@ -38,12 +38,8 @@ class EdgeBusTest : public ::testing::Test {
   void Reply(const codec::RequestMeta& req, const std::string& body,
              codec::SessionAction action = codec::SessionAction::kNone,
              codec::SessionInfo session = {}) {
-    codec::ReplyMeta r;
+    codec::ReplyMeta r = codec::ReplyMetaFor(req);
     r.rid = 1;
-    r.conn = req.conn;
-    r.seq = req.seq;
-    r.service = req.service;
-    r.command = req.command;
     r.action = static_cast<uint8_t>(action);
     r.session = std::move(session);
     broker_.Send(identity_, BusType::kReply, codec::PackMeta(r), body);
@@ -401,11 +397,7 @@ TEST(EdgeTimeoutTest, NoReplyAnsweredUnavailableAfterRequestTimeout) {
   // The late reply is dropped: exactly one response per request.
   codec::RequestMeta req;
   ASSERT_TRUE(codec::UnpackMeta(m->meta, &req));
-  codec::ReplyMeta r;
-  r.conn = req.conn;
-  r.seq = req.seq;
-  r.service = req.service;
-  r.command = req.command;
+  const codec::ReplyMeta r = codec::ReplyMetaFor(req);
   broker.Send(identity, BusType::kReply, codec::PackMeta(r), codec::OkBody());
   EXPECT_FALSE(c.ReadFrame(400ms).has_value());
   EXPECT_EQ(server.Stats().timeouts, 1u);

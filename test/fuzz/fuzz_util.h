@@ -101,6 +101,10 @@ struct Outcome {
 inline Outcome Call(actors::Service& service, const codec::RequestMeta& meta,
                     const codec::Body& body) {
   Outcome out;
+  if (actors::LoginMissing(meta)) {  // the Dispatcher's gate, before any service runs
+    out.code = codec::Code::kUnauthenticated;
+    return out;
+  }
   try {
     const actors::Request req{meta, body};
     service.Handle(req, &out.reply);

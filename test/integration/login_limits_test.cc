@@ -63,21 +63,7 @@ class LoginLimitsTest : public ::testing::Test {
 
   // A client on edge `edge` whose connection comes from `source` (127.0.0.x).
   static client::Client From(const std::string& source, size_t edge = 0) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    ::inet_pton(AF_INET, source.c_str(), &local.sin_addr);
-    sockaddr_in remote{};
-    remote.sin_family = AF_INET;
-    remote.sin_port = htons(static_cast<uint16_t>(stack_->edge_port(edge)));
-    ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0 ||
-        ::connect(fd, reinterpret_cast<const sockaddr*>(&remote), sizeof(remote)) != 0) {
-      ADD_FAILURE() << "connect from " << source << ": " << std::strerror(errno);
-      ::close(fd);
-      return client::Client(seconds(10));
-    }
-    return client::Client(client::Connection::FromFd(net::UniqueFd(fd)), seconds(10));
+    return imbus::testing::From(*stack_, source, edge);
   }
 
   static uint64_t Register(const std::string& name) {

@@ -70,21 +70,7 @@ class RateLimitTest : public ::testing::Test {
 
   // A client whose connection comes from `source` (127.0.0.x): another "machine".
   static client::Client From(const std::string& source) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    ::inet_pton(AF_INET, source.c_str(), &local.sin_addr);
-    sockaddr_in remote{};
-    remote.sin_family = AF_INET;
-    remote.sin_port = htons(static_cast<uint16_t>(stack_->edge_port()));
-    ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0 ||
-        ::connect(fd, reinterpret_cast<const sockaddr*>(&remote), sizeof(remote)) != 0) {
-      ADD_FAILURE() << "connect from " << source << ": " << std::strerror(errno);
-      ::close(fd);
-      return client::Client(seconds(10));
-    }
-    return client::Client(client::Connection::FromFd(net::UniqueFd(fd)), seconds(10));
+    return imbus::testing::From(*stack_, source);
   }
 
   static uint64_t Register(const std::string& source, const std::string& name) {

@@ -1,8 +1,15 @@
-// Internal to tests. Small helpers for integration tests: connected clients,
-// unique names, the broker's STATS.
+// Internal to tests. Small helpers for integration tests: connected clients (also
+// from another loopback address), unique names, the broker's STATS.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -12,6 +19,7 @@
 #include "bus/peer.h"
 #include "bus/stats_query.h"
 #include "client/client.h"
+#include "client/connection.h"
 #include "codec/bus.h"
 #include "test/integration/stack.h"
 
@@ -25,6 +33,27 @@ inline client::Client Connected(Stack& stack, size_t edge = 0,
     ADD_FAILURE() << "connect to edge " << edge << ": " << error;
   }
   return c;
+}
+
+// A client on edge `edge` whose connection comes from `source` (127.0.0.x): another
+// "machine" as far as the per-address limits go.
+inline client::Client From(Stack& stack, const std::string& source, size_t edge = 0,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<uint16_t>(stack.edge_port(edge)));
+  ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0 ||
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&remote), sizeof(remote)) != 0) {
+    ADD_FAILURE() << "connect from " << source << ": " << std::strerror(errno);
+    ::close(fd);
+    return client::Client(timeout);
+  }
+  return client::Client(client::Connection::FromFd(net::UniqueFd(fd)), timeout);
 }
 
 inline std::string UniqueName(const std::string& prefix) {
