@@ -128,9 +128,8 @@ void EdgeLoop::OnWsInput(Connection& c, const char* data, size_t n, Clock::time_
   // against its request rate (a ping flood is closed with 1008).
   for (uint64_t pings = ws->TakePings(); pings > 0 && !c.closing(); --pings) {
     c.Touch(now);
-    codec::Header ping;
-    ping.service = codec::ToWire(codec::Service::kSys);
-    ping.command = codec::sys::kPing;
+    const codec::CommandInfo* ping =
+        codec::FindCommand(codec::ToWire(codec::Service::kSys), codec::sys::kPing);
     if (!admission_.AdmitRequest(c, ping, now).admitted) {
       fail(net::kWsPolicyViolation, "ping flood: over the connection's request rate");
       return;
