@@ -3,7 +3,9 @@
 #   mariadb  Debian's mariadb-server (+ galera-4, mariadb-backup for a cluster: see
 #            compose.galera.yaml), configured from env (compose service `mariadb`)
 #   build    compilers and -dev packages; builds the binaries (not shipped)
-#   runtime  the imbus binaries with only their runtime libraries, as a non-root user
+#   web      the web app (web/) with its npm package installed (npm ci; not shipped)
+#   runtime  the imbus binaries with only their runtime libraries, as a non-root user,
+#            and the web app in /usr/share/imbus/web (imbus-edge --web-root)
 # The mariadb stage comes first so the classic builder (docker-compose v1) does not
 # build the compilers for it. See docs/deploy.md.
 
@@ -26,6 +28,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev \
       libmariadb-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev \
+      libwslay-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only, so a docs change does not rebuild.
@@ -44,14 +47,24 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMBUS_WERROR=ON \
  && cmake --build build -j"$(nproc)" \
  && strip build/bin/*
 
+FROM debian:bookworm-slim AS web
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY web/ ./
+
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 ca-certificates \
+      libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 libwslay1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus \
  && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys
 COPY --from=build /src/build/bin/ /usr/local/bin/
+COPY --from=web /web/ /usr/share/imbus/web/
 # The bus's CURVE keys (compose service `keys` writes them into a volume here).
 USER imbus
 # Each compose service names its program; this default just lists them.

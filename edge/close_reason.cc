@@ -28,12 +28,19 @@ std::string_view CloseReasonText(CloseReason reason) {
       return "broken stream";
     case CloseReason::kKicked:
       return "kicked";
+    case CloseReason::kWsClosedByPeer:
+      return "WebSocket closed by the client";
+    case CloseReason::kWsError:
+      return "WebSocket error";
+    case CloseReason::kHttpDone:
+      return "HTTP answer sent";
   }
   return "unknown";
 }
 
 bool IsQuietClose(CloseReason reason) {
-  return reason == CloseReason::kPeerClosed || reason == CloseReason::kAfterFinalOutput;
+  return reason == CloseReason::kPeerClosed || reason == CloseReason::kAfterFinalOutput ||
+         reason == CloseReason::kWsClosedByPeer || reason == CloseReason::kHttpDone;
 }
 
 std::string DescribeClose(CloseReason reason, std::string_view detail) {

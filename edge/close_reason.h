@@ -21,6 +21,9 @@ enum class CloseReason {
   kShuttingDown,        // the edge stops
   kBrokenStream,        // a frame that cannot be decoded (SYS/ERROR sent)
   kKicked,              // detail: the broker's reason
+  kWsClosedByPeer,      // the client sent a WebSocket close (echoed)
+  kWsError,             // detail: the WebSocket protocol error or limit (close frame sent)
+  kHttpDone,            // an HTTP answer that ends the connection (an error, Connection: close)
 };
 
 // The text logged for `reason` ("slow reader", "idle for", ...).

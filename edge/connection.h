@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,7 @@
 #include "codec/frame_decoder.h"
 #include "edge/tls_context.h"
 #include "net/unique_fd.h"
+#include "net/ws_session.h"
 
 namespace imbus::edge {
 
@@ -71,6 +73,21 @@ class Connection {
   bool has_output() const { return out_pos_ < out_.size(); }
   size_t pending_output() const { return out_.size() - out_pos_; }
 
+  // What the bytes on the connection are: imbus frames (the plain and TLS
+  // listeners), HTTP requests (the WebSocket listeners, until an upgrade), or
+  // WebSocket messages of one frame each (after the upgrade).
+  enum class Kind : uint8_t { kFrames, kHttp, kWebSocket };
+  Kind kind() const { return kind_; }
+  void StartHttp() { kind_ = Kind::kHttp; }
+  // Request bytes not yet parsed (kHttp only).
+  std::string& http_input() { return http_in_; }
+  void StartWebSocket(std::unique_ptr<net::WsSession> ws) {
+    kind_ = Kind::kWebSocket;
+    std::string().swap(http_in_);
+    ws_ = std::move(ws);
+  }
+  net::WsSession* ws() { return ws_.get(); }
+
   uint64_t id() const { return id_; }
   int fd() const { return fd_.get(); }
   codec::FrameDecoder& decoder() { return decoder_; }
@@ -121,6 +138,7 @@ class Connection {
   bool ip_counted_ = false;
   bool handshake_done_ = false;
   bool flush_listed_ = false;
+  Kind kind_ = Kind::kFrames;
   uint16_t peer_port_;
   codec::FrameDecoder decoder_;
   std::string out_;
@@ -130,6 +148,8 @@ class Connection {
   net::TokenBucket send_bucket_;
   std::string peer_host_;
   codec::SessionInfo session_;
+  std::string http_in_;                 // kHttp: the request head so far
+  std::unique_ptr<net::WsSession> ws_;  // kWebSocket: the framing
 };
 
 }  // namespace imbus::edge

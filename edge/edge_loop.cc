@@ -53,14 +53,32 @@ EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq
 
 EdgeLoop::~EdgeLoop() = default;
 
+void EdgeLoop::AddListener(const Listener& listener, uint64_t tag, const char* what) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = tag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener.fd(), &ev) != 0) {
+    throw std::runtime_error(std::string("epoll_ctl(") + what + "): " + std::strerror(errno));
+  }
+}
+
 void EdgeLoop::AddTlsListener(Listener listener, const TlsContext* tls) {
   tls_listener_.emplace(std::move(listener));
   tls_ = tls;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.u64 = kTlsListenerTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, tls_listener_->fd(), &ev) != 0) {
-    throw std::runtime_error(std::string("epoll_ctl(TLS listener): ") + std::strerror(errno));
+  AddListener(*tls_listener_, kTlsListenerTag, "TLS listener");
+}
+
+void EdgeLoop::AddWsListeners(std::optional<Listener> ws, std::optional<Listener> wss,
+                              const TlsContext* tls, const StaticFiles* web) {
+  web_ = web;
+  if (ws) {
+    ws_listener_.emplace(std::move(*ws));
+    AddListener(*ws_listener_, kWsListenerTag, "WebSocket listener");
+  }
+  if (wss) {
+    wss_listener_.emplace(std::move(*wss));
+    tls_ = tls;
+    AddListener(*wss_listener_, kWssListenerTag, "wss:// listener");
   }
 }
 
@@ -76,9 +94,13 @@ void EdgeLoop::Run(const std::atomic<bool>& stop) {
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kListenerTag) {
-        OnAccept(listener_, false, now);
+        OnAccept(listener_, false, false, now);
       } else if (tag == kTlsListenerTag) {
-        OnAccept(*tls_listener_, true, now);
+        OnAccept(*tls_listener_, true, false, now);
+      } else if (tag == kWsListenerTag) {
+        OnAccept(*ws_listener_, false, true, now);
+      } else if (tag == kWssListenerTag) {
+        OnAccept(*wss_listener_, true, true, now);
       } else if (tag == kBusTag) {
         // Drained below, after every iteration.
       } else if (Connection* c = Find(tag)) {
@@ -112,7 +134,7 @@ Connection* EdgeLoop::Find(uint64_t conn) {
   return it == conns_.end() ? nullptr : it->second.get();
 }
 
-void EdgeLoop::OnAccept(Listener& listener, bool tls, Clock::time_point now) {
+void EdgeLoop::OnAccept(Listener& listener, bool tls, bool http, Clock::time_point now) {
   for (;;) {
     net::UniqueFd fd;
     std::string host;
@@ -139,19 +161,24 @@ void EdgeLoop::OnAccept(Listener& listener, bool tls, Clock::time_point now) {
       spdlog::error("{}: epoll_ctl(conn): {}", log_name_, std::strerror(errno));
       continue;
     }
-    spdlog::debug("{}: conn {} opened from {}:{}{}", log_name_, id, host, port,
-                  tls ? " (TLS)" : "");
+    spdlog::debug("{}: conn {} opened from {}:{}{}{}", log_name_, id, host, port,
+                  tls ? " (TLS)" : "", http ? " (HTTP/WebSocket)" : "");
     auto c = std::make_unique<Connection>(id, std::move(fd), options_.max_frame, std::move(host),
                                           port, now);
     Connection& added = *c;
     // The handshake starts on the first event (EPOLLOUT fires at once when added).
     if (tls) c->StartTls(std::move(ssl));
+    if (http) c->StartHttp();
     conns_.emplace(id, std::move(c));
     EdgeStats::Add(stats_->accepted);
     EdgeStats::Add(stats_->connections);
     const Verdict v = admission_.AdmitConnection(added, now);
     if (v.admitted) continue;
-    WriteSysError(added, codec::ErrorBody(codec::Code::kRateLimited, v.message));
+    if (http) {
+      WriteRaw(added, HttpError(429, v.message, {{"Retry-After", "5"}}));
+    } else {
+      WriteSysError(added, codec::ErrorBody(codec::Code::kRateLimited, v.message));
+    }
     if (added.closed()) continue;
     // Like CloseAfterFlush, without its log line per connection (a flood would fill
     // the log): the error goes out, then FIN, then up to the grace for the peer's EOF.
@@ -208,29 +235,43 @@ void EdgeLoop::OnTlsEvent(Connection& c, Clock::time_point now) {
   if (!c.closed()) ReadInput(c, now);
 }
 
+void EdgeLoop::OnFrameInput(Connection& c, const char* data, size_t n, Clock::time_point now) {
+  c.decoder().Feed(data, n);
+  codec::Frame frame;
+  for (;;) {
+    const auto status = c.decoder().Next(&frame);
+    if (status == codec::FrameDecoder::Status::kNeedMore) break;
+    if (status == codec::FrameDecoder::Status::kBroken) {
+      spdlog::info("{}: conn {} from {}:{}: broken stream: {}", log_name_, c.id(), c.peer_host(),
+                   c.peer_port(), c.decoder().error());
+      EdgeStats::Add(stats_->closed_broken);
+      WriteSysError(c, codec::ErrorBody(codec::Code::kBadRequest, c.decoder().error()));
+      CloseAfterFlush(c, CloseReason::kBrokenStream);
+      break;
+    }
+    HandleFrame(c, frame, now);
+    if (c.closed() || c.closing()) break;
+  }
+  if (!c.closed()) c.decoder().ShrinkIfEmpty();
+}
+
 void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
   char buf[kReadChunk];
   while (!c.closed()) {
     const ssize_t n = c.Receive(buf, sizeof(buf));
     if (n > 0) {
       if (c.closing()) continue;  // ending the stream: input is discarded
-      c.decoder().Feed(buf, static_cast<size_t>(n));
-      codec::Frame frame;
-      for (;;) {
-        const auto status = c.decoder().Next(&frame);
-        if (status == codec::FrameDecoder::Status::kNeedMore) break;
-        if (status == codec::FrameDecoder::Status::kBroken) {
-          spdlog::info("{}: conn {} from {}:{}: broken stream: {}", log_name_, c.id(),
-                       c.peer_host(), c.peer_port(), c.decoder().error());
-          EdgeStats::Add(stats_->closed_broken);
-          WriteSysError(c, codec::ErrorBody(codec::Code::kBadRequest, c.decoder().error()));
-          CloseAfterFlush(c, CloseReason::kBrokenStream);
+      switch (c.kind()) {
+        case Connection::Kind::kFrames:
+          OnFrameInput(c, buf, static_cast<size_t>(n), now);
           break;
-        }
-        HandleFrame(c, frame, now);
-        if (c.closed() || c.closing()) break;
+        case Connection::Kind::kHttp:
+          OnHttpInput(c, buf, static_cast<size_t>(n), now);
+          break;
+        case Connection::Kind::kWebSocket:
+          OnWsInput(c, buf, static_cast<size_t>(n), now);
+          break;
       }
-      if (!c.closed()) c.decoder().ShrinkIfEmpty();
     } else if (n == 0) {
       Close(c, c.closing() ? CloseReason::kAfterFinalOutput : CloseReason::kPeerClosed);
       return;
@@ -355,6 +396,18 @@ void EdgeLoop::WriteSysError(Connection& c, std::string_view body) {
 }
 
 void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
+  if (c.kind() == Connection::Kind::kWebSocket) {
+    // One frame, one binary message.
+    if (c.closed() || c.shut_down() || !c.ws()->SendMessage(bytes)) return;
+    ws_out_.clear();
+    c.ws()->Output(&ws_out_);
+    WriteRaw(c, ws_out_);
+    return;
+  }
+  WriteRaw(c, bytes);
+}
+
+void EdgeLoop::WriteRaw(Connection& c, std::string_view bytes) {
   if (c.closed() || c.shut_down()) return;
   const Connection::WriteResult result = corked_ ? c.Queue(bytes, options_.max_output_bytes)
                                                  : c.Send(bytes, options_.max_output_bytes);
@@ -381,8 +434,15 @@ void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
 
 void EdgeLoop::CloseAfterFlush(Connection& c, CloseReason reason, std::string_view detail) {
   if (c.closed() || c.closing()) return;
-  spdlog::info("{}: conn {} from {}:{}: closing after output: {}", log_name_, c.id(), c.peer_host(),
-               c.peer_port(), DescribeClose(reason, detail));
+  if (IsQuietClose(reason)) {
+    spdlog::debug("{}: conn {} from {}:{}: closing after output: {}", log_name_, c.id(),
+                  c.peer_host(), c.peer_port(), DescribeClose(reason, detail));
+  } else {
+    spdlog::info("{}: conn {} from {}:{}: closing after output: {}", log_name_, c.id(),
+                 c.peer_host(), c.peer_port(), DescribeClose(reason, detail));
+  }
+  SendWsClose(c, reason, detail);
+  if (c.closed()) return;
   c.set_closing();
   c.Touch(Clock::now());  // starts the grace period
   FinishIfFlushed(c);
@@ -397,6 +457,8 @@ void EdgeLoop::FinishIfFlushed(Connection& c) {
 
 void EdgeLoop::Close(Connection& c, CloseReason reason, std::string_view detail) {
   if (c.closed()) return;
+  // A WebSocket closed now still says why, if the socket takes it at once.
+  if (c.kind() == Connection::Kind::kWebSocket) SendWsClose(c, reason, detail);
   if (c.logged_in()) link_->Depart(c.id(), c.session().uid);
   admission_.Release(c);
   if (IsQuietClose(reason)) {

@@ -27,6 +27,7 @@
 #include "edge/close_reason.h"
 #include "edge/connection.h"
 #include "edge/edge_stats.h"
+#include "edge/http.h"
 #include "edge/ip_limits.h"
 #include "edge/listener.h"
 #include "edge/options.h"
@@ -49,6 +50,11 @@ class EdgeLoop : private BrokerLink::Handler {
   // Also accepts TLS clients on `listener`, with sessions from `tls` (which must
   // outlive the loop). Call before Run. Throws on epoll failure.
   void AddTlsListener(Listener listener, const TlsContext* tls);
+  // Also accepts browsers: HTTP (the web app from `web`, may be null) and WebSocket
+  // upgrades on `ws` (plain) and `wss` (TLS with sessions from `tls`); either may be
+  // absent. Call before Run. Throws on epoll failure.
+  void AddWsListeners(std::optional<Listener> ws, std::optional<Listener> wss,
+                      const TlsContext* tls, const StaticFiles* web);
 
   // Runs until `stop` is set (checked at least every 100 ms), then closes every
   // connection (unbinding the logged-in ones).
@@ -59,13 +65,29 @@ class EdgeLoop : private BrokerLink::Handler {
   static constexpr uint64_t kListenerTag = ~uint64_t{0};
   static constexpr uint64_t kBusTag = ~uint64_t{0} - 1;
   static constexpr uint64_t kTlsListenerTag = ~uint64_t{0} - 2;
+  static constexpr uint64_t kWsListenerTag = ~uint64_t{0} - 3;
+  static constexpr uint64_t kWssListenerTag = ~uint64_t{0} - 4;
 
   // Client side.
-  void OnAccept(Listener& listener, bool tls, Clock::time_point now);
+  void AddListener(const Listener& listener, uint64_t tag, const char* what);
+  // `http`: the connection starts with HTTP (a WebSocket listener).
+  void OnAccept(Listener& listener, bool tls, bool http, Clock::time_point now);
   void OnConnectionEvent(Connection& c, uint32_t events, Clock::time_point now);
   // TLS connections: handshake, then output and input on every event.
   void OnTlsEvent(Connection& c, Clock::time_point now);
   void ReadInput(Connection& c, Clock::time_point now);
+  // Received bytes of a connection still speaking frames (the plain and TLS ports).
+  void OnFrameInput(Connection& c, const char* data, size_t n, Clock::time_point now);
+  // Browsers (edge_loop_ws.cc): HTTP requests until an upgrade, then WebSocket
+  // messages, each exactly one frame for HandleFrame.
+  void OnHttpInput(Connection& c, const char* data, size_t n, Clock::time_point now);
+  void HandleHttpRequest(Connection& c, const HttpRequest& r, Clock::time_point now);
+  void OnWsInput(Connection& c, const char* data, size_t n, Clock::time_point now);
+  // Writes bytes as they are (HTTP, or frames already wrapped for a WebSocket).
+  void WriteRaw(Connection& c, std::string_view bytes);
+  // A WebSocket ending for `reason`: its close frame goes out (best effort when the
+  // socket closes at once).
+  void SendWsClose(Connection& c, CloseReason reason, std::string_view detail);
   void HandleFrame(Connection& c, const codec::Frame& frame, Clock::time_point now);
   // True when the request went to the broker (else it was answered here).
   bool Forward(Connection& c, const codec::Frame& frame, Clock::time_point now);
@@ -119,6 +141,10 @@ class EdgeLoop : private BrokerLink::Handler {
   std::vector<uint64_t> to_flush_;  // connections with queued output, in order
   RequestTracker tracker_;
   std::string scratch_;  // one encoded frame at a time
+  std::string ws_out_;   // scratch_ wrapped in a WebSocket frame
+  std::optional<Listener> ws_listener_;
+  std::optional<Listener> wss_listener_;
+  const StaticFiles* web_ = nullptr;  // owned by EdgeServer; null: no web app
   Clock::time_point next_sweep_;
 };
 

@@ -44,13 +44,22 @@ EdgeServer::EdgeServer(EdgeOptions options)
     throw std::runtime_error("--max-output-bytes must be at least --max-frame");
   }
   const bool tls = !options_.tls_listen_host.empty();
-  if (tls && (options_.tls_cert_file.empty() || options_.tls_key_file.empty())) {
-    throw std::runtime_error("--tls-listen needs --tls-cert and --tls-key");
+  const bool wss = !options_.wss_listen_host.empty();
+  if ((tls || wss) && (options_.tls_cert_file.empty() || options_.tls_key_file.empty())) {
+    throw std::runtime_error(std::string(tls ? "--tls-listen" : "--wss-listen") +
+                             " needs --tls-cert and --tls-key");
   }
-  if (!tls && (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty())) {
-    throw std::runtime_error("--tls-cert/--tls-key given without --tls-listen");
+  if (!tls && !wss && (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty())) {
+    throw std::runtime_error("--tls-cert/--tls-key given without --tls-listen or --wss-listen");
   }
-  if (tls) {
+  const bool ws = !options_.ws_listen_host.empty();
+  if (!ws && !wss && (!options_.web_root.empty() || !options_.ws_origins.empty())) {
+    throw std::runtime_error("--web-root/--ws-origin given without --ws-listen or --wss-listen");
+  }
+  if (!options_.web_root.empty()) {
+    web_ = std::make_unique<StaticFiles>(StaticFiles::Load(options_.web_root));
+  }
+  if (tls || wss) {
     tls_ = std::make_unique<TlsContext>(
         TlsContext::Load(options_.tls_cert_file, options_.tls_key_file));
   }
@@ -65,6 +74,20 @@ EdgeServer::EdgeServer(EdgeOptions options)
     options_.tls_listen_port = tls_listeners_.front().port();
     for (int i = 1; i < options_.threads; ++i) {
       tls_listeners_.push_back(Listener::Bind(options_.tls_listen_host, options_.tls_listen_port));
+    }
+  }
+  if (ws) {
+    ws_listeners_.push_back(Listener::Bind(options_.ws_listen_host, options_.ws_listen_port));
+    options_.ws_listen_port = ws_listeners_.front().port();
+    for (int i = 1; i < options_.threads; ++i) {
+      ws_listeners_.push_back(Listener::Bind(options_.ws_listen_host, options_.ws_listen_port));
+    }
+  }
+  if (wss) {
+    wss_listeners_.push_back(Listener::Bind(options_.wss_listen_host, options_.wss_listen_port));
+    options_.wss_listen_port = wss_listeners_.front().port();
+    for (int i = 1; i < options_.threads; ++i) {
+      wss_listeners_.push_back(Listener::Bind(options_.wss_listen_host, options_.wss_listen_port));
     }
   }
   if (options_.advertise_host.empty()) {
@@ -85,27 +108,52 @@ void EdgeServer::Start() {
                options_.threads, options_.advertise_host, options_.advertise_port, options_.broker);
   // Scripts and tests read the port from this line: keep HOST:PORT at its end.
   spdlog::info("{}: listening on {}:{}", options_.name, options_.listen_host, options_.listen_port);
-  if (tls_) {
+  if (!tls_listeners_.empty()) {
     // Not "listening on": tests and scripts take the plain port from that line.
     spdlog::info("{}: TLS listener on {}:{}", options_.name, options_.tls_listen_host,
                  options_.tls_listen_port);
   }
+  const std::string app =
+      web_ ? " (web app: " + std::to_string(web_->size()) + " files from " + options_.web_root + ")"
+           : "";
+  if (!ws_listeners_.empty()) {
+    spdlog::info("{}: WebSocket listener on {}:{}{}", options_.name, options_.ws_listen_host,
+                 options_.ws_listen_port, app);
+    spdlog::info("{}: web app at http://{}:{}/", options_.name,
+                 options_.ws_listen_host == "0.0.0.0" ? "127.0.0.1" : options_.ws_listen_host,
+                 options_.ws_listen_port);
+  }
+  if (!wss_listeners_.empty()) {
+    spdlog::info("{}: wss:// (WebSocket over TLS) on {}:{}{}", options_.name,
+                 options_.wss_listen_host, options_.wss_listen_port, app);
+  }
   for (int i = 0; i < options_.threads; ++i) {
     std::optional<Listener> tls_listener;
-    if (tls_) tls_listener.emplace(std::move(tls_listeners_[i]));
-    threads_.emplace_back([this, i, listener = std::move(listeners_[i]),
-                           tls_listener = std::move(tls_listener)]() mutable {
-      try {
-        EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get(), &ip_limits_);
-        if (tls_listener) loop.AddTlsListener(std::move(*tls_listener), tls_.get());
-        loop.Run(stop_);
-      } catch (const std::exception& e) {
-        spdlog::critical("{}/{}: event loop failed: {}", options_.name, i, e.what());
-      }
-    });
+    std::optional<Listener> ws_listener;
+    std::optional<Listener> wss_listener;
+    if (!tls_listeners_.empty()) tls_listener.emplace(std::move(tls_listeners_[i]));
+    if (!ws_listeners_.empty()) ws_listener.emplace(std::move(ws_listeners_[i]));
+    if (!wss_listeners_.empty()) wss_listener.emplace(std::move(wss_listeners_[i]));
+    threads_.emplace_back(
+        [this, i, listener = std::move(listeners_[i]), tls_listener = std::move(tls_listener),
+         ws_listener = std::move(ws_listener), wss_listener = std::move(wss_listener)]() mutable {
+          try {
+            EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get(), &ip_limits_);
+            if (tls_listener) loop.AddTlsListener(std::move(*tls_listener), tls_.get());
+            if (ws_listener || wss_listener) {
+              loop.AddWsListeners(std::move(ws_listener), std::move(wss_listener), tls_.get(),
+                                  web_.get());
+            }
+            loop.Run(stop_);
+          } catch (const std::exception& e) {
+            spdlog::critical("{}/{}: event loop failed: {}", options_.name, i, e.what());
+          }
+        });
   }
   listeners_.clear();
   tls_listeners_.clear();
+  ws_listeners_.clear();
+  wss_listeners_.clear();
 }
 
 void EdgeServer::Stop() {

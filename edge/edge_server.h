@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "edge/edge_stats.h"
+#include "edge/http.h"
 #include "edge/ip_limits.h"
 #include "edge/listener.h"
 #include "edge/options.h"
@@ -40,6 +41,8 @@ class EdgeServer {
 
   uint16_t port() const { return options_.listen_port; }          // the actual port
   uint16_t tls_port() const { return options_.tls_listen_port; }  // 0: no TLS listener
+  uint16_t ws_port() const { return options_.ws_listen_port; }    // 0: no WebSocket listener
+  uint16_t wss_port() const { return options_.wss_listen_port; }  // 0: no wss:// listener
   // The options as resolved (name, advertise address, actual port).
   const EdgeOptions& options() const { return options_; }
   EdgeCounters Stats() const;
@@ -51,6 +54,9 @@ class EdgeServer {
   std::vector<Listener> listeners_;      // handed to the loops by Start()
   std::unique_ptr<TlsContext> tls_;      // null without --tls-listen; outlives the loops
   std::vector<Listener> tls_listeners_;  // one per thread when tls_ is set
+  std::vector<Listener> ws_listeners_;   // one per thread with --ws-listen
+  std::vector<Listener> wss_listeners_;  // one per thread with --wss-listen
+  std::unique_ptr<StaticFiles> web_;     // the web app (--web-root); null: none
   std::vector<std::unique_ptr<EdgeStats>> stats_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;

@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:7000";
   std::string advertise;
   std::string tls_listen;
+  std::string ws_listen;
+  std::string wss_listen;
   std::string log_level = "info";
   int stats_log_s = 60;
   imbus::bus::CurvePeerFlags curve;
@@ -64,10 +66,28 @@ int main(int argc, char** argv) {
                  "HOST:PORT to accept TLS clients on, beside --listen (port 0: any free "
                  "port); needs --tls-cert and --tls-key")
       ->envname("IMBUS_EDGE_TLS_LISTEN");
-  app.add_option("--tls-cert", o.tls_cert_file, "PEM certificate chain for --tls-listen")
+  app.add_option("--tls-cert", o.tls_cert_file,
+                 "PEM certificate chain for --tls-listen and --wss-listen")
       ->envname("IMBUS_EDGE_TLS_CERT");
   app.add_option("--tls-key", o.tls_key_file, "PEM private key of --tls-cert")
       ->envname("IMBUS_EDGE_TLS_KEY");
+  app.add_option("--ws-listen", ws_listen,
+                 "HOST:PORT for browsers: WebSocket at ws://HOST:PORT/ws (one frame per binary "
+                 "message) and the web app (--web-root) at http://HOST:PORT/")
+      ->envname("IMBUS_EDGE_WS_LISTEN");
+  app.add_option("--wss-listen", wss_listen,
+                 "HOST:PORT for browsers over TLS (wss://, https://); needs --tls-cert and "
+                 "--tls-key")
+      ->envname("IMBUS_EDGE_WSS_LISTEN");
+  app.add_option("--ws-origin", o.ws_origins,
+                 "Origin allowed to open a WebSocket (repeat, or comma-separated; * for any); "
+                 "default: only the pages this edge serves")
+      ->envname("IMBUS_EDGE_WS_ORIGIN")
+      ->delimiter(',');
+  app.add_option("--web-root", o.web_root,
+                 "directory of the web app served on the WebSocket ports (e.g. web/ of the "
+                 "source tree, with its node_modules/ installed)")
+      ->envname("IMBUS_EDGE_WEB_ROOT");
   app.add_option("--idle-timeout-s", o.idle_timeout_s, "close connections silent this long")
       ->envname("IMBUS_EDGE_IDLE_TIMEOUT_S");
   app.add_option("--max-frame", o.max_frame, "largest frame accepted, header included")
@@ -139,6 +159,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (!ws_listen.empty() &&
+      !imbus::edge::ParseHostPort(ws_listen, &o.ws_listen_host, &o.ws_listen_port, &error)) {
+    std::fprintf(stderr, "imbus-edge: --ws-listen: %s\n", error.c_str());
+    return 2;
+  }
+  if (!wss_listen.empty() &&
+      !imbus::edge::ParseHostPort(wss_listen, &o.wss_listen_host, &o.wss_listen_port, &error)) {
+    std::fprintf(stderr, "imbus-edge: --wss-listen: %s\n", error.c_str());
+    return 2;
+  }
   if (!tls_listen.empty() &&
       !imbus::edge::ParseHostPort(tls_listen, &o.tls_listen_host, &o.tls_listen_port, &error)) {
     std::fprintf(stderr, "imbus-edge: --tls-listen: %s\n", error.c_str());

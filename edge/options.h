@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "net/token_bucket.h"
 #include "edge/login_backoff.h"
@@ -37,6 +38,19 @@ struct EdgeOptions {
   uint16_t tls_listen_port = 0;  // 0: any free port (read it back with EdgeServer::tls_port())
   std::string tls_cert_file;     // certificate chain, leaf first
   std::string tls_key_file;      // its private key
+  // WebSocket listeners for browsers (one PROTOCOL.md frame per binary message at
+  // ws://HOST:PORT/ws), serving the web app at GET / on the same port: plain on when
+  // ws_listen_host is set, TLS (wss://, with the certificate above) on when
+  // wss_listen_host is set.
+  std::string ws_listen_host;
+  uint16_t ws_listen_port = 0;  // 0: any free port (EdgeServer::ws_port())
+  std::string wss_listen_host;
+  uint16_t wss_listen_port = 0;  // 0: any free port (EdgeServer::wss_port())
+  // Origins allowed to open a WebSocket ("https://chat.example.com", "*" for any);
+  // empty: only pages served by this edge (Origin matching Host). Requests without
+  // Origin (not from a browser) are always allowed.
+  std::vector<std::string> ws_origins;
+  std::string web_root;  // the web app's directory; empty: GET / answers 404
 };
 
 // Splits "HOST:PORT" (PORT 0..65535). False, with *error set, when malformed.

@@ -27,10 +27,10 @@ BenchConn::~BenchConn() {
 bool BenchConn::Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error,
                       const client::TlsClientContext* tls) {
   tls_ctx_ = tls;
-  if (tls != nullptr) {
+  if (tls != nullptr || ws_wanted_) {
     char ip[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &server.sin_addr, ip, sizeof(ip));
-    tls_name_ = ip;
+    tls_name_ = ip;  // also the WebSocket upgrade's Host
   }
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
@@ -94,7 +94,18 @@ void BenchConn::Request(uint16_t service, uint16_t command, std::string_view bod
   const uint32_t seq = next_seq_++;
   if (next_seq_ == 0) next_seq_ = 1;
   pending_.emplace(seq, std::move(fn));
-  codec::AppendFrame(&out_, 0, service, command, seq, body);
+  if (ws_wanted_) {
+    std::string frame;
+    codec::AppendFrame(&frame, 0, service, command, seq, body);
+    if (ws_ && state_ == State::kOpen) {
+      ws_->SendMessage(frame);
+      ws_->Output(&out_);
+    } else {
+      queued_frames_ += frame;  // wrapped when the WebSocket opens
+    }
+  } else {
+    codec::AppendFrame(&out_, 0, service, command, seq, body);
+  }
   last_send_ns_ = NowNs();
   if (state_ == State::kOpen) Flush();
 }
@@ -126,10 +137,16 @@ void BenchConn::OnEvents(uint32_t events) {
       ContinueHandshake();
       return;
     }
-    state_ = State::kOpen;
-    if (on_open_) on_open_();
-    if (state_ != State::kOpen) return;
-    Flush();
+    if (ws_wanted_ && !upgrading_) {
+      StartUpgrade();
+      return;
+    }
+    if (upgrading_) {
+      if (events & EPOLLOUT) Flush();
+      if (state_ != State::kClosed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) OnReadable();
+      return;
+    }
+    Opened();
     if (state_ != State::kOpen) return;
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
@@ -137,6 +154,81 @@ void BenchConn::OnEvents(uint32_t events) {
   if (state_ == State::kOpen && ((events & EPOLLOUT) != 0 || (tls_ && out_pos_ < out_.size()))) {
     Flush();
   }
+}
+
+void BenchConn::Opened() {
+  state_ = State::kOpen;
+  if (on_open_) on_open_();
+  if (state_ == State::kOpen) Flush();
+}
+
+void BenchConn::StartUpgrade() {
+  upgrading_ = true;
+  const std::string request =
+      "GET /ws HTTP/1.1\r\nHost: " + tls_name_ +
+      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+  // Sent ahead of everything queued (frames wait in queued_frames_ until the 101).
+  out_.insert(out_pos_, request);
+  if (!WriteOut()) return;
+  UpdateInterest();
+}
+
+bool BenchConn::OnUpgradeBytes(const char* data, size_t n) {
+  http_in_.append(data, n);
+  const size_t end = http_in_.find("\r\n\r\n");
+  if (end == std::string::npos) {
+    if (http_in_.size() > 8192) {
+      Fail("WebSocket upgrade: answer too long");
+      return false;
+    }
+    return true;
+  }
+  if (http_in_.rfind("HTTP/1.1 101 ", 0) != 0 ||
+      http_in_.find("Sec-WebSocket-Accept: " + net::WsAcceptKey("dGhlIHNhbXBsZSBub25jZQ==")) ==
+          std::string::npos) {
+    Fail("WebSocket upgrade refused: " + http_in_.substr(0, http_in_.find("\r\n")));
+    return false;
+  }
+  upgrading_ = false;
+  ws_ = std::make_unique<net::WsSession>(net::WsSession::Role::kClient,
+                                         net::WsSession::Limits{size_t{1} << 24, 1024});
+  std::string rest = http_in_.substr(end + 4);
+  std::string().swap(http_in_);
+  // Frames requested meanwhile: one message each.
+  codec::FrameDecoder split(codec::FrameDecoder::Sender::kClient, 1u << 24);
+  split.Feed(queued_frames_.data(), queued_frames_.size());
+  std::string().swap(queued_frames_);
+  codec::Frame f;
+  std::string frame;
+  while (split.Next(&f) == codec::FrameDecoder::Status::kFrame) {
+    frame.clear();
+    codec::AppendFrame(&frame, f.header.flags, f.header.service, f.header.command, f.header.seq,
+                       f.body);
+    ws_->SendMessage(frame);
+  }
+  ws_->Output(&out_);
+  Opened();
+  if (state_ != State::kOpen) return false;
+  return rest.empty() || Received(rest.data(), rest.size());
+}
+
+bool BenchConn::Received(const char* data, size_t n) {
+  if (upgrading_) return OnUpgradeBytes(data, n);
+  if (!ws_) {
+    decoder_.Feed(data, n);
+    return true;
+  }
+  ws_messages_.clear();
+  const bool ok = ws_->Feed(data, n, &ws_messages_);
+  ws_->Output(&out_);  // pongs, the close answer
+  for (const auto& m : ws_messages_) decoder_.Feed(m.data.data(), m.data.size());
+  if (!ok || ws_->close_received()) {
+    Fail(ok ? "WebSocket closed by the server (" + std::to_string(ws_->close_code_received()) + ")"
+            : "WebSocket: " + ws_->error());
+    return false;
+  }
+  return true;
 }
 
 void BenchConn::ContinueHandshake() {
@@ -154,10 +246,12 @@ void BenchConn::ContinueHandshake() {
       return;
   }
   handshaking_ = false;
-  state_ = State::kOpen;
   SetInterest(false);
-  if (on_open_) on_open_();
-  if (state_ == State::kOpen) Flush();
+  if (ws_wanted_) {
+    StartUpgrade();
+    return;
+  }
+  Opened();
 }
 
 bool BenchConn::ReadTls() {
@@ -167,7 +261,7 @@ bool BenchConn::ReadTls() {
     size_t got = 0;
     switch (tls_->Read(buf, sizeof(buf), &got)) {
       case client::TlsStream::Io::kOk:
-        decoder_.Feed(buf, got);
+        if (!Received(buf, got)) return false;
         continue;
       case client::TlsStream::Io::kWantRead:
       case client::TlsStream::Io::kWantWrite:
@@ -187,7 +281,7 @@ bool BenchConn::ReadPlain() {
   for (;;) {
     const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n > 0) {
-      decoder_.Feed(buf, static_cast<size_t>(n));
+      if (!Received(buf, static_cast<size_t>(n))) return false;
       if (static_cast<size_t>(n) < sizeof(buf)) break;
       continue;
     }

@@ -18,6 +18,7 @@
 #include "codec/body.h"
 #include "codec/frame.h"
 #include "codec/frame_decoder.h"
+#include "net/ws_session.h"
 
 namespace imbus::bench {
 
@@ -43,6 +44,9 @@ class BenchConn : public EventLoop::Handler {
   // context does not verify) runs before on_open.
   bool Start(const sockaddr_in& server, const sockaddr_in& source, std::string* error,
              const client::TlsClientContext* tls = nullptr);
+  // From now on Start opens a WebSocket (the edge's --ws-listen port): the HTTP
+  // upgrade runs before on_open, then each frame travels as one binary message.
+  void UseWebSocket() { ws_wanted_ = true; }
   void Close();
 
   // Sends a request; `fn` runs on its response (or with kConnLost).
@@ -75,6 +79,14 @@ class BenchConn : public EventLoop::Handler {
   void SetInterest(bool want_write);
   void Fail(const std::string& why);
   void UpdateInterest();
+  // WebSocket: sends the upgrade request once connected.
+  void StartUpgrade();
+  // Handles bytes read while the upgrade answer is awaited; false on failure.
+  bool OnUpgradeBytes(const char* data, size_t n);
+  // Bytes read from the socket: into the decoder, through the WebSocket if any.
+  bool Received(const char* data, size_t n);
+  // Completes the open (after TCP, TLS or the upgrade).
+  void Opened();
 
   EventLoop* loop_;
   size_t index_;
@@ -95,6 +107,12 @@ class BenchConn : public EventLoop::Handler {
   std::function<void()> on_open_;
   std::function<void(const std::string&)> on_close_;
   PushFn on_push_;
+  bool ws_wanted_ = false;
+  bool upgrading_ = false;
+  std::unique_ptr<net::WsSession> ws_;  // after the upgrade
+  std::string http_in_;                 // the upgrade answer so far
+  std::string queued_frames_;           // frames requested before the WebSocket opened
+  std::vector<net::WsSession::Message> ws_messages_;
 };
 
 }  // namespace imbus::bench

@@ -54,6 +54,7 @@ sockaddr_in Fleet::SourceFor(size_t i) const {
 
 std::unique_ptr<BenchConn> Fleet::NewConn(size_t index, std::string* error) {
   auto c = std::make_unique<BenchConn>(loop_, index);
+  if (options_.ws) c->UseWebSocket();
   if (!c->Start(options_.server, SourceFor(index), error, options_.tls)) return nullptr;
   return c;
 }
@@ -131,6 +132,7 @@ void Fleet::StartNextConnect() {
       }
     });
     std::string error;
+    if (options_.ws) c.UseWebSocket();
     if (!c.Start(options_.server, SourceFor(i), &error, options_.tls)) {
       phase_[i] = kFailed;
       stats_.last_error = error;

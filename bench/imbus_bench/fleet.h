@@ -33,6 +33,7 @@ struct FleetOptions {
   bool reuse_users = false;
   int ping_interval_s = 10;
   const client::TlsClientContext* tls = nullptr;  // non-null: TLS (owned by BenchOptions)
+  bool ws = false;  // WebSocket (the edge's --ws-listen port), one frame per message
 };
 
 struct FleetStats {

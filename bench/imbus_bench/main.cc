@@ -48,6 +48,9 @@ void AddCommon(CLI::App* sub, BenchOptions* o, std::string* json) {
   sub->add_option("--json", *json, "also write the results as JSON to this file");
   sub->add_flag("--tls", o->tls, "connect to the edge's TLS listener (--server is its port)")
       ->envname("IMBUS_TLS");
+  sub->add_flag("--ws", o->ws,
+                "connect over WebSocket, one frame per message (--server is the edge's "
+                "--ws-listen port; with --tls, its --wss-listen port)");
   sub->add_option("--ca-file", o->ca_file, "with --tls: trusted CAs, PEM (default: system store)")
       ->envname("IMBUS_CA_FILE");
   sub->add_flag("--insecure", o->insecure,
@@ -178,7 +181,8 @@ int main(int argc, char** argv) {
   report.Note(kCostNote);
   report.SetText("server", o.server);
   report.SetText("run", o.run);
-  report.SetText("transport", o.tls ? (o.insecure ? "tls (unverified)" : "tls") : "tcp");
+  report.SetText("transport", std::string(o.ws ? "websocket over " : "") +
+                                  (o.tls ? (o.insecure ? "tls (unverified)" : "tls") : "tcp"));
   int rc = 2;
   try {
     if (scenario == "connect") rc = imbus::bench::RunConnect(o, &report);

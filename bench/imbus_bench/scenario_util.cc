@@ -25,6 +25,7 @@ FleetOptions FleetOptionsFor(const BenchOptions& o, size_t count, const std::str
   f.reuse_users = o.reuse_users;
   f.ping_interval_s = PingIntervalS(o);
   f.tls = o.tls_ctx.get();
+  f.ws = o.ws;
   return f;
 }
 
@@ -37,6 +38,7 @@ int PingIntervalS(const BenchOptions& o) {
   std::string error;
   int idle_s = 30;
   bool done = false;
+  if (o.ws) c.UseWebSocket();
   if (c.Start(o.server_addr, sockaddr_in{}, &error, o.tls_ctx.get())) {
     codec::MapWriter w(2);
     w.Key("client").Str("imbus-bench").Key("version").Uint(codec::kProtocolVersion);

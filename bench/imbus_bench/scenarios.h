@@ -46,6 +46,7 @@ struct BenchOptions {
   bool friends = false;   // steady: each user befriends the next (a ring)
   size_t leavers = 0;     // steady: connections closed on SIGUSR1
   bool tls = false;       // connect to the edge's TLS listener
+  bool ws = false;        // connect over WebSocket (--server is the edge's --ws-listen port)
   std::string ca_file;    // --tls: trusted CAs (PEM); empty: the system store
   bool insecure = false;  // --tls: no certificate check (throwaway certificates)
   std::shared_ptr<const client::TlsClientContext> tls_ctx;  // made from the three above

@@ -15,6 +15,9 @@ IMBUS_PACKAGES=(
   clang-format  # scripts/check-format (ctest format_check_test)
   galera-4 mariadb-backup socat  # Galera clusters: the drills_galera_test, compose's galera profile
   ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
+  libwslay-dev  # WebSocket framing (edge --ws-listen, imbus-bench --ws)
+  chromium chromium-driver python3-selenium  # test/ws/browser_test.py (ctest label browser)
+  curl  # test/docker: the web app served by the edges
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }
@@ -47,6 +50,21 @@ ensure_packages() {
 # build DIR [cmake args...]: configures and builds imbus with warnings as errors,
 # through ccache when it is installed. Paths are hashed relative to the checkout, so
 # another clone or worktree of the same sources hits the same cache.
+# ensure_web_deps: installs the web app's npm packages (web/package-lock.json: the
+# msgpack codec the browser imports) into web/node_modules when missing or older than
+# the lock file. Uses the machine's npm; without one, Debian's (as root).
+ensure_web_deps() {
+  local web=$IMBUS_ROOT/web
+  if [ -d "$web/node_modules/@msgpack/msgpack" ] &&
+     [ ! "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  command -v npm >/dev/null || ensure_packages npm
+  log "installing the web app's npm packages into $web/node_modules"
+  (cd "$web" && npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null) ||
+    die "npm ci in $web failed"
+}
+
 build_imbus() {
   local dir=$1
   shift

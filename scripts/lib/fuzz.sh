@@ -1,6 +1,6 @@
 # The fuzz stage of scripts/test (test/fuzz/README.md). Sourced after common.sh.
 
-IMBUS_FUZZ_TARGETS=(frame auth directory presence msg)
+IMBUS_FUZZ_TARGETS=(frame auth directory presence msg ws)
 
 # fuzz_stage DIR: builds the libFuzzer targets with clang in DIR, replays the corpus
 # (ctest -L fuzz), then fuzzes each target for IMBUS_FUZZ_SECONDS (default 60).

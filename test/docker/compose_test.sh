@@ -73,10 +73,18 @@ free_port() {
   done
   fail "no free port"
 }
-export IMBUS_EDGE1_PORT IMBUS_EDGE2_PORT
+export IMBUS_EDGE1_PORT IMBUS_EDGE2_PORT IMBUS_WEB1_PORT IMBUS_WEB2_PORT
 IMBUS_EDGE1_PORT=$(free_port)
 IMBUS_EDGE2_PORT=$(free_port)
 [ "$IMBUS_EDGE1_PORT" != "$IMBUS_EDGE2_PORT" ] || IMBUS_EDGE2_PORT=$((IMBUS_EDGE1_PORT + 1))
+IMBUS_WEB1_PORT=$(free_port)
+IMBUS_WEB2_PORT=$(free_port)
+while [ "$IMBUS_WEB1_PORT" = "$IMBUS_WEB2_PORT" ] || [ "$IMBUS_WEB1_PORT" = "$IMBUS_EDGE1_PORT" ] ||
+      [ "$IMBUS_WEB1_PORT" = "$IMBUS_EDGE2_PORT" ] || [ "$IMBUS_WEB2_PORT" = "$IMBUS_EDGE1_PORT" ] ||
+      [ "$IMBUS_WEB2_PORT" = "$IMBUS_EDGE2_PORT" ]; do
+  IMBUS_WEB1_PORT=$(free_port)
+  IMBUS_WEB2_PORT=$(free_port)
+done
 export IMBUS_PUBLISH_IP=127.0.0.1 IMBUS_PUBLIC_HOST=127.0.0.1
 export IMBUS_DB_PASSWORD="test-$RANDOM-pw"
 # Low Argon2 cost: the test logs in often; production keeps the default.
@@ -145,6 +153,14 @@ until imbus --server "$E1" register probe --password probe-pw >/dev/null 2>&1; d
 done
 log "stack serving after $((SECONDS - t0)) s"
 dc ps >&2
+# The web app ships in the image and each edge serves it, with its msgpack module.
+for port in "$IMBUS_WEB1_PORT" "$IMBUS_WEB2_PORT"; do
+  curl -fsS "http://127.0.0.1:$port/" | grep -q '<title>imbus chat</title>' ||
+    fail "no web app on port $port"
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/node_modules/@msgpack/msgpack/dist.esm/index.mjs" ||
+    fail "the web app's msgpack module is not served on port $port"
+done
+log "web app served on $IMBUS_WEB1_PORT and $IMBUS_WEB2_PORT"
 
 # --- 3. client scenario across the two edges ----------------------------------------
 step "client scenario"
