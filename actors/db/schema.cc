@@ -210,8 +210,10 @@ class SchemaLease {
   // Extends the lease (before each migration); throws if it was lost meanwhile.
   void Renew() {
     DbResult r = db_->Query(
-        "UPDATE schema_lock SET expires_at = NOW(3) + INTERVAL ? SECOND WHERE id = 1 AND holder = "
-        "?",
+        // Always a change (a renewal in the same millisecond as the take would set
+        // the same value, and MariaDB counts an unchanged row as not affected).
+        "UPDATE schema_lock SET expires_at = GREATEST(NOW(3) + INTERVAL ? SECOND,"
+        " expires_at + INTERVAL 0.001 SECOND) WHERE id = 1 AND holder = ?",
         {int64_t{kLeaseS}, std::string_view(holder_)});
     if (r.affected_rows != 1) throw DbError(0, "lost the schema lease");
   }
