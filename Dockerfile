@@ -3,7 +3,8 @@
 #   mariadb  Debian's mariadb-server (+ galera-4, mariadb-backup for a cluster: see
 #            compose.galera.yaml), configured from env (compose service `mariadb`)
 #   build    compilers and -dev packages; builds the binaries (not shipped)
-#   web      the web app (web/) with its npm package installed (npm ci; not shipped)
+#   web      the web app (web/) with its npm package (web/node_modules from the host
+#            when present, else npm ci; not shipped)
 #   runtime  the imbus binaries with only their runtime libraries, as a non-root user,
 #            and the web app in /usr/share/imbus/web (imbus-edge --web-root)
 # The mariadb stage comes first so the classic builder (docker-compose v1) does not
@@ -48,13 +49,17 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMBUS_WERROR=ON \
  && strip build/bin/*
 
 FROM debian:bookworm-slim AS web
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /web
-COPY web/package.json web/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
 COPY web/ ./
+# web/node_modules from the build context when it is there (scripts/up and
+# scripts/test install it on the host with `npm ci`, through the host's proxy and
+# certificate settings, which a build container does not have); npm ci here otherwise.
+RUN if [ ! -d node_modules/@msgpack/msgpack ]; then \
+      apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm \
+      && npm ci --omit=dev --no-audit --no-fund \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -75,6 +75,7 @@ scripts/base-image
 if [ -n "${IMBUS_DOCKER_REUSE_IMAGES:-}" ] && docker image inspect "imbus:${IMBUS_TAG:-latest}" "imbus-mariadb:${IMBUS_TAG:-latest}" >/dev/null 2>&1; then
   log "IMBUS_DOCKER_REUSE_IMAGES: using the images already built"
 else
+  ensure_web_deps  # the web stage takes web/node_modules from here (Dockerfile)
   dc build >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "image build failed"; }
 fi
 

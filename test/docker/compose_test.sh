@@ -116,6 +116,7 @@ trap cleanup EXIT
 step "base image"
 scripts/base-image
 step "building images"
+ensure_web_deps  # the web stage takes web/node_modules from here (Dockerfile)
 t0=$SECONDS
 if [ -n "${IMBUS_DOCKER_REUSE_IMAGES:-}" ] && docker image inspect "imbus:${IMBUS_TAG:-latest}" "imbus-mariadb:${IMBUS_TAG:-latest}" >/dev/null 2>&1; then
   log "IMBUS_DOCKER_REUSE_IMAGES: using the images already built"
