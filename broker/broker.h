@@ -188,7 +188,7 @@ class Broker {
   bool Send(const std::string& identity, codec::BusType type, const std::string& meta,
             const std::string& body = {});
 
-  // The broker pair (broker_ha.cc). HaSetUp makes the state sockets; HaRead reads
+  // The broker pair (the end of broker.cc). HaSetUp makes the state sockets; HaRead reads
   // the peer's states; HaTimer publishes ours; HaAdmit says whether a message from a
   // peer (edge or worker) is served, answering NOT_ACTIVE when it is not.
   void HaSetUp(zmq::context_t& ctx);
