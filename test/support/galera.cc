@@ -1,11 +1,14 @@
 #include "test/support/galera.h"
 
 #include <mysql.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,22 +70,62 @@ MYSQL* Open(const std::string& socket) {
   return m;
 }
 
+// True if 127.0.0.1:port can be bound now.
+bool Bindable(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A free loopback port below the kernel's ephemeral range. A node binds its IST and
+// SST ports only when it joins, seconds after they are chosen; a port from the
+// ephemeral range (what bind(0) gives) may meanwhile become the source port of some
+// other test's outgoing connection, and the node then fails to start.
+int PortBelowEphemeralRange(std::vector<int>* taken) {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  const int lo = 10000, hi = std::max(lo + 1000, low) - 1;
+  static unsigned seed = static_cast<unsigned>(::getpid()) * 2654435761u ^
+                         static_cast<unsigned>(Clock::now().time_since_epoch().count());
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    seed = seed * 1103515245u + 12345u;
+    const int port = lo + static_cast<int>((seed >> 8) % static_cast<unsigned>(hi - lo));
+    if (std::find(taken->begin(), taken->end(), port) != taken->end()) continue;
+    if (!Bindable(port)) continue;
+    taken->push_back(port);
+    return port;
+  }
+  return FreePort();
+}
+
 }  // namespace
 
 GaleraCluster::GaleraCluster(int nodes) {
   char tmpl[] = "/tmp/imbus-galera.XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return;
   dir_ = tmpl;
-  for (int i = 0; i < nodes; ++i) {
-    Node n;
+  nodes_.resize(static_cast<size_t>(nodes));
+  NewPorts();
+}
+
+void GaleraCluster::NewPorts() {
+  std::vector<int> taken;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
     n.dir = dir_ + "/node" + std::to_string(i);
     n.socket = n.dir + "/mysqld.sock";
     n.log = n.dir + "/mariadbd.log";
-    n.sql_port = FreePort();
-    n.gcomm_port = FreePort();
-    n.ist_port = FreePort();
-    n.sst_port = FreePort();
-    nodes_.push_back(n);
+    n.sql_port = PortBelowEphemeralRange(&taken);
+    n.gcomm_port = PortBelowEphemeralRange(&taken);
+    n.ist_port = PortBelowEphemeralRange(&taken);
+    n.sst_port = PortBelowEphemeralRange(&taken);
   }
 }
 
@@ -212,10 +255,21 @@ int GaleraCluster::Exec(int i, const std::string& sql) const {
   return rc;
 }
 
-bool GaleraCluster::WaitSynced(int i, int cluster_size, std::chrono::milliseconds timeout) const {
+bool GaleraCluster::Exited(int i) {
+  Node& n = nodes_.at(static_cast<size_t>(i));
+  if (n.pid <= 0) return true;
+  int status = 0;
+  if (::waitpid(n.pid, &status, WNOHANG) != n.pid) return false;
+  std::fprintf(stderr, "galera: node %d (pid %d) exited with status %d\n", i,
+               static_cast<int>(n.pid), status);
+  n.pid = -1;
+  return true;
+}
+
+bool GaleraCluster::WaitSynced(int i, int cluster_size, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
-    if (!running(i)) return false;
+    if (Exited(i)) return false;
     if (Status(i, "wsrep_ready") == "ON" && Status(i, "wsrep_local_state") == "4" &&
         Status(i, "wsrep_cluster_status") == "Primary" &&
         Status(i, "wsrep_cluster_size") == std::to_string(cluster_size)) {
@@ -252,6 +306,26 @@ bool GaleraCluster::WaitConverged(std::chrono::milliseconds timeout, bool same_c
 
 bool GaleraCluster::Start() {
   if (dir_.empty() || nodes_.empty()) return false;
+  // A second try on fresh ports and data: a start that fails is most often a port
+  // someone else took, or a node too slow on a loaded machine.
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    if (StartOnce()) return true;
+    std::fprintf(stderr, "galera: cluster start %d failed%s\n", attempt,
+                 attempt < 2 ? "; trying again on new ports" : "");
+    for (int i = 0; i < size(); ++i) {
+      Resume(i);
+      Stop(i);
+    }
+    for (const Node& n : nodes_) {
+      std::error_code ec;
+      fs::remove_all(n.dir, ec);
+    }
+    NewPorts();
+  }
+  return false;
+}
+
+bool GaleraCluster::StartOnce() {
   const Node& first = nodes_[0];
   fs::create_directories(first.dir);
   std::vector<std::string> install = {"mariadb-install-db",

@@ -26,7 +26,8 @@ class GaleraCluster {
   GaleraCluster(const GaleraCluster&) = delete;
   GaleraCluster& operator=(const GaleraCluster&) = delete;
 
-  // Forms the cluster (≤ ~60 s); false with a message on stderr if it could not.
+  // Forms the cluster (≤ ~60 s; a failed try is repeated once on new ports); false
+  // with a message on stderr if it could not.
   bool Start();
 
   int size() const { return static_cast<int>(nodes_.size()); }
@@ -45,7 +46,8 @@ class GaleraCluster {
   // A global status variable of node i ("" if it cannot be read).
   std::string Status(int i, const std::string& name) const;
   // wsrep_ready ON, wsrep_local_state 4, Primary, and `size` nodes in its component.
-  bool WaitSynced(int i, int cluster_size, std::chrono::milliseconds timeout) const;
+  // False at once if the node's process has exited.
+  bool WaitSynced(int i, int cluster_size, std::chrono::milliseconds timeout);
   // Every running node Synced in one primary component of all running nodes, three
   // polls in a row 0.5 s apart (a node paused and resumed claims Synced for a moment
   // before it finds it was left behind); with `same_commit` (only when no one writes)
@@ -69,6 +71,9 @@ class GaleraCluster {
     pid_t pid = -1;
   };
   std::vector<std::string> Args(int i) const;
+  void NewPorts();     // SQL, gcomm, IST and SST ports for every node
+  bool StartOnce();    // one try of Start()
+  bool Exited(int i);  // reaps node i if its process has ended (and says so)
   bool Launch(int i, const std::vector<std::string>& extra);
   void Stop(int i);  // SIGTERM and wait
 
