@@ -171,6 +171,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   std::vector<bus::BusMessage> batch;
   std::vector<Dispatcher::InRequest> in;
   std::vector<OutMessage> out;
+  codec::BatchWriter batch_out;
   bus::BusMessage msg;
   while (!stop.load(std::memory_order_relaxed)) {
     peer.WaitReadable(w->dispatcher.offloaded() > 0 ? kOffloadSliceMs : options_.heartbeat_ms);
@@ -188,10 +189,12 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
       }
       w->dispatcher.TakeFinished(&out);
       if (batch.empty() && out.empty()) break;
-      for (const OutMessage& m : out) {
-        if (!peer.Send(m.type, m.meta, m.body)) {
-          spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
-        }
+      // The replies and pushes of a batch go as one bus message (when the broker
+      // takes batches).
+      batch_out.Clear();
+      for (const OutMessage& m : out) batch_out.Add(m.type, m.meta, m.body);
+      if (!peer.SendBatch(batch_out)) {
+        spdlog::warn("actor worker {}: could not queue a message to the broker", w->index);
       }
       peer.Tick(0);
       if (stop.load(std::memory_order_relaxed)) break;

@@ -177,7 +177,11 @@ void Broker::PollOnce(int timeout_ms) {
     }
     const auto type = static_cast<codec::BusType>(parts[0][0]);
     static const std::string kEmpty;
-    OnMessage(identity, type, n > 1 ? parts[1] : kEmpty, n > 2 ? parts[2] : kEmpty);
+    if (type == codec::BusType::kBatch) {
+      OnBatch(identity, n > 2 ? parts[2] : kEmpty);
+    } else {
+      OnMessage(identity, type, n > 1 ? parts[1] : kEmpty, n > 2 ? parts[2] : kEmpty);
+    }
   }
   // Replies above made room in workers for requests waiting in the queue.
   DrainQueue(workers_.QueuedServices());
@@ -188,14 +192,77 @@ void Broker::PollOnce(int timeout_ms) {
   // the push). The table keeps the net change per user: what went and came back is
   // no event.
   if (Clock::now() >= events_from_) EmitSessionEvents();
+  FlushBatches();
 }
 
+// Replies, pushes, kicks and query answers to a peer that takes batches wait in its
+// batch until the end of this turn of the loop (FlushBatches), so that everything a
+// turn has for one edge travels as one bus message. Anything else goes at once, after
+// what is batched for that peer (the order to one peer is kept). Requests to workers
+// are never batched: a failed send there must be known at once (the worker is gone;
+// the request goes to another).
 bool Broker::Send(const std::string& identity, codec::BusType type, const std::string& meta,
                   const std::string& body) {
+  auto it = peers_.find(identity);
+  if (it != peers_.end() && (it->second.features & codec::kFeatureBatch) != 0) {
+    Peer& peer = it->second;
+    if (type == codec::BusType::kReply || type == codec::BusType::kPush ||
+        type == codec::BusType::kKick || type == codec::BusType::kQuery) {
+      if (peer.batch.empty()) batched_.push_back(identity);
+      peer.batch.Add(type, meta, body);
+      constexpr size_t kMaxBatchBytes = 256 << 10;  // well under the bus's 4 MiB limit
+      if (peer.batch.bytes() >= kMaxBatchBytes) FlushBatch(identity, peer);
+      return true;
+    }
+    if (!peer.batch.empty()) FlushBatch(identity, peer);
+  }
   if (bus::SendBus(socket_, identity, type, meta, body)) return true;
   ++counters_.send_failures;
   spdlog::debug("broker: send of type {} to {} failed", static_cast<int>(type), identity);
   return false;
+}
+
+void Broker::FlushBatch(const std::string& identity, Peer& peer) {
+  bool ok = true;
+  if (peer.batch.count() == 1) {  // as it would have gone alone
+    codec::BatchReader one(peer.batch.data());
+    codec::BusType type{};
+    std::string_view meta, body;
+    if (one.Next(&type, &meta, &body)) ok = bus::SendBus(socket_, identity, type, meta, body);
+  } else {
+    ok = bus::SendBus(socket_, identity, codec::BusType::kBatch, {}, peer.batch.data());
+  }
+  if (!ok) {
+    counters_.send_failures += peer.batch.count();
+    spdlog::debug("broker: batch of {} to {} failed", peer.batch.count(), identity);
+  }
+  peer.batch.Clear();
+}
+
+void Broker::FlushBatches() {
+  for (const std::string& identity : batched_) {
+    auto it = peers_.find(identity);  // gone meanwhile: what it had goes with it
+    if (it != peers_.end() && !it->second.batch.empty()) FlushBatch(identity, it->second);
+  }
+  batched_.clear();
+}
+
+void Broker::OnBatch(const std::string& identity, std::string_view items) {
+  codec::BatchReader reader(items);
+  codec::BusType type{};
+  std::string_view meta, body;
+  while (reader.Next(&type, &meta, &body)) {
+    // Announcements and control messages never come batched.
+    if (type == codec::BusType::kReady || type == codec::BusType::kStats) {
+      ++counters_.malformed;
+      continue;
+    }
+    OnMessage(identity, type, std::string(meta), std::string(body));
+  }
+  if (!reader.ok()) {
+    ++counters_.malformed;
+    spdlog::warn("broker: malformed batch from {}", identity);
+  }
 }
 
 void Broker::OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,
@@ -272,8 +339,9 @@ void Broker::OnReady(const std::string& identity, const std::string& meta) {
     return;
   }
   ++(is_edge ? counters_.edge_readies : counters_.worker_readies);
-  // The answer to READY: our incarnation, so the peer knows who accepted it.
-  const std::string ack = codec::PackMeta(codec::Heartbeat{0, incarnation_});
+  // The answer to READY: our incarnation, so the peer knows who accepted it, and that
+  // it may send us batches.
+  const std::string ack = codec::PackMeta(codec::Heartbeat{0, incarnation_, codec::kFeatureBatch});
   auto known = peers_.find(identity);
   if (known != peers_.end() && known->second.is_edge && is_edge) {
     // An edge thread we know announced itself again (its connection dropped and
@@ -281,6 +349,8 @@ void Broker::OnReady(const std::string& identity, const std::string& meta) {
     // presence event fires for users who never left.
     known->second.last_heard = Clock::now();
     known->second.name = ready.name;
+    if (!known->second.batch.empty()) FlushBatch(identity, known->second);
+    known->second.features = ready.features;
     routes_.AddThread(identity, ready.name, ready.host, ready.port);
     spdlog::info("broker: edge {} announced itself again; its sessions stay", identity);
     Send(identity, codec::BusType::kHeartbeat, ack);
@@ -289,7 +359,7 @@ void Broker::OnReady(const std::string& identity, const std::string& meta) {
   // A worker that announces itself again thinks its connection dropped: what it
   // held may be lost, so that is answered now (UNAVAILABLE) rather than at timeout.
   if (known != peers_.end()) RemovePeer(identity, "announced again");
-  peers_[identity] = Peer{is_edge, ready.name, Clock::now()};
+  peers_[identity] = Peer{is_edge, ready.name, Clock::now(), ready.features, {}};
   Send(identity, codec::BusType::kHeartbeat, ack);
   if (is_edge) {
     routes_.AddThread(identity, ready.name, ready.host, ready.port);

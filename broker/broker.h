@@ -128,9 +128,16 @@ class Broker {
     bool is_edge = false;
     std::string name;
     Clock::time_point last_heard;
+    uint32_t features = 0;     // what it takes (codec::kFeature*), from its READY
+    codec::BatchWriter batch;  // what goes to it at the end of this turn (kBatch)
   };
 
   void PollOnce(int timeout_ms);
+  // The items of a kBatch from `identity`, each as if it had come on its own.
+  void OnBatch(const std::string& identity, std::string_view items);
+  // Sends every peer's batch of this turn (see Send).
+  void FlushBatches();
+  void FlushBatch(const std::string& identity, Peer& peer);
   void OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,
                  const std::string& body);
   void OnReady(const std::string& identity, const std::string& meta);
@@ -205,6 +212,7 @@ class Broker {
   zmq::socket_t socket_;
   std::string endpoint_;
   std::unordered_map<std::string, Peer> peers_;  // by bus identity
+  std::vector<std::string> batched_;             // peers whose batch is not empty
   RouteTable routes_;
   SessionTable sessions_;
   WorkerPool workers_;

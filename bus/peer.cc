@@ -70,6 +70,7 @@ bool SendBus(zmq::socket_t& socket, std::string_view identity, codec::BusType ty
 }
 
 BusPeer::BusPeer(zmq::context_t& ctx, Options options) : ctx_(ctx), options_(std::move(options)) {
+  options_.ready.features |= codec::kFeatureBatch;  // TryRecv takes batches apart
   size_t from = 0;
   const std::string& list = options_.endpoint;
   while (from <= list.size()) {
@@ -138,6 +139,7 @@ void BusPeer::SendReady() {
   last_sent_ = Clock::now();
   last_heartbeat_ = last_sent_;
   awaiting_ack_ = true;
+  broker_features_ = 0;  // until this broker's answer says what it takes
   ready_sent_at_ = last_sent_;
   if (on_connected_) on_connected_(confirmed_);
 }
@@ -170,7 +172,25 @@ bool BusPeer::Send(codec::BusType type, std::string_view meta, std::string_view 
   return ok;
 }
 
+bool BusPeer::SendBatch(const codec::BatchWriter& batch) {
+  if (batch.empty()) return true;
+  if (batch.count() > 1 && (broker_features_ & codec::kFeatureBatch) != 0) {
+    return Send(codec::BusType::kBatch, {}, batch.data());
+  }
+  codec::BatchReader items(batch.data());
+  codec::BusType type{};
+  std::string_view meta, body;
+  bool ok = true;
+  while (items.Next(&type, &meta, &body)) ok = Send(type, meta, body) && ok;
+  return ok;
+}
+
 bool BusPeer::TryRecv(BusMessage* out) {
+  if (!unbatched_.empty()) {
+    *out = std::move(unbatched_.front());
+    unbatched_.pop_front();
+    return true;
+  }
   for (;;) {
     zmq::message_t part;
     if (!socket_->recv(part, zmq::recv_flags::dontwait)) return false;
@@ -218,9 +238,31 @@ bool BusPeer::TryRecv(BusMessage* out) {
                      hb.incarnation);
       }
     }
-    if (has_incarnation) confirmed_ = hb.incarnation;
+    if (has_incarnation) {
+      confirmed_ = hb.incarnation;
+      broker_features_ = hb.features;
+    }
     last_served_ = now;
     if (type == codec::BusType::kHeartbeat) continue;
+    if (type == codec::BusType::kBatch) {
+      // Only replies, pushes and the like come batched (the broker sends what changes
+      // our connection state — heartbeats, UNKNOWN_PEER, NOT_ACTIVE — on their own).
+      codec::BatchReader items(n > 2 ? std::string_view(parts[2]) : std::string_view());
+      codec::BusType t{};
+      std::string_view meta, body;
+      while (items.Next(&t, &meta, &body)) {
+        if (t == codec::BusType::kHeartbeat || t == codec::BusType::kUnknownPeer ||
+            t == codec::BusType::kNotActive) {
+          continue;
+        }
+        unbatched_.push_back(BusMessage{t, std::string(meta), std::string(body)});
+      }
+      if (!items.ok()) spdlog::warn("bus: {}: malformed batch from the broker", identity_);
+      if (unbatched_.empty()) continue;
+      *out = std::move(unbatched_.front());
+      unbatched_.pop_front();
+      return true;
+    }
     out->type = type;
     out->meta = n > 1 ? std::move(parts[1]) : std::string();
     out->body = n > 2 ? std::move(parts[2]) : std::string();
@@ -229,6 +271,7 @@ bool BusPeer::TryRecv(BusMessage* out) {
 }
 
 bool BusPeer::WaitReadable(int timeout_ms) {
+  if (!unbatched_.empty()) return true;
   zmq::pollitem_t items[2] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {}};
   size_t n = 1;
   if (monitor_) items[n++] = {monitor_->handle(), 0, ZMQ_POLLIN, 0};

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -64,9 +65,13 @@ class BusPeer {
   // Queues a message to the broker without blocking. False when it could not be
   // queued (HWM reached or no connection): the caller decides (answer UNAVAILABLE).
   bool Send(codec::BusType type, std::string_view meta, std::string_view body = {});
+  // Sends the items of `batch` in order: as one kBatch message when the broker that
+  // accepted us takes batches (and there is more than one), else one by one. False
+  // when not all could be queued.
+  bool SendBatch(const codec::BatchWriter& batch);
 
   // Takes one message, if any, without blocking. Heartbeats, kUnknownPeer and
-  // kNotActive are handled here and not returned.
+  // kNotActive are handled here and not returned; a kBatch is returned item by item.
   bool TryRecv(BusMessage* out);
 
   // Waits up to `timeout_ms` for input (actors' blocking loop; edges use fd()).
@@ -123,7 +128,9 @@ class BusPeer {
   // are expected and ignored (announcing again would make the broker count twice).
   bool awaiting_ack_ = false;
   Clock::time_point ready_sent_at_;
-  uint64_t confirmed_ = 0;  // incarnation of the broker that accepted us
+  uint64_t confirmed_ = 0;            // incarnation of the broker that accepted us
+  uint32_t broker_features_ = 0;      // what the broker that accepted us takes (kFeature*)
+  std::deque<BusMessage> unbatched_;  // the rest of a kBatch being returned item by item
   bool move_pending_ = false;
 };
 

@@ -31,7 +31,14 @@ enum class BusType : uint8_t {
   kQuery = 11,       // worker -> broker: QueryMeta; broker answers kQuery with QueryReplyMeta
   kDeparted = 12,   // edge -> broker: DepartedMeta (sessions that closed while the broker was away)
   kNotActive = 13,  // broker -> peer: "I am the passive broker of a pair": try the other one
+  kBatch = 14,      // either way, between peers that both said kFeatureBatch: many messages
+                    // in one (empty meta; the body holds the items, see BatchWriter)
 };
+
+// What a peer can take, announced in Ready::features (peer -> broker) and in the
+// Heartbeat that answers READY (broker -> peer). Nothing is sent in a form the other
+// side did not announce, so old and new peers and brokers mix.
+inline constexpr uint32_t kFeatureBatch = 1;  // understands kBatch
 
 inline constexpr std::string_view kRoleEdge = "edge";
 inline constexpr std::string_view kRoleWorker = "worker";
@@ -64,7 +71,8 @@ struct Ready {
   std::vector<std::string> services;  // workers: "auth", "directory", ...
   std::string host;                   // edges: public address clients should use
   uint16_t port = 0;
-  MSGPACK_DEFINE(role, name, services, host, port);
+  uint32_t features = 0;  // kFeature* bits. Appended: old brokers ignore it.
+  MSGPACK_DEFINE(role, name, services, host, port, features);
 };
 
 // Also the meta of kUnknownPeer and of the broker's answer to READY (a HEARTBEAT at
@@ -74,7 +82,10 @@ struct Heartbeat {
   // broker -> peer: a random id the broker drew when it started (never 0). A peer
   // announces itself (READY) once per incarnation. Appended: old readers ignore it.
   uint64_t incarnation = 0;
-  MSGPACK_DEFINE(load, incarnation);
+  // broker -> peer, in the answer to READY: the kFeature* bits the broker takes from
+  // this peer. Appended: old readers ignore it.
+  uint32_t features = 0;
+  MSGPACK_DEFINE(load, incarnation, features);
 };
 
 // A logged-in client connection as the broker's session table holds it.
@@ -260,6 +271,77 @@ struct QueryReplyMeta {
   uint64_t qid = 0;
   std::vector<UserSessions> users;  // same order as the query's uids
   MSGPACK_DEFINE(qid, users);
+};
+
+// The body of a kBatch: items back to back, each
+//   [type: 1 byte] [meta length: u32 LE] [meta] [body length: u32 LE] [body]
+// i.e. what would otherwise have been that many bus messages, in order. One ZeroMQ
+// message instead of many: the per-message cost (a wakeup, a pipe, frames) is paid
+// once for all the replies and pushes of an actor's batch, or for all that the broker
+// has for one edge after one turn of its loop.
+class BatchWriter {
+ public:
+  void Add(BusType type, std::string_view meta, std::string_view body) {
+    out_.push_back(static_cast<char>(type));
+    Length(meta.size());
+    out_.append(meta);
+    Length(body.size());
+    out_.append(body);
+    ++count_;
+  }
+  size_t count() const { return count_; }
+  size_t bytes() const { return out_.size(); }
+  bool empty() const { return count_ == 0; }
+  const std::string& data() const { return out_; }
+  void Clear() {
+    out_.clear();
+    count_ = 0;
+  }
+
+ private:
+  void Length(size_t n) {
+    const auto v = static_cast<uint32_t>(n);
+    const char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 24)};
+    out_.append(b, 4);
+  }
+  std::string out_;
+  size_t count_ = 0;
+};
+
+// Reads the items of a kBatch body. Next() is false at the end, and also at the first
+// malformed item (lengths past the end, a nested batch): then ok() is false and the
+// rest is ignored. Views point into `data`, which must outlive them.
+class BatchReader {
+ public:
+  explicit BatchReader(std::string_view data) : rest_(data) {}
+  bool Next(BusType* type, std::string_view* meta, std::string_view* body) {
+    if (rest_.empty() || !ok_) return false;
+    if (rest_.size() < 1 + 4 || static_cast<BusType>(rest_[0]) == BusType::kBatch) return Fail();
+    *type = static_cast<BusType>(rest_[0]);
+    rest_.remove_prefix(1);
+    return Take(meta) && Take(body);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  bool Take(std::string_view* out) {
+    if (rest_.size() < 4) return Fail();
+    const auto* p = reinterpret_cast<const unsigned char*>(rest_.data());
+    const size_t n = static_cast<size_t>(p[0]) | static_cast<size_t>(p[1]) << 8 |
+                     static_cast<size_t>(p[2]) << 16 | static_cast<size_t>(p[3]) << 24;
+    rest_.remove_prefix(4);
+    if (n > rest_.size()) return Fail();
+    *out = rest_.substr(0, n);
+    rest_.remove_prefix(n);
+    return true;
+  }
+  bool Fail() {
+    ok_ = false;
+    return false;
+  }
+  std::string_view rest_;
+  bool ok_ = true;
 };
 
 template <class T>

@@ -383,6 +383,139 @@ TEST_F(BrokerTest, WorksWithBusPeer) {
   EXPECT_EQ(reply.seq, 3u);
 }
 
+// What one turn of the broker has for an edge that takes batches goes as one kBatch,
+// in order; an edge that did not announce kFeatureBatch gets the same one by one. A
+// worker's kBatch is taken apart as if each item had come alone.
+TEST_F(BrokerTest, RepliesAndPushesOfOneTurnGoAsOneBatchToEdgesThatTakeIt) {
+  Start();
+  auto fresh = Peer("edge-new/0");
+  auto old = Peer("edge-old/0");
+  auto worker = Peer("msg/1");
+  fresh->features = codec::kFeatureBatch;
+  fresh->Ready("edge", "new");
+  old->Ready("edge", "old");
+  worker->Ready("worker", "msg", {"msg"});
+  codec::BindMeta b;
+  b.conn = 50;
+  b.session.uid = 9;
+  b.session.device = "pc";
+  fresh->Send(BusType::kBind, codec::PackMeta(b));
+  b.conn = 60;
+  b.session.device = "tablet";
+  old->Send(BusType::kBind, codec::PackMeta(b));
+  b.conn = 61;
+  b.session.device = "phone";
+  old->Send(BusType::kBind, codec::PackMeta(b));
+  EXPECT_EQ(old->Stats().sessions, 3u);
+
+  std::vector<codec::RequestMeta> got(4);
+  for (uint32_t i = 0; i < 4; ++i) {
+    TestPeer& edge = i % 2 == 0 ? *fresh : *old;
+    edge.Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSend, 10 + i, i + 1)),
+              TextBody("m"));
+    ASSERT_TRUE(worker->Expect(BusType::kRequest, &got[i]));
+  }
+  codec::BatchWriter batch;
+  for (const codec::RequestMeta& r : got) {
+    batch.Add(BusType::kReply, codec::PackMeta(ReplyTo(r)), codec::OkBody());
+  }
+  batch.Add(BusType::kPush, codec::PackMeta(codec::PushMeta{{9}, kMsg, codec::msg::kMessage, 0}),
+            TextBody("p"));
+  worker->Send(BusType::kBatch, {}, batch.data());
+
+  // The new edge: its two replies and its push in one message, in the worker's order.
+  auto m = fresh->Recv();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->type, BusType::kBatch);
+  codec::BatchReader items(m->body);
+  BusType type{};
+  std::string_view meta, body;
+  std::vector<uint64_t> conns;
+  while (items.Next(&type, &meta, &body)) {
+    if (type == BusType::kReply) {
+      codec::ReplyMeta reply;
+      ASSERT_TRUE(codec::UnpackMeta(meta, &reply));
+      conns.push_back(reply.conn);
+    } else {
+      ASSERT_EQ(type, BusType::kPush);
+      codec::EdgePushMeta push;
+      ASSERT_TRUE(codec::UnpackMeta(meta, &push));
+      EXPECT_EQ(push.conns, (std::vector<uint64_t>{50}));
+      EXPECT_EQ(body, TextBody("p"));
+      conns.push_back(0);
+    }
+  }
+  EXPECT_TRUE(items.ok());
+  EXPECT_EQ(conns, (std::vector<uint64_t>{10, 12, 0}));
+  EXPECT_FALSE(fresh->Recv(200)) << "everything came in the one batch";
+
+  // The old edge: the same, one message each.
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(old->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 11u);
+  ASSERT_TRUE(old->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 13u);
+  codec::EdgePushMeta push;
+  ASSERT_TRUE(old->Expect(BusType::kPush, &push));
+  std::sort(push.conns.begin(), push.conns.end());
+  EXPECT_EQ(push.conns, (std::vector<uint64_t>{60, 61}));
+
+  // A malformed batch is counted, and what came before the bad item still counts.
+  const uint64_t malformed = broker_->counters().malformed;
+  std::string bad = batch.data();
+  bad.resize(bad.size() - 1);
+  worker->Send(BusType::kBatch, {}, bad);
+  worker->Stats();  // the batch was read before this answer
+  EXPECT_EQ(broker_->counters().malformed, malformed + 1);
+}
+
+// bus::BusPeer at both ends: the worker's SendBatch arrives at the edge item by item.
+TEST_F(BrokerTest, BusPeersExchangeBatchesTransparently) {
+  Start();
+  bus::BusPeer::Options eo;
+  eo.endpoint = broker_->endpoint();
+  eo.ready = codec::Ready{"edge", "a", {}, "127.0.0.1", 7000};
+  eo.identity_prefix = "edge-a/0";
+  bus::BusPeer edge(ctx_, eo);
+  bus::BusPeer::Options wo;
+  wo.endpoint = broker_->endpoint();
+  wo.ready = codec::Ready{"worker", "msg", {"msg"}, "", 0};
+  wo.identity_prefix = "msg";
+  bus::BusPeer worker(ctx_, wo);
+
+  constexpr uint32_t kRequests = 20;
+  for (uint32_t i = 1; i <= kRequests; ++i) {
+    ASSERT_TRUE(edge.Send(BusType::kRequest,
+                          codec::PackMeta(Request(kMsg, codec::msg::kSend, 100 + i, i)),
+                          TextBody("x")));
+  }
+  codec::BatchWriter replies;
+  bus::BusMessage m;
+  const auto end = Clock::now() + milliseconds(5000);
+  while (replies.count() < kRequests && Clock::now() < end) {
+    worker.WaitReadable(20);
+    while (worker.TryRecv(&m)) {
+      codec::RequestMeta req;
+      ASSERT_TRUE(codec::UnpackMeta(m.meta, &req));
+      replies.Add(BusType::kReply, codec::PackMeta(ReplyTo(req)), codec::OkBody());
+    }
+  }
+  ASSERT_EQ(replies.count(), kRequests);
+  ASSERT_TRUE(worker.SendBatch(replies));
+  std::vector<uint32_t> seqs;
+  while (seqs.size() < kRequests && Clock::now() < end) {
+    edge.WaitReadable(20);
+    while (edge.TryRecv(&m)) {
+      ASSERT_EQ(m.type, BusType::kReply);
+      codec::ReplyMeta reply;
+      ASSERT_TRUE(codec::UnpackMeta(m.meta, &reply));
+      seqs.push_back(reply.seq);
+    }
+  }
+  ASSERT_EQ(seqs.size(), kRequests);
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end())) << "the worker's order is kept";
+}
+
 TEST_F(BrokerTest, UnknownIdentityGetsUnknownPeer) {
   Start();
   auto stranger = Peer("stranger");

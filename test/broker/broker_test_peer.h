@@ -95,12 +95,13 @@ class TestPeer {
   void Ready(const std::string& role, const std::string& name,
              std::vector<std::string> services = {}, const std::string& host = "127.0.0.1",
              uint16_t port = 7000) {
-    codec::Ready ready{role, name, std::move(services), host, port};
+    codec::Ready ready{role, name, std::move(services), host, port, features};
     Send(BusType::kReady, codec::PackMeta(ready));
     Stats();
   }
 
   uint32_t load = 0;
+  uint32_t features = 0;         // announced in Ready(): 0 is a peer older than batches
   bool beat = true;              // heartbeat while waiting in Recv()
   bool keep_heartbeats = false;  // Recv() returns the broker's heartbeats too
 

@@ -110,3 +110,100 @@ TEST(BusTest, ReplyMetaForEchoesTheRequest) {
 
 }  // namespace
 }  // namespace imbus::codec
+
+namespace imbus::codec {
+namespace {
+
+// The Heartbeat and Ready of builds before kFeatureBatch.
+struct HeartbeatBeforeFeatures {
+  uint32_t load = 0;
+  uint64_t incarnation = 0;
+  MSGPACK_DEFINE(load, incarnation);
+};
+struct ReadyBeforeFeatures {
+  std::string role, name;
+  std::vector<std::string> services;
+  std::string host;
+  uint16_t port = 0;
+  MSGPACK_DEFINE(role, name, services, host, port);
+};
+
+TEST(BusBatchTest, ItemsComeBackInOrderWithEmptyAndBinaryParts) {
+  BatchWriter w;
+  const std::string binary("a\0b\xff", 4);
+  w.Add(BusType::kReply, "meta1", "body1");
+  w.Add(BusType::kPush, "", "");
+  w.Add(BusType::kKick, binary, std::string(70000, 'x'));
+  EXPECT_EQ(w.count(), 3u);
+  BatchReader r(w.data());
+  BusType t{};
+  std::string_view meta, body;
+  ASSERT_TRUE(r.Next(&t, &meta, &body));
+  EXPECT_EQ(t, BusType::kReply);
+  EXPECT_EQ(meta, "meta1");
+  EXPECT_EQ(body, "body1");
+  ASSERT_TRUE(r.Next(&t, &meta, &body));
+  EXPECT_EQ(t, BusType::kPush);
+  EXPECT_TRUE(meta.empty());
+  EXPECT_TRUE(body.empty());
+  ASSERT_TRUE(r.Next(&t, &meta, &body));
+  EXPECT_EQ(t, BusType::kKick);
+  EXPECT_EQ(meta, binary);
+  EXPECT_EQ(body.size(), 70000u);
+  EXPECT_FALSE(r.Next(&t, &meta, &body));
+  EXPECT_TRUE(r.ok());
+  w.Clear();
+  EXPECT_TRUE(w.empty());
+  EXPECT_EQ(w.bytes(), 0u);
+}
+
+TEST(BusBatchTest, TruncatedOrNestedBatchesStopAtTheBadItem) {
+  BatchWriter w;
+  w.Add(BusType::kReply, "m", "b");
+  w.Add(BusType::kPush, "meta", "body");
+  const std::string whole = w.data();
+  // Every cut inside the second item: the first still reads, then the reader fails.
+  for (size_t cut = 12; cut < whole.size(); ++cut) {  // the first item is 11 bytes
+    BatchReader r(std::string_view(whole).substr(0, cut));
+    BusType t{};
+    std::string_view meta, body;
+    EXPECT_TRUE(r.Next(&t, &meta, &body)) << cut;
+    EXPECT_FALSE(r.Next(&t, &meta, &body)) << cut;
+    EXPECT_FALSE(r.ok()) << cut;
+  }
+  // A length past the end.
+  std::string lying = whole;
+  lying[1] = '\x7f';
+  BatchReader bad(lying);
+  BusType t{};
+  std::string_view meta, body;
+  EXPECT_FALSE(bad.Next(&t, &meta, &body));
+  EXPECT_FALSE(bad.ok());
+  // A batch inside a batch is refused.
+  BatchWriter nested;
+  nested.Add(BusType::kBatch, "", whole);
+  BatchReader inner(nested.data());
+  EXPECT_FALSE(inner.Next(&t, &meta, &body));
+  EXPECT_FALSE(inner.ok());
+}
+
+TEST(BusBatchTest, FeaturesAreAppendedSoOldAndNewPeersReadEachOther) {
+  Heartbeat ack{0, 42, kFeatureBatch};
+  HeartbeatBeforeFeatures old_peer;
+  ASSERT_TRUE(UnpackMeta(PackMeta(ack), &old_peer)) << "an old peer ignores the features";
+  EXPECT_EQ(old_peer.incarnation, 42u);
+  Heartbeat from_old_broker;
+  ASSERT_TRUE(UnpackMeta(PackMeta(HeartbeatBeforeFeatures{0, 7}), &from_old_broker));
+  EXPECT_EQ(from_old_broker.features, 0u) << "an old broker takes no batches";
+
+  ReadyBeforeFeatures old_ready{"edge", "e1", {}, "127.0.0.1", 7000};
+  Ready ready;
+  ASSERT_TRUE(UnpackMeta(PackMeta(old_ready), &ready));
+  EXPECT_EQ(ready.port, 7000);
+  EXPECT_EQ(ready.features, 0u) << "an old edge gets no batches";
+  ready.features = kFeatureBatch;
+  ASSERT_TRUE(UnpackMeta(PackMeta(ready), &old_ready)) << "an old broker ignores them";
+}
+
+}  // namespace
+}  // namespace imbus::codec
