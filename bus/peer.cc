@@ -101,6 +101,7 @@ void BusPeer::CloseSocket() {
 void BusPeer::Connect(size_t index) {
   // What was queued on the old socket (requests sent while a broker had not yet
   // accepted us) goes with it.
+  queued_.Clear();  // not for this connection's broker
   if (socket_) Lost("moving to a new connection");
   CloseSocket();
   current_ = index % endpoints_.size();
@@ -145,6 +146,7 @@ void BusPeer::SendReady() {
 }
 
 void BusPeer::Lost(const char* why) {
+  queued_.Clear();  // the owner answers it all UNAVAILABLE now; none of it may go later
   spdlog::debug("bus: {}: lost broker {} ({}); requests in flight are answered UNAVAILABLE",
                 identity_, endpoint(), why);
   if (on_broker_lost_) on_broker_lost_();
@@ -166,7 +168,22 @@ void BusPeer::MoveOn(const char* why) {
 
 int BusPeer::fd() const { return socket_->get(zmq::sockopt::fd); }
 
+bool BusPeer::Queue(codec::BusType type, std::string_view meta, std::string_view body) {
+  if ((broker_features_ & codec::kFeatureBatch) == 0) return Send(type, meta, body);
+  queued_.Add(type, meta, body);
+  constexpr size_t kMaxQueuedBytes = 256 << 10;
+  return queued_.bytes() < kMaxQueuedBytes || Flush();
+}
+
+bool BusPeer::Flush() {
+  if (queued_.empty()) return true;
+  codec::BatchWriter batch;
+  std::swap(batch, queued_);
+  return SendBatch(batch);  // one by one if the broker no longer takes batches
+}
+
 bool BusPeer::Send(codec::BusType type, std::string_view meta, std::string_view body) {
+  if (!queued_.empty()) Flush();  // what was queued goes first
   const bool ok = SendBus(*socket_, {}, type, meta, body);
   if (ok) last_sent_ = Clock::now();
   return ok;

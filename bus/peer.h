@@ -69,6 +69,13 @@ class BusPeer {
   // accepted us takes batches (and there is more than one), else one by one. False
   // when not all could be queued.
   bool SendBatch(const codec::BatchWriter& batch);
+  // Like Send, but when the broker takes batches the message waits in a batch until
+  // Flush() (or the next Send, which flushes first: the order is kept). Callers that
+  // queue call Flush() before they wait; it returns false when the batch could not be
+  // queued (then none of it went).
+  bool Queue(codec::BusType type, std::string_view meta, std::string_view body = {});
+  bool Flush();
+  size_t queued() const { return queued_.count(); }
 
   // Takes one message, if any, without blocking. Heartbeats, kUnknownPeer and
   // kNotActive are handled here and not returned; a kBatch is returned item by item.
@@ -131,6 +138,7 @@ class BusPeer {
   uint64_t confirmed_ = 0;            // incarnation of the broker that accepted us
   uint32_t broker_features_ = 0;      // what the broker that accepted us takes (kFeature*)
   std::deque<BusMessage> unbatched_;  // the rest of a kBatch being returned item by item
+  codec::BatchWriter queued_;         // Queue()d, not yet flushed
   bool move_pending_ = false;
 };
 

@@ -36,10 +36,27 @@ BrokerLink::BrokerLink(std::string log_name, const EdgeOptions& options, zmq::co
 BrokerLink::~BrokerLink() = default;
 
 bool BrokerLink::SendRequest(const codec::RequestMeta& meta, std::string_view body) {
-  return peer_->Send(codec::BusType::kRequest, codec::PackMeta(meta), body);
+  constexpr size_t kMaxBatch = 256;
+  if (batched_.size() >= kMaxBatch) FlushRequests();
+  const size_t before = peer_->queued();
+  if (!peer_->Queue(codec::BusType::kRequest, codec::PackMeta(meta), body)) return false;
+  if (peer_->queued() > before) batched_.push_back(meta);
+  return true;
+}
+
+void BrokerLink::FlushRequests() {
+  if (batched_.empty()) return;
+  // Empty already when the broker was lost meanwhile: those were answered then.
+  if (peer_->queued() > 0 && !peer_->Flush()) {
+    spdlog::warn("{}: bus: a batch of {} requests could not be queued; answered UNAVAILABLE",
+                 log_name_, batched_.size());
+    for (const codec::RequestMeta& r : batched_) handler_->OnUnsent(r);
+  }
+  batched_.clear();
 }
 
 void BrokerLink::Bind(uint64_t conn, const codec::SessionInfo& session, uint64_t bound_at) {
+  FlushRequests();
   peer_->Send(codec::BusType::kBind, codec::PackMeta(codec::BindMeta{conn, session, bound_at}));
 }
 
@@ -52,12 +69,14 @@ void BrokerLink::Depart(uint64_t conn, uint64_t uid) {
 }
 
 void BrokerLink::Unbind(uint64_t conn) {
+  FlushRequests();
   if (!peer_->Send(codec::BusType::kUnbind, codec::PackMeta(codec::UnbindMeta{conn}))) {
     spdlog::warn("{}: bus: could not send UNBIND for conn {}", log_name_, conn);
   }
 }
 
 void BrokerLink::Tick(uint32_t load) {
+  FlushRequests();
   peer_->Tick(load);
   SyncFd();
 }
@@ -80,13 +99,15 @@ void BrokerLink::SyncFd() {
 void BrokerLink::Drain() {
   bus::BusMessage m;
   for (;;) {
+    FlushRequests();
     // Frames for clients are queued while the burst is read and written after it:
     // one send(2) per connection per burst.
     handler_->BeginBurst();
     while (peer_->TryRecv(&m)) Dispatch(m);
     // A failed write closes its connection, and closing a logged-in one sends UNBIND
-    // on the bus: read again after that, as after any send (the ZMQ_FD edge).
-    if (!handler_->EndBurst()) return;
+    // on the bus: read again after that, as after any send (the ZMQ_FD edge). So
+    // after requests queued meanwhile.
+    if (!handler_->EndBurst() && batched_.empty()) return;
   }
 }
 

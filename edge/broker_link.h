@@ -43,6 +43,9 @@ class BrokerLink {
     virtual size_t RebindSessions(uint64_t bound_at) = 0;
     // The broker holding our requests is gone.
     virtual void OnBrokerLost() = 0;
+    // A request given to SendRequest could not be sent after all (its batch could not
+    // be queued): answer it UNAVAILABLE, as SendRequest's false would have.
+    virtual void OnUnsent(const codec::RequestMeta& request) = 0;
   };
 
   // Connects to options.broker as `log_name` and adds the peer's fd to `epoll_fd`
@@ -54,7 +57,9 @@ class BrokerLink {
   BrokerLink& operator=(const BrokerLink&) = delete;
 
   bool broker_alive() const { return peer_->broker_alive(); }
-  // A client request to the broker; false when the peer's queue is full.
+  // A client request to the broker; false when the peer's queue is full. When the
+  // broker takes batches, the requests of one loop iteration go as one bus message,
+  // sent by Tick and Drain (see docs/bus.md "Batches").
   bool SendRequest(const codec::RequestMeta& meta, std::string_view body);
   // From RebindSessions only.
   void Bind(uint64_t conn, const codec::SessionInfo& session, uint64_t bound_at);
@@ -74,6 +79,8 @@ class BrokerLink {
 
  private:
   void SyncFd();
+  // Sends the requests batched so far; any that could not go get OnUnsent.
+  void FlushRequests();
   void Dispatch(bus::BusMessage& m);
   void OnConnected(uint64_t bound_at);
 
@@ -84,6 +91,7 @@ class BrokerLink {
   Handler* handler_;
   std::unique_ptr<bus::BusPeer> peer_;
   int fd_ = -1;
+  std::vector<codec::RequestMeta> batched_;  // the requests queued (without their bodies)
   // Logged-in connections closed recently, kept until the broker has surely read
   // their UNBIND: if it dies first, the next one hears of them (DEPARTED) and tells
   // the users' friends they went offline (docs/bus.md "Restarts and failover").

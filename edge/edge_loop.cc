@@ -593,6 +593,12 @@ size_t EdgeLoop::RebindSessions(uint64_t bound_at) {
   return n;
 }
 
+void EdgeLoop::OnUnsent(const codec::RequestMeta& r) {
+  if (!tracker_.Complete(r.conn, r.seq)) return;  // answered already
+  AnswerUnavailable(RequestTracker::Request{r.conn, r.seq, r.service, r.command},
+                    "broker queue full; retry");
+}
+
 void EdgeLoop::OnBrokerLost() {
   const size_t n = tracker_.outstanding();
   tracker_.FailAll([this](const RequestTracker::Request& r) {

@@ -124,6 +124,7 @@ class EdgeLoop : private BrokerLink::Handler {
   size_t RebindSessions(uint64_t bound_at) override;
   // The broker holding our requests is gone: answer them all UNAVAILABLE now.
   void OnBrokerLost() override;
+  void OnUnsent(const codec::RequestMeta& request) override;
 
   std::string log_name_;  // "edge-x/0"
   const EdgeOptions& options_;

@@ -44,9 +44,10 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
                                                int64_t now_ms) {
   thread_local std::minstd_rand rng{std::random_device{}()};
   bool check_earlier = false;
+  bool serialize = false;
   for (int attempt = 1;; ++attempt) {
     try {
-      return StoreOnce(batch, now_ms, check_earlier);
+      return StoreOnce(batch, now_ms, check_earlier, serialize);
     } catch (const DbUnavailable&) {
       ForgetConvs(batch);  // the outcome of a lost COMMIT is unknown
       throw;               // the transaction died with the connection
@@ -57,7 +58,10 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
       // A collision on (sender, cmid) is a duplicate this worker did not know of;
       // on (conv, seq), a tail another worker moved. Either way the next attempt
       // reads both from the table.
-      if (e.code() == ER_DUP_ENTRY) check_earlier = true;
+      if (e.code() == ER_DUP_ENTRY) {
+        check_earlier = true;
+        serialize = attempt >= 2;
+      }
       spdlog::debug("msg: batch of {} retried after {} (attempt {})", batch.size(), e.what(),
                     attempt);
       std::uniform_int_distribution<int> jitter(0, 5 * attempt);
@@ -75,7 +79,13 @@ void MsgStore::ForgetConvs(const std::vector<NewMessage>& batch) {
 }
 
 std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& batch, int64_t now_ms,
-                                              bool check_earlier) {
+                                              bool check_earlier, bool serialize) {
+  // READ COMMITTED: no gap locks on the unique checks of the inserts; the keys of
+  // messages decide every race (ER_DUP_ENTRY, and the batch is stored again).
+  if (serialize) {
+    db_->Begin(false, Db::Isolation::kReadCommitted);
+    LockConvs(batch);  // then every read below sees what the previous holder committed
+  }
   if (!check_earlier) {
     check_earlier = std::any_of(batch.begin(), batch.end(), [&](const NewMessage& m) {
       return tails_.MaybeStored(m.sender, m.cmid);
@@ -85,15 +95,15 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   if (!plan.by_conv.empty()) {
     LoadTails(batch, &plan);  // reads, before the transaction
     const std::vector<TailUpdate> tails = AssignSeqs(batch, now_ms, &plan);
-    // READ COMMITTED: no gap locks on the unique checks of the inserts; the keys of
-    // messages decide every race (ER_DUP_ENTRY, and the batch is stored again).
-    db_->Begin(false, Db::Isolation::kReadCommitted);
+    if (!serialize) db_->Begin(false, Db::Isolation::kReadCommitted);
     InsertUserConvs(tails);
     InsertMessages(plan);
     RaiseSenderAcks(plan);
     db_->Commit();
     for (const TailUpdate& t : tails) tails_.Set(*t.conv, t.tail);
     for (size_t i : plan.fresh) tails_.NoteStored(batch[i].sender, batch[i].cmid);
+  } else if (serialize) {
+    db_->Commit();  // nothing new to store: only the locks to let go
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (plan.repeat_of[i] == SIZE_MAX) continue;
@@ -101,6 +111,22 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
     plan.out[i].repeat = true;
   }
   return std::move(plan.out);
+}
+
+// The conversations table is no longer a counter (a conversation's tail is its
+// newest message); its rows serve as the lock of a conversation on this path only,
+// taken in conv order (no deadlock between two batches).
+void MsgStore::LockConvs(const std::vector<NewMessage>& batch) {
+  std::set<std::string_view> convs;
+  for (const NewMessage& m : batch) convs.insert(m.conv);
+  const std::vector<std::string_view> list(convs.begin(), convs.end());
+  for (const Slice& sl : Slices(list.size(), true)) {
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
+    db_->Query(Repeat("INSERT INTO conversations (conv, last_seq, last_ts) VALUES ", "(?,0,0)", ",",
+                      sl.size, " ON DUPLICATE KEY UPDATE last_seq = last_seq"),
+               params);
+  }
 }
 
 MsgStore::EarlierMessages MsgStore::StoredEarlier(const std::vector<NewMessage>& batch) {

@@ -97,8 +97,12 @@ class MsgStore {
     std::vector<uint64_t> new_members;  // user_convs rows of a new direct conversation
   };
 
+  // `serialize`: the batch collided twice already (writers without ownership of the
+  // same conversations): lock its conversations first (LockConvs) so that such
+  // writers take turns instead of colliding again.
   std::vector<StoreOutcome> StoreOnce(const std::vector<NewMessage>& batch, int64_t now_ms,
-                                      bool check_earlier);
+                                      bool check_earlier, bool serialize);
+  void LockConvs(const std::vector<NewMessage>& batch);
   EarlierMessages StoredEarlier(const std::vector<NewMessage>& batch);
   BatchPlan PlanBatch(const std::vector<NewMessage>& batch, const EarlierMessages& earlier);
   // Tails of the batch's conversations: from ConvTails when every item of the
