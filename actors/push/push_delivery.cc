@@ -48,9 +48,8 @@ std::string_view Clip(std::string_view s, size_t n) {
 void SleepFor(int64_t ms, const std::atomic<bool>& stop) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (!stop.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50),
-                                                      until - std::chrono::steady_clock::now()));
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
   }
 }
 
@@ -105,8 +104,8 @@ PostResult Post(CURL* curl, const ServiceOptions& o, const std::string& key, uin
   if (status >= 200 && status < 300) return {Outcome::kAccepted, {}};
   std::string what = "HTTP " + std::to_string(status);
   if (!answer.empty()) what += ": " + answer;
-  const bool permanent = status >= 400 && status < 500 && status != 408 && status != 425 &&
-                         status != 429;
+  const bool permanent =
+      status >= 400 && status < 500 && status != 408 && status != 425 && status != 429;
   return {permanent ? Outcome::kRefused : Outcome::kRetry, what};
 }
 
@@ -199,8 +198,8 @@ void PushDelivery::Run(const std::atomic<bool>& stop) {
     const uint64_t now[4] = {counters_.delivered.load(), counters_.retried.load(),
                              counters_.dead.load(), counters_.dropped.load()};
     if (std::equal(now, now + 4, last)) return;
-    spdlog::info("push: delivered {} retried {} dead_letters {} dropped {}", now[0], now[1],
-                 now[2], now[3]);
+    spdlog::info("push: delivered {} retried {} dead_letters {} dropped {}", now[0], now[1], now[2],
+                 now[3]);
     std::copy(now, now + 4, last);
   };
   while (!stop.load(std::memory_order_relaxed)) {
@@ -254,7 +253,8 @@ void PushDelivery::Loop(int index, const std::atomic<bool>& stop) {
           ++counters_.dropped;
           continue;
         }
-        const PostResult r = Post(curl.get(), o_, key, n.tries, PayloadJson(n, o_.push_preview_bytes));
+        const PostResult r =
+            Post(curl.get(), o_, key, n.tries, PayloadJson(n, o_.push_preview_bytes));
         if (r.outcome == Outcome::kAccepted) {
           ++counters_.delivered;
           delivered.push_back(n.key);

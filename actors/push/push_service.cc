@@ -25,8 +25,8 @@ Device ParseDevice(const codec::Body& body) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
   if (!platform_ok) throw RequestError(Code::kBadRequest, "platform must be [a-z0-9_-]");
-  const bool token_ok = std::all_of(d.token.begin(), d.token.end(),
-                                    [](char c) { return c > ' ' && c < 0x7f; });
+  const bool token_ok =
+      std::all_of(d.token.begin(), d.token.end(), [](char c) { return c > ' ' && c < 0x7f; });
   if (!token_ok) throw RequestError(Code::kBadRequest, "token must be printable ASCII");
   return d;
 }

@@ -47,8 +47,8 @@ void PushStore::SetPreview(uint64_t uid, bool preview) {
 }
 
 std::vector<Notification> PushStore::Claim(const std::string& worker, int64_t now_ms,
-                                            int64_t lease_until_ms, size_t limit,
-                                            uint32_t max_tries, uint64_t* dead) {
+                                           int64_t lease_until_ms, size_t limit, uint32_t max_tries,
+                                           uint64_t* dead) {
   std::vector<Notification> out;
   std::vector<OutboxKey> spent;
   db_->Begin(false, Db::Isolation::kReadCommitted);
@@ -145,15 +145,15 @@ std::vector<Notification> PushStore::Claim(const std::string& worker, int64_t no
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) params.emplace_back(ulist[sl.Row(k)]);
     for (const DbRow& row :
-         db_->Query(Repeat("SELECT uid FROM push_settings WHERE preview = 0 AND uid IN (", "?",
-                           ",", sl.size, ")"),
+         db_->Query(Repeat("SELECT uid FROM push_settings WHERE preview = 0 AND uid IN (", "?", ",",
+                           sl.size, ")"),
                     params)
              .rows) {
       no_preview.insert(row.Uint(0).value_or(0));
     }
     for (const DbRow& row :
-         db_->Query(Repeat("SELECT uid, platform, token FROM push_devices WHERE uid IN (", "?",
-                           ",", sl.size, ") ORDER BY uid, created_ms, platform, token"),
+         db_->Query(Repeat("SELECT uid, platform, token FROM push_devices WHERE uid IN (", "?", ",",
+                           sl.size, ") ORDER BY uid, created_ms, platform, token"),
                     params)
              .rows) {
       devices[row.Uint(0).value_or(0)].push_back(

@@ -63,9 +63,8 @@ class PushStore {
   // mid-delivery leaves it to the others after the lease). Rows whose tries had
   // reached `max_tries` already (their workers died) become dead letters instead;
   // their count goes to *dead. Then reads what the notifications need.
-  std::vector<Notification> Claim(const std::string& worker, int64_t now_ms,
-                                  int64_t lease_until_ms, size_t limit, uint32_t max_tries,
-                                  uint64_t* dead);
+  std::vector<Notification> Claim(const std::string& worker, int64_t now_ms, int64_t lease_until_ms,
+                                  size_t limit, uint32_t max_tries, uint64_t* dead);
   // Delivered (or nothing to deliver): the row goes.
   void Delete(const OutboxKey& k);
   // Another try at `due_ms`, if the row is still `worker`'s claim.
