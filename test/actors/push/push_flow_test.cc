@@ -18,7 +18,7 @@
 #include "client/msg_api.h"
 #include "client/presence_api.h"
 #include "codec/commands.h"
-#include "test/integration/push_gateway.h"
+#include "test/actors/push/push_gateway.h"
 #include "test/integration/stack_db.h"
 #include "test/integration/stack_util.h"
 #include "test/support/mariadb.h"
@@ -293,8 +293,8 @@ TEST_F(PushTest, KillingThePushWorkerMidDeliveryAndRestartingMariaDbLoseNone) {
   EXPECT_EQ(accepted.size(), keys.size());
   for (const auto& [key, count] : accepted) EXPECT_TRUE(keys.count(key)) << key;
   EXPECT_TRUE(accepted.count(interrupted)) << "the POST cut by kill -9 was never redone";
-  std::cerr << "push after kill -9 and MariaDB restart: " << gateway_.posts().size()
-            << " POSTs, " << accepted.size() << " keys accepted, " << gateway_.duplicates()
+  std::cerr << "push after kill -9 and MariaDB restart: " << gateway_.posts().size() << " POSTs, "
+            << accepted.size() << " keys accepted, " << gateway_.duplicates()
             << " accepted again (at least once)\n";
   // The last rows are deleted right after their answers.
   int64_t left = -1;
@@ -307,8 +307,8 @@ TEST_F(PushTest, KillingThePushWorkerMidDeliveryAndRestartingMariaDbLoseNone) {
 
 TEST_F(PushTest, GatewayThatNeverAnswersEndsInDeadLetter) {
   gateway_.set_silent(true);
-  ASSERT_NO_FATAL_FAILURE(StartStack({"--push-backoff-ms", "50", "--push-timeout-ms", "300",
-                                      "--push-max-tries", "3"}));
+  ASSERT_NO_FATAL_FAILURE(
+      StartStack({"--push-backoff-ms", "50", "--push-timeout-ms", "300", "--push-max-tries", "3"}));
   User alice = NewUser("alice");
   User bob = NewUser("bob");
   ASSERT_NO_FATAL_FAILURE(RegisterDevice(bob, "bob-phone-token"));
