@@ -56,19 +56,16 @@ class MemberCache {
 
 // Fills each message's push_to: its recipients (not the sender) who have a device
 // token (`direct_holders`, read with the recipients' check, for direct messages; one
-// more query for group members) and no live session (one lookup in the broker's
+// more query for the members of the batch's groups) and no live session (one lookup in the broker's
 // session table for all of them). Nothing is asked when nobody has a token.
 void PlanPushes(std::vector<NewMessage>* batch, MemberCache* members, MsgStore* store,
                 Sessions* sessions, const std::set<uint64_t>& direct_holders) {
-  std::set<uint64_t> group_uids;
+  std::set<uint64_t> gids;
   for (const NewMessage& m : *batch) {
-    if (m.gid == 0) continue;
-    for (uint64_t uid : members->Get(m.gid)) {
-      if (uid != m.sender) group_uids.insert(uid);
-    }
+    if (m.gid != 0) gids.insert(m.gid);
   }
   std::set<uint64_t> holders = direct_holders;
-  if (!group_uids.empty()) holders.merge(store->WithDevices(group_uids));
+  if (!gids.empty()) holders.merge(store->MembersWithDevices(gids));
   if (holders.empty()) return;
   const std::vector<uint64_t> list(holders.begin(), holders.end());
   std::set<uint64_t> offline;

@@ -345,14 +345,16 @@ std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids,
   return live;
 }
 
-std::set<uint64_t> MsgStore::WithDevices(const std::set<uint64_t>& uids) {
+std::set<uint64_t> MsgStore::MembersWithDevices(const std::set<uint64_t>& gids) {
   std::set<uint64_t> out;
-  std::vector<uint64_t> list(uids.begin(), uids.end());
+  std::vector<uint64_t> list(gids.begin(), gids.end());
   for (const Slice& sl : Slices(list.size(), true)) {
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
-    const std::string sql =
-        Repeat("SELECT DISTINCT uid FROM push_devices WHERE uid IN (", "?", ",", sl.size, ")");
+    const std::string sql = Repeat(
+        "SELECT DISTINCT m.uid FROM group_members m"
+        " WHERE EXISTS(SELECT 1 FROM push_devices d WHERE d.uid = m.uid) AND m.gid IN (",
+        "?", ",", sl.size, ")");
     for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
   }
   return out;

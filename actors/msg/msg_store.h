@@ -71,8 +71,9 @@ class MsgStore {
   // `with_devices`, also which of those have a push device token (same query).
   std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids,
                                std::set<uint64_t>* with_devices = nullptr);
-  // Which of `uids` have a push device token: one query per 64 uids.
-  std::set<uint64_t> WithDevices(const std::set<uint64_t>& uids);
+  // Which members of the groups `gids` have a push device token: one query per 64
+  // groups, whatever their sizes.
+  std::set<uint64_t> MembersWithDevices(const std::set<uint64_t>& gids);
   Membership GroupMembership(uint64_t gid, uint64_t uid);
   std::vector<uint64_t> GroupMembers(uint64_t gid);
   uint64_t LastSeq(const std::string& conv);  // 0 when the conversation has no message

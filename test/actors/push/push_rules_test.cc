@@ -48,8 +48,9 @@ TEST(PushRules, PreviewIsCutAtACharacterOrLeftOut) {
 }
 
 TEST(PushRules, SignatureIsHmacSha256OfTheBody) {
-  const std::string secret = "a secret longer than a block of sha256, "
-                             "which HMAC hashes first: 0123456789abcdef";
+  const std::string secret =
+      "a secret longer than a block of sha256, "
+      "which HMAC hashes first: 0123456789abcdef";
   const std::string body = PayloadJson(Sample(), 200);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
