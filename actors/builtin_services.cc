@@ -1,5 +1,7 @@
 // The services compiled into imbus-actor. To add one: implement actors::Service,
 // add its tables as a new migration in db/schema.cc, and register it here.
+#include <stdexcept>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/auth/auth_service.h"
@@ -50,6 +52,10 @@ ServiceRegistry BuiltinServices() {
         if (ctx.options.push_url.empty()) {
           spdlog::info("push: no --push-url: notifications stay in the outbox (delivery off)");
           return nullptr;
+        }
+        const std::string& url = ctx.options.push_url;
+        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+          throw std::runtime_error("--push-url must start with http:// or https://");
         }
         return std::make_unique<push::PushDelivery>(ctx.db, ctx.options);
       });

@@ -122,6 +122,11 @@ std::string WorkerName(int index) {
 
 }  // namespace
 
+PushCounters& Counters() {
+  static PushCounters counters;
+  return counters;
+}
+
 std::string IdempotencyKey(const OutboxKey& k) {
   return std::to_string(k.uid) + "/" + k.conv + "/" + std::to_string(k.seq);
 }

@@ -20,8 +20,8 @@
 
 namespace imbus::actors::push {
 
-// What the delivery threads did since the process started. Plain counters, read by
-// anyone (logs now; metrics later).
+// What the delivery threads of this process did since it started. Plain counters,
+// read by anyone (the log line now; a metrics exporter can read Counters()).
 struct PushCounters {
   std::atomic<uint64_t> delivered{0};  // accepted by the gateway (2xx)
   std::atomic<uint64_t> retried{0};    // tries that failed and were scheduled again
@@ -29,20 +29,22 @@ struct PushCounters {
   std::atomic<uint64_t> dropped{0};    // nothing to deliver: the recipient has no device
 };
 
+// The process's counters (every PushDelivery of the process adds to them).
+PushCounters& Counters();
+
 class PushDelivery : public BackgroundTask {
  public:
   // The outbox, the gateway and the retry policy: ServiceOptions' push_* fields.
   PushDelivery(DbConfig db, ServiceOptions options);
 
   void Run(const std::atomic<bool>& stop) override;
-  const PushCounters& counters() const { return counters_; }
 
  private:
   void Loop(int index, const std::atomic<bool>& stop);
 
   DbConfig db_;
   ServiceOptions o_;
-  PushCounters counters_;
+  PushCounters& counters_ = Counters();
 };
 
 // The idempotency key of a notification: "<uid>/<conv>/<seq>", the same on every try.
