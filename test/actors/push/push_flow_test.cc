@@ -1,7 +1,8 @@
 // Offline push end to end (docs/deploy.md "Offline push"): real broker, edge, msg
 // and push actors against MariaDB, a FakeGateway on 127.0.0.1 as the push gateway.
 // Each message to an offline user with a device token yields one notification per
-// idempotency key, accepted by the gateway, however often it first fails, and
+// idempotency key, accepted by the gateway, however often it first fails (with
+// several push workers claiming from one outbox), and
 // through a kill -9 of the push worker mid-delivery and a MariaDB restart; online
 // recipients get none; every body's signature verifies; a gateway that never
 // answers ends in a dead letter.
@@ -75,7 +76,8 @@ class PushTest : public ::testing::Test {
 
   // Broker, edge, an actor for auth/directory/presence/msg and one for push (its
   // delivery threads POST to the gateway).
-  void StartStack(std::vector<std::string> push_flags, const DbConfig* db = nullptr) {
+  void StartStack(std::vector<std::string> push_flags, const DbConfig* db = nullptr,
+                  int push_actors = 1) {
     StackOptions o;
     o.db = db;
     o.actor_args = {"--push-url", gateway_.url(), "--push-secret", kSecret, "--push-poll-ms", "50"};
@@ -84,9 +86,9 @@ class PushTest : public ::testing::Test {
     stack_->StartBroker();
     stack_->StartEdge();
     stack_->StartActor("auth,directory,presence,msg", 2);
-    push_actor_ = stack_->StartActor("push");
+    for (int i = 0; i < push_actors; ++i) push_actor_ = stack_->StartActor("push");
     ASSERT_TRUE(WaitWorkers(*stack_, "msg", 2));
-    ASSERT_TRUE(WaitWorkers(*stack_, "push", 1));
+    ASSERT_TRUE(WaitWorkers(*stack_, "push", static_cast<size_t>(push_actors)));
   }
 
   User NewUser(const std::string& prefix) {
@@ -146,7 +148,9 @@ class PushTest : public ::testing::Test {
 
 TEST_F(PushTest, OfflineRecipientsGetOneAcceptedNotificationPerMessageOnlineOnesNone) {
   gateway_.set_fail_first(5);  // the first five POSTs get 503
-  ASSERT_NO_FATAL_FAILURE(StartStack({"--push-backoff-ms", "50", "--push-batch", "4"}));
+  // Two push processes of two delivery threads each claim from the same outbox.
+  ASSERT_NO_FATAL_FAILURE(StartStack(
+      {"--push-backoff-ms", "50", "--push-batch", "2", "--push-threads", "2"}, nullptr, 2));
   User alice = NewUser("alice");
   User bob = NewUser("bob");      // offline, full preview
   User carol = NewUser("carol");  // stays online: no notification
