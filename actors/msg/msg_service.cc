@@ -56,8 +56,9 @@ class MemberCache {
 
 // Fills each message's push_to: its recipients (not the sender) who have a device
 // token (`direct_holders`, read with the recipients' check, for direct messages; one
-// more query for the members of the batch's groups) and no live session (one lookup in the broker's
-// session table for all of them). Nothing is asked when nobody has a token.
+// more query for the members of the batch's groups) and no live session (one lookup
+// in the broker's session table for all of them). Nothing is asked when nobody has a
+// token.
 void PlanPushes(std::vector<NewMessage>* batch, MemberCache* members, MsgStore* store,
                 Sessions* sessions, const std::set<uint64_t>& direct_holders) {
   std::set<uint64_t> gids;

@@ -277,8 +277,9 @@ void PushDelivery::Loop(int index, const std::atomic<bool>& stop) {
           store.Reschedule(n.key, me, net::WallNowMs() + wait + jitter(rng), r.what);
         }
       }
-    } catch (const DbError& e) {
-      // The rows claimed and not settled come back when their lease ends.
+    } catch (const std::exception& e) {
+      // A DbError mostly (MariaDB down or restarting). The rows claimed and not
+      // settled come back when their lease ends.
       spdlog::warn("push thread {}: {}; trying again in 1 s", index, e.what());
       SleepFor(1000, stop);
     }
