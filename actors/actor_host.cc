@@ -116,8 +116,24 @@ void ActorHost::Run(const std::atomic<bool>& stop) {
     }
     workers.push_back(std::move(w));
   }
+  // Background work (push delivery): once per process, threads of its own.
+  std::vector<std::unique_ptr<BackgroundTask>> tasks;
+  for (const std::string& name : options_.services) {
+    const ServiceRegistry::Entry* e = registry_.Find(name);
+    if (e == nullptr || !e->background) continue;
+    try {
+      if (auto task = e->background(BackgroundContext{options_.db, options_.service_options})) {
+        tasks.push_back(std::move(task));
+      }
+    } catch (const std::exception& ex) {
+      throw std::runtime_error("service '" + name + "': " + ex.what());
+    }
+  }
   zmq::context_t ctx(1);  // shared by the workers' sockets; outlives them
   std::vector<std::thread> threads;
+  for (auto& task : tasks) {
+    threads.emplace_back([&stop, t = task.get()] { t->Run(stop); });
+  }
   for (auto& w : workers) {
     threads.emplace_back([this, &ctx, &stop, worker = w.get()] { WorkerLoop(ctx, worker, stop); });
   }

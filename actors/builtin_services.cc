@@ -1,11 +1,17 @@
 // The services compiled into imbus-actor. To add one: implement actors::Service,
 // add its tables as a new migration in db/schema.cc, and register it here.
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
 #include "actors/auth/auth_service.h"
 #include "actors/auth/mariadb_auth_store.h"
 #include "actors/directory/directory_service.h"
 #include "actors/directory/mariadb_directory_store.h"
 #include "actors/msg/msg_service.h"
 #include "actors/presence/presence_service.h"
+#include "actors/push/push_delivery.h"
+#include "actors/push/push_service.h"
 #include "actors/service_registry.h"
 
 namespace imbus::actors {
@@ -31,8 +37,28 @@ ServiceRegistry BuiltinServices() {
                                              ctx.sessions);
   });
   r.Register("msg", codec::Service::kMsg, [](const ServiceContext& ctx) {
-    return std::make_unique<msg::MsgService>(ctx.db, msg::MsgService::Options{});
+    msg::MsgService::Options o;
+    o.sessions = ctx.sessions;
+    return std::make_unique<msg::MsgService>(ctx.db, std::move(o));
   });
+  // Device tokens and the preview setting on every worker; delivery (threads of its
+  // own, once per process) only with a gateway URL.
+  r.Register(
+      "push", codec::Service::kPush,
+      [](const ServiceContext& ctx) {
+        return std::make_unique<push::PushService>(ctx.db, push::PushService::Options{});
+      },
+      [](const BackgroundContext& ctx) -> std::unique_ptr<BackgroundTask> {
+        if (ctx.options.push_url.empty()) {
+          spdlog::info("push: no --push-url: notifications stay in the outbox (delivery off)");
+          return nullptr;
+        }
+        const std::string& url = ctx.options.push_url;
+        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+          throw std::runtime_error("--push-url must start with http:// or https://");
+        }
+        return std::make_unique<push::PushDelivery>(ctx.db, ctx.options);
+      });
   return r;
 }
 

@@ -99,6 +99,43 @@ int main(int argc, char** argv) {
                  "longest wait for an account")
       ->envname("IMBUS_ACCOUNT_BACKOFF_MAX_MS")
       ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000));
+  // Offline push (the push service; docs/deploy.md "Offline push").
+  app.add_option("--push-url", o.service_options.push_url,
+                 "the push gateway: notifications for offline users are POSTed here by the push "
+                 "service (empty: none are delivered; they wait in the outbox)")
+      ->envname("IMBUS_PUSH_URL");
+  app.add_option("--push-secret", o.service_options.push_secret,
+                 "key of the X-Imbus-Signature header (HMAC-SHA256 of the body); empty: unsigned")
+      ->envname("IMBUS_PUSH_SECRET")
+      ->capture_default_str();
+  app.add_option("--push-max-tries", o.service_options.push_max_tries,
+                 "tries of one notification before it becomes a dead letter")
+      ->envname("IMBUS_PUSH_MAX_TRIES")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--push-backoff-ms", o.service_options.push_backoff_ms,
+                 "wait after a failed try; doubles with every further one")
+      ->envname("IMBUS_PUSH_BACKOFF_MS")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600} * 1000));
+  app.add_option("--push-backoff-max-ms", o.service_options.push_backoff_max_ms,
+                 "longest wait between tries")
+      ->envname("IMBUS_PUSH_BACKOFF_MAX_MS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24} * 3600 * 1000));
+  app.add_option("--push-timeout-ms", o.service_options.push_timeout_ms,
+                 "one POST to the gateway, connecting included")
+      ->envname("IMBUS_PUSH_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{600} * 1000));
+  app.add_option("--push-threads", o.service_options.push_threads,
+                 "delivery threads (each: a DB connection, one POST at a time)")
+      ->envname("IMBUS_PUSH_THREADS")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--push-poll-ms", o.service_options.push_poll_ms,
+                 "how often an idle delivery thread looks for due notifications")
+      ->envname("IMBUS_PUSH_POLL_MS")
+      ->check(CLI::Range(int64_t{10}, int64_t{60} * 1000));
+  app.add_option("--push-batch", o.service_options.push_batch,
+                 "notifications a delivery thread claims at a time")
+      ->envname("IMBUS_PUSH_BATCH")
+      ->check(CLI::Range(1, 256));
   imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL");

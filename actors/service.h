@@ -3,6 +3,7 @@
 // worker thread (with that thread's Db): no locking inside services.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
@@ -153,6 +154,15 @@ class Service {
   std::unordered_map<uint16_t, std::function<void(const Request&, Reply*)>> methods_;
 };
 
+// Work of a service that is no answer to any request (push delivery): the host runs
+// it once per process on a thread of its own, with no bus socket, until `stop`
+// becomes true (it should look at least every second).
+class BackgroundTask {
+ public:
+  virtual ~BackgroundTask() = default;
+  virtual void Run(const std::atomic<bool>& stop) = 0;
+};
+
 // Settings services read at construction (flags of imbus-actor). Add fields here
 // when a new service needs some.
 struct ServiceOptions {
@@ -163,6 +173,17 @@ struct ServiceOptions {
   uint32_t login_free_failures = 10;
   int64_t login_backoff_ms = 1000;  // 0: no per-account limit
   int64_t login_backoff_max_ms = 300000;
+  // Push delivery (PushDelivery; docs/deploy.md "Offline push"). An empty URL: none.
+  std::string push_url;
+  std::string push_secret;  // HMAC-SHA256 key of the signature header; empty: unsigned
+  uint32_t push_max_tries = 10;
+  int64_t push_backoff_ms = 1000;
+  int64_t push_backoff_max_ms = 600000;
+  int64_t push_timeout_ms = 5000;  // one POST, connecting included
+  int push_threads = 1;
+  int64_t push_poll_ms = 500;  // how often an idle delivery thread looks for due rows
+  uint32_t push_batch = 8;     // rows one thread claims at a time
+  uint32_t push_preview_bytes = 200;
 };
 
 }  // namespace imbus::actors

@@ -4,9 +4,12 @@
 
 namespace imbus::actors {
 
-void ServiceRegistry::Register(std::string name, codec::Service wire, ServiceFactory factory) {
+void ServiceRegistry::Register(std::string name, codec::Service wire, ServiceFactory factory,
+                               BackgroundFactory background) {
   const std::string key = name;
-  if (!entries_.emplace(key, Entry{std::move(name), wire, std::move(factory)}).second) {
+  if (!entries_
+           .emplace(key, Entry{std::move(name), wire, std::move(factory), std::move(background)})
+           .second) {
     throw std::logic_error("service '" + key + "' registered twice");
   }
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/db/db.h"
+#include "actors/db/db_config.h"
 #include "actors/service.h"
 #include "actors/sessions.h"
 #include "codec/commands.h"
@@ -25,15 +26,26 @@ struct ServiceContext {
 
 using ServiceFactory = std::function<std::unique_ptr<Service>(const ServiceContext&)>;
 
+// What a background factory gets: the DB settings (a task opens its own connections)
+// and the process-wide options. It may return nullptr (nothing to run, e.g. push
+// delivery without a gateway URL).
+struct BackgroundContext {
+  const DbConfig& db;
+  const ServiceOptions& options;
+};
+using BackgroundFactory = std::function<std::unique_ptr<BackgroundTask>(const BackgroundContext&)>;
+
 class ServiceRegistry {
  public:
   struct Entry {
     std::string name;
     codec::Service wire;
     ServiceFactory factory;
+    BackgroundFactory background;  // may be empty
   };
 
-  void Register(std::string name, codec::Service wire, ServiceFactory factory);
+  void Register(std::string name, codec::Service wire, ServiceFactory factory,
+                BackgroundFactory background = {});
   const Entry* Find(const std::string& name) const;  // nullptr if unknown
   std::vector<std::string> Names() const;
 
@@ -41,7 +53,7 @@ class ServiceRegistry {
   std::map<std::string, Entry> entries_;
 };
 
-// auth, directory, presence and msg (`imbus-actor --list-services` prints them).
+// auth, directory, presence, msg and push (`imbus-actor --list-services` prints them).
 ServiceRegistry BuiltinServices();
 
 }  // namespace imbus::actors

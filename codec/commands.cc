@@ -49,6 +49,10 @@ constexpr CommandInfo kCommands[] = {
     {Service::kP2p, p2p::kHello, "P2P/HELLO", Kind::kRequest, false},
     {Service::kP2p, p2p::kText, "P2P/TEXT", Kind::kRequest, false},
     {Service::kP2p, p2p::kBye, "P2P/BYE", Kind::kRequest, false},
+
+    {Service::kPush, push::kRegisterDevice, "PUSH/REGISTER_DEVICE", Kind::kRequest, true},
+    {Service::kPush, push::kUnregisterDevice, "PUSH/UNREGISTER_DEVICE", Kind::kRequest, true},
+    {Service::kPush, push::kSettings, "PUSH/SETTINGS", Kind::kRequest, true},
 };
 
 struct ServiceNameEntry {
@@ -58,6 +62,7 @@ struct ServiceNameEntry {
 constexpr ServiceNameEntry kServiceNames[] = {
     {Service::kSys, "sys"},           {Service::kAuth, "auth"}, {Service::kDirectory, "directory"},
     {Service::kPresence, "presence"}, {Service::kMsg, "msg"},   {Service::kP2p, "p2p"},
+    {Service::kPush, "push"},
 };
 
 }  // namespace

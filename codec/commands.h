@@ -16,6 +16,7 @@ enum class Service : uint16_t {
   kPresence = 4,
   kMsg = 5,
   kP2p = 6,
+  kPush = 7,
 };
 
 namespace sys {
@@ -69,6 +70,10 @@ enum Command : uint16_t {
 namespace p2p {
 enum Command : uint16_t { kHello = 1, kText = 2, kBye = 3 };
 }
+// Offline push notifications (device tokens, the preview setting).
+namespace push {
+enum Command : uint16_t { kRegisterDevice = 1, kUnregisterDevice = 2, kSettings = 3 };
+}
 
 enum class Kind : uint8_t {
   kRequest,     // a client may send it
@@ -97,7 +102,7 @@ struct CommandInfo {
 // The entry for (service, command), or nullptr when the protocol has no such command.
 const CommandInfo* FindCommand(uint16_t service, uint16_t command);
 
-// "sys", "auth", "directory", "presence", "msg", "p2p"; nullptr when unknown.
+// "sys", "auth", "directory", "presence", "msg", "p2p", "push"; nullptr when unknown.
 const char* ServiceName(uint16_t service);
 std::optional<Service> ServiceByName(std::string_view name);
 

@@ -159,6 +159,42 @@ const std::vector<Migration>& Migrations() {
            " last_failure_ms BIGINT NOT NULL"
            ") ENGINE=InnoDB",
        }},
+      {5,
+       "push: device tokens, preview setting, the offline push outbox",
+       {
+           // A device token belongs to one user at a time: registering it again (the
+           // phone changed hands, or its user logged in anew) moves it.
+           "CREATE TABLE IF NOT EXISTS push_devices ("
+           " platform VARBINARY(16) NOT NULL,"
+           " token VARBINARY(512) NOT NULL,"
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " created_ms BIGINT NOT NULL,"
+           " PRIMARY KEY (platform, token),"
+           " KEY push_devices_uid (uid)"
+           ") ENGINE=InnoDB",
+           // No row: the default (a preview of the text).
+           "CREATE TABLE IF NOT EXISTS push_settings ("
+           " uid BIGINT UNSIGNED NOT NULL PRIMARY KEY,"
+           " preview TINYINT UNSIGNED NOT NULL"
+           ") ENGINE=InnoDB",
+           // One notification per (recipient, conv, seq), written in the transaction
+           // that stores the message. state 0: to deliver (due_ms: the next try, or
+           // the end of a delivering worker's lease); 2: dead letter. Delivered rows
+           // are deleted.
+           "CREATE TABLE IF NOT EXISTS push_outbox ("
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL,"
+           " seq BIGINT UNSIGNED NOT NULL,"
+           " sender BIGINT UNSIGNED NOT NULL,"
+           " state TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+           " tries INT UNSIGNED NOT NULL DEFAULT 0,"
+           " due_ms BIGINT NOT NULL,"
+           " claimed_by VARBINARY(96) NULL,"
+           " last_error VARBINARY(255) NULL,"
+           " PRIMARY KEY (uid, conv, seq),"
+           " KEY push_outbox_due (state, due_ms)"
+           ") ENGINE=InnoDB",
+       }},
   };
   return kMigrations;
 }

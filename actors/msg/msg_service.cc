@@ -54,6 +54,45 @@ class MemberCache {
   std::map<uint64_t, std::vector<uint64_t>> members_;
 };
 
+// Fills each message's push_to: its recipients (not the sender) who have a device
+// token (`direct_holders`, read with the recipients' check, for direct messages; one
+// more query for the members of the batch's groups) and no live session (one lookup
+// in the broker's session table for all of them). Nothing is asked when nobody has a
+// token.
+void PlanPushes(std::vector<NewMessage>* batch, MemberCache* members, MsgStore* store,
+                Sessions* sessions, const std::set<uint64_t>& direct_holders) {
+  std::set<uint64_t> gids;
+  for (const NewMessage& m : *batch) {
+    if (m.gid != 0) gids.insert(m.gid);
+  }
+  std::set<uint64_t> holders = direct_holders;
+  if (!gids.empty()) holders.merge(store->MembersWithDevices(gids));
+  if (holders.empty()) return;
+  const std::vector<uint64_t> list(holders.begin(), holders.end());
+  std::set<uint64_t> offline;
+  try {
+    const std::vector<bool> online = sessions->Online(list);
+    for (size_t i = 0; i < list.size() && i < online.size(); ++i) {
+      if (!online[i]) offline.insert(list[i]);
+    }
+  } catch (const SessionsUnavailable& e) {
+    // Rather a notification too many than one lost: all of them count as offline.
+    spdlog::warn("msg: session lookup failed ({}); notifying every token holder", e.what());
+    offline = holders;
+  }
+  if (offline.empty()) return;
+  for (NewMessage& m : *batch) {
+    if (m.gid != 0) {
+      for (uint64_t uid : members->Get(m.gid)) {
+        if (uid != m.sender && offline.count(uid) != 0) m.push_to.push_back(uid);
+      }
+    } else {
+      const uint64_t peer = m.lo == m.sender ? m.hi : m.lo;
+      if (peer != m.sender && offline.count(peer) != 0) m.push_to.push_back(peer);
+    }
+  }
+}
+
 }  // namespace
 
 MsgService::MsgService(Db* db, Options options) : store_(db), options_(std::move(options)) {
@@ -105,7 +144,10 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
       item.error = e.what();
     }
   }
-  const std::set<uint64_t> live = store_.LiveUsers(recipients);  // no query when empty
+  // no query when empty; with push on, it also tells who of them has a device token
+  std::set<uint64_t> direct_holders;
+  const std::set<uint64_t> live =
+      store_.LiveUsers(recipients, options_.sessions != nullptr ? &direct_holders : nullptr);
 
   MemberCache members(&store_);
   std::vector<NewMessage> batch;
@@ -147,6 +189,9 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
     }
   }
   if (batch.empty()) return;
+  if (options_.sessions != nullptr) {
+    PlanPushes(&batch, &members, &store_, options_.sessions, direct_holders);
+  }
 
   // Throws when the batch could not be committed: the host then fails every item,
   // so nothing unstored is ever acknowledged.

@@ -1,7 +1,9 @@
 // Public. MsgService: PROTOCOL.md service 5 (SEND, ACK, SYNC, HISTORY,
 // CONVERSATIONS; MESSAGE pushes). SENDs are batched: every SEND of a batch is
 // committed in one transaction (MsgStore::StoreBatch) and acknowledged only after
-// that commit. One instance per worker thread, on that thread's Db.
+// that commit. One instance per worker thread, on that thread's Db. A recipient
+// with a push device token and no live session gets a push_outbox row in the same
+// transaction (delivered by the push service, actors/push/).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include "actors/msg/msg_rules.h"
 #include "actors/msg/msg_store.h"
 #include "actors/service.h"
+#include "actors/sessions.h"
 
 namespace imbus::actors::msg {
 
@@ -19,6 +22,9 @@ class MsgService : public Service {
  public:
   struct Options {
     std::function<int64_t()> now_ms;  // ms since the Unix epoch; default: system clock
+    // The broker's session table, to find recipients without a live session who get
+    // an offline push (push_outbox rows). nullptr: no push notifications.
+    Sessions* sessions = nullptr;
   };
 
   MsgService(Db* db, Options options);

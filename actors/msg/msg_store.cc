@@ -8,6 +8,7 @@
 #include <set>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -99,6 +100,7 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
     InsertUserConvs(tails);
     InsertMessages(plan);
     RaiseSenderAcks(plan);
+    InsertPushOutbox(batch, plan, now_ms);
     db_->Commit();
     for (const TailUpdate& t : tails) tails_.Set(*t.conv, t.tail);
     for (size_t i : plan.fresh) tails_.NoteStored(batch[i].sender, batch[i].cmid);
@@ -317,17 +319,71 @@ void MsgStore::RaiseSenderAcks(const BatchPlan& plan) {
   }
 }
 
-std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids) {
+// The offline recipients' notifications (NewMessage::push_to), multi-row, sorted by
+// key so that two workers meet in the same order.
+void MsgStore::InsertPushOutbox(const std::vector<NewMessage>& batch, const BatchPlan& plan,
+                                int64_t now_ms) {
+  std::vector<std::tuple<uint64_t, std::string_view, uint64_t, uint64_t>> rows;
+  for (size_t i : plan.fresh) {
+    const StoredMessage& m = plan.out[i].message;
+    for (uint64_t uid : batch[i].push_to) rows.emplace_back(uid, m.conv, m.seq, m.from);
+  }
+  if (rows.empty()) return;
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  for (const Slice& sl : Slices(rows.size(), false)) {
+    std::vector<DbParam> params;
+    for (size_t k = sl.begin; k < sl.begin + sl.count; ++k) {
+      const auto& [uid, conv, seq, sender] = rows[k];
+      params.emplace_back(uid);
+      params.emplace_back(conv);
+      params.emplace_back(seq);
+      params.emplace_back(sender);
+      params.emplace_back(now_ms);
+    }
+    db_->Query(Repeat("INSERT INTO push_outbox (uid, conv, seq, sender, due_ms) VALUES ",
+                      "(?,?,?,?,?)", ",", sl.count, ""),
+               params);
+  }
+}
+
+std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids,
+                                       std::set<uint64_t>* with_devices) {
   std::set<uint64_t> live;
   std::vector<uint64_t> list(uids.begin(), uids.end());
   for (const Slice& sl : Slices(list.size(), true)) {
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
-    const std::string sql = Repeat("SELECT uid FROM users WHERE deleted_at IS NULL AND uid IN (",
-                                   "?", ",", sl.size, ")");
-    for (const DbRow& row : db_->Query(sql, params).rows) live.insert(row.Uint(0).value_or(0));
+    const std::string sql =
+        with_devices == nullptr
+            ? Repeat("SELECT uid FROM users WHERE deleted_at IS NULL AND uid IN (", "?", ",",
+                     sl.size, ")")
+            : Repeat(
+                  "SELECT u.uid, EXISTS(SELECT 1 FROM push_devices d WHERE d.uid = u.uid)"
+                  " FROM users u WHERE u.deleted_at IS NULL AND u.uid IN (",
+                  "?", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      const uint64_t uid = row.Uint(0).value_or(0);
+      live.insert(uid);
+      if (with_devices != nullptr && row.Uint(1).value_or(0) != 0) with_devices->insert(uid);
+    }
   }
   return live;
+}
+
+std::set<uint64_t> MsgStore::MembersWithDevices(const std::set<uint64_t>& gids) {
+  std::set<uint64_t> out;
+  std::vector<uint64_t> list(gids.begin(), gids.end());
+  for (const Slice& sl : Slices(list.size(), true)) {
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
+    const std::string sql = Repeat(
+        "SELECT DISTINCT m.uid FROM group_members m"
+        " WHERE EXISTS(SELECT 1 FROM push_devices d WHERE d.uid = m.uid) AND m.gid IN (",
+        "?", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
+  }
+  return out;
 }
 
 Membership MsgStore::GroupMembership(uint64_t gid, uint64_t uid) {

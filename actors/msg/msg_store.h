@@ -1,5 +1,6 @@
 // Public. MsgStore: the MSG service's MariaDB access (schema migration 3 tables
-// messages, user_convs, acks, plus reads of users and group_members; the
+// messages, user_convs, acks, the push_outbox rows of migration 5, plus reads of
+// users, push_devices and group_members; the
 // conversations table of migration 3 is no longer written: a conversation's last
 // seq is its newest message row). Statements are prepared and cached by the Db.
 // Used by one worker thread (its Db), which owns the conversations the broker
@@ -33,6 +34,9 @@ struct NewMessage {
   // The broker routed it to this worker as the conversation's owner, with nothing
   // sent elsewhere since (RequestMeta::owner): the worker's tail may be trusted.
   bool owned = false;
+  // Recipients without a live session who have a device token: one push_outbox row
+  // each, in the transaction of the message (only when it is new).
+  std::vector<uint64_t> push_to;
 };
 
 struct StoreOutcome {
@@ -63,8 +67,13 @@ class MsgStore {
   // DbUnavailable on COMMIT the outcome is unknown; a resend with the same cmid resolves it).
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
-  // Which of `uids` are live (not deleted) users: one query per 64 uids.
-  std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids);
+  // Which of `uids` are live (not deleted) users: one query per 64 uids. With
+  // `with_devices`, also which of those have a push device token (same query).
+  std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids,
+                               std::set<uint64_t>* with_devices = nullptr);
+  // Which members of the groups `gids` have a push device token: one query per 64
+  // groups, whatever their sizes.
+  std::set<uint64_t> MembersWithDevices(const std::set<uint64_t>& gids);
   Membership GroupMembership(uint64_t gid, uint64_t uid);
   std::vector<uint64_t> GroupMembers(uint64_t gid);
   uint64_t LastSeq(const std::string& conv);  // 0 when the conversation has no message
@@ -113,6 +122,8 @@ class MsgStore {
   void InsertUserConvs(const std::vector<TailUpdate>& tails);
   void InsertMessages(const BatchPlan& plan);
   void RaiseSenderAcks(const BatchPlan& plan);
+  void InsertPushOutbox(const std::vector<NewMessage>& batch, const BatchPlan& plan,
+                        int64_t now_ms);
   void ForgetConvs(const std::vector<NewMessage>& batch);
 
   Db* db_;  // not owned; the worker thread's connection

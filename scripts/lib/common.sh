@@ -16,6 +16,7 @@ IMBUS_PACKAGES=(
   galera-4 mariadb-backup socat  # Galera clusters: the drills_galera_test, compose's galera profile
   ccache  # rebuilds (the three builds of scripts/test, clones, worktrees) reuse objects
   libwslay-dev  # WebSocket framing (edge --ws-listen, imbus-bench --ws)
+  libcurl4-openssl-dev  # the push service's HTTP POSTs to the push gateway
   chromium chromium-driver python3-selenium  # test/ws/browser_test.py (ctest label browser)
   curl  # test/docker: the web app served by the edges
 )

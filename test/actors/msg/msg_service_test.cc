@@ -159,6 +159,54 @@ TEST_F(MsgServiceTest, DirectSendRepliesStoresAndPushesToBothSides) {
   EXPECT_EQ(self.pushes.at(0).meta.uids, std::vector<uint64_t>{a});
 }
 
+// Offline push: a recipient with a device token and no live session gets one
+// push_outbox row per new message, written with the message; online recipients,
+// recipients without a token, the sender and resends get none.
+TEST_F(MsgServiceTest, OfflineTokenHoldersGetOneOutboxRowPerNewMessage) {
+  MemorySessions sessions;
+  MsgService::Options o;
+  o.sessions = &sessions;
+  o.now_ms = [] { return int64_t{1000}; };
+  service_ = std::make_unique<MsgService>(db_.get(), o);
+  const uint64_t a = AddUser("pa"), b = AddUser("pb"), c = AddUser("pc"), d = AddUser("pd");
+  for (uint64_t uid : {a, b, c}) {  // d has no token
+    db_->Query(
+        "INSERT INTO push_devices (platform, token, uid, created_ms) VALUES ('fcm', ?, ?, 1)",
+        {std::string_view("t" + std::to_string(uid)), uid});
+  }
+  sessions.Set(c, {codec::SessionInfo{}});  // c is online
+  const uint64_t gid = AddGroup({a, b, c, d});
+
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", b, "m1", "hi b")).code, Code::kOk);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", b, "m1", "hi b")).code, Code::kOk);  // resend
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", c, "m2", "hi c")).code, Code::kOk);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", d, "m3", "hi d")).code, Code::kOk);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("to", a, "m4", "note")).code, Code::kOk);
+  EXPECT_EQ(Call(b, codec::msg::kSend, Send("gid", gid, "m5", "hi all")).code, Code::kOk);
+  EXPECT_EQ(Call(a, codec::msg::kSend, Send("gid", gid, "m6", "hi all")).code, Code::kOk);
+
+  std::vector<std::string> rows;
+  for (const DbRow& r :
+       db_->Query("SELECT uid, conv, seq, sender, state, tries, due_ms FROM push_outbox"
+                  " ORDER BY uid, conv, seq")
+           .rows) {
+    rows.push_back(std::to_string(*r.Uint(0)) + " " + *r.Str(1) + " " + std::to_string(*r.Uint(2)) +
+                   " from " + std::to_string(*r.Uint(3)) + " state " + std::to_string(*r.Uint(4)) +
+                   " tries " + std::to_string(*r.Uint(5)) + " due " + std::to_string(*r.Int(6)));
+  }
+  const std::string g = "g:" + std::to_string(gid);
+  const std::string ab =
+      "d:" + std::to_string(std::min(a, b)) + ":" + std::to_string(std::max(a, b));
+  EXPECT_EQ(rows, (std::vector<std::string>{
+                      std::to_string(a) + " " + g + " 1 from " + std::to_string(b) +
+                          " state 0 tries 0 due 1000",
+                      std::to_string(b) + " " + ab + " 1 from " + std::to_string(a) +
+                          " state 0 tries 0 due 1000",
+                      std::to_string(b) + " " + g + " 2 from " + std::to_string(a) +
+                          " state 0 tries 0 due 1000",
+                  }));
+}
+
 TEST_F(MsgServiceTest, ErrorCodes) {
   const uint64_t a = AddUser("alice"), b = AddUser("bob"), c = AddUser("carol");
   const uint64_t g = AddGroup({a, b});
