@@ -31,7 +31,10 @@ ServiceRegistry BuiltinServices() {
                                              ctx.sessions);
   });
   r.Register("msg", codec::Service::kMsg, [](const ServiceContext& ctx) {
-    return std::make_unique<msg::MsgService>(ctx.db, msg::MsgService::Options{});
+    msg::MsgService::Options o;
+    o.recall_window_ms = ctx.options.recall_window_s * 1000;
+    o.edit_window_ms = ctx.options.edit_window_s * 1000;
+    return std::make_unique<msg::MsgService>(ctx.db, o);
   });
   return r;
 }
