@@ -23,12 +23,16 @@ ServiceRegistry BuiltinServices() {
     return std::make_unique<AuthService>(std::make_unique<MariaDbAuthStore>(ctx.db), o);
   });
   r.Register("directory", codec::Service::kDirectory, [](const ServiceContext& ctx) {
+    DirectoryService::Options o;
+    o.immediate_friends = ctx.options.immediate_friends;
     return std::make_unique<DirectoryService>(std::make_unique<MariaDbDirectoryStore>(ctx.db),
-                                              ctx.sessions);
+                                              ctx.sessions, o);
   });
   r.Register("presence", codec::Service::kPresence, [](const ServiceContext& ctx) {
+    PresenceService::Options o;
+    o.immediate_friends = ctx.options.immediate_friends;
     return std::make_unique<PresenceService>(std::make_unique<MariaDbDirectoryStore>(ctx.db),
-                                             ctx.sessions);
+                                             ctx.sessions, o);
   });
   r.Register("msg", codec::Service::kMsg, [](const ServiceContext& ctx) {
     msg::MsgService::Options o;

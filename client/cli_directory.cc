@@ -64,20 +64,74 @@ struct FriendsArgs {
   SessionArgs session;
   CLI::App* add = nullptr;
   CLI::App* remove = nullptr;
+  CLI::App* accept = nullptr;
+  CLI::App* decline = nullptr;
+  CLI::App* block = nullptr;
+  CLI::App* unblock = nullptr;
+  CLI::App* requests = nullptr;
+  CLI::App* blocked = nullptr;
   std::string who;
 };
+
+int RunFriendRequests(Client& client) {
+  std::vector<std::vector<std::string>> rows;
+  for (bool incoming : {true, false}) {
+    Result<std::vector<FriendRequestInfo>> r = FriendRequests(client, incoming);
+    if (!r.ok()) return ReportFailure("friends requests", r.code, r.error);
+    for (const FriendRequestInfo& f : r.value) {
+      rows.push_back({std::to_string(f.uid), f.name, incoming ? "asks you" : "asked by you"});
+    }
+  }
+  if (rows.empty()) {
+    std::cout << "no pending friend requests\n";
+    return kExitOk;
+  }
+  PrintTable({"UID", "NAME", "REQUEST"}, rows);
+  return kExitOk;
+}
 
 int RunFriends(const GlobalOptions& g, const FriendsArgs& a) {
   Client client;
   if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
-  if (a.add->parsed() || a.remove->parsed()) {
+  if (a.requests->parsed()) return RunFriendRequests(client);
+  if (a.blocked->parsed()) {
+    Result<std::vector<UserInfo>> r = ListBlocked(client);
+    if (!r.ok()) return ReportFailure("friends blocked", r.code, r.error);
+    std::vector<std::vector<std::string>> rows;
+    for (const UserInfo& u : r.value) rows.push_back({std::to_string(u.uid), u.name});
+    if (rows.empty()) std::cout << "nobody blocked\n";
+    if (!rows.empty()) PrintTable({"UID", "NAME"}, rows);
+    return kExitOk;
+  }
+  if (a.add->parsed()) {
     uint64_t uid = 0;
     if (int rc = ResolveUser(client, a.who, &uid); rc != kExitOk) return rc;
-    const bool add = a.add->parsed();
-    Result<Empty> r = add ? AddFriend(client, uid) : RemoveFriend(client, uid);
-    if (!r.ok()) return ReportFailure(add ? "friends add" : "friends remove", r.code, r.error);
-    std::cout << (add ? "now friends with " : "no longer friends with ") << a.who << " (uid " << uid
-              << ")\n";
+    Result<bool> r = RequestFriend(client, uid);
+    if (!r.ok()) return ReportFailure("friends add", r.code, r.error);
+    std::cout << (r.value ? "friend request sent to " : "now friends with ") << a.who << " (uid "
+              << uid << ")\n";
+    return kExitOk;
+  }
+  struct Action {
+    CLI::App* sub;
+    const char* what;
+    Result<Empty> (*call)(Client&, uint64_t);
+    const char* done;
+  };
+  const Action actions[] = {
+      {a.remove, "friends remove", RemoveFriend, "no longer friends with "},
+      {a.accept, "friends accept", AcceptFriend, "now friends with "},
+      {a.decline, "friends decline", DeclineFriend, "declined the request of "},
+      {a.block, "friends block", Block, "blocked "},
+      {a.unblock, "friends unblock", Unblock, "unblocked "},
+  };
+  for (const Action& act : actions) {
+    if (!act.sub->parsed()) continue;
+    uint64_t uid = 0;
+    if (int rc = ResolveUser(client, a.who, &uid); rc != kExitOk) return rc;
+    Result<Empty> r = act.call(client, uid);
+    if (!r.ok()) return ReportFailure(act.what, r.code, r.error);
+    std::cout << act.done << a.who << " (uid " << uid << ")\n";
     return kExitOk;
   }
   Result<std::vector<UserInfo>> r = ListFriends(client);
@@ -163,17 +217,36 @@ Command AddUser(CLI::App& app, const GlobalOptions& g) {
 }
 
 Command AddFriends(CLI::App& app, const GlobalOptions& g) {
-  CLI::App* sub = app.add_subcommand("friends", "List friends; `friends add|remove UID|NAME`");
+  CLI::App* sub = app.add_subcommand(
+      "friends",
+      "List friends; `friends add|accept|decline|remove|block|unblock UID|NAME`, "
+      "`friends requests|blocked`");
   auto args = std::make_shared<FriendsArgs>();
   sub->require_subcommand(0, 1);
   sub->fallthrough();
   AddSessionOptions(sub, &args->session);
-  args->add = sub->add_subcommand("add", "Befriend a user (mutual, immediate)");
-  args->add->add_option("WHO", args->who, "UID (all digits) or NAME")->required();
-  args->add->fallthrough();
-  args->remove = sub->add_subcommand("remove", "End a friendship");
-  args->remove->add_option("WHO", args->who, "UID (all digits) or NAME")->required();
-  args->remove->fallthrough();
+  struct Sub {
+    CLI::App** field;
+    const char* name;
+    const char* help;
+  };
+  const Sub with_who[] = {
+      {&args->add, "add", "Ask a user to be your friend (they accept; at once if they asked you)"},
+      {&args->accept, "accept", "Accept a user's friend request"},
+      {&args->decline, "decline", "Decline a friend request (or withdraw yours)"},
+      {&args->remove, "remove", "End a friendship"},
+      {&args->block, "block", "Block a user: no messages, requests or presence from them"},
+      {&args->unblock, "unblock", "Unblock a user"},
+  };
+  for (const Sub& s : with_who) {
+    *s.field = sub->add_subcommand(s.name, s.help);
+    (*s.field)->add_option("WHO", args->who, "UID (all digits) or NAME")->required();
+    (*s.field)->fallthrough();
+  }
+  args->requests = sub->add_subcommand("requests", "List pending friend requests, both ways");
+  args->requests->fallthrough();
+  args->blocked = sub->add_subcommand("blocked", "List the users you block");
+  args->blocked->fallthrough();
   return {sub, [&g, args] { return RunFriends(g, *args); }};
 }
 

@@ -126,4 +126,58 @@ Result<std::vector<MemberInfo>> GroupMembers(Client& c, uint64_t gid) {
       [](const MemberInfo& m) { return m.uid; });
 }
 
+Result<bool> RequestFriend(Client& c, uint64_t uid) {
+  return wire::Typed<bool>(
+      c.Call(kDirectory, codec::directory::kAddFriend, UintBody("uid", uid)),
+      [](const codec::Body& b) { return b.GetBool("pending").value_or(false); });
+}
+
+Result<Empty> AcceptFriend(Client& c, uint64_t uid) {
+  return wire::Typed<Empty>(
+      c.Call(kDirectory, codec::directory::kAcceptFriend, UintBody("uid", uid)), NoValue);
+}
+
+Result<Empty> DeclineFriend(Client& c, uint64_t uid) {
+  return wire::Typed<Empty>(
+      c.Call(kDirectory, codec::directory::kDeclineFriend, UintBody("uid", uid)), NoValue);
+}
+
+Result<std::vector<FriendRequestInfo>> FriendRequests(Client& c, bool incoming) {
+  return wire::AllPages<FriendRequestInfo, uint64_t>(
+      [&c, incoming](const std::optional<uint64_t>& after) {
+        codec::MapWriter w(after ? 3 : 2);
+        w.Key("incoming").Bool(incoming);
+        w.Key("limit").Uint(wire::kMaxListLimit);
+        if (after) w.Key("after").Uint(*after);
+        return c.Call(kDirectory, codec::directory::kFriendRequests, w.Finish());
+      },
+      "requests",
+      [](const msgpack::object& o) {
+        return FriendRequestInfo{UintIn(o, "uid"), StringIn(o, "name"), codec::IntIn(o, "ts")};
+      },
+      [](const FriendRequestInfo& r) { return r.uid; });
+}
+
+Result<Empty> Block(Client& c, uint64_t uid) {
+  return wire::Typed<Empty>(c.Call(kDirectory, codec::directory::kBlock, UintBody("uid", uid)),
+                            NoValue);
+}
+
+Result<Empty> Unblock(Client& c, uint64_t uid) {
+  return wire::Typed<Empty>(c.Call(kDirectory, codec::directory::kUnblock, UintBody("uid", uid)),
+                            NoValue);
+}
+
+Result<std::vector<UserInfo>> ListBlocked(Client& c) {
+  return wire::AllPages<UserInfo, uint64_t>(
+      [&c](const std::optional<uint64_t>& after) {
+        return c.Call(kDirectory, codec::directory::kListBlocked, AfterBody({}, 0, after));
+      },
+      "users",
+      [](const msgpack::object& o) {
+        return UserInfo{UintIn(o, "uid"), StringIn(o, "name"), false};
+      },
+      [](const UserInfo& u) { return u.uid; });
+}
+
 }  // namespace imbus::client

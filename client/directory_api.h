@@ -54,4 +54,20 @@ Result<Empty> LeaveGroup(Client& c, uint64_t gid);
 Result<std::vector<GroupInfo>> ListGroups(Client& c);
 Result<std::vector<MemberInfo>> GroupMembers(Client& c, uint64_t gid);
 
+// Consent (issue 18). ADD_FRIEND's answer: true when it left a pending request
+// (false: friends now).
+struct FriendRequestInfo {
+  uint64_t uid = 0;  // the other user
+  std::string name;
+  int64_t ts = 0;  // when it was made, ms
+};
+Result<bool> RequestFriend(Client& c, uint64_t uid);
+Result<Empty> AcceptFriend(Client& c, uint64_t uid);
+Result<Empty> DeclineFriend(Client& c, uint64_t uid);
+// incoming: requests to me; else the ones I made. All pages.
+Result<std::vector<FriendRequestInfo>> FriendRequests(Client& c, bool incoming = true);
+Result<Empty> Block(Client& c, uint64_t uid);
+Result<Empty> Unblock(Client& c, uint64_t uid);
+Result<std::vector<UserInfo>> ListBlocked(Client& c);  // online is always false
+
 }  // namespace imbus::client

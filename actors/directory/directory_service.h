@@ -17,7 +17,13 @@ namespace imbus::actors {
 
 class DirectoryService : public Service {
  public:
-  DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions);
+  struct Options {
+    // Legacy (--immediate-friends): ADD_FRIEND befriends at once, no request.
+    bool immediate_friends = false;
+  };
+  DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions, Options options);
+  DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions)
+      : DirectoryService(std::move(store), sessions, Options{}) {}
 
   static constexpr uint64_t kDefaultPageSize = 20;
   static constexpr uint64_t kMaxPageSize = 100;
@@ -36,10 +42,22 @@ class DirectoryService : public Service {
   void ListGroups(const Request& req, Reply* reply);
   void GroupMembers(const Request& req, Reply* reply);
 
-  std::vector<bool> OnlineFlags(const std::vector<uint64_t>& uids);
+  void FriendRequests(const Request& req, Reply* reply);
+  void AcceptFriend(const Request& req, Reply* reply);
+  void DeclineFriend(const Request& req, Reply* reply);
+  void Block(const Request& req, Reply* reply);
+  void Unblock(const Request& req, Reply* reply);
+  void ListBlocked(const Request& req, Reply* reply);
+
+  // Online flags as `viewer` may see them: users who block the viewer show offline.
+  std::vector<bool> OnlineFlags(uint64_t viewer, const std::vector<uint64_t>& uids);
+  // A DIRECTORY/FRIEND_EVENT push to `to` about `about`.
+  void FriendEvent(Reply* reply, uint64_t to, uint64_t about, const std::string& event,
+                   bool skip_requester);
 
   std::unique_ptr<DirectoryStore> store_;
   Sessions* sessions_;  // not owned; the worker's
+  Options options_;
 };
 
 }  // namespace imbus::actors

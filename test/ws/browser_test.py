@@ -87,7 +87,10 @@ class Stack:
         self.start("broker", ["imbus-broker", "--bind", self.bus, "--heartbeat-ms", "200"])
         self.start("actor", ["imbus-actor", "--services", ",".join(services), "--broker", self.bus,
                              "--db-socket", os.environ["IMBUS_TEST_DB_SOCKET"], "--db-name", self.db,
-                             "--pwhash-ops", "1", "--pwhash-mem", "8192", "--heartbeat-ms", "200"])
+                             "--pwhash-ops", "1", "--pwhash-mem", "8192", "--heartbeat-ms", "200",
+                             # The web app's "add friend" befriends at once: the
+                             # legacy mode (friend requests are not in the app yet).
+                             "--immediate-friends"])
         self.start_edge_a()
         self.start("edge-b", ["imbus-edge", "--listen", f"127.0.0.1:{self.edge_b['plain']}",
                               "--broker", self.bus, "--name", "edge-b", "--heartbeat-ms", "200"])

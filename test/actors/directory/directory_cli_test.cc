@@ -77,13 +77,21 @@ TEST_F(DirectoryCliTest, CommandsPrintTablesAndFailClearly) {
   EXPECT_EQ(missing.exit_code, 1) << missing.out;
   EXPECT_NE(missing.out.find("NOT_FOUND"), std::string::npos) << missing.out;
 
-  EXPECT_EQ(Imbus("friends add " + bob + as_alice).exit_code, 0);
+  CliRun asked = Imbus("friends add " + bob + as_alice);
+  EXPECT_EQ(asked.exit_code, 0) << asked.out;
+  EXPECT_NE(asked.out.find("friend request sent"), std::string::npos) << asked.out;
   CliRun again = Imbus("friends add " + bob + as_alice);
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.out.find("CONFLICT"), std::string::npos) << again.out;
 
-  // Bob logs in with a saved token; his friend list shows alice.
+  // Bob logs in with a saved token, sees alice's request and accepts it; his friend
+  // list shows alice.
   ASSERT_EQ(Imbus("login " + bob + " --password password1 --save").exit_code, 0);
+  CliRun requests = Imbus("friends requests");
+  EXPECT_EQ(requests.exit_code, 0) << requests.out;
+  EXPECT_NE(requests.out.find(alice), std::string::npos) << requests.out;
+  EXPECT_NE(requests.out.find("asks you"), std::string::npos) << requests.out;
+  EXPECT_EQ(Imbus("friends accept " + alice).exit_code, 0);
   CliRun friends = Imbus("friends");
   EXPECT_EQ(friends.exit_code, 0) << friends.out;
   EXPECT_NE(friends.out.find(alice), std::string::npos) << friends.out;

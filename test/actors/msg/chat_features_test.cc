@@ -41,13 +41,12 @@ class ChatFeaturesTest : public ::testing::Test {
 };
 
 // Pushes of one command collected for `window`.
-std::vector<client::Push> Collect(client::Client& c, uint16_t command,
-                                  milliseconds window) {
+std::vector<client::Push> Collect(client::Client& c, uint16_t command, milliseconds window) {
   std::vector<client::Push> out;
   const auto deadline = std::chrono::steady_clock::now() + window;
   for (;;) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return out;
     std::optional<client::Push> p = c.connection().WaitPush(left);
     if (!p) return out;
@@ -134,8 +133,8 @@ TEST_F(ChatFeaturesTest, TypingIsNeverStoredAndNeverReachesANonMember) {
   actors::Db db = StackDb(stack_, SharedMariaDb());
   const uint64_t gid = CreateGroupInDb(db, {a.uid, b.uid});
   const std::string group = "g:" + std::to_string(gid);
-  const std::string direct = "d:" + std::to_string(std::min(a.uid, b.uid)) + ":" +
-                             std::to_string(std::max(a.uid, b.uid));
+  const std::string direct =
+      "d:" + std::to_string(std::min(a.uid, b.uid)) + ":" + std::to_string(std::max(a.uid, b.uid));
   client::Client ca = LoggedIn(stack_, a), cb = LoggedIn(stack_, b),
                  co = LoggedIn(stack_, outsider);
   const std::string rows =
@@ -210,9 +209,9 @@ TEST_F(ChatFeaturesTest, RecallAndEditReachEveryMemberSurviveSyncHistoryAndRespe
     EXPECT_EQ(u2->text, "fixed");
   }
   // The recalled text is gone from the database; the row keeps its seq.
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages WHERE LOCATE(?, text) > 0",
-                  {std::string_view(secret)}),
-            0);
+  EXPECT_EQ(
+      Count("SELECT COUNT(*) FROM messages WHERE LOCATE(?, text) > 0", {std::string_view(secret)}),
+      0);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM messages WHERE conv = ?", {std::string_view(conv)}), 3);
 
   // c was offline: SYNC and HISTORY show the final state.
