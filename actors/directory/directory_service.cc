@@ -42,6 +42,15 @@ DirectoryService::DirectoryService(std::unique_ptr<DirectoryStore> store, Sessio
   Handles(dir::kBlock, &DirectoryService::Block);
   Handles(dir::kUnblock, &DirectoryService::Unblock);
   Handles(dir::kListBlocked, &DirectoryService::ListBlocked);
+  Handles(dir::kSetGroup, &DirectoryService::SetGroup);
+  Handles(dir::kInvite, &DirectoryService::Invite);
+  Handles(dir::kApprove, &DirectoryService::Approve);
+  Handles(dir::kReject, &DirectoryService::Reject);
+  Handles(dir::kRemoveMember, &DirectoryService::RemoveMember);
+  Handles(dir::kSetRole, &DirectoryService::SetRole);
+  Handles(dir::kTransferOwner, &DirectoryService::TransferOwner);
+  Handles(dir::kDissolve, &DirectoryService::Dissolve);
+  Handles(dir::kGroupPending, &DirectoryService::GroupPending);
 }
 
 std::vector<bool> DirectoryService::OnlineFlags(uint64_t viewer,
@@ -284,7 +293,14 @@ void DirectoryService::CreateGroup(const Request& req, Reply* reply) {
   if (!codec::IsValidUtf8(name) || !codec::IsValidUtf8(desc)) {
     throw RequestError(Code::kBadRequest, "group name and desc must be UTF-8");
   }
+  GroupSettings settings;
+  settings.policy = req.body.GetString("policy").value_or(kPolicyOpen);
+  if (settings.policy != kPolicyOpen && settings.policy != kPolicyRequest &&
+      settings.policy != kPolicyInvite) {
+    throw RequestError(Code::kBadRequest, "policy must be open, request or invite");
+  }
   const uint64_t gid = store_->CreateGroup(req.meta.uid, name, desc);
+  if (settings.policy != kPolicyOpen) store_->SetSettings(gid, settings);
   OkWriter w(1);
   w.Key("gid").Uint(gid);
   reply->body = w.Finish();
@@ -292,10 +308,39 @@ void DirectoryService::CreateGroup(const Request& req, Reply* reply) {
 
 void DirectoryService::JoinGroup(const Request& req, Reply* reply) {
   const uint64_t gid = RequirePositive(req.body, "gid");
-  const std::optional<bool> joined = store_->JoinGroup(gid, req.meta.uid);
-  if (!joined) throw RequestError(Code::kNotFound, "no such group");
-  if (!*joined) throw RequestError(Code::kConflict, "already a member");
-  (void)reply;
+  const uint64_t uid = req.meta.uid;
+  const std::optional<GroupSettings> settings = store_->Settings(gid);
+  if (!settings) throw RequestError(Code::kNotFound, "no such group");
+  if (store_->RoleOf(gid, uid)) throw RequestError(Code::kConflict, "already a member");
+  const std::optional<PendingJoin> pending = store_->FindPending(gid, uid);
+  const bool invited = pending && pending->kind == kPendingInvite;
+  bool waiting = false;
+  if (settings->policy == kPolicyOpen || invited) {
+    Admit(reply, gid, uid, invited ? pending->by : uid);
+  } else if (settings->policy == kPolicyRequest) {
+    if (pending) throw RequestError(Code::kConflict, "your request is pending");
+    store_->AddPending(gid, uid, kPendingRequest, uid, net::WallNowMs());
+    waiting = true;
+    // The admins learn of it (only them: members see joins, not requests).
+    std::vector<uint64_t> admins;
+    for (const GroupMember& m : store_->Members(gid, 0, kAllRows)) {
+      if (m.role == kRoleOwner || m.role == kRoleAdmin) admins.push_back(m.uid);
+    }
+    Push push;
+    push.meta.uids = std::move(admins);
+    push.meta.service = codec::ToWire(codec::Service::kDirectory);
+    push.meta.command = codec::directory::kGroupEvent;
+    codec::MapWriter w(4);
+    w.Key("gid").Uint(gid).Key("event").Str("join_request").Key("uid").Uint(uid);
+    w.Key("by").Uint(uid);
+    push.body = w.Finish();
+    if (!push.meta.uids.empty()) reply->pushes.push_back(std::move(push));
+  } else {
+    throw RequestError(Code::kForbidden, "this group is by invitation only");
+  }
+  OkWriter w(1);
+  w.Key("pending").Bool(waiting);
+  reply->body = w.Finish();
 }
 
 void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
@@ -307,10 +352,11 @@ void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
       throw RequestError(Code::kForbidden, "not a member");
     case LeaveOutcome::kLeft:
     case LeaveOutcome::kOwnerPassed:
+      GroupEvent(reply, gid, "left", {req.meta.uid, req.meta.uid, {}, nullptr}, {req.meta.uid});
+      break;
     case LeaveOutcome::kGroupDeleted:
       break;
   }
-  (void)reply;
 }
 
 void DirectoryService::ListGroups(const Request& req, Reply* reply) {

@@ -49,6 +49,31 @@ class DirectoryService : public Service {
   void Unblock(const Request& req, Reply* reply);
   void ListBlocked(const Request& req, Reply* reply);
 
+  // Groups with roles and policies (directory_groups.cc, issue 18).
+  void SetGroup(const Request& req, Reply* reply);
+  void Invite(const Request& req, Reply* reply);
+  void Approve(const Request& req, Reply* reply);
+  void Reject(const Request& req, Reply* reply);
+  void RemoveMember(const Request& req, Reply* reply);
+  void SetRole(const Request& req, Reply* reply);
+  void TransferOwner(const Request& req, Reply* reply);
+  void Dissolve(const Request& req, Reply* reply);
+  void GroupPending(const Request& req, Reply* reply);
+  // The caller's role in gid: NOT_FOUND (no group), FORBIDDEN (not a member, or
+  // below `least`: "admin" or "owner").
+  std::string RequireRole(uint64_t gid, uint64_t uid, const char* least);
+  // Adds uid as a member (drops its pending join) and pushes "joined".
+  void Admit(Reply* reply, uint64_t gid, uint64_t uid, uint64_t by);
+  // A DIRECTORY/GROUP_EVENT push to every member (and `extra`, e.g. one who left).
+  struct GroupEventFields {
+    uint64_t uid = 0;
+    uint64_t by = 0;
+    std::string role;
+    const GroupSettings* settings = nullptr;
+  };
+  void GroupEvent(Reply* reply, uint64_t gid, const std::string& event, const GroupEventFields& f,
+                  std::vector<uint64_t> extra = {});
+
   // Online flags as `viewer` may see them: users who block the viewer show offline.
   std::vector<bool> OnlineFlags(uint64_t viewer, const std::vector<uint64_t>& uids);
   // A DIRECTORY/FRIEND_EVENT push to `to` about `about`.

@@ -47,6 +47,26 @@ struct FriendRequest {
   int64_t created_ms = 0;
 };
 
+// Groups with roles and join policies (issue 18).
+inline constexpr const char* kRoleAdmin = "admin";
+inline constexpr const char* kPolicyOpen = "open";
+inline constexpr const char* kPolicyRequest = "request";
+inline constexpr const char* kPolicyInvite = "invite";
+inline constexpr const char* kPendingRequest = "request";  // the user asked to join
+inline constexpr const char* kPendingInvite = "invite";    // an admin invited the user
+
+struct GroupSettings {
+  std::string policy = kPolicyOpen;
+  bool muted = false;
+};
+
+struct PendingJoin {
+  uint64_t uid = 0;
+  std::string name;
+  std::string kind;  // kPendingRequest or kPendingInvite
+  uint64_t by = 0;   // who asked or invited
+};
+
 enum class FriendRequestOutcome {
   kRequested,         // a new pending request
   kAlreadyRequested,  // it was pending already
@@ -120,6 +140,25 @@ class DirectoryStore {
   virtual bool AreFriends(uint64_t a, uint64_t b) = 0;
   // Which of `uids` block `uid`.
   virtual std::set<uint64_t> BlockersOf(uint64_t uid, const std::vector<uint64_t>& uids) = 0;
+
+  // Groups (issue 18). nullopt: no such group.
+  virtual std::optional<GroupSettings> Settings(uint64_t gid) = 0;
+  virtual void SetSettings(uint64_t gid, const GroupSettings& settings) = 0;
+  // A pending join of `uid`; false when one is pending already (of either kind).
+  virtual bool AddPending(uint64_t gid, uint64_t uid, const std::string& kind, uint64_t by,
+                          int64_t now_ms) = 0;
+  virtual std::optional<PendingJoin> FindPending(uint64_t gid, uint64_t uid) = 0;
+  virtual bool RemovePending(uint64_t gid, uint64_t uid) = 0;
+  virtual std::vector<PendingJoin> PendingJoins(uint64_t gid, uint64_t after_uid,
+                                                uint32_t limit) = 0;
+  // Removes a member (whatever the role); false when not a member.
+  virtual bool RemoveMember(uint64_t gid, uint64_t uid) = 0;
+  // Sets a member's role; false when not a member.
+  virtual bool SetRole(uint64_t gid, uint64_t uid, const std::string& role) = 0;
+  // `to` becomes the owner, the old owner `from` an admin.
+  virtual void TransferOwner(uint64_t gid, uint64_t from, uint64_t to) = 0;
+  // The group, its members and pending joins are gone (its messages stay).
+  virtual void Dissolve(uint64_t gid) = 0;
 };
 
 }  // namespace imbus::actors

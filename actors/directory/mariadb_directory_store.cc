@@ -316,4 +316,83 @@ std::set<uint64_t> MariaDbDirectoryStore::BlockersOf(uint64_t uid,
   return out;
 }
 
+std::optional<GroupSettings> MariaDbDirectoryStore::Settings(uint64_t gid) {
+  DbResult r = db_->Query("SELECT join_policy, muted FROM chat_groups WHERE gid = ?", {gid});
+  if (r.rows.empty()) return std::nullopt;
+  return GroupSettings{r.rows[0].Str(0).value_or(kPolicyOpen), r.rows[0].Int(1).value_or(0) != 0};
+}
+
+void MariaDbDirectoryStore::SetSettings(uint64_t gid, const GroupSettings& settings) {
+  db_->Query("UPDATE chat_groups SET join_policy = ?, muted = ? WHERE gid = ?",
+             {std::string_view(settings.policy), int64_t{settings.muted ? 1 : 0}, gid});
+}
+
+bool MariaDbDirectoryStore::AddPending(uint64_t gid, uint64_t uid, const std::string& kind,
+                                       uint64_t by, int64_t now_ms) {
+  return db_->Query(
+                "INSERT IGNORE INTO group_pending (gid, uid, kind, by_uid, created_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                {gid, uid, std::string_view(kind), by, now_ms})
+             .affected_rows > 0;
+}
+
+std::optional<PendingJoin> MariaDbDirectoryStore::FindPending(uint64_t gid, uint64_t uid) {
+  DbResult r =
+      db_->Query("SELECT kind, by_uid FROM group_pending WHERE gid = ? AND uid = ?", {gid, uid});
+  if (r.rows.empty()) return std::nullopt;
+  return PendingJoin{uid, "", r.rows[0].Str(0).value_or(""), r.rows[0].Uint(1).value_or(0)};
+}
+
+bool MariaDbDirectoryStore::RemovePending(uint64_t gid, uint64_t uid) {
+  return db_->Query("DELETE FROM group_pending WHERE gid = ? AND uid = ?", {gid, uid})
+             .affected_rows > 0;
+}
+
+std::vector<PendingJoin> MariaDbDirectoryStore::PendingJoins(uint64_t gid, uint64_t after_uid,
+                                                             uint32_t limit) {
+  DbResult r = db_->Query(
+      "SELECT p.uid, u.name, p.kind, p.by_uid FROM group_pending p JOIN users u"
+      " ON u.uid = p.uid AND u.deleted_at IS NULL WHERE p.gid = ? AND p.uid > ?"
+      " ORDER BY p.uid LIMIT ?",
+      {gid, after_uid, uint64_t{limit}});
+  std::vector<PendingJoin> out;
+  for (const DbRow& row : r.rows) {
+    out.push_back({row.Uint(0).value_or(0), row.Str(1).value_or(""), row.Str(2).value_or(""),
+                   row.Uint(3).value_or(0)});
+  }
+  return out;
+}
+
+bool MariaDbDirectoryStore::RemoveMember(uint64_t gid, uint64_t uid) {
+  return db_->Query("DELETE FROM group_members WHERE gid = ? AND uid = ?", {gid, uid})
+             .affected_rows > 0;
+}
+
+bool MariaDbDirectoryStore::SetRole(uint64_t gid, uint64_t uid, const std::string& role) {
+  // found rows, not changed ones: setting the same role is no failure
+  DbResult r = db_->Query("SELECT 1 FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  if (r.rows.empty()) return false;
+  db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+             {std::string_view(role), gid, uid});
+  return true;
+}
+
+void MariaDbDirectoryStore::TransferOwner(uint64_t gid, uint64_t from, uint64_t to) {
+  Transaction tx(db_);
+  db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+             {std::string_view(kRoleAdmin), gid, from});
+  db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+             {std::string_view(kRoleOwner), gid, to});
+  db_->Query("UPDATE chat_groups SET owner_uid = ? WHERE gid = ?", {to, gid});
+  tx.Commit();
+}
+
+void MariaDbDirectoryStore::Dissolve(uint64_t gid) {
+  Transaction tx(db_);
+  db_->Query("DELETE FROM group_pending WHERE gid = ?", {gid});
+  db_->Query("DELETE FROM group_members WHERE gid = ?", {gid});
+  db_->Query("DELETE FROM chat_groups WHERE gid = ?", {gid});
+  tx.Commit();
+}
+
 }  // namespace imbus::actors

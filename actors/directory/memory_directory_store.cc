@@ -208,4 +208,72 @@ std::set<uint64_t> MemoryDirectoryStore::BlockersOf(uint64_t uid,
   return out;
 }
 
+std::optional<GroupSettings> MemoryDirectoryStore::Settings(uint64_t gid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  return it->second.settings;
+}
+
+void MemoryDirectoryStore::SetSettings(uint64_t gid, const GroupSettings& settings) {
+  if (auto it = groups_.find(gid); it != groups_.end()) it->second.settings = settings;
+}
+
+bool MemoryDirectoryStore::AddPending(uint64_t gid, uint64_t uid, const std::string& kind,
+                                      uint64_t by, int64_t /*now_ms*/) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return false;
+  return it->second.pending.emplace(uid, PendingJoin{uid, "", kind, by}).second;
+}
+
+std::optional<PendingJoin> MemoryDirectoryStore::FindPending(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  auto p = it->second.pending.find(uid);
+  if (p == it->second.pending.end()) return std::nullopt;
+  return p->second;
+}
+
+bool MemoryDirectoryStore::RemovePending(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  return it != groups_.end() && it->second.pending.erase(uid) > 0;
+}
+
+std::vector<PendingJoin> MemoryDirectoryStore::PendingJoins(uint64_t gid, uint64_t after_uid,
+                                                            uint32_t limit) {
+  std::vector<PendingJoin> out;
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return out;
+  for (auto p = it->second.pending.upper_bound(after_uid);
+       p != it->second.pending.end() && out.size() < limit; ++p) {
+    if (auto u = FindUser(p->first)) {
+      PendingJoin j = p->second;
+      j.name = u->name;
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+bool MemoryDirectoryStore::RemoveMember(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  return it != groups_.end() && it->second.members.erase(uid) > 0;
+}
+
+bool MemoryDirectoryStore::SetRole(uint64_t gid, uint64_t uid, const std::string& role) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return false;
+  auto m = it->second.members.find(uid);
+  if (m == it->second.members.end()) return false;
+  m->second.role = role;
+  return true;
+}
+
+void MemoryDirectoryStore::TransferOwner(uint64_t gid, uint64_t from, uint64_t to) {
+  SetRole(gid, from, kRoleAdmin);
+  SetRole(gid, to, kRoleOwner);
+  if (auto it = groups_.find(gid); it != groups_.end()) it->second.record.owner_uid = to;
+}
+
+void MemoryDirectoryStore::Dissolve(uint64_t gid) { groups_.erase(gid); }
+
 }  // namespace imbus::actors

@@ -58,8 +58,8 @@ std::optional<std::pair<uint64_t, std::string>> WaitFriendEvent(client::Client& 
                                                                 milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     std::optional<client::Push> p = c.connection().WaitPush(left);
     if (!p) return std::nullopt;
@@ -127,9 +127,8 @@ TEST_F(ConsentTest, RequestShowsOnBothSidesAcceptMakesFriendsDeclineDoesNot) {
   }
   codec::MapWriter w(1);
   w.Key("limit").Uint(2);
-  client::Response page =
-      c.c.Call(codec::ToWire(codec::Service::kDirectory), codec::directory::kFriendRequests,
-               w.Finish());
+  client::Response page = c.c.Call(codec::ToWire(codec::Service::kDirectory),
+                                   codec::directory::kFriendRequests, w.Finish());
   ASSERT_TRUE(page.ok()) << page.Describe();
   EXPECT_EQ(page.body.GetBool("more"), true);
   auto all = client::FriendRequests(c.c, true);
@@ -162,8 +161,8 @@ TEST_F(ConsentTest, BlockingStopsMessagesRequestsPresenceP2pAndTyping) {
   EXPECT_FALSE(seen.value.online);  // b is online, but not for a
   EXPECT_TRUE(client::GetUser(b.c, a.uid).value.online);
   // Typing reaches nobody; b receives nothing from a at all.
-  const std::string conv = "d:" + std::to_string(std::min(a.uid, b.uid)) + ":" +
-                           std::to_string(std::max(a.uid, b.uid));
+  const std::string conv =
+      "d:" + std::to_string(std::min(a.uid, b.uid)) + ":" + std::to_string(std::max(a.uid, b.uid));
   ASSERT_TRUE(client::Typing(a.c, conv).ok());
   while (std::optional<client::Push> p = b.c.connection().WaitPush(milliseconds(700))) {
     EXPECT_FALSE(p->service == codec::ToWire(codec::Service::kMsg) &&
