@@ -23,9 +23,7 @@ uint64_t Positive(const codec::Body& body, std::string_view key) {
   return v;
 }
 
-int Rank(const std::string& role) {
-  return role == kRoleOwner ? 2 : role == kRoleAdmin ? 1 : 0;
-}
+int Rank(const std::string& role) { return role == kRoleOwner ? 2 : role == kRoleAdmin ? 1 : 0; }
 
 }  // namespace
 
@@ -169,7 +167,8 @@ void DirectoryService::SetRole(const Request& req, Reply* reply) {
   const uint64_t uid = Positive(req.body, "uid");
   const std::string role = req.body.RequireString("role");
   if (role != kRoleAdmin && role != kRoleMember) {
-    throw RequestError(Code::kBadRequest, "role must be admin or member (TRANSFER_OWNER for owner)");
+    throw RequestError(Code::kBadRequest,
+                       "role must be admin or member (TRANSFER_OWNER for owner)");
   }
   RequireRole(gid, req.meta.uid, kRoleOwner);
   if (uid == req.meta.uid) throw RequestError(Code::kBadRequest, "use TRANSFER_OWNER");
@@ -203,8 +202,7 @@ void DirectoryService::GroupPending(const Request& req, Reply* reply) {
   RequireRole(gid, req.meta.uid, kRoleAdmin);
   std::vector<PendingJoin> list =
       store_->PendingJoins(gid, req.body.GetUint("after").value_or(0), limit + 1);
-  const bool more =
-      FitPage(&list, limit, [](const PendingJoin& p) { return 56 + p.name.size(); });
+  const bool more = FitPage(&list, limit, [](const PendingJoin& p) { return 56 + p.name.size(); });
   OkWriter w(2);
   w.Key("pending");
   w.packer().pack_array(static_cast<uint32_t>(list.size()));

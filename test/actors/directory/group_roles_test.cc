@@ -43,8 +43,8 @@ std::vector<std::string> Events(User& u, uint64_t gid, milliseconds window) {
   std::vector<std::string> out;
   const auto deadline = std::chrono::steady_clock::now() + window;
   for (;;) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return out;
     std::optional<client::Push> p = u.c.connection().WaitPush(left);
     if (!p) return out;
@@ -127,8 +127,7 @@ TEST_F(GroupRolesTest, ByRequestAdmitsOnlyWhomAnAdminApproves) {
   // The admins see it pending; a plain member may neither list nor approve it.
   client::Response pending = Dir(owner, codec::directory::kGroupPending, {{"gid", gid}});
   ASSERT_TRUE(pending.ok()) << pending.Describe();
-  EXPECT_EQ(Dir(member, codec::directory::kGroupPending, {{"gid", gid}}).code,
-            C(Code::kForbidden));
+  EXPECT_EQ(Dir(member, codec::directory::kGroupPending, {{"gid", gid}}).code, C(Code::kForbidden));
   EXPECT_EQ(Dir(member, codec::directory::kApprove, {{"gid", gid}, {"uid", asker.uid}}).code,
             C(Code::kForbidden));
   ASSERT_TRUE(Dir(owner, codec::directory::kApprove, {{"gid", gid}, {"uid", asker.uid}}).ok());
@@ -148,8 +147,7 @@ TEST_F(GroupRolesTest, ByRequestAdmitsOnlyWhomAnAdminApproves) {
 TEST_F(GroupRolesTest, ByInvitationAdmitsOnlyTheInvited) {
   User owner = NewUser("io"), invited = NewUser("ii"), uninvited = NewUser("iu");
   const uint64_t gid = Create(owner, "invite");
-  EXPECT_EQ(Dir(uninvited, codec::directory::kJoinGroup, {{"gid", gid}}).code,
-            C(Code::kForbidden));
+  EXPECT_EQ(Dir(uninvited, codec::directory::kJoinGroup, {{"gid", gid}}).code, C(Code::kForbidden));
   EXPECT_EQ(Dir(invited, codec::directory::kJoinGroup, {{"gid", gid}}).code, C(Code::kForbidden));
   client::Response inv =
       Dir(owner, codec::directory::kInvite, {{"gid", gid}, {"uid", invited.uid}});
@@ -159,8 +157,7 @@ TEST_F(GroupRolesTest, ByInvitationAdmitsOnlyTheInvited) {
   EXPECT_FALSE(IsMember(invited, gid));  // not before accepting
   ASSERT_TRUE(Dir(invited, codec::directory::kJoinGroup, {{"gid", gid}}).ok());
   EXPECT_TRUE(IsMember(invited, gid));
-  EXPECT_EQ(Dir(uninvited, codec::directory::kJoinGroup, {{"gid", gid}}).code,
-            C(Code::kForbidden));
+  EXPECT_EQ(Dir(uninvited, codec::directory::kJoinGroup, {{"gid", gid}}).code, C(Code::kForbidden));
   EXPECT_FALSE(IsMember(uninvited, gid));
   // Only admins invite.
   EXPECT_EQ(Dir(invited, codec::directory::kInvite, {{"gid", gid}, {"uid", uninvited.uid}}).code,
@@ -168,8 +165,7 @@ TEST_F(GroupRolesTest, ByInvitationAdmitsOnlyTheInvited) {
 }
 
 TEST_F(GroupRolesTest, AdminsRemoveAndMuteOwnerTransfersAndDissolves) {
-  User owner = NewUser("ao"), admin = NewUser("aa"), member = NewUser("am"),
-       other = NewUser("ax");
+  User owner = NewUser("ao"), admin = NewUser("aa"), member = NewUser("am"), other = NewUser("ax");
   const uint64_t gid = Create(owner, "open");
   for (User* u : {&admin, &member, &other}) {
     ASSERT_TRUE(Dir(*u, codec::directory::kJoinGroup, {{"gid", gid}}).ok());
@@ -220,8 +216,7 @@ TEST_F(GroupRolesTest, AdminsRemoveAndMuteOwnerTransfersAndDissolves) {
   EXPECT_EQ(Dir(owner, codec::directory::kDissolve, {{"gid", gid}}).code, C(Code::kForbidden));
   ASSERT_TRUE(Dir(admin, codec::directory::kDissolve, {{"gid", gid}}).ok());
   EXPECT_TRUE(Has(Events(member, gid, milliseconds(1000)), "dissolved"));
-  EXPECT_EQ(Dir(member, codec::directory::kGroupMembers, {{"gid", gid}}).code,
-            C(Code::kNotFound));
+  EXPECT_EQ(Dir(member, codec::directory::kGroupMembers, {{"gid", gid}}).code, C(Code::kNotFound));
   EXPECT_EQ(client::SendToGroup(member.c, gid, "m3", "anyone?").code, C(Code::kNotFound));
 }
 
