@@ -90,9 +90,9 @@ TEST(ChatTmuxTest, IncomingMessageDoesNotCorruptTheLineBeingTyped) {
   client::Client b = LoggedIn(stack, bob);
 
   Tmux tmux;
-  tmux.Start(std::string(IMBUS_CLIENT_BIN) + " --server 127.0.0.1:" +
-             std::to_string(stack.edge_port()) + " --user " + alice.name + " --password " +
-             kPassword + " chat --to " + bob.name);
+  tmux.Start(std::string(IMBUS_CLIENT_BIN) +
+             " --server 127.0.0.1:" + std::to_string(stack.edge_port()) + " --user " + alice.name +
+             " --password " + kPassword + " chat --to " + bob.name);
   const std::string prompt = bob.name + "> ";
   ASSERT_TRUE(tmux.WaitLastLine(prompt.substr(0, prompt.size() - 1), seconds(15)))
       << tmux.Text() << stack.Logs();
