@@ -189,8 +189,11 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
   std::vector<OutMessage> out;
   codec::BatchWriter batch_out;
   bus::BusMessage msg;
+  int64_t deferred_ms = -1;  // until the next push a service holds back is due
   while (!stop.load(std::memory_order_relaxed)) {
-    peer.WaitReadable(w->dispatcher.offloaded() > 0 ? kOffloadSliceMs : options_.heartbeat_ms);
+    int wait_ms = w->dispatcher.offloaded() > 0 ? kOffloadSliceMs : options_.heartbeat_ms;
+    if (deferred_ms >= 0 && deferred_ms < wait_ms) wait_ms = static_cast<int>(deferred_ms);
+    peer.WaitReadable(wait_ms);
     for (;;) {
       batch.clear();
       while (batch.size() < kMaxBatch && w->inbox->Next(&msg)) {
@@ -204,6 +207,7 @@ void ActorHost::WorkerLoop(zmq::context_t& ctx, Worker* w, const std::atomic<boo
         NoteExpired(*w);
       }
       w->dispatcher.TakeFinished(&out);
+      deferred_ms = w->dispatcher.TakeDeferred(&out);
       if (batch.empty() && out.empty()) break;
       // The replies and pushes of a batch go as one bus message (when the broker
       // takes batches).

@@ -29,16 +29,22 @@ ServiceRegistry BuiltinServices() {
     return std::make_unique<AuthService>(std::make_unique<MariaDbAuthStore>(ctx.db), o);
   });
   r.Register("directory", codec::Service::kDirectory, [](const ServiceContext& ctx) {
+    DirectoryService::Options o;
+    o.immediate_friends = ctx.options.immediate_friends;
     return std::make_unique<DirectoryService>(std::make_unique<MariaDbDirectoryStore>(ctx.db),
-                                              ctx.sessions);
+                                              ctx.sessions, o);
   });
   r.Register("presence", codec::Service::kPresence, [](const ServiceContext& ctx) {
+    PresenceService::Options o;
+    o.immediate_friends = ctx.options.immediate_friends;
     return std::make_unique<PresenceService>(std::make_unique<MariaDbDirectoryStore>(ctx.db),
-                                             ctx.sessions);
+                                             ctx.sessions, o);
   });
   r.Register("msg", codec::Service::kMsg, [](const ServiceContext& ctx) {
     msg::MsgService::Options o;
     o.sessions = ctx.sessions;
+    o.recall_window_ms = ctx.options.recall_window_s * 1000;
+    o.edit_window_ms = ctx.options.edit_window_s * 1000;
     return std::make_unique<msg::MsgService>(ctx.db, std::move(o));
   });
   // Device tokens and the preview setting on every worker; delivery (threads of its

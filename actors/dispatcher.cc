@@ -261,4 +261,25 @@ void Dispatcher::TakeFinished(std::vector<OutMessage>* out) {
   }
 }
 
+int64_t Dispatcher::TakeDeferred(std::vector<OutMessage>* out) {
+  int64_t next = -1;
+  for (auto& [wire, service] : services_) {
+    std::vector<Push> pushes;
+    int64_t wait = -1;
+    try {
+      wait = service->TakeDeferred(now_ms_(), &pushes);
+    } catch (const std::exception& e) {
+      spdlog::warn("actor: deferred pushes of service {} dropped: {}", wire, e.what());
+      pushes.clear();
+      wait = 1000;  // try again later: the service keeps what it could not send
+    }
+    for (Push& p : pushes) {
+      if (p.body.size() > kMaxBody) continue;
+      out->push_back({codec::BusType::kPush, codec::PackMeta(p.meta), std::move(p.body)});
+    }
+    if (wait >= 0 && (next < 0 || wait < next)) next = wait;
+  }
+  return next;
+}
+
 }  // namespace imbus::actors

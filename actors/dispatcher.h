@@ -60,6 +60,9 @@ class Dispatcher {
   // Appends the pushes and reply of every offloaded request whose work finished.
   // Cheap when none did: the worker calls it on every turn.
   void TakeFinished(std::vector<OutMessage>* out);
+  // Appends the pushes services held back that are due now (Service::TakeDeferred);
+  // returns the ms until the next one is due, -1 when none waits.
+  int64_t TakeDeferred(std::vector<OutMessage>* out);
   // Offloaded requests not answered yet.
   size_t offloaded() const { return offloaded_.size(); }
 

@@ -99,6 +99,18 @@ int main(int argc, char** argv) {
                  "longest wait for an account")
       ->envname("IMBUS_ACCOUNT_BACKOFF_MAX_MS")
       ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000));
+  app.add_option("--recall-window-s", o.service_options.recall_window_s,
+                 "how long after sending a message its sender may recall it (MSG/RECALL)")
+      ->envname("IMBUS_RECALL_WINDOW_S")
+      ->check(CLI::Range(int64_t{0}, int64_t{365} * 24 * 3600));
+  app.add_option("--edit-window-s", o.service_options.edit_window_s,
+                 "how long after sending a message its sender may edit it (MSG/EDIT)")
+      ->envname("IMBUS_EDIT_WINDOW_S")
+      ->check(CLI::Range(int64_t{0}, int64_t{365} * 24 * 3600));
+  app.add_flag("--immediate-friends", o.service_options.immediate_friends,
+               "legacy: ADD_FRIEND befriends at once (no request to accept) and PRESENCE "
+               "answers about anyone, not only friends")
+      ->envname("IMBUS_IMMEDIATE_FRIENDS");
   // Offline push (the push service; docs/deploy.md "Offline push").
   app.add_option("--push-url", o.service_options.push_url,
                  "the push gateway: notifications for offline users are POSTed here by the push "

@@ -132,6 +132,13 @@ class Service {
   // and error; an exception out of HandleBatch fails the whole batch (mapped as for
   // Handle). Replies and pushes go out in item order after HandleBatch returns.
   virtual bool Batchable(uint16_t /*command*/) const { return false; }
+
+  // Pushes a service holds back to coalesce them (MSG's read receipts): the host
+  // calls this on every turn of the worker loop, and at the latest when the time it
+  // returned has passed. Appends the pushes due at `now_ms` (wall clock, ms) and
+  // returns the ms until the next one is due, or -1 when none waits. May throw
+  // (logged; the pushes are then dropped).
+  virtual int64_t TakeDeferred(int64_t /*now_ms*/, std::vector<Push>* /*out*/) { return -1; }
   virtual void HandleBatch(std::vector<BatchItem>& items) {
     for (BatchItem& item : items) {
       Handle(*item.req, &item.reply);
@@ -173,6 +180,10 @@ struct ServiceOptions {
   uint32_t login_free_failures = 10;
   int64_t login_backoff_ms = 1000;  // 0: no per-account limit
   int64_t login_backoff_max_ms = 300000;
+  // Issue 18: MSG/RECALL and MSG/EDIT windows; the legacy friendship model.
+  int64_t recall_window_s = 120;
+  int64_t edit_window_s = 24 * 3600;
+  bool immediate_friends = false;  // ADD_FRIEND at once; PRESENCE about anyone
   // Push delivery (PushDelivery; docs/deploy.md "Offline push"). An empty URL: none.
   std::string push_url;
   std::string push_secret;  // HMAC-SHA256 key of the signature header; empty: unsigned

@@ -3,9 +3,12 @@
 // and friends' presence as they arrive. Lines starting with '/' are commands.
 //
 // One thread: poll() on stdin, the edge connection, the P2P listener and the direct
-// P2P connection; a PING every 10 s keeps the edge connection alive. Works with a pipe
-// on stdin too (scripts, tests). `/p2p NAME` talks to NAME directly (client/p2p.h)
-// when a path through the NATs exists, else through the server; P2P_INCOMING pushes
+// P2P connection; a PING every 10 s keeps the edge connection alive. On a terminal
+// the line is edited with libedit (LineEditor: history, editing keys), and what
+// arrives meanwhile is printed above the line being typed, which is then drawn
+// again as it was; typing sends TYPING notices (at most every 3 s). Works with a
+// pipe on stdin too (plain lines: scripts, tests). `/p2p NAME` talks to NAME directly
+// (client/p2p.h) when a path through the NATs exists, else through the server; P2P_INCOMING pushes
 // make it dial back.
 #include <poll.h>
 #include <unistd.h>
@@ -22,6 +25,7 @@
 
 #include "client/cli.h"
 #include "client/cli_session.h"
+#include "client/line_editor.h"
 #include "client/msg_api.h"
 #include "client/p2p.h"
 #include "client/presence_api.h"
@@ -46,6 +50,7 @@ constexpr char kHelp[] =
     "  /to NAME|UID     talk to a user          /group GID    talk to a group\n"
     "  /history [N]     last N messages here    /sync         fetch missed messages\n"
     "  /convs           conversations, unread   /help         this text\n"
+    "  /recall SEQ      take a message back     /edit SEQ TEXT  change a message\n"
     "  /p2p NAME|UID    talk to a user directly (P2P), through the server if no path\n"
     "  /quit            leave (Ctrl-D too)\n";
 
@@ -60,14 +65,27 @@ class ChatSession {
     if (args.group != 0) SetGroup(args.group);
     std::cout << "logged in as " << Name(self_) << " (uid " << self_ << "); /help for commands\n";
     DoSync();
+    std::unique_ptr<LineEditor> editor;
+    bool quit = false;
+    if (LineEditor::Usable()) {
+      editor = std::make_unique<LineEditor>(
+          PromptText(),
+          [this, &quit, &editor](std::string line) {
+            if (!HandleLine(line)) quit = true;
+            editor->SetPrompt(PromptText());
+          },
+          [&quit] { quit = true; });
+      editor_ = editor.get();
+    }
     Prompt();
     auto last_ping = Clock::now();
     std::string pending;  // stdin bytes not yet ending in '\n'
     for (;;) {
       DrainPushes();
       DrainP2p();
+      if (editor_ != nullptr) editor_->Redraw();  // below what was printed, as it was
       if (client_->connection().closed()) {
-        std::cout << "* disconnected: " << client_->connection().close_reason() << "\n";
+        Async() << "* disconnected: " << client_->connection().close_reason() << "\n";
         return kExitConnect;
       }
       std::vector<pollfd> fds = {{STDIN_FILENO, POLLIN, 0},
@@ -85,7 +103,11 @@ class ChatSession {
         }
         last_ping = Clock::now();
       }
-      if ((fds[0].revents & (POLLIN | POLLHUP)) != 0) {
+      if (editor_ != nullptr && (fds[0].revents & (POLLIN | POLLHUP)) != 0) {
+        editor_->OnReadable();
+        if (quit) return kExitOk;
+        NoteTyping(editor_->Typed());
+      } else if ((fds[0].revents & (POLLIN | POLLHUP)) != 0) {
         char buf[4096];
         const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
         if (n <= 0) return kExitOk;  // Ctrl-D / end of the pipe
@@ -129,9 +151,27 @@ class ChatSession {
       auto r = Conversations(*client_);
       if (!r.ok()) return Fail("convs", r.code, r.error);
       for (const ConvInfo& c : r.value) {
-        std::cout << "  " << c.conv << "  last " << c.last_seq << "  unread "
-                  << (c.last_seq - std::min(c.last_seq, c.acked_seq)) << "\n";
+        std::cout << "  " << c.conv << " " << ConvTitle(c.conv) << "  last " << c.last_seq
+                  << "  unread " << (c.last_seq - std::min(c.last_seq, c.acked_seq));
+        if (c.peer_acked_seq) std::cout << "  read by them up to #" << *c.peer_acked_seq;
+        std::cout << "\n";
       }
+    } else if ((cmd == "/recall" || cmd == "/edit") && !arg.empty()) {
+      const std::string conv = CurrentConv();
+      if (conv.empty()) {
+        std::cout << "* pick a conversation first: /to or /group\n";
+        return true;
+      }
+      const uint64_t seq = std::strtoull(arg.c_str(), nullptr, 10);
+      std::string text;
+      std::getline(in >> std::ws, text);
+      if (cmd == "/edit" && text.empty()) {
+        std::cout << "* /edit SEQ TEXT\n";
+        return true;
+      }
+      auto r = cmd == "/recall" ? Recall(*client_, conv, seq) : Edit(*client_, conv, seq, text);
+      if (!r.ok()) return Fail(cmd.substr(1), r.code, r.error);
+      std::cout << "* #" << seq << (cmd == "/recall" ? " recalled" : " edited") << "\n";
     } else {
       std::cout << "unknown command " << cmd << "\n" << kHelp;
     }
@@ -199,8 +239,45 @@ class ChatSession {
     const std::time_t secs = static_cast<std::time_t>(m.ts / 1000);
     char when[16];
     std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
-    std::cout << when << " [" << m.conv << " #" << m.seq << "] " << Name(m.from) << ": " << m.text
-              << "\n";
+    Async() << when << " [" << m.conv << " #" << m.seq << "] " << Name(m.from) << ": "
+            << (m.recalled ? "(recalled)" : m.text) << (m.edited_ts != 0 ? " (edited)" : "")
+            << "\n";
+  }
+
+  // Output that is not the answer to a typed line: above the line being edited.
+  std::ostream& Async() {
+    if (editor_ != nullptr) editor_->Hide();
+    return std::cout;
+  }
+
+  std::string CurrentConv() const {
+    if (group_ != 0) return "g:" + std::to_string(group_);
+    if (peer_ != 0) {
+      return "d:" + std::to_string(std::min(self_, peer_)) + ":" +
+             std::to_string(std::max(self_, peer_));
+    }
+    return {};
+  }
+
+  // "(with NAME)" for a direct conversation, "(group GID)" for a group's.
+  std::string ConvTitle(const std::string& conv) {
+    if (conv.rfind("g:", 0) == 0) return "(group " + conv.substr(2) + ")";
+    const size_t colon = conv.find(':', 2);
+    if (conv.rfind("d:", 0) != 0 || colon == std::string::npos) return {};
+    const uint64_t lo = std::strtoull(conv.c_str() + 2, nullptr, 10);
+    const uint64_t hi = std::strtoull(conv.c_str() + colon + 1, nullptr, 10);
+    return "(with " + Name(lo == self_ ? hi : lo) + ")";
+  }
+
+  // The user is typing `typed`: a TYPING notice to the current conversation, at most
+  // every 3 s (the server's limit is lower; receivers show it for 5 s).
+  void NoteTyping(const std::string& typed) {
+    const std::string conv = CurrentConv();
+    if (typed.empty() || typed[0] == '/' || conv.empty()) return;
+    const auto now = Clock::now();
+    if (now - last_typing_ < std::chrono::seconds(3)) return;
+    last_typing_ = now;
+    (void)Typing(*client_, conv);
   }
 
   void StartP2p(const std::string& who) {
@@ -226,37 +303,62 @@ class ChatSession {
         const std::time_t secs = static_cast<std::time_t>(e.ts / 1000);
         char when[16];
         std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
-        std::cout << when << " [direct] " << Name(e.from) << ": " << e.text << "\n";
+        Async() << when << " [direct] " << Name(e.from) << ": " << e.text << "\n";
       } else {
-        std::cout << "* talking to " << Name(e.from) << ": relayed (" << e.note << ")\n";
+        Async() << "* talking to " << Name(e.from) << ": relayed (" << e.note << ")\n";
       }
     }
   }
 
   void DrainPushes() {
     while (auto push = client_->connection().PollPushes()) {
+      const bool msg_push = push->service == codec::ToWire(codec::Service::kMsg);
+      const bool dir_push = push->service == codec::ToWire(codec::Service::kDirectory);
       if (auto in = ParseP2pIncoming(*push); in && p2p_ != nullptr) {
-        std::cout << "* " << Name(in->uid) << " wants to talk directly; dialing back...\n";
+        Async() << "* " << Name(in->uid) << " wants to talk directly; dialing back...\n";
         peer_ = in->uid;
         group_ = 0;
         const P2pPath path = p2p_->Accept(*in);
-        std::cout << "* talking to " << Name(in->uid) << ": " << P2pPathName(path)
-                  << (path == P2pPath::kDirect ? " (P2P)" : " (through the server)") << "\n";
+        Async() << "* talking to " << Name(in->uid) << ": " << P2pPathName(path)
+                << (path == P2pPath::kDirect ? " (P2P)" : " (through the server)") << "\n";
+        if (editor_ != nullptr) editor_->SetPrompt(PromptText());
       } else if (auto m = MessageFromPush(*push)) {
         if (m->seq <= acked_[m->conv]) continue;  // already shown (a resend's re-push)
         Print(*m);
         acked_[m->conv] = m->seq;
         Ack(*client_, m->conv, m->seq);
+      } else if (auto u = UpdatedFromPush(*push)) {
+        Async() << "* " << Name(u->from) << (u->recalled ? " recalled" : " edited") << " ["
+                << u->conv << " #" << u->seq << "]" << (u->recalled ? "" : ": " + u->text) << "\n";
+      } else if (auto r = ReadFromPush(*push)) {
+        if (r->uid != self_ && r->conv == CurrentConv()) {
+          Async() << "* " << Name(r->uid) << " has read up to #" << r->seq << "\n";
+        }
+      } else if (msg_push && push->command == codec::msg::kTypingNotice) {
+        const uint64_t uid = push->body.GetUint("uid").value_or(0);
+        const auto now = Clock::now();
+        if (push->body.GetString("conv").value_or("") == CurrentConv() &&
+            now - typing_shown_[uid] > std::chrono::seconds(5)) {
+          typing_shown_[uid] = now;
+          Async() << "* " << Name(uid) << " is typing...\n";
+        }
+      } else if (dir_push && push->command == codec::directory::kFriendEvent) {
+        Async() << "* " << Name(push->body.GetUint("uid").value_or(0)) << ": "
+                << push->body.GetString("event").value_or("") << " (friends)\n";
+      } else if (dir_push && push->command == codec::directory::kGroupEvent) {
+        Async() << "* group " << push->body.GetUint("gid").value_or(0) << ": "
+                << Name(push->body.GetUint("uid").value_or(0)) << " "
+                << push->body.GetString("event").value_or("") << "\n";
       } else if (push->service == codec::ToWire(codec::Service::kPresence) &&
                  push->command == codec::presence::kStatus) {
         const uint64_t uid = push->body.GetUint("uid").value_or(0);
         const bool online = push->body.GetBool("online").value_or(false);
-        std::cout << "* " << Name(uid) << " is " << (online ? "online" : "offline") << "\n";
+        Async() << "* " << Name(uid) << " is " << (online ? "online" : "offline") << "\n";
       } else if (push->service == codec::ToWire(codec::Service::kAuth) &&
                  push->command == codec::auth::kKicked) {
-        std::cout << "* kicked: " << push->body.GetString("reason").value_or("") << "\n";
+        Async() << "* kicked: " << push->body.GetString("reason").value_or("") << "\n";
       } else if (push->is_error()) {
-        std::cout << "* server error: " << push->body.GetString("error").value_or("") << "\n";
+        Async() << "* server error: " << push->body.GetString("error").value_or("") << "\n";
       }
     }
   }
@@ -314,12 +416,16 @@ class ChatSession {
     return name;
   }
 
+  std::string PromptText() {
+    return (group_ != 0  ? "g:" + std::to_string(group_)
+            : peer_ != 0 ? Name(peer_)
+                         : std::string("-")) +
+           "> ";
+  }
+
   void Prompt() {
-    if (::isatty(STDIN_FILENO) == 0) return;
-    std::cout << (group_ != 0  ? "g:" + std::to_string(group_)
-                  : peer_ != 0 ? Name(peer_)
-                               : std::string("-"))
-              << "> " << std::flush;
+    if (::isatty(STDIN_FILENO) == 0 || editor_ != nullptr) return;
+    std::cout << PromptText() << std::flush;
   }
 
   Client* client_;
@@ -329,6 +435,9 @@ class ChatSession {
   P2pSession* p2p_;
   std::map<uint64_t, std::string> names_;
   std::map<std::string, uint64_t> acked_;  // highest seq shown per conversation
+  LineEditor* editor_ = nullptr;           // on a terminal only
+  Clock::time_point last_typing_;
+  std::map<uint64_t, Clock::time_point> typing_shown_;
 };
 
 int RunChat(const GlobalOptions& g, const ChatArgs& args) {

@@ -1,5 +1,6 @@
 // `imbus send`, `imbus sync`, `imbus history`, `imbus convs`: the MSG service.
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -7,6 +8,7 @@
 
 #include "client/cli.h"
 #include "client/cli_session.h"
+#include "client/directory_api.h"
 #include "client/msg_api.h"
 
 namespace imbus::client::cli {
@@ -47,10 +49,40 @@ std::string FormatTs(int64_t ts_ms) {
   return buf;
 }
 
-// "[2024-05-01 12:00:00] d:3:7 #12 <7> text"
-void PrintMessage(const Message& m) {
-  std::cout << "[" << FormatTs(m.ts) << "] " << m.conv << " #" << m.seq << " <" << m.from << "> "
-            << m.text << "\n";
+// "[2024-05-01 12:00:00] d:3:7 #12 <alice> text"
+// A user's name for the output, asked once per uid (GET_USER); "uid N" when the
+// user is gone.
+class Names {
+ public:
+  explicit Names(Client* client) : client_(client) {}
+  std::string Of(uint64_t uid) {
+    auto it = names_.find(uid);
+    if (it != names_.end()) return it->second;
+    Result<UserInfo> r = GetUser(*client_, uid);
+    std::string name =
+        r.ok() && !r.value.name.empty() ? r.value.name : "uid " + std::to_string(uid);
+    names_[uid] = name;
+    return name;
+  }
+  // "alice" for d:1:2 seen by bob (uid 2); "group 5" for g:5.
+  std::string Peer(const std::string& conv, uint64_t self) {
+    if (conv.rfind("g:", 0) == 0) return "group " + conv.substr(2);
+    const size_t colon = conv.find(':', 2);
+    if (conv.rfind("d:", 0) != 0 || colon == std::string::npos) return conv;
+    const uint64_t lo = std::strtoull(conv.c_str() + 2, nullptr, 10);
+    const uint64_t hi = std::strtoull(conv.c_str() + colon + 1, nullptr, 10);
+    return Of(lo == self ? hi : lo);
+  }
+
+ private:
+  Client* client_;
+  std::map<uint64_t, std::string> names_;
+};
+
+void PrintMessage(Names& names, const Message& m) {
+  std::cout << "[" << FormatTs(m.ts) << "] " << m.conv << " #" << m.seq << " <" << names.Of(m.from)
+            << "> " << (m.recalled ? "(recalled)" : m.text) << (m.edited_ts != 0 ? " (edited)" : "")
+            << "\n";
 }
 
 int RunSend(const GlobalOptions& g, const SendArgs& a) {
@@ -83,12 +115,13 @@ int RunSync(const GlobalOptions& g, const SyncArgs& a) {
   Client client;
   if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
   size_t total = 0;
+  Names names(&client);
   for (;;) {
     Result<SyncBatch> r = Sync(client, a.limit);
     if (!r.ok()) return ReportFailure("sync", r.code, r.error);
     std::map<std::string, uint64_t> newest;
     for (const Message& m : r.value.messages) {
-      PrintMessage(m);
+      PrintMessage(names, m);
       newest[m.conv] = std::max(newest[m.conv], m.seq);
     }
     total += r.value.messages.size();
@@ -109,7 +142,8 @@ int RunHistory(const GlobalOptions& g, const HistoryArgs& a) {
   Result<std::vector<Message>> r = History(client, a.conv, a.before, a.limit);
   if (!r.ok()) return ReportFailure("history", r.code, r.error);
   // The server answers newest first; print oldest first, like a chat window.
-  for (auto it = r.value.rbegin(); it != r.value.rend(); ++it) PrintMessage(*it);
+  Names names(&client);
+  for (auto it = r.value.rbegin(); it != r.value.rend(); ++it) PrintMessage(names, *it);
   return kExitOk;
 }
 
@@ -119,11 +153,15 @@ int RunConvs(const GlobalOptions& g, const ConvsArgs& a) {
   Result<std::vector<ConvInfo>> r = Conversations(client);
   if (!r.ok()) return ReportFailure("conversations", r.code, r.error);
   std::vector<std::vector<std::string>> rows;
+  Names names(&client);
+  const uint64_t self = client.session() ? client.session()->uid : 0;
   for (const ConvInfo& c : r.value) {
-    rows.push_back({c.conv, std::to_string(c.last_seq), std::to_string(c.acked_seq),
-                    std::to_string(c.last_seq - std::min(c.last_seq, c.acked_seq))});
+    rows.push_back({c.conv, names.Peer(c.conv, self), std::to_string(c.last_seq),
+                    std::to_string(c.acked_seq),
+                    std::to_string(c.last_seq - std::min(c.last_seq, c.acked_seq)),
+                    c.peer_acked_seq ? std::to_string(*c.peer_acked_seq) : "-"});
   }
-  PrintTable({"CONV", "LAST", "ACKED", "UNREAD"}, rows);
+  PrintTable({"CONV", "WITH", "LAST", "ACKED", "UNREAD", "READ BY THEM"}, rows);
   return kExitOk;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,5 +54,48 @@ Result<Empty> JoinGroup(Client& c, uint64_t gid);
 Result<Empty> LeaveGroup(Client& c, uint64_t gid);
 Result<std::vector<GroupInfo>> ListGroups(Client& c);
 Result<std::vector<MemberInfo>> GroupMembers(Client& c, uint64_t gid);
+
+// Consent (issue 18). ADD_FRIEND's answer: true when it left a pending request
+// (false: friends now).
+struct FriendRequestInfo {
+  uint64_t uid = 0;  // the other user
+  std::string name;
+  int64_t ts = 0;  // when it was made, ms
+};
+Result<bool> RequestFriend(Client& c, uint64_t uid);
+Result<Empty> AcceptFriend(Client& c, uint64_t uid);
+Result<Empty> DeclineFriend(Client& c, uint64_t uid);
+// incoming: requests to me; else the ones I made. All pages.
+Result<std::vector<FriendRequestInfo>> FriendRequests(Client& c, bool incoming = true);
+Result<Empty> Block(Client& c, uint64_t uid);
+Result<Empty> Unblock(Client& c, uint64_t uid);
+Result<std::vector<UserInfo>> ListBlocked(Client& c);  // online is always false
+
+// Groups with roles and join policies (issue 18). JoinGroupAsk's value: true when
+// it left a join request (a "request" group).
+struct PendingJoinInfo {
+  uint64_t uid = 0;
+  std::string name;
+  std::string kind;  // "request" or "invite"
+  uint64_t by = 0;
+};
+struct GroupSettingsInfo {
+  std::string policy;  // "open", "request", "invite"
+  bool muted = false;
+};
+Result<uint64_t> CreateGroupWithPolicy(Client& c, std::string_view name, std::string_view desc,
+                                       std::string_view policy);
+Result<bool> JoinGroupAsk(Client& c, uint64_t gid);
+// Empty policy / no muted: unchanged (then it only reads them).
+Result<GroupSettingsInfo> SetGroup(Client& c, uint64_t gid, std::string_view policy,
+                                   std::optional<bool> muted);
+Result<bool> Invite(Client& c, uint64_t gid, uint64_t uid);
+Result<Empty> Approve(Client& c, uint64_t gid, uint64_t uid);
+Result<Empty> Reject(Client& c, uint64_t gid, uint64_t uid);
+Result<Empty> RemoveMember(Client& c, uint64_t gid, uint64_t uid);
+Result<Empty> SetRole(Client& c, uint64_t gid, uint64_t uid, std::string_view role);
+Result<Empty> TransferOwner(Client& c, uint64_t gid, uint64_t uid);
+Result<Empty> Dissolve(Client& c, uint64_t gid);
+Result<std::vector<PendingJoinInfo>> GroupPending(Client& c, uint64_t gid);
 
 }  // namespace imbus::client

@@ -2,11 +2,50 @@
 // `imbus --help`. Exit codes: 0 ok, 1 the server answered an error, 2 usage,
 // 3 cannot connect / connection lost.
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "client/cli.h"
+
+namespace {
+
+// `imbus --user NAME COMMAND ...` as well as `imbus COMMAND ... --user NAME`: --user
+// and --password are options of the commands, so when they come before the command
+// they are moved behind it (the commands fall through to them). Values of the
+// global options before the command are skipped, so `--server chat` is no command.
+std::vector<std::string> SessionOptionsLast(int argc, char** argv) {
+  static const char* kWithValue[] = {"--server", "--timeout-ms", "--device", "--ca-file",
+                                     "--server-name"};
+  std::vector<std::string> head, moved, tail;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if ((arg == "--user" || arg == "--password") && i + 1 < argc) {
+      moved.push_back(arg);
+      moved.push_back(argv[++i]);
+      continue;
+    }
+    if (arg.rfind("--user=", 0) == 0 || arg.rfind("--password=", 0) == 0) {
+      moved.push_back(arg);
+      continue;
+    }
+    head.push_back(arg);
+    if (arg.empty() || arg[0] != '-') break;  // the command
+    for (const char* opt : kWithValue) {
+      if (arg == opt && i + 1 < argc) head.push_back(argv[++i]);
+    }
+  }
+  for (++i; i < argc; ++i) tail.push_back(argv[i]);
+  std::vector<std::string> out{argv[0]};
+  out.insert(out.end(), head.begin(), head.end());
+  out.insert(out.end(), tail.begin(), tail.end());
+  out.insert(out.end(), moved.begin(), moved.end());
+  return out;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace imbus::client::cli;
@@ -41,7 +80,10 @@ int main(int argc, char** argv) {
   };
 
   try {
-    app.parse(argc, argv);
+    const std::vector<std::string> args = SessionOptionsLast(argc, argv);
+    std::vector<const char*> ptrs;
+    for (const std::string& a : args) ptrs.push_back(a.c_str());
+    app.parse(static_cast<int>(ptrs.size()), ptrs.data());
   } catch (const CLI::ParseError& e) {
     // --help is a ParseError with exit code 0; everything else is a usage error.
     return app.exit(e) == 0 ? kExitOk : kExitUsage;

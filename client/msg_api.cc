@@ -93,13 +93,82 @@ Result<std::vector<ConvInfo>> Conversations(Client& c) {
       },
       "convs",
       [](const msgpack::object& o) {
-        return ConvInfo{StringIn(o, "conv"), UintIn(o, "last_seq"), UintIn(o, "acked_seq")};
+        ConvInfo info{StringIn(o, "conv"), UintIn(o, "last_seq"), UintIn(o, "acked_seq"), {}};
+        if (codec::FieldIn(o, "peer_acked_seq") != nullptr) {
+          info.peer_acked_seq = UintIn(o, "peer_acked_seq");
+        }
+        return info;
       },
       [](const ConvInfo& conv) { return conv.conv; });
 }
 
 std::optional<Message> MessageFromPush(const Push& push) {
   if (push.service != kMsg || push.command != codec::msg::kMessage) return std::nullopt;
+  try {
+    return codec::MessageIn(push.body.root());
+  } catch (const codec::BadField&) {
+    return std::nullopt;
+  }
+}
+
+namespace {
+
+std::string ConvSeq(std::string_view conv, uint64_t seq, std::string_view text = {}) {
+  codec::MapWriter w(text.empty() ? 2 : 3);
+  w.Key("conv").Str(conv);
+  w.Key("seq").Uint(seq);
+  if (!text.empty()) w.Key("text").Str(text);
+  return w.Finish();
+}
+
+Message MessageField(const codec::Body& b) {
+  const msgpack::object* m = codec::FieldIn(b.root(), "message");
+  if (m == nullptr) throw codec::BadField("missing field 'message'");
+  return codec::MessageIn(*m);
+}
+
+}  // namespace
+
+Result<bool> Typing(Client& c, std::string_view conv) {
+  codec::MapWriter w(1);
+  w.Key("conv").Str(conv);
+  return Typed<bool>(c.Call(kMsg, codec::msg::kTyping, w.Finish()),
+                     [](const codec::Body& b) { return b.GetBool("sent").value_or(true); });
+}
+
+Result<Message> Recall(Client& c, std::string_view conv, uint64_t seq) {
+  return Typed<Message>(c.Call(kMsg, codec::msg::kRecall, ConvSeq(conv, seq)), MessageField);
+}
+
+Result<Message> Edit(Client& c, std::string_view conv, uint64_t seq, std::string_view text) {
+  return Typed<Message>(c.Call(kMsg, codec::msg::kEdit, ConvSeq(conv, seq, text)), MessageField);
+}
+
+Result<Empty> DeleteForMe(Client& c, std::string_view conv, uint64_t seq) {
+  return Typed<Empty>(c.Call(kMsg, codec::msg::kDelete, ConvSeq(conv, seq)),
+                      [](const codec::Body&) { return Empty{}; });
+}
+
+Result<bool> SetReadReceipts(Client& c, bool on) {
+  codec::MapWriter w(1);
+  w.Key("read_receipts").Bool(on);
+  return Typed<bool>(c.Call(kMsg, codec::msg::kSetPrefs, w.Finish()), [](const codec::Body& b) {
+    return b.GetBool("read_receipts").value_or(true);
+  });
+}
+
+std::optional<ReadReceipt> ReadFromPush(const Push& push) {
+  if (push.service != kMsg || push.command != codec::msg::kRead) return std::nullopt;
+  try {
+    return ReadReceipt{StringIn(push.body.root(), "conv"), UintIn(push.body.root(), "uid"),
+                       UintIn(push.body.root(), "seq")};
+  } catch (const codec::BadField&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<Message> UpdatedFromPush(const Push& push) {
+  if (push.service != kMsg || push.command != codec::msg::kUpdated) return std::nullopt;
   try {
     return codec::MessageIn(push.body.root());
   } catch (const codec::BadField&) {

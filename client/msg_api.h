@@ -33,6 +33,16 @@ struct ConvInfo {
   std::string conv;
   uint64_t last_seq = 0;
   uint64_t acked_seq = 0;
+  // Direct conversations: how far the other user has read (absent when they send
+  // no read receipts, or from an older server).
+  std::optional<uint64_t> peer_acked_seq;
+};
+
+// A MSG/READ push: `uid` has read `conv` up to `seq`.
+struct ReadReceipt {
+  std::string conv;
+  uint64_t uid = 0;
+  uint64_t seq = 0;
 };
 
 // A fresh random cmid (32 hex digits). Keep it to resend the same message.
@@ -53,5 +63,18 @@ Result<std::vector<ConvInfo>> Conversations(Client& c);
 
 // The message of a MSG/MESSAGE push; nullopt for any other push or a bad body.
 std::optional<Message> MessageFromPush(const Push& push);
+
+// Issue 18 (docs/protocol.md "Chat features"). TYPING's value: whether the notice
+// went out (false: within the rate interval of the previous one).
+Result<bool> Typing(Client& c, std::string_view conv);
+// The message in its new state.
+Result<Message> Recall(Client& c, std::string_view conv, uint64_t seq);
+Result<Message> Edit(Client& c, std::string_view conv, uint64_t seq, std::string_view text);
+Result<Empty> DeleteForMe(Client& c, std::string_view conv, uint64_t seq);
+// Sets whether the user sends read receipts; returns the setting now.
+Result<bool> SetReadReceipts(Client& c, bool on);
+std::optional<ReadReceipt> ReadFromPush(const Push& push);
+// MSG/UPDATED (a recall or an edit): the message in its final state.
+std::optional<Message> UpdatedFromPush(const Push& push);
 
 }  // namespace imbus::client

@@ -44,6 +44,25 @@ enum Command : uint16_t {
   kLeaveGroup = 8,
   kListGroups = 9,
   kGroupMembers = 10,
+  // Consent (issue 18): friend requests and blocks.
+  kFriendRequests = 20,
+  kAcceptFriend = 21,
+  kDeclineFriend = 22,
+  kBlock = 23,
+  kUnblock = 24,
+  kListBlocked = 25,
+  // Groups with roles and join policies (issue 18).
+  kSetGroup = 30,
+  kInvite = 31,
+  kApprove = 32,
+  kReject = 33,
+  kRemoveMember = 34,
+  kSetRole = 35,
+  kTransferOwner = 36,
+  kDissolve = 37,
+  kGroupPending = 38,
+  kFriendEvent = 100,  // push
+  kGroupEvent = 101,   // push
 };
 }
 namespace presence {
@@ -64,7 +83,17 @@ enum Command : uint16_t {
   kSync = 3,
   kHistory = 4,
   kConversations = 5,
+  // Chat features (issue 18).
+  kTyping = 10,
+  kRecall = 11,
+  kEdit = 12,
+  kDelete = 13,
+  kSetPrefs = 14,
   kMessage = 100,
+  kRead = 101,          // push: a read receipt
+  kTypingNotice = 102,  // push
+  kUpdated = 103,       // push: a message recalled or edited
+  kDeleted = 104,       // push: deleted from the user's own view
 };
 }
 namespace p2p {

@@ -13,6 +13,11 @@ Message MessageIn(const msgpack::object& map) {
   m.text = BytesIn(map, "text");
   m.cmid = BytesIn(map, "cmid");
   if (FieldIn(map, "gid") != nullptr) m.gid = UintIn(map, "gid");
+  if (const msgpack::object* r = FieldIn(map, "recalled");
+      r != nullptr && r->type == msgpack::type::BOOLEAN) {
+    m.recalled = r->via.boolean;
+  }
+  if (FieldIn(map, "edited_ts") != nullptr) m.edited_ts = IntIn(map, "edited_ts");
   return m;
 }
 
@@ -26,9 +31,13 @@ void MessageFields(MapWriter& w, const Message& m) {
   w.Key("text").Str(m.text);
   w.Key("cmid").Str(m.cmid);
   if (m.gid != 0) w.Key("gid").Uint(m.gid);
+  if (m.recalled) w.Key("recalled").Bool(true);
+  if (m.edited_ts != 0) w.Key("edited_ts").Int(m.edited_ts);
 }
 
-uint32_t FieldCount(const Message& m) { return m.gid != 0 ? 7 : 6; }
+uint32_t FieldCount(const Message& m) {
+  return 6 + (m.gid != 0 ? 1 : 0) + (m.recalled ? 1 : 0) + (m.edited_ts != 0 ? 1 : 0);
+}
 
 }  // namespace
 

@@ -18,6 +18,10 @@ struct Message {
   std::string text;
   std::string cmid;
   uint64_t gid = 0;  // 0 in direct conversations (and then absent on the wire)
+  // Issue 18, absent on the wire unless set: recalled by its sender (text is then
+  // empty), or edited at edited_ts (text is the edited text).
+  bool recalled = false;
+  int64_t edited_ts = 0;
 };
 
 // Reads one message map (text and cmid may be str or bin). Throws BadField when a
@@ -25,8 +29,8 @@ struct Message {
 Message MessageIn(const msgpack::object& map);
 
 class MapWriter;
-// Writes one message map (six fields, gid the seventh in groups) as the next value
-// of `w`: the one writer of the message's wire shape.
+// Writes one message map (six fields; gid in groups, recalled and edited_ts when set) as the next
+// value of `w`: the one writer of the message's wire shape.
 void MessageOut(MapWriter& w, const Message& m);
 // The message map as a whole body (a MESSAGE push).
 std::string MessageBody(const Message& m);

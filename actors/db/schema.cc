@@ -195,6 +195,61 @@ const std::vector<Migration>& Migrations() {
            " KEY push_outbox_due (state, due_ms)"
            ") ENGINE=InnoDB",
        }},
+      {6,
+       "chat: receipt setting, recall and edit, hidden messages, friend requests, blocks, "
+       "group policies",
+       {
+           // Per-user settings; no row: the defaults (read receipts sent).
+           "CREATE TABLE IF NOT EXISTS user_prefs ("
+           " uid BIGINT UNSIGNED NOT NULL PRIMARY KEY,"
+           " read_receipts TINYINT NOT NULL DEFAULT 1"
+           ") ENGINE=InnoDB",
+           // A recalled message keeps its row (and seq) with text '' and recalled 1;
+           // an edited one carries the new text and the edit time. Both columns have
+           // defaults, so SEND's INSERT is unchanged (and the ALTER is instant).
+           "ALTER TABLE messages ADD COLUMN IF NOT EXISTS recalled TINYINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN IF NOT EXISTS edited_ts BIGINT NOT NULL DEFAULT 0",
+           // Messages a user deleted from their own view (MSG/DELETE).
+           "CREATE TABLE IF NOT EXISTS hidden_messages ("
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL,"
+           " seq BIGINT UNSIGNED NOT NULL,"
+           " PRIMARY KEY (uid, conv, seq)"
+           ") ENGINE=InnoDB",
+           // Pending friend requests (ADD_FRIEND), by sender and by target.
+           "CREATE TABLE IF NOT EXISTS friend_requests ("
+           " from_uid BIGINT UNSIGNED NOT NULL,"
+           " to_uid BIGINT UNSIGNED NOT NULL,"
+           " created_ms BIGINT NOT NULL,"
+           " PRIMARY KEY (from_uid, to_uid),"
+           " KEY friend_requests_to (to_uid, from_uid)"
+           ") ENGINE=InnoDB",
+           // uid blocks blocked_uid (one direction).
+           "CREATE TABLE IF NOT EXISTS blocks ("
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " blocked_uid BIGINT UNSIGNED NOT NULL,"
+           " created_ms BIGINT NOT NULL,"
+           " PRIMARY KEY (uid, blocked_uid),"
+           " KEY blocks_blocked (blocked_uid, uid)"
+           ") ENGINE=InnoDB",
+           // Groups: who may join ('open', 'request', 'invite') and whether only admins
+           // may write (muted). Roles in group_members: 'owner', 'admin', 'member'.
+           "ALTER TABLE chat_groups"
+           " ADD COLUMN IF NOT EXISTS join_policy VARCHAR(16) CHARACTER SET ascii NOT NULL"
+           "  DEFAULT 'open',"
+           " ADD COLUMN IF NOT EXISTS muted TINYINT NOT NULL DEFAULT 0",
+           // Pending joins: kind 'request' (the user asked; an admin approves) or
+           // 'invite' (an admin invited; the user joins).
+           "CREATE TABLE IF NOT EXISTS group_pending ("
+           " gid BIGINT UNSIGNED NOT NULL,"
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " kind VARCHAR(8) CHARACTER SET ascii NOT NULL,"
+           " by_uid BIGINT UNSIGNED NOT NULL,"
+           " created_ms BIGINT NOT NULL,"
+           " PRIMARY KEY (gid, uid),"
+           " KEY group_pending_uid (uid, gid)"
+           ") ENGINE=InnoDB",
+       }},
   };
   return kMigrations;
 }

@@ -1,10 +1,12 @@
 #include "actors/directory/directory_service.h"
 
 #include <limits>
+#include <set>
 
 #include "actors/list_page.h"
 #include "codec/commands.h"
 #include "codec/utf8.h"
+#include "net/clock.h"
 
 namespace imbus::actors {
 namespace {
@@ -20,8 +22,9 @@ uint64_t RequirePositive(const codec::Body& body, std::string_view key) {
 
 }  // namespace
 
-DirectoryService::DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions)
-    : store_(std::move(store)), sessions_(sessions) {
+DirectoryService::DirectoryService(std::unique_ptr<DirectoryStore> store, Sessions* sessions,
+                                   Options options)
+    : store_(std::move(store)), sessions_(sessions), options_(options) {
   namespace dir = codec::directory;
   Handles(dir::kListUsers, &DirectoryService::ListUsers);
   Handles(dir::kGetUser, &DirectoryService::GetUser);
@@ -33,11 +36,53 @@ DirectoryService::DirectoryService(std::unique_ptr<DirectoryStore> store, Sessio
   Handles(dir::kLeaveGroup, &DirectoryService::LeaveGroup);
   Handles(dir::kListGroups, &DirectoryService::ListGroups);
   Handles(dir::kGroupMembers, &DirectoryService::GroupMembers);
+  Handles(dir::kFriendRequests, &DirectoryService::FriendRequests);
+  Handles(dir::kAcceptFriend, &DirectoryService::AcceptFriend);
+  Handles(dir::kDeclineFriend, &DirectoryService::DeclineFriend);
+  Handles(dir::kBlock, &DirectoryService::Block);
+  Handles(dir::kUnblock, &DirectoryService::Unblock);
+  Handles(dir::kListBlocked, &DirectoryService::ListBlocked);
+  Handles(dir::kSetGroup, &DirectoryService::SetGroup);
+  Handles(dir::kInvite, &DirectoryService::Invite);
+  Handles(dir::kApprove, &DirectoryService::Approve);
+  Handles(dir::kReject, &DirectoryService::Reject);
+  Handles(dir::kRemoveMember, &DirectoryService::RemoveMember);
+  Handles(dir::kSetRole, &DirectoryService::SetRole);
+  Handles(dir::kTransferOwner, &DirectoryService::TransferOwner);
+  Handles(dir::kDissolve, &DirectoryService::Dissolve);
+  Handles(dir::kGroupPending, &DirectoryService::GroupPending);
 }
 
-std::vector<bool> DirectoryService::OnlineFlags(const std::vector<uint64_t>& uids) {
+std::vector<bool> DirectoryService::OnlineFlags(uint64_t viewer,
+                                                const std::vector<uint64_t>& uids) {
   if (uids.empty()) return {};
-  return sessions_->Online(uids);
+  std::vector<bool> online = sessions_->Online(uids);
+  std::vector<uint64_t> shown;  // only the online ones can be hidden
+  for (size_t i = 0; i < uids.size(); ++i) {
+    if (online[i] && uids[i] != viewer) shown.push_back(uids[i]);
+  }
+  if (shown.empty()) return online;
+  const std::set<uint64_t> blockers = store_->BlockersOf(viewer, shown);
+  for (size_t i = 0; i < uids.size(); ++i) {
+    if (blockers.count(uids[i]) != 0) online[i] = false;
+  }
+  return online;
+}
+
+void DirectoryService::FriendEvent(Reply* reply, uint64_t to, uint64_t about,
+                                   const std::string& event, bool skip_requester) {
+  Push push;
+  push.meta.uids = {to};
+  push.meta.service = codec::ToWire(codec::Service::kDirectory);
+  push.meta.command = codec::directory::kFriendEvent;
+  const std::optional<DirectoryUser> u = store_->FindUser(about);
+  codec::MapWriter w(3);
+  w.Key("uid").Uint(about);
+  w.Key("name").Str(u ? u->name : "");
+  w.Key("event").Str(event);
+  push.body = w.Finish();
+  push.skip_requester = skip_requester;
+  reply->pushes.push_back(std::move(push));
 }
 
 void DirectoryService::ListUsers(const Request& req, Reply* reply) {
@@ -54,7 +99,7 @@ void DirectoryService::ListUsers(const Request& req, Reply* reply) {
   }
   std::vector<uint64_t> uids;
   for (const DirectoryUser& u : result.users) uids.push_back(u.uid);
-  const std::vector<bool> online = OnlineFlags(uids);
+  const std::vector<bool> online = OnlineFlags(req.meta.uid, uids);
 
   OkWriter w(3);
   w.Key("total").Uint(result.total);
@@ -82,7 +127,7 @@ void DirectoryService::GetUser(const Request& req, Reply* reply) {
     throw RequestError(Code::kBadRequest, "field 'uid' or 'name' is required");
   }
   if (!user) throw RequestError(Code::kNotFound, "no such user");
-  const bool online = OnlineFlags({user->uid}).at(0);
+  const bool online = OnlineFlags(req.meta.uid, {user->uid}).at(0);
   OkWriter w(3);
   w.Key("uid").Uint(user->uid);
   w.Key("name").Str(user->name);
@@ -94,9 +139,115 @@ void DirectoryService::AddFriend(const Request& req, Reply* reply) {
   const uint64_t uid = RequirePositive(req.body, "uid");
   if (uid == req.meta.uid) throw RequestError(Code::kBadRequest, "cannot befriend yourself");
   if (!store_->FindUser(uid)) throw RequestError(Code::kNotFound, "no such user");
-  if (!store_->AddFriends(req.meta.uid, uid))
-    throw RequestError(Code::kConflict, "already friends");
-  (void)reply;  // {code: 0}
+  const uint64_t me = req.meta.uid;
+  bool pending = false;
+  if (options_.immediate_friends) {
+    if (!store_->BlockersOf(me, {uid}).empty() || !store_->BlockersOf(uid, {me}).empty()) {
+      throw RequestError(Code::kForbidden, "blocked");
+    }
+    if (!store_->AddFriends(me, uid)) throw RequestError(Code::kConflict, "already friends");
+  } else {
+    switch (store_->RequestFriend(me, uid, net::WallNowMs())) {
+      case FriendRequestOutcome::kRequested:
+        pending = true;
+        FriendEvent(reply, uid, me, "request", false);
+        FriendEvent(reply, me, uid, "request_sent", true);
+        break;
+      case FriendRequestOutcome::kAlreadyRequested:
+        throw RequestError(Code::kConflict, "request already pending");
+      case FriendRequestOutcome::kBefriended:
+        FriendEvent(reply, uid, me, "friends", false);
+        FriendEvent(reply, me, uid, "friends", true);
+        break;
+      case FriendRequestOutcome::kAlreadyFriends:
+        throw RequestError(Code::kConflict, "already friends");
+      case FriendRequestOutcome::kBlocked:
+        throw RequestError(Code::kForbidden, "this user does not accept requests from you");
+      case FriendRequestOutcome::kBlocking:
+        throw RequestError(Code::kForbidden, "you block this user");
+    }
+  }
+  OkWriter w(1);
+  w.Key("pending").Bool(pending);
+  reply->body = w.Finish();
+}
+
+void DirectoryService::FriendRequests(const Request& req, Reply* reply) {
+  const uint32_t limit = ListLimit(req.body);
+  const bool incoming = req.body.GetBool("incoming").value_or(true);
+  std::vector<FriendRequest> list = store_->FriendRequests(
+      req.meta.uid, incoming, req.body.GetUint("after").value_or(0), limit + 1);
+  const bool more = FitPage(&list, limit, [](const FriendRequest& r) {
+    return 40 + r.name.size();  // {uid, name, ts}
+  });
+  OkWriter w(2);
+  w.Key("requests");
+  w.packer().pack_array(static_cast<uint32_t>(list.size()));
+  for (const FriendRequest& r : list) {
+    w.packer().pack_map(3);
+    w.Key("uid").Uint(r.uid);
+    w.Key("name").Str(r.name);
+    w.Key("ts").Int(r.created_ms);
+  }
+  w.Key("more").Bool(more);
+  reply->body = w.Finish();
+}
+
+void DirectoryService::AcceptFriend(const Request& req, Reply* reply) {
+  const uint64_t uid = RequirePositive(req.body, "uid");
+  if (!store_->AcceptFriend(req.meta.uid, uid)) {
+    throw RequestError(Code::kNotFound, "no pending request from this user");
+  }
+  FriendEvent(reply, uid, req.meta.uid, "friends", false);
+  FriendEvent(reply, req.meta.uid, uid, "friends", true);
+  reply->body = OkWriter(0).Finish();
+}
+
+void DirectoryService::DeclineFriend(const Request& req, Reply* reply) {
+  const uint64_t uid = RequirePositive(req.body, "uid");
+  if (!store_->DeclineFriend(req.meta.uid, uid)) {
+    throw RequestError(Code::kNotFound, "no pending request between you");
+  }
+  FriendEvent(reply, uid, req.meta.uid, "declined", false);
+  FriendEvent(reply, req.meta.uid, uid, "declined", true);
+  reply->body = OkWriter(0).Finish();
+}
+
+void DirectoryService::Block(const Request& req, Reply* reply) {
+  const uint64_t uid = RequirePositive(req.body, "uid");
+  if (uid == req.meta.uid) throw RequestError(Code::kBadRequest, "cannot block yourself");
+  if (!store_->FindUser(uid)) throw RequestError(Code::kNotFound, "no such user");
+  if (!store_->Block(req.meta.uid, uid, net::WallNowMs())) {
+    throw RequestError(Code::kConflict, "blocked already");
+  }
+  // The blocked user is not told; the blocker's other sessions are.
+  FriendEvent(reply, req.meta.uid, uid, "blocked", true);
+  reply->body = OkWriter(0).Finish();
+}
+
+void DirectoryService::Unblock(const Request& req, Reply* reply) {
+  const uint64_t uid = RequirePositive(req.body, "uid");
+  if (!store_->Unblock(req.meta.uid, uid)) throw RequestError(Code::kNotFound, "not blocked");
+  FriendEvent(reply, req.meta.uid, uid, "unblocked", true);
+  reply->body = OkWriter(0).Finish();
+}
+
+void DirectoryService::ListBlocked(const Request& req, Reply* reply) {
+  const uint32_t limit = ListLimit(req.body);
+  std::vector<DirectoryUser> list =
+      store_->Blocked(req.meta.uid, req.body.GetUint("after").value_or(0), limit + 1);
+  const bool more =
+      FitPage(&list, limit, [](const DirectoryUser& u) { return 24 + u.name.size(); });
+  OkWriter w(2);
+  w.Key("users");
+  w.packer().pack_array(static_cast<uint32_t>(list.size()));
+  for (const DirectoryUser& u : list) {
+    w.packer().pack_map(2);
+    w.Key("uid").Uint(u.uid);
+    w.Key("name").Str(u.name);
+  }
+  w.Key("more").Bool(more);
+  reply->body = w.Finish();
 }
 
 void DirectoryService::RemoveFriend(const Request& req, Reply* reply) {
@@ -115,7 +266,7 @@ void DirectoryService::ListFriends(const Request& req, Reply* reply) {
   });
   std::vector<uint64_t> uids;
   for (const DirectoryUser& u : friends) uids.push_back(u.uid);
-  const std::vector<bool> online = OnlineFlags(uids);
+  const std::vector<bool> online = OnlineFlags(req.meta.uid, uids);
   OkWriter w(2);
   w.Key("friends");
   w.packer().pack_array(static_cast<uint32_t>(friends.size()));
@@ -142,7 +293,14 @@ void DirectoryService::CreateGroup(const Request& req, Reply* reply) {
   if (!codec::IsValidUtf8(name) || !codec::IsValidUtf8(desc)) {
     throw RequestError(Code::kBadRequest, "group name and desc must be UTF-8");
   }
+  GroupSettings settings;
+  settings.policy = req.body.GetString("policy").value_or(kPolicyOpen);
+  if (settings.policy != kPolicyOpen && settings.policy != kPolicyRequest &&
+      settings.policy != kPolicyInvite) {
+    throw RequestError(Code::kBadRequest, "policy must be open, request or invite");
+  }
   const uint64_t gid = store_->CreateGroup(req.meta.uid, name, desc);
+  if (settings.policy != kPolicyOpen) store_->SetSettings(gid, settings);
   OkWriter w(1);
   w.Key("gid").Uint(gid);
   reply->body = w.Finish();
@@ -150,10 +308,39 @@ void DirectoryService::CreateGroup(const Request& req, Reply* reply) {
 
 void DirectoryService::JoinGroup(const Request& req, Reply* reply) {
   const uint64_t gid = RequirePositive(req.body, "gid");
-  const std::optional<bool> joined = store_->JoinGroup(gid, req.meta.uid);
-  if (!joined) throw RequestError(Code::kNotFound, "no such group");
-  if (!*joined) throw RequestError(Code::kConflict, "already a member");
-  (void)reply;
+  const uint64_t uid = req.meta.uid;
+  const std::optional<GroupSettings> settings = store_->Settings(gid);
+  if (!settings) throw RequestError(Code::kNotFound, "no such group");
+  if (store_->RoleOf(gid, uid)) throw RequestError(Code::kConflict, "already a member");
+  const std::optional<PendingJoin> pending = store_->FindPending(gid, uid);
+  const bool invited = pending && pending->kind == kPendingInvite;
+  bool waiting = false;
+  if (settings->policy == kPolicyOpen || invited) {
+    Admit(reply, gid, uid, invited ? pending->by : uid);
+  } else if (settings->policy == kPolicyRequest) {
+    if (pending) throw RequestError(Code::kConflict, "your request is pending");
+    store_->AddPending(gid, uid, kPendingRequest, uid, net::WallNowMs());
+    waiting = true;
+    // The admins learn of it (only them: members see joins, not requests).
+    std::vector<uint64_t> admins;
+    for (const GroupMember& m : store_->Members(gid, 0, kAllRows)) {
+      if (m.role == kRoleOwner || m.role == kRoleAdmin) admins.push_back(m.uid);
+    }
+    Push push;
+    push.meta.uids = std::move(admins);
+    push.meta.service = codec::ToWire(codec::Service::kDirectory);
+    push.meta.command = codec::directory::kGroupEvent;
+    codec::MapWriter w(4);
+    w.Key("gid").Uint(gid).Key("event").Str("join_request").Key("uid").Uint(uid);
+    w.Key("by").Uint(uid);
+    push.body = w.Finish();
+    if (!push.meta.uids.empty()) reply->pushes.push_back(std::move(push));
+  } else {
+    throw RequestError(Code::kForbidden, "this group is by invitation only");
+  }
+  OkWriter w(1);
+  w.Key("pending").Bool(waiting);
+  reply->body = w.Finish();
 }
 
 void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
@@ -165,10 +352,11 @@ void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
       throw RequestError(Code::kForbidden, "not a member");
     case LeaveOutcome::kLeft:
     case LeaveOutcome::kOwnerPassed:
+      GroupEvent(reply, gid, "left", {req.meta.uid, req.meta.uid, {}, nullptr}, {req.meta.uid});
+      break;
     case LeaveOutcome::kGroupDeleted:
       break;
   }
-  (void)reply;
 }
 
 void DirectoryService::ListGroups(const Request& req, Reply* reply) {
@@ -204,7 +392,7 @@ void DirectoryService::GroupMembers(const Request& req, Reply* reply) {
   });
   std::vector<uint64_t> uids;
   for (const GroupMember& m : members) uids.push_back(m.uid);
-  const std::vector<bool> online = OnlineFlags(uids);
+  const std::vector<bool> online = OnlineFlags(req.meta.uid, uids);
   OkWriter w(2);
   w.Key("members");
   w.packer().pack_array(static_cast<uint32_t>(members.size()));

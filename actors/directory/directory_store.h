@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,42 @@ struct GroupMember {
 inline constexpr const char* kRoleOwner = "owner";
 inline constexpr uint32_t kAllRows = UINT32_MAX;  // a `limit` that does not limit
 inline constexpr const char* kRoleMember = "member";
+
+// A pending friend request, as either side lists it: `uid` is the other user.
+struct FriendRequest {
+  uint64_t uid = 0;
+  std::string name;
+  int64_t created_ms = 0;
+};
+
+// Groups with roles and join policies (issue 18).
+inline constexpr const char* kRoleAdmin = "admin";
+inline constexpr const char* kPolicyOpen = "open";
+inline constexpr const char* kPolicyRequest = "request";
+inline constexpr const char* kPolicyInvite = "invite";
+inline constexpr const char* kPendingRequest = "request";  // the user asked to join
+inline constexpr const char* kPendingInvite = "invite";    // an admin invited the user
+
+struct GroupSettings {
+  std::string policy = kPolicyOpen;
+  bool muted = false;
+};
+
+struct PendingJoin {
+  uint64_t uid = 0;
+  std::string name;
+  std::string kind;  // kPendingRequest or kPendingInvite
+  uint64_t by = 0;   // who asked or invited
+};
+
+enum class FriendRequestOutcome {
+  kRequested,         // a new pending request
+  kAlreadyRequested,  // it was pending already
+  kBefriended,        // the other side had asked too: friends now
+  kAlreadyFriends,
+  kBlocked,   // the other user blocks the requester
+  kBlocking,  // the requester blocks the other user
+};
 
 enum class LeaveOutcome {
   kNoGroup,       // no such group
@@ -85,6 +122,43 @@ class DirectoryStore {
                                                 uint32_t limit) = 0;
   // Live members of `gid` with uids above `after_uid`, ordered by uid, at most `limit`.
   virtual std::vector<GroupMember> Members(uint64_t gid, uint64_t after_uid, uint32_t limit) = 0;
+
+  // Consent (issue 18). A friend request from `from` to `to`.
+  virtual FriendRequestOutcome RequestFriend(uint64_t from, uint64_t to, int64_t now_ms) = 0;
+  // `me` accepts the pending request of `from`: friends. False: no such request.
+  virtual bool AcceptFriend(uint64_t me, uint64_t from) = 0;
+  // Drops the pending requests between the two, either way. False: there was none.
+  virtual bool DeclineFriend(uint64_t me, uint64_t other) = 0;
+  // Pending requests to `uid` (incoming) or from it, by the other's uid above
+  // `after_uid`, at most `limit`; live users only.
+  virtual std::vector<FriendRequest> FriendRequests(uint64_t uid, bool incoming, uint64_t after_uid,
+                                                    uint32_t limit) = 0;
+  // `uid` blocks `other`: their friendship and requests end. False: blocked already.
+  virtual bool Block(uint64_t uid, uint64_t other, int64_t now_ms) = 0;
+  virtual bool Unblock(uint64_t uid, uint64_t other) = 0;
+  virtual std::vector<DirectoryUser> Blocked(uint64_t uid, uint64_t after_uid, uint32_t limit) = 0;
+  virtual bool AreFriends(uint64_t a, uint64_t b) = 0;
+  // Which of `uids` block `uid`.
+  virtual std::set<uint64_t> BlockersOf(uint64_t uid, const std::vector<uint64_t>& uids) = 0;
+
+  // Groups (issue 18). nullopt: no such group.
+  virtual std::optional<GroupSettings> Settings(uint64_t gid) = 0;
+  virtual void SetSettings(uint64_t gid, const GroupSettings& settings) = 0;
+  // A pending join of `uid`; false when one is pending already (of either kind).
+  virtual bool AddPending(uint64_t gid, uint64_t uid, const std::string& kind, uint64_t by,
+                          int64_t now_ms) = 0;
+  virtual std::optional<PendingJoin> FindPending(uint64_t gid, uint64_t uid) = 0;
+  virtual bool RemovePending(uint64_t gid, uint64_t uid) = 0;
+  virtual std::vector<PendingJoin> PendingJoins(uint64_t gid, uint64_t after_uid,
+                                                uint32_t limit) = 0;
+  // Removes a member (whatever the role); false when not a member.
+  virtual bool RemoveMember(uint64_t gid, uint64_t uid) = 0;
+  // Sets a member's role; false when not a member.
+  virtual bool SetRole(uint64_t gid, uint64_t uid, const std::string& role) = 0;
+  // `to` becomes the owner, the old owner `from` an admin.
+  virtual void TransferOwner(uint64_t gid, uint64_t from, uint64_t to) = 0;
+  // The group, its members and pending joins are gone (its messages stay).
+  virtual void Dissolve(uint64_t gid) = 0;
 };
 
 }  // namespace imbus::actors

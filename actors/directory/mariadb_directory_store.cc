@@ -2,6 +2,7 @@
 
 #include <mysqld_error.h>
 
+#include "actors/db/statements.h"
 #include "actors/db/transaction.h"
 
 namespace imbus::actors {
@@ -197,6 +198,201 @@ std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid, uint64_t a
     out.push_back({row.Uint(0).value_or(0), row.Str(1).value_or(""), row.Str(2).value_or("")});
   }
   return out;
+}
+
+FriendRequestOutcome MariaDbDirectoryStore::RequestFriend(uint64_t from, uint64_t to,
+                                                          int64_t now_ms) {
+  Transaction tx(db_);
+  DbResult r = db_->Query(
+      "SELECT (SELECT COUNT(*) FROM friends WHERE uid = ? AND friend_uid = ?),"
+      "       (SELECT COUNT(*) FROM blocks WHERE uid = ? AND blocked_uid = ?),"
+      "       (SELECT COUNT(*) FROM blocks WHERE uid = ? AND blocked_uid = ?)",
+      {from, to, to, from, from, to});
+  const DbRow& row = r.rows.at(0);
+  if (row.Int(0).value_or(0) > 0) return FriendRequestOutcome::kAlreadyFriends;
+  if (row.Int(1).value_or(0) > 0) return FriendRequestOutcome::kBlocked;
+  if (row.Int(2).value_or(0) > 0) return FriendRequestOutcome::kBlocking;
+  // The other side asked first: this request accepts theirs.
+  if (db_->Query("DELETE FROM friend_requests WHERE from_uid = ? AND to_uid = ?", {to, from})
+          .affected_rows > 0) {
+    db_->Query("INSERT IGNORE INTO friends (uid, friend_uid) VALUES (?, ?), (?, ?)",
+               {from, to, to, from});
+    tx.Commit();
+    return FriendRequestOutcome::kBefriended;
+  }
+  const uint64_t added =
+      db_->Query(
+             "INSERT IGNORE INTO friend_requests (from_uid, to_uid, created_ms) VALUES (?, ?, ?)",
+             {from, to, now_ms})
+          .affected_rows;
+  tx.Commit();
+  return added > 0 ? FriendRequestOutcome::kRequested : FriendRequestOutcome::kAlreadyRequested;
+}
+
+bool MariaDbDirectoryStore::AcceptFriend(uint64_t me, uint64_t from) {
+  Transaction tx(db_);
+  if (db_->Query("DELETE FROM friend_requests WHERE from_uid = ? AND to_uid = ?", {from, me})
+          .affected_rows == 0) {
+    return false;
+  }
+  db_->Query("INSERT IGNORE INTO friends (uid, friend_uid) VALUES (?, ?), (?, ?)",
+             {me, from, from, me});
+  tx.Commit();
+  return true;
+}
+
+bool MariaDbDirectoryStore::DeclineFriend(uint64_t me, uint64_t other) {
+  return db_->Query(
+                "DELETE FROM friend_requests WHERE (from_uid = ? AND to_uid = ?)"
+                " OR (from_uid = ? AND to_uid = ?)",
+                {other, me, me, other})
+             .affected_rows > 0;
+}
+
+std::vector<FriendRequest> MariaDbDirectoryStore::FriendRequests(uint64_t uid, bool incoming,
+                                                                 uint64_t after_uid,
+                                                                 uint32_t limit) {
+  DbResult r =
+      db_->Query(incoming ? "SELECT u.uid, u.name, r.created_ms FROM friend_requests r JOIN users u"
+                            " ON u.uid = r.from_uid AND u.deleted_at IS NULL"
+                            " WHERE r.to_uid = ? AND r.from_uid > ? ORDER BY r.from_uid LIMIT ?"
+                          : "SELECT u.uid, u.name, r.created_ms FROM friend_requests r JOIN users u"
+                            " ON u.uid = r.to_uid AND u.deleted_at IS NULL"
+                            " WHERE r.from_uid = ? AND r.to_uid > ? ORDER BY r.to_uid LIMIT ?",
+                 {uid, after_uid, uint64_t{limit}});
+  std::vector<FriendRequest> out;
+  for (const DbRow& row : r.rows) {
+    out.push_back({row.Uint(0).value_or(0), row.Str(1).value_or(""), row.Int(2).value_or(0)});
+  }
+  return out;
+}
+
+bool MariaDbDirectoryStore::Block(uint64_t uid, uint64_t other, int64_t now_ms) {
+  Transaction tx(db_);
+  const uint64_t added =
+      db_->Query("INSERT IGNORE INTO blocks (uid, blocked_uid, created_ms) VALUES (?, ?, ?)",
+                 {uid, other, now_ms})
+          .affected_rows;
+  db_->Query(
+      "DELETE FROM friends WHERE (uid = ? AND friend_uid = ?) OR (uid = ? AND friend_uid = ?)",
+      {uid, other, other, uid});
+  db_->Query(
+      "DELETE FROM friend_requests WHERE (from_uid = ? AND to_uid = ?)"
+      " OR (from_uid = ? AND to_uid = ?)",
+      {uid, other, other, uid});
+  tx.Commit();
+  return added > 0;
+}
+
+bool MariaDbDirectoryStore::Unblock(uint64_t uid, uint64_t other) {
+  return db_->Query("DELETE FROM blocks WHERE uid = ? AND blocked_uid = ?", {uid, other})
+             .affected_rows > 0;
+}
+
+std::vector<DirectoryUser> MariaDbDirectoryStore::Blocked(uint64_t uid, uint64_t after_uid,
+                                                          uint32_t limit) {
+  return ToUsers(db_->Query(
+      "SELECT u.uid, u.name FROM blocks b JOIN users u ON u.uid = b.blocked_uid"
+      " AND u.deleted_at IS NULL WHERE b.uid = ? AND b.blocked_uid > ? ORDER BY b.blocked_uid"
+      " LIMIT ?",
+      {uid, after_uid, uint64_t{limit}}));
+}
+
+bool MariaDbDirectoryStore::AreFriends(uint64_t a, uint64_t b) {
+  return !db_->Query("SELECT 1 FROM friends WHERE uid = ? AND friend_uid = ?", {a, b}).rows.empty();
+}
+
+std::set<uint64_t> MariaDbDirectoryStore::BlockersOf(uint64_t uid,
+                                                     const std::vector<uint64_t>& uids) {
+  std::set<uint64_t> out;
+  for (const Slice& sl : Slices(uids.size(), true)) {
+    std::vector<DbParam> params;
+    params.emplace_back(uid);
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(uids[sl.Row(k)]);
+    const std::string sql =
+        Repeat("SELECT uid FROM blocks WHERE blocked_uid = ? AND uid IN (", "?", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
+  }
+  return out;
+}
+
+std::optional<GroupSettings> MariaDbDirectoryStore::Settings(uint64_t gid) {
+  DbResult r = db_->Query("SELECT join_policy, muted FROM chat_groups WHERE gid = ?", {gid});
+  if (r.rows.empty()) return std::nullopt;
+  return GroupSettings{r.rows[0].Str(0).value_or(kPolicyOpen), r.rows[0].Int(1).value_or(0) != 0};
+}
+
+void MariaDbDirectoryStore::SetSettings(uint64_t gid, const GroupSettings& settings) {
+  db_->Query("UPDATE chat_groups SET join_policy = ?, muted = ? WHERE gid = ?",
+             {std::string_view(settings.policy), int64_t{settings.muted ? 1 : 0}, gid});
+}
+
+bool MariaDbDirectoryStore::AddPending(uint64_t gid, uint64_t uid, const std::string& kind,
+                                       uint64_t by, int64_t now_ms) {
+  return db_->Query(
+                "INSERT IGNORE INTO group_pending (gid, uid, kind, by_uid, created_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                {gid, uid, std::string_view(kind), by, now_ms})
+             .affected_rows > 0;
+}
+
+std::optional<PendingJoin> MariaDbDirectoryStore::FindPending(uint64_t gid, uint64_t uid) {
+  DbResult r =
+      db_->Query("SELECT kind, by_uid FROM group_pending WHERE gid = ? AND uid = ?", {gid, uid});
+  if (r.rows.empty()) return std::nullopt;
+  return PendingJoin{uid, "", r.rows[0].Str(0).value_or(""), r.rows[0].Uint(1).value_or(0)};
+}
+
+bool MariaDbDirectoryStore::RemovePending(uint64_t gid, uint64_t uid) {
+  return db_->Query("DELETE FROM group_pending WHERE gid = ? AND uid = ?", {gid, uid})
+             .affected_rows > 0;
+}
+
+std::vector<PendingJoin> MariaDbDirectoryStore::PendingJoins(uint64_t gid, uint64_t after_uid,
+                                                             uint32_t limit) {
+  DbResult r = db_->Query(
+      "SELECT p.uid, u.name, p.kind, p.by_uid FROM group_pending p JOIN users u"
+      " ON u.uid = p.uid AND u.deleted_at IS NULL WHERE p.gid = ? AND p.uid > ?"
+      " ORDER BY p.uid LIMIT ?",
+      {gid, after_uid, uint64_t{limit}});
+  std::vector<PendingJoin> out;
+  for (const DbRow& row : r.rows) {
+    out.push_back({row.Uint(0).value_or(0), row.Str(1).value_or(""), row.Str(2).value_or(""),
+                   row.Uint(3).value_or(0)});
+  }
+  return out;
+}
+
+bool MariaDbDirectoryStore::RemoveMember(uint64_t gid, uint64_t uid) {
+  return db_->Query("DELETE FROM group_members WHERE gid = ? AND uid = ?", {gid, uid})
+             .affected_rows > 0;
+}
+
+bool MariaDbDirectoryStore::SetRole(uint64_t gid, uint64_t uid, const std::string& role) {
+  // found rows, not changed ones: setting the same role is no failure
+  DbResult r = db_->Query("SELECT 1 FROM group_members WHERE gid = ? AND uid = ?", {gid, uid});
+  if (r.rows.empty()) return false;
+  db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+             {std::string_view(role), gid, uid});
+  return true;
+}
+
+void MariaDbDirectoryStore::TransferOwner(uint64_t gid, uint64_t from, uint64_t to) {
+  Transaction tx(db_);
+  db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+             {std::string_view(kRoleAdmin), gid, from});
+  db_->Query("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?",
+             {std::string_view(kRoleOwner), gid, to});
+  db_->Query("UPDATE chat_groups SET owner_uid = ? WHERE gid = ?", {to, gid});
+  tx.Commit();
+}
+
+void MariaDbDirectoryStore::Dissolve(uint64_t gid) {
+  Transaction tx(db_);
+  db_->Query("DELETE FROM group_pending WHERE gid = ?", {gid});
+  db_->Query("DELETE FROM group_members WHERE gid = ?", {gid});
+  db_->Query("DELETE FROM chat_groups WHERE gid = ?", {gid});
+  tx.Commit();
 }
 
 }  // namespace imbus::actors

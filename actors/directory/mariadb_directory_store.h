@@ -29,6 +29,27 @@ class MariaDbDirectoryStore : public DirectoryStore {
   LeaveOutcome LeaveGroup(uint64_t gid, uint64_t uid) override;
   std::vector<GroupMembership> GroupsOf(uint64_t uid, uint64_t after_gid, uint32_t limit) override;
   std::vector<GroupMember> Members(uint64_t gid, uint64_t after_uid, uint32_t limit) override;
+  FriendRequestOutcome RequestFriend(uint64_t from, uint64_t to, int64_t now_ms) override;
+  bool AcceptFriend(uint64_t me, uint64_t from) override;
+  bool DeclineFriend(uint64_t me, uint64_t other) override;
+  std::vector<FriendRequest> FriendRequests(uint64_t uid, bool incoming, uint64_t after_uid,
+                                            uint32_t limit) override;
+  bool Block(uint64_t uid, uint64_t other, int64_t now_ms) override;
+  bool Unblock(uint64_t uid, uint64_t other) override;
+  std::vector<DirectoryUser> Blocked(uint64_t uid, uint64_t after_uid, uint32_t limit) override;
+  bool AreFriends(uint64_t a, uint64_t b) override;
+  std::set<uint64_t> BlockersOf(uint64_t uid, const std::vector<uint64_t>& uids) override;
+  std::optional<GroupSettings> Settings(uint64_t gid) override;
+  void SetSettings(uint64_t gid, const GroupSettings& settings) override;
+  bool AddPending(uint64_t gid, uint64_t uid, const std::string& kind, uint64_t by,
+                  int64_t now_ms) override;
+  std::optional<PendingJoin> FindPending(uint64_t gid, uint64_t uid) override;
+  bool RemovePending(uint64_t gid, uint64_t uid) override;
+  std::vector<PendingJoin> PendingJoins(uint64_t gid, uint64_t after_uid, uint32_t limit) override;
+  bool RemoveMember(uint64_t gid, uint64_t uid) override;
+  bool SetRole(uint64_t gid, uint64_t uid, const std::string& role) override;
+  void TransferOwner(uint64_t gid, uint64_t from, uint64_t to) override;
+  void Dissolve(uint64_t gid) override;
 
   // The users per block, as the page lookup uses them (tests, benchmarks).
   static constexpr uint64_t kBlockSize = 1024;

@@ -136,4 +136,144 @@ std::vector<GroupMember> MemoryDirectoryStore::Members(uint64_t gid, uint64_t af
   return out;
 }
 
+FriendRequestOutcome MemoryDirectoryStore::RequestFriend(uint64_t from, uint64_t to,
+                                                         int64_t now_ms) {
+  if (friends_.count({from, to}) > 0) return FriendRequestOutcome::kAlreadyFriends;
+  if (blocks_.count({to, from}) > 0) return FriendRequestOutcome::kBlocked;
+  if (blocks_.count({from, to}) > 0) return FriendRequestOutcome::kBlocking;
+  if (requests_.erase({to, from}) > 0) {
+    AddFriends(from, to);
+    return FriendRequestOutcome::kBefriended;
+  }
+  return requests_.emplace(std::make_pair(from, to), now_ms).second
+             ? FriendRequestOutcome::kRequested
+             : FriendRequestOutcome::kAlreadyRequested;
+}
+
+bool MemoryDirectoryStore::AcceptFriend(uint64_t me, uint64_t from) {
+  if (requests_.erase({from, me}) == 0) return false;
+  AddFriends(me, from);
+  return true;
+}
+
+bool MemoryDirectoryStore::DeclineFriend(uint64_t me, uint64_t other) {
+  return requests_.erase({other, me}) + requests_.erase({me, other}) > 0;
+}
+
+std::vector<FriendRequest> MemoryDirectoryStore::FriendRequests(uint64_t uid, bool incoming,
+                                                                uint64_t after_uid,
+                                                                uint32_t limit) {
+  std::map<uint64_t, FriendRequest> found;
+  for (const auto& [key, ms] : requests_) {
+    const uint64_t other = incoming ? key.first : key.second;
+    if ((incoming ? key.second : key.first) != uid || other <= after_uid) continue;
+    if (auto u = FindUser(other)) found[other] = FriendRequest{other, u->name, ms};
+  }
+  std::vector<FriendRequest> out;
+  for (auto& [other, r] : found) {
+    if (out.size() >= limit) break;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool MemoryDirectoryStore::Block(uint64_t uid, uint64_t other, int64_t /*now_ms*/) {
+  RemoveFriends(uid, other);
+  DeclineFriend(uid, other);
+  return blocks_.insert({uid, other}).second;
+}
+
+bool MemoryDirectoryStore::Unblock(uint64_t uid, uint64_t other) {
+  return blocks_.erase({uid, other}) > 0;
+}
+
+std::vector<DirectoryUser> MemoryDirectoryStore::Blocked(uint64_t uid, uint64_t after_uid,
+                                                         uint32_t limit) {
+  std::vector<DirectoryUser> out;
+  for (auto it = blocks_.upper_bound({uid, after_uid});
+       it != blocks_.end() && it->first == uid && out.size() < limit; ++it) {
+    if (auto u = FindUser(it->second)) out.push_back(*u);
+  }
+  return out;
+}
+
+bool MemoryDirectoryStore::AreFriends(uint64_t a, uint64_t b) { return friends_.count({a, b}) > 0; }
+
+std::set<uint64_t> MemoryDirectoryStore::BlockersOf(uint64_t uid,
+                                                    const std::vector<uint64_t>& uids) {
+  std::set<uint64_t> out;
+  for (uint64_t u : uids) {
+    if (blocks_.count({u, uid}) > 0) out.insert(u);
+  }
+  return out;
+}
+
+std::optional<GroupSettings> MemoryDirectoryStore::Settings(uint64_t gid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  return it->second.settings;
+}
+
+void MemoryDirectoryStore::SetSettings(uint64_t gid, const GroupSettings& settings) {
+  if (auto it = groups_.find(gid); it != groups_.end()) it->second.settings = settings;
+}
+
+bool MemoryDirectoryStore::AddPending(uint64_t gid, uint64_t uid, const std::string& kind,
+                                      uint64_t by, int64_t /*now_ms*/) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return false;
+  return it->second.pending.emplace(uid, PendingJoin{uid, "", kind, by}).second;
+}
+
+std::optional<PendingJoin> MemoryDirectoryStore::FindPending(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return std::nullopt;
+  auto p = it->second.pending.find(uid);
+  if (p == it->second.pending.end()) return std::nullopt;
+  return p->second;
+}
+
+bool MemoryDirectoryStore::RemovePending(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  return it != groups_.end() && it->second.pending.erase(uid) > 0;
+}
+
+std::vector<PendingJoin> MemoryDirectoryStore::PendingJoins(uint64_t gid, uint64_t after_uid,
+                                                            uint32_t limit) {
+  std::vector<PendingJoin> out;
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return out;
+  for (auto p = it->second.pending.upper_bound(after_uid);
+       p != it->second.pending.end() && out.size() < limit; ++p) {
+    if (auto u = FindUser(p->first)) {
+      PendingJoin j = p->second;
+      j.name = u->name;
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+bool MemoryDirectoryStore::RemoveMember(uint64_t gid, uint64_t uid) {
+  auto it = groups_.find(gid);
+  return it != groups_.end() && it->second.members.erase(uid) > 0;
+}
+
+bool MemoryDirectoryStore::SetRole(uint64_t gid, uint64_t uid, const std::string& role) {
+  auto it = groups_.find(gid);
+  if (it == groups_.end()) return false;
+  auto m = it->second.members.find(uid);
+  if (m == it->second.members.end()) return false;
+  m->second.role = role;
+  return true;
+}
+
+void MemoryDirectoryStore::TransferOwner(uint64_t gid, uint64_t from, uint64_t to) {
+  SetRole(gid, from, kRoleAdmin);
+  SetRole(gid, to, kRoleOwner);
+  if (auto it = groups_.find(gid); it != groups_.end()) it->second.record.owner_uid = to;
+}
+
+void MemoryDirectoryStore::Dissolve(uint64_t gid) { groups_.erase(gid); }
+
 }  // namespace imbus::actors

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ class MsgService : public Service {
     // The broker's session table, to find recipients without a live session who get
     // an offline push (push_outbox rows). nullptr: no push notifications.
     Sessions* sessions = nullptr;
+    // Issue 18: how long after sending a message its sender may recall / edit it.
+    int64_t recall_window_ms = 2 * 60 * 1000;
+    int64_t edit_window_ms = 24 * 3600 * 1000;
+    // READ receipts of one reader in one conversation are held this long after the
+    // first ACK that raised its position; one push then carries the highest seq.
+    int64_t read_coalesce_ms = 300;
+    // At most one TYPING notice per user and conversation this often (per worker).
+    int64_t typing_interval_ms = 1500;
   };
 
   MsgService(Db* db, Options options);
@@ -32,8 +41,24 @@ class MsgService : public Service {
   void Handle(const Request& req, Reply* reply) override;
   bool Batchable(uint16_t command) const override;
   void HandleBatch(std::vector<BatchItem>& items) override;
+  int64_t TakeDeferred(int64_t now_ms, std::vector<Push>* out) override;
 
  private:
+  void Typing(const Request& req, Reply* reply);
+  void RecallOrEdit(const Request& req, Reply* reply, bool recall);
+  void Delete(const Request& req, Reply* reply);
+  void SetPrefs(const Request& req, Reply* reply);
+  // Every member of the conversation (direct: both users; group: its members).
+  std::vector<uint64_t> MembersOf(const ConvId& id);
+
+  // A READ receipt waiting to be pushed (coalesced by (conv, reader)).
+  struct PendingRead {
+    ConvId id;
+    uint64_t seq = 0;
+    int64_t due_ms = 0;
+  };
+  std::map<std::pair<std::string, uint64_t>, PendingRead> reads_;
+  std::map<std::pair<std::string, uint64_t>, int64_t> last_typing_;  // -> ms
   void Ack(const Request& req, Reply* reply);
   void Sync(const Request& req, Reply* reply);
   void History(const Request& req, Reply* reply);

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/db/statements.h"
+#include "actors/msg/msg_rules.h"
 
 namespace imbus::actors::msg {
 namespace {
@@ -24,8 +25,9 @@ bool Retryable(unsigned code) {
   return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT || code == ER_DUP_ENTRY;
 }
 
-// Columns: conv, seq, sender, ts, text, cmid, gid.
-constexpr const char* kMessageColumns = "m.conv, m.seq, m.sender, m.ts, m.text, m.cmid, m.gid";
+// Columns: conv, seq, sender, ts, text, cmid, gid, recalled, edited_ts.
+constexpr const char* kMessageColumns =
+    "m.conv, m.seq, m.sender, m.ts, m.text, m.cmid, m.gid, m.recalled, m.edited_ts";
 
 StoredMessage MessageFromRow(const DbRow& row) {
   StoredMessage m;
@@ -36,6 +38,8 @@ StoredMessage MessageFromRow(const DbRow& row) {
   m.text = row.Str(4).value_or("");
   m.cmid = row.Str(5).value_or("");
   m.gid = row.Uint(6).value_or(0);
+  m.recalled = row.Int(7).value_or(0) != 0;
+  m.edited_ts = row.Int(8).value_or(0);
   return m;
 }
 
@@ -409,11 +413,13 @@ uint64_t MsgStore::LastSeq(const std::string& conv) {
   return r.rows.empty() ? 0 : r.rows[0].Uint(0).value_or(0);
 }
 
-void MsgStore::Ack(uint64_t uid, const std::string& conv, uint64_t seq) {
-  db_->Query(
-      "INSERT INTO acks (uid, conv, acked_seq) VALUES (?, ?, ?)"
-      " ON DUPLICATE KEY UPDATE acked_seq = GREATEST(acked_seq, VALUES(acked_seq))",
-      {uid, std::string_view(conv), seq});
+bool MsgStore::Ack(uint64_t uid, const std::string& conv, uint64_t seq) {
+  // affected_rows: 1 inserted, 2 raised, 0 unchanged.
+  return db_->Query(
+                "INSERT INTO acks (uid, conv, acked_seq) VALUES (?, ?, ?)"
+                " ON DUPLICATE KEY UPDATE acked_seq = GREATEST(acked_seq, VALUES(acked_seq))",
+                {uid, std::string_view(conv), seq})
+             .affected_rows > 0;
 }
 
 // The caller's conversations: direct ones from user_convs; group ones from
@@ -430,20 +436,25 @@ std::vector<StoredMessage> MsgStore::Sync(uint64_t uid, uint64_t limit) {
                      " LEFT JOIN acks a ON a.uid = ? AND a.conv = c.conv"
                      " JOIN messages m ON m.conv = c.conv AND m.seq > COALESCE(a.acked_seq, 0)"
                      "                AND m.ts >= c.since_ms"
+                     " LEFT JOIN hidden_messages h ON h.uid = ? AND h.conv = m.conv"
+                     "                AND h.seq = m.seq"
+                     " WHERE h.uid IS NULL"
                      " ORDER BY m.ts, m.conv, m.seq LIMIT ?",
-                 {uid, uid, uid, limit});
+                 {uid, uid, uid, uid, limit});
   std::vector<StoredMessage> out;
   for (const DbRow& row : r.rows) out.push_back(MessageFromRow(row));
   return out;
 }
 
-std::vector<StoredMessage> MsgStore::History(const std::string& conv, uint64_t before,
+std::vector<StoredMessage> MsgStore::History(uint64_t uid, const std::string& conv, uint64_t before,
                                              uint64_t limit) {
   if (before == 0) before = UINT64_MAX;
   DbResult r = db_->Query(std::string("SELECT ") + kMessageColumns +
-                              " FROM messages m WHERE m.conv = ? AND m.seq < ?"
+                              " FROM messages m LEFT JOIN hidden_messages h ON h.uid = ?"
+                              " AND h.conv = m.conv AND h.seq = m.seq"
+                              " WHERE m.conv = ? AND m.seq < ? AND h.uid IS NULL"
                               " ORDER BY m.seq DESC LIMIT ?",
-                          {std::string_view(conv), before, limit});
+                          {uid, std::string_view(conv), before, limit});
   std::vector<StoredMessage> out;
   for (const DbRow& row : r.rows) out.push_back(MessageFromRow(row));
   return out;
@@ -466,9 +477,166 @@ std::vector<ConvState> MsgStore::Conversations(uint64_t uid, const std::string& 
       {uid, std::string_view(after), uid, uid, std::string_view(after), limit});
   std::vector<ConvState> out;
   for (const DbRow& row : r.rows) {
-    out.push_back({row.Str(0).value_or(""), row.Uint(1).value_or(0), row.Uint(2).value_or(0)});
+    out.push_back({row.Str(0).value_or(""), row.Uint(1).value_or(0), row.Uint(2).value_or(0), {}});
+  }
+  // How far the other side of each direct conversation has read: by primary key,
+  // one statement for the page; a peer with read receipts off is left out.
+  std::vector<std::pair<uint64_t, ConvState*>> peers;
+  for (ConvState& c : out) {
+    std::optional<ConvId> id = ParseConv(c.conv);
+    if (!id || id->group || id->lo == id->hi) continue;
+    peers.emplace_back(id->Peer(uid), &c);
+  }
+  for (const Slice& sl : Slices(peers.size(), true)) {
+    std::vector<DbParam> params;
+    std::map<std::pair<uint64_t, std::string_view>, ConvState*> by_key;
+    for (size_t k = 0; k < sl.size; ++k) {
+      const auto& [peer, c] = peers[sl.Row(k)];
+      params.emplace_back(peer);
+      params.emplace_back(std::string_view(c->conv));
+      by_key[{peer, std::string_view(c->conv)}] = c;
+      c->peer_acked_seq = 0;
+    }
+    const std::string sql =
+        Repeat("SELECT a.uid, a.conv, a.acked_seq FROM acks a WHERE (a.uid, a.conv) IN (", "(?,?)",
+               ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      const std::string conv = row.Str(1).value_or("");
+      auto it = by_key.find({row.Uint(0).value_or(0), std::string_view(conv)});
+      if (it != by_key.end()) it->second->peer_acked_seq = row.Uint(2).value_or(0);
+    }
+    std::set<uint64_t> silent;
+    std::vector<DbParam> uids;
+    for (size_t k = 0; k < sl.size; ++k) uids.emplace_back(peers[sl.Row(k)].first);
+    const std::string prefs = Repeat(
+        "SELECT uid FROM user_prefs WHERE read_receipts = 0 AND uid IN (", "?", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(prefs, uids).rows) silent.insert(row.Uint(0).value_or(0));
+    for (size_t k = 0; k < sl.size; ++k) {
+      if (silent.count(peers[sl.Row(k)].first) != 0)
+        peers[sl.Row(k)].second->peer_acked_seq.reset();
+    }
   }
   return out;
+}
+
+bool MsgStore::ReadReceipts(uint64_t uid) {
+  DbResult r = db_->Query("SELECT read_receipts FROM user_prefs WHERE uid = ?", {uid});
+  return r.rows.empty() || r.rows[0].Int(0).value_or(1) != 0;
+}
+
+void MsgStore::SetReadReceipts(uint64_t uid, bool on) {
+  db_->Query(
+      "INSERT INTO user_prefs (uid, read_receipts) VALUES (?, ?)"
+      " ON DUPLICATE KEY UPDATE read_receipts = VALUES(read_receipts)",
+      {uid, int64_t{on ? 1 : 0}});
+}
+
+std::set<uint64_t> MsgStore::BlockedBy(uint64_t uid, const std::vector<uint64_t>& uids) {
+  std::set<uint64_t> out;
+  for (const Slice& sl : Slices(uids.size(), true)) {
+    std::vector<DbParam> params;
+    params.emplace_back(uid);
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(uids[sl.Row(k)]);
+    const std::string sql =
+        Repeat("SELECT uid FROM blocks WHERE blocked_uid = ? AND uid IN (", "?", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
+  }
+  return out;
+}
+
+MsgStore::Recipients MsgStore::CheckRecipients(const std::set<std::pair<uint64_t, uint64_t>>& pairs,
+                                               bool devices) {
+  Recipients out;
+  const std::vector<std::pair<uint64_t, uint64_t>> list(pairs.begin(), pairs.end());
+  for (const Slice& sl : Slices(list.size(), false)) {
+    // One round trip: the live recipients (kind 0), the blocks among the pairs (kind
+    // 1, blocker and blocked), by primary key, and with `devices` the recipients with
+    // a push device token (kind 2). No block rows: as cheap as before.
+    std::vector<DbParam> params;
+    std::string sql = "SELECT 0, uid, 0 FROM users WHERE deleted_at IS NULL AND uid IN (";
+    for (size_t k = 0; k < sl.count; ++k) {
+      sql += k == 0 ? "?" : ",?";
+      params.emplace_back(list[sl.begin + k].first);
+    }
+    sql += ") UNION ALL SELECT 1, uid, blocked_uid FROM blocks WHERE (uid, blocked_uid) IN (";
+    for (size_t k = 0; k < sl.count; ++k) {
+      sql += k == 0 ? "(?,?)" : ",(?,?)";
+      params.emplace_back(list[sl.begin + k].first);
+      params.emplace_back(list[sl.begin + k].second);
+    }
+    sql += ")";
+    if (devices) {
+      sql += " UNION ALL SELECT DISTINCT 2, uid, 0 FROM push_devices WHERE uid IN (";
+      for (size_t k = 0; k < sl.count; ++k) {
+        sql += k == 0 ? "?" : ",?";
+        params.emplace_back(list[sl.begin + k].first);
+      }
+      sql += ")";
+    }
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      const uint64_t kind = row.Uint(0).value_or(0), a = row.Uint(1).value_or(0);
+      if (kind == 0) {
+        out.live.insert(a);
+      } else if (kind == 1) {
+        out.blocks.insert({a, row.Uint(2).value_or(0)});
+      } else {
+        out.with_devices.insert(a);
+      }
+    }
+  }
+  return out;
+}
+
+MsgStore::GroupInfo MsgStore::Group(uint64_t gid) {
+  GroupInfo g;
+  DbResult r = db_->Query(
+      "SELECT g.muted, m.uid, m.role FROM chat_groups g"
+      " LEFT JOIN group_members m ON m.gid = g.gid WHERE g.gid = ?",
+      {gid});
+  for (const DbRow& row : r.rows) {
+    g.exists = true;
+    g.muted = row.Int(0).value_or(0) != 0;
+    if (row.IsNull(1)) continue;
+    const uint64_t uid = row.Uint(1).value_or(0);
+    g.members.push_back(uid);
+    const std::string role = row.Str(2).value_or("");
+    if (role == "owner" || role == "admin") g.admins.insert(uid);
+  }
+  return g;
+}
+
+ChangeOutcome MsgStore::Change(const std::string& conv, uint64_t seq, uint64_t sender, bool recall,
+                               const std::string& text, int64_t now_ms, int64_t not_before_ms) {
+  DbResult r = recall
+                   ? db_->Query(
+                         "UPDATE messages SET text = '', recalled = 1, edited_ts = 0"
+                         " WHERE conv = ? AND seq = ? AND sender = ? AND recalled = 0 AND ts >= ?",
+                         {std::string_view(conv), seq, sender, not_before_ms})
+                   : db_->Query(
+                         "UPDATE messages SET text = ?, edited_ts = ?"
+                         " WHERE conv = ? AND seq = ? AND sender = ? AND recalled = 0 AND ts >= ?",
+                         {std::string_view(text), now_ms, std::string_view(conv), seq, sender,
+                          not_before_ms});
+  if (r.affected_rows > 0) return ChangeOutcome::kDone;
+  std::optional<StoredMessage> m = Find(conv, seq);
+  if (!m) return ChangeOutcome::kNoMessage;
+  if (m->from != sender) return ChangeOutcome::kNotSender;
+  if (m->recalled) return ChangeOutcome::kRecalled;
+  if (m->ts < not_before_ms) return ChangeOutcome::kTooLate;
+  return ChangeOutcome::kDone;  // an edit to the same text in the same millisecond
+}
+
+std::optional<StoredMessage> MsgStore::Find(const std::string& conv, uint64_t seq) {
+  DbResult r = db_->Query(
+      std::string("SELECT ") + kMessageColumns + " FROM messages m WHERE m.conv = ? AND m.seq = ?",
+      {std::string_view(conv), seq});
+  if (r.rows.empty()) return std::nullopt;
+  return MessageFromRow(r.rows[0]);
+}
+
+void MsgStore::Hide(uint64_t uid, const std::string& conv, uint64_t seq) {
+  db_->Query("INSERT IGNORE INTO hidden_messages (uid, conv, seq) VALUES (?, ?, ?)",
+             {uid, std::string_view(conv), seq});
 }
 
 }  // namespace imbus::actors::msg

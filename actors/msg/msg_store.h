@@ -49,7 +49,13 @@ struct ConvState {
   std::string conv;
   uint64_t last_seq = 0;
   uint64_t acked_seq = 0;
+  // Direct conversations with another user: how far that user has read, unless
+  // they turned read receipts off (then nullopt).
+  std::optional<uint64_t> peer_acked_seq;
 };
+
+// Outcomes of a recall or an edit (MsgStore::Change).
+enum class ChangeOutcome { kDone, kNoMessage, kNotSender, kRecalled, kTooLate };
 
 enum class Membership { kNoGroup, kNotMember, kMember };
 
@@ -78,12 +84,47 @@ class MsgStore {
   std::vector<uint64_t> GroupMembers(uint64_t gid);
   uint64_t LastSeq(const std::string& conv);  // 0 when the conversation has no message
 
-  // Raises the acked position of (uid, conv) to seq; never lowers it.
-  void Ack(uint64_t uid, const std::string& conv, uint64_t seq);
-  // Messages after uid's acked positions, oldest first (ts, conv, seq), at most limit.
+  // Raises the acked position of (uid, conv) to seq; never lowers it. True when it
+  // rose.
+  bool Ack(uint64_t uid, const std::string& conv, uint64_t seq);
+  // Messages after uid's acked positions, oldest first (ts, conv, seq), at most
+  // limit; not those uid deleted from its view.
   std::vector<StoredMessage> Sync(uint64_t uid, uint64_t limit);
-  // Newest first, seq < before (before == 0: from the newest).
-  std::vector<StoredMessage> History(const std::string& conv, uint64_t before, uint64_t limit);
+  // Newest first, seq < before (before == 0: from the newest); not those uid deleted
+  // from its view.
+  std::vector<StoredMessage> History(uint64_t uid, const std::string& conv, uint64_t before,
+                                     uint64_t limit);
+
+  // Issue 18. Whether uid sends read receipts (user_prefs; default yes).
+  bool ReadReceipts(uint64_t uid);
+  void SetReadReceipts(uint64_t uid, bool on);
+  // Which of `uids` (other users) block `uid`: one query.
+  std::set<uint64_t> BlockedBy(uint64_t uid, const std::vector<uint64_t>& uids);
+  // Direct recipients of a SEND batch in one statement: which are live users, and
+  // which (recipient, sender) pairs are blocks (the recipient blocks the sender).
+  struct Recipients {
+    std::set<uint64_t> live;
+    std::set<std::pair<uint64_t, uint64_t>> blocks;  // (blocker, blocked)
+    std::set<uint64_t> with_devices;                 // with a push device token
+  };
+  // `devices`: also which recipients have a push device token (same statement).
+  Recipients CheckRecipients(const std::set<std::pair<uint64_t, uint64_t>>& pairs,
+                             bool devices = false);
+  // Group members with the group's muted flag and each one's role, one statement.
+  struct GroupInfo {
+    bool exists = false;
+    bool muted = false;
+    std::vector<uint64_t> members;
+    std::set<uint64_t> admins;  // owner and admins
+  };
+  GroupInfo Group(uint64_t gid);
+  // Recall (text removed, recalled set) or edit (new text, edited_ts) message
+  // (conv, seq) of `sender`, if sent at or after `not_before_ms` and not recalled.
+  ChangeOutcome Change(const std::string& conv, uint64_t seq, uint64_t sender, bool recall,
+                       const std::string& text, int64_t now_ms, int64_t not_before_ms);
+  std::optional<StoredMessage> Find(const std::string& conv, uint64_t seq);
+  // Hides (conv, seq) from uid's SYNC and HISTORY.
+  void Hide(uint64_t uid, const std::string& conv, uint64_t seq);
   // uid's conversations that have a message, with ids above `after` in id order, at
   // most `limit`.
   std::vector<ConvState> Conversations(uint64_t uid, const std::string& after, uint64_t limit);

@@ -63,8 +63,9 @@ std::string NewTicket() {
   return std::string(hex, 2 * sizeof bytes);
 }
 
-PresenceService::PresenceService(std::unique_ptr<DirectoryStore> store, Sessions* sessions)
-    : store_(std::move(store)), sessions_(sessions) {
+PresenceService::PresenceService(std::unique_ptr<DirectoryStore> store, Sessions* sessions,
+                                 Options options)
+    : store_(std::move(store)), sessions_(sessions), options_(options) {
   // Idempotent and thread-safe; the actor host has usually done it already.
   if (sodium_init() < 0) throw std::runtime_error("sodium_init failed");
   Handles(codec::presence::kIsOnline, &PresenceService::IsOnline);
@@ -76,9 +77,20 @@ void PresenceService::RequireUser(uint64_t uid) {
   if (!store_->FindUser(uid)) throw RequestError(Code::kNotFound, "no such user");
 }
 
+bool PresenceService::MaySee(uint64_t caller, uint64_t uid) {
+  if (caller == uid) return true;
+  if (!options_.immediate_friends) {
+    if (store_->AreFriends(caller, uid)) return true;
+    RequireUser(uid);
+    throw RequestError(Code::kForbidden, "not a friend");
+  }
+  return store_->BlockersOf(caller, {uid}).empty();
+}
+
 void PresenceService::IsOnline(const Request& req, Reply* reply) {
   const uint64_t uid = RequirePositive(req.body, "uid");
-  const bool online = sessions_->Online({uid}).at(0);
+  const bool visible = MaySee(req.meta.uid, uid);
+  const bool online = visible && sessions_->Online({uid}).at(0);
   if (!online) RequireUser(uid);  // a live session implies a live user
   OkWriter w(1);
   w.Key("online").Bool(online);
@@ -88,8 +100,10 @@ void PresenceService::IsOnline(const Request& req, Reply* reply) {
 void PresenceService::PeerAddr(const Request& req, Reply* reply) {
   const uint64_t uid = RequirePositive(req.body, "uid");
   if (uid == req.meta.uid) throw RequestError(Code::kBadRequest, "cannot ask for your own address");
+  const bool visible = MaySee(req.meta.uid, uid);
   // One lookup for both: the target's sessions and the caller's own.
-  const std::vector<codec::UserSessions> found = sessions_->Lookup({uid, req.meta.uid});
+  std::vector<codec::UserSessions> found = sessions_->Lookup({uid, req.meta.uid});
+  if (!visible) found.at(0).sessions.clear();  // blocked: as if offline
   const std::vector<codec::SessionInfo>& target = found.at(0).sessions;
   if (target.empty()) {
     RequireUser(uid);

@@ -5,8 +5,9 @@
 // come from the DirectoryStore. One instance per worker thread.
 //
 // Choices where PROTOCOL.md is silent:
-// - IS_ONLINE / PEER_ADDR for a uid that is not a live user: NOT_FOUND (checked in
-//   the store only when the uid has no session); PEER_ADDR to yourself: BAD_REQUEST.
+// - IS_ONLINE / PEER_ADDR for a uid that is not a live user: NOT_FOUND; for a live
+//   user who is not a friend: FORBIDDEN (issue 18; --immediate-friends: answered,
+//   but offline when that user blocks the caller); PEER_ADDR to yourself: BAD_REQUEST.
 // - PEER_ADDR with several devices online picks the target's most recent session.
 // - A `local` address is given only when that session declared both local_host and
 //   p2p_port at LOGIN, and the local_host is UTF-8; `public` whenever the edge saw
@@ -24,7 +25,14 @@ namespace imbus::actors {
 
 class PresenceService : public Service {
  public:
-  PresenceService(std::unique_ptr<DirectoryStore> store, Sessions* sessions);
+  struct Options {
+    // Legacy (--immediate-friends): IS_ONLINE and PEER_ADDR answer about anyone who
+    // does not block the caller; otherwise only about friends (issue 18).
+    bool immediate_friends = false;
+  };
+  PresenceService(std::unique_ptr<DirectoryStore> store, Sessions* sessions, Options options);
+  PresenceService(std::unique_ptr<DirectoryStore> store, Sessions* sessions)
+      : PresenceService(std::move(store), sessions, Options{}) {}
 
   static constexpr size_t kTicketBytes = 16;  // 32 hex characters
 
@@ -35,9 +43,14 @@ class PresenceService : public Service {
 
   // NOT_FOUND unless `uid` is a live user.
   void RequireUser(uint64_t uid);
+  // Whether `caller` may see `uid`'s presence: friends (or, with immediate_friends,
+  // anyone who does not block the caller). NOT_FOUND for no user; FORBIDDEN for a
+  // live user who is not a friend.
+  bool MaySee(uint64_t caller, uint64_t uid);
 
   std::unique_ptr<DirectoryStore> store_;
   Sessions* sessions_;  // not owned; the worker's
+  Options options_;
 };
 
 // A fresh random ticket (libsodium randombytes), hex.

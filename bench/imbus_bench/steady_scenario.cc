@@ -1,6 +1,7 @@
 // `steady`: a steady request load over a held fleet, for outage drills (a broker
 // killed and restarted, a broker pair failing over). N users log in; with
-// --friends each befriends the next (a ring, so everyone has two friends); then
+// --friends each befriends the next (a ring, so everyone has two friends: a
+// request the next one accepts); then
 // --rate PRESENCE/IS_ONLINE requests per second (each crosses the edge, the broker
 // and a presence worker) run for --duration-s. SIGUSR1 closes --leavers connections
 // at that moment (spread out: never two friends). Reports how every request was
@@ -64,15 +65,23 @@ int RunSteady(const BenchOptions& o, Report* report) {
           while (in_flight < kWindow && next < n) {
             const size_t i = next++;
             ++in_flight;
+            // A request, then the next user accepts it (issue 18: friendship by
+            // consent; a server with --immediate-friends answers pending: false).
+            auto finish = [&](int code) {
+              --in_flight;
+              ++done;
+              // CONFLICT: already friends or asked (a rerun with --reuse-users).
+              if (code != 0 && code != static_cast<int>(codec::Code::kConflict)) ++failed;
+            };
             fleet.conn(i).Request(
                 codec::ToWire(codec::Service::kDirectory), codec::directory::kAddFriend,
-                UidBody(fleet.conn((i + 1) % n).uid), [&](int code, const codec::Body&) {
-                  --in_flight;
-                  ++done;
-                  // CONFLICT: already friends (a rerun with --reuse-users).
-                  if (code != 0 && code != static_cast<int>(codec::Code::kConflict)) {
-                    ++failed;
-                  }
+                UidBody(fleet.conn((i + 1) % n).uid),
+                [&, i, finish](int code, const codec::Body& body) {
+                  if (code != 0 || !body.GetBool("pending").value_or(false)) return finish(code);
+                  fleet.conn((i + 1) % n)
+                      .Request(codec::ToWire(codec::Service::kDirectory),
+                               codec::directory::kAcceptFriend, UidBody(fleet.conn(i).uid),
+                               [finish](int code2, const codec::Body&) { finish(code2); });
                 });
           }
           fleet.Tick();

@@ -19,6 +19,8 @@ IMBUS_PACKAGES=(
   libcurl4-openssl-dev  # the push service's HTTP POSTs to the push gateway
   chromium chromium-driver python3-selenium  # test/ws/browser_test.py (ctest label browser)
   curl  # test/docker: the web app served by the edges
+  libedit-dev  # `imbus chat`: the line editor (history, editing, messages above the line)
+  tmux  # test/actors/msg: `imbus chat` driven in a real terminal
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }

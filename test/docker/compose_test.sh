@@ -177,6 +177,8 @@ as carol "$E1" login carol --password pw-carol-123 --save >/dev/null
 routes=$(imbus --server "$E1" route)
 grep -q "$E1" <<<"$routes" && grep -q "$E2" <<<"$routes" || fail "route does not list both edges: $routes"
 as alice "$E1" friends add bob >/dev/null
+as bob "$E2" friends requests | grep -q alice || fail "bob does not see alice's friend request"
+as bob "$E2" friends accept alice >/dev/null
 as bob "$E2" friends | grep -q alice || fail "bob's friends lack alice"
 
 # A live push from edge1 to a chat on edge2.

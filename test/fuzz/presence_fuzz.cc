@@ -29,7 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   store->AddUser("bob");
   store->AddUser("carol");
   store->AddUser("dave");
-  store->AddFriends(1, 2);
+  // Everyone befriends everyone: presence answers friends only (issue 18), and
+  // PEER_ADDR must reach dave's hostile local_host below.
+  for (uint64_t a = 1; a <= 4; ++a) {
+    for (uint64_t b = a + 1; b <= 4; ++b) store->AddFriends(a, b);
+  }
   actors::MemorySessions sessions;
   codec::SessionInfo s;
   s.uid = 1;

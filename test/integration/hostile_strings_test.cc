@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "codec/body.h"
+#include "client/directory_api.h"
 #include "codec/commands.h"
 #include "codec/utf8.h"
 #include "test/integration/stack_util.h"
@@ -176,6 +177,11 @@ class HostileStringsTest : public ::testing::Test {
     auto login = other.Login(other_name_, kPassword, "resume_dev");
     ASSERT_TRUE(login.ok()) << login.Describe();
     token_ = login.value.token;
+    // Friends, so that PRESENCE answers about each other (issue 18).
+    auto asked = client::RequestFriend(*main_, other_uid_);
+    ASSERT_TRUE(asked.ok()) << asked.Describe();
+    auto accepted = client::AcceptFriend(other, main_uid_);
+    ASSERT_TRUE(accepted.ok()) << accepted.Describe();
 
     codec::MapWriter g(1);
     g.Key("name").Str("hostile group");

@@ -73,7 +73,9 @@ std::optional<client::P2pEvent> WaitEvent(Peer& peer, client::P2pEvent::Kind kin
 class P2pLoopbackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    stack_ = std::make_unique<Stack>();
+    // Strangers dial each other here: the legacy mode in which PEER_ADDR answers
+    // about non-friends too (issue 18; consent_test covers friends-only presence).
+    stack_ = std::make_unique<Stack>(StackOptions{.actor_args = {"--immediate-friends"}});
     stack_->StartBroker();
     stack_->StartEdge();
     stack_->StartActor("auth,directory,presence,msg");

@@ -180,7 +180,9 @@ class P2pNatTest : public ::testing::Test {
     if (!Available(&why)) GTEST_SKIP() << "NAT test skipped: " << why;
     lab_ = std::make_unique<NatLab>();
     ASSERT_TRUE(lab_->Build(&why)) << why;
-    stack_ = std::make_unique<Stack>();
+    // Strangers dial each other here: the legacy mode in which PEER_ADDR answers
+    // about non-friends too (issue 18; consent_test covers friends-only presence).
+    stack_ = std::make_unique<Stack>(StackOptions{.actor_args = {"--immediate-friends"}});
     stack_->StartBroker();
     stack_->StartActor("auth,directory,presence,msg");
     ASSERT_TRUE(WaitWorkers(*stack_, "presence", 1));

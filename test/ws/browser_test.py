@@ -4,7 +4,8 @@ python3-selenium) against the whole stack on loopback and a real MariaDB.
 
 Broker, one actor with every service, edge A (plain port + WebSocket port serving
 web/) and edge B (plain port, for the `imbus` CLI). Two browser users, alice and bob,
-register in the app, befriend, chat 1:1 both ways, unread counts show; carol, on the
+register in the app, befriend, chat 1:1 both ways, unread counts show, a read receipt,
+"typing", a recall; carol, on the
 CLI, joins their group and all three talk there live. Bob's page is reloaded (the
 session is kept: RESUME), then his browser is closed while messages come in and
 reopened with the same profile (SYNC shows them, with unread counts); history scrolls
@@ -87,7 +88,10 @@ class Stack:
         self.start("broker", ["imbus-broker", "--bind", self.bus, "--heartbeat-ms", "200"])
         self.start("actor", ["imbus-actor", "--services", ",".join(services), "--broker", self.bus,
                              "--db-socket", os.environ["IMBUS_TEST_DB_SOCKET"], "--db-name", self.db,
-                             "--pwhash-ops", "1", "--pwhash-mem", "8192", "--heartbeat-ms", "200"])
+                             "--pwhash-ops", "1", "--pwhash-mem", "8192", "--heartbeat-ms", "200",
+                             # The web app's "add friend" befriends at once: the
+                             # legacy mode (friend requests are not in the app yet).
+                             "--immediate-friends"])
         self.start_edge_a()
         self.start("edge-b", ["imbus-edge", "--listen", f"127.0.0.1:{self.edge_b['plain']}",
                               "--broker", self.bus, "--name", "edge-b", "--heartbeat-ms", "200"])
@@ -298,6 +302,24 @@ def run(stack):
         bob.send("hi alice")
         alice.wait_message("hi alice")
         alice.wait_message("hello bob")
+
+        log("read receipt, typing, recall (issue 18)")
+        read_mark = ("return [...document.querySelectorAll('#message-list li.mine')].some(li =>"
+                     " li.textContent.includes(arguments[0]) &&"
+                     " li.querySelector('.from').textContent.includes('read'))")
+        alice.wait("bob has read 'hello bob'", lambda: alice.js(read_mark, "hello bob"))
+        time.sleep(1.6)  # the server passes one TYPING per 1.5 s (sending "hello bob" typed too)
+        alice.el("composer-text").send_keys("typ")
+        bob.wait("alice is typing", lambda: "is typing" in bob.text("chat-title"))
+        alice.el("composer-text").clear()
+        alice.send("take this back")
+        bob.wait_message("take this back")
+        recall = ("for (const li of document.querySelectorAll('#message-list li.mine'))"
+                  " if (li.textContent.includes(arguments[0])) { li.querySelector('.recall').click();"
+                  " return true; } return false;")
+        assert alice.js(recall, "take this back")
+        bob.wait_message("(message recalled)")
+        assert "take this back" not in bob.messages(), bob.messages()
 
         log("group: alice creates, bob joins in the app, carol joins on the CLI")
         alice.tab("groups")

@@ -1,7 +1,8 @@
 // The imbus web chat app: log in (the token is kept for reloads and RESUMEd on every
 // reconnect), users, friends, groups, 1:1 and group chat with live messages, unread
 // counts from MSG/CONVERSATIONS, history scrolling back, SYNC and ACK after a
-// (re)connect, live PRESENCE/STATUS of friends.
+// (re)connect, live PRESENCE/STATUS of friends; friend requests, read receipts,
+// typing notices, recall and edit of one's own messages.
 import { ImbusClient } from "./client.mjs";
 import { CMD, describeError } from "./protocol.mjs";
 
@@ -30,7 +31,12 @@ const state = {
   usersPage: 1,
   members: null, // {gid, after}
   loggingIn: false,
+  requests: [], // incoming friend requests [{uid, name, ts}]
+  typing: new Map(), // conv -> {uid, until}
+  lastTyping: 0, // ms: when this browser last sent TYPING
 };
+
+const is = (f, cmd) => f.service === cmd[0] && f.command === cmd[1];
 
 // ---- notices ---------------------------------------------------------------------
 
@@ -76,6 +82,33 @@ client.addEventListener("push", (ev) => {
     onMessage(f.body, true);
   } else if (f.service === CMD.STATUS[0] && f.command === CMD.STATUS[1]) {
     onStatus(f.body.uid, !!f.body.online);
+  } else if (is(f, CMD.READ)) {
+    const c = convFor(f.body.conv);
+    if (f.body.uid !== state.me?.uid) {
+      c.peer_read = Math.max(c.peer_read || 0, f.body.seq);
+      if (state.open === f.body.conv) renderMessages();
+    }
+  } else if (is(f, CMD.TYPING_NOTICE)) {
+    // Shown for 5 s (renewed by the next notice, cleared by a message from them).
+    state.typing.set(f.body.conv, { uid: f.body.uid, until: Date.now() + 5000 });
+    renderTitle();
+    setTimeout(renderTitle, 5100);
+  } else if (is(f, CMD.UPDATED)) {
+    const c = convFor(f.body.conv);
+    if (c.messages.has(f.body.seq)) c.messages.set(f.body.seq, f.body);
+    if (state.open === f.body.conv) renderMessages();
+  } else if (is(f, CMD.DELETED)) {
+    const c = state.convs.get(f.body.conv);
+    if (c) c.messages.delete(f.body.seq);
+    if (state.open === f.body.conv) renderMessages();
+  } else if (is(f, CMD.FRIEND_EVENT)) {
+    const who = f.body.name || nameOf(f.body.uid);
+    if (f.body.event === "request") notice(`${who} asks to be your friend (Friends tab).`, false);
+    if (f.body.event === "friends") notice(`${who} is now your friend.`, false);
+    loadFriends();
+  } else if (is(f, CMD.GROUP_EVENT)) {
+    // Only changes of one's own membership change the group list.
+    if (f.body.uid === state.me?.uid || f.body.event === "dissolved") loadGroups();
   } else if (f.service === CMD.KICKED[0] && f.command === CMD.KICKED[1]) {
     // The server closes the connection next; the app reconnects but, with the token
     // forgotten, does not log in again by itself (that would kick the other session).
@@ -223,6 +256,9 @@ async function loadConversations() {
       const local = convFor(c.conv);
       local.last_seq = Math.max(local.last_seq, c.last_seq);
       local.acked_seq = Math.max(local.acked_seq, c.acked_seq);
+      if (c.peer_acked_seq !== undefined) {
+        local.peer_read = Math.max(local.peer_read || 0, c.peer_acked_seq);
+      }
     }
     if (!r.more || r.convs.length === 0) break;
     after = r.convs[r.convs.length - 1].conv;
@@ -261,6 +297,10 @@ function onMessage(m, live) {
   c.last_seq = Math.max(c.last_seq, m.seq);
   if (m.from === state.me?.uid) c.acked_seq = Math.max(c.acked_seq, m.seq);
   if (!c.oldest || m.seq < c.oldest) c.oldest = c.oldest ? Math.min(c.oldest, m.seq) : m.seq;
+  if (state.typing.get(m.conv)?.uid === m.from) {
+    state.typing.delete(m.conv);
+    renderTitle();
+  }
   if (live && state.open === m.conv && document.visibilityState !== "hidden") ack(m.conv);
   renderConversations();
   if (state.open === m.conv) renderMessages(true);
@@ -381,11 +421,49 @@ function messageItem(m, pending) {
     from.append(t);
   }
   if (pending) from.append(" · sending…");
+  const c = state.convs.get(m.conv);
+  if (mine && !pending && c && m.seq <= (c.peer_read || 0)) from.append(" · read");
+  if (m.edited_ts) from.append(" · edited");
   const text = document.createElement("div");
-  text.className = "text";
-  text.textContent = m.text;
+  text.className = "text" + (m.recalled ? " recalled" : "");
+  text.textContent = m.recalled ? "(message recalled)" : m.text;
   li.append(from, text);
+  if (mine && !pending && !m.recalled && m.seq) {
+    // The server keeps the windows (2 min to recall, 24 h to edit) and says so.
+    li.append(
+      button("Edit", "edit", async () => {
+        const t = window.prompt("Edit the message", m.text);
+        if (t && t !== m.text) {
+          const r = await call(CMD.EDIT, { conv: m.conv, seq: m.seq, text: t }, "Editing");
+          if (r) onUpdated(r.message);
+        }
+      }),
+      button("Recall", "recall", async () => {
+        const r = await call(CMD.RECALL, { conv: m.conv, seq: m.seq }, "Recalling");
+        if (r) onUpdated(r.message);
+      }),
+    );
+  }
   return li;
+}
+
+function onUpdated(m) {
+  convFor(m.conv).messages.set(m.seq, m);
+  if (state.open === m.conv) renderMessages();
+}
+
+function renderTitle() {
+  if (!state.open) return;
+  const t = state.typing.get(state.open);
+  const typing = t && t.until > Date.now() ? ` — ${nameOf(t.uid)} is typing…` : "";
+  $("chat-title").textContent = titleOf(state.open) + typing;
+}
+
+// TYPING to the open conversation while the user types, at most every 3 s.
+function noteTyping() {
+  if (!state.open || !$("composer-text").value || Date.now() - state.lastTyping < 3000) return;
+  state.lastTyping = Date.now();
+  client.call(CMD.TYPING, { conv: state.open });
 }
 
 async function send(text) {
@@ -434,7 +512,28 @@ function onStatus(uid, online) {
   }
 }
 
+async function loadRequests() {
+  const r = await call(CMD.FRIEND_REQUESTS, { incoming: true }, "Loading friend requests");
+  state.requests = r ? r.requests : [];
+  const list = $("request-list");
+  list.replaceChildren();
+  for (const q of state.requests) {
+    state.names.set(q.uid, q.name);
+    const li = row(q.uid, `${q.name} asks to be your friend`, false);
+    li.append(
+      button("Accept", "accept", async () => {
+        if (await call(CMD.ACCEPT_FRIEND, { uid: q.uid }, `Accepting ${q.name}`)) loadFriends();
+      }),
+      button("Decline", "decline", async () => {
+        if (await call(CMD.DECLINE_FRIEND, { uid: q.uid }, `Declining ${q.name}`)) loadFriends();
+      }),
+    );
+    list.append(li);
+  }
+}
+
 async function loadFriends() {
+  loadRequests();
   state.friends.clear();
   let after;
   for (;;) {
@@ -505,8 +604,9 @@ async function loadUsers(page = state.usersPage) {
       if (!state.friends.has(u.uid)) {
         li.append(
           button("Add friend", "add-friend", async () => {
-            if (await call(CMD.ADD_FRIEND, { uid: u.uid }, `Adding ${u.name}`)) {
-              notice(`${u.name} is now your friend.`, false);
+            const r = await call(CMD.ADD_FRIEND, { uid: u.uid }, `Adding ${u.name}`);
+            if (r) {
+              notice(r.pending ? `Friend request sent to ${u.name}.` : `${u.name} is now your friend.`, false);
               await loadFriends();
               loadUsers();
             }
@@ -610,10 +710,12 @@ $("load-older").onclick = loadOlder;
 $("messages").addEventListener("scroll", () => {
   if ($("messages").scrollTop === 0) loadOlder();
 });
+$("composer-text").addEventListener("input", noteTyping);
 $("composer").onsubmit = (ev) => {
   ev.preventDefault();
   const text = $("composer-text").value;
   $("composer-text").value = "";
+  state.lastTyping = 0;  // the next keystroke starts a new notice
   send(text);
 };
 $("create-group-form").onsubmit = async (ev) => {

@@ -23,8 +23,9 @@ class DirectoryCliTest : public ::testing::Test {
   void SetUp() override {
     stack_.StartBroker();
     stack_.StartEdge();
-    stack_.StartActor("auth,directory,presence");
+    stack_.StartActor("auth,directory,presence,msg");
     ASSERT_TRUE(WaitWorkers(stack_, "presence", 1));
+    ASSERT_TRUE(WaitWorkers(stack_, "msg", 1));
     char tmpl[] = "/tmp/imbus_cli_home_XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     home_ = tmpl;
@@ -77,13 +78,21 @@ TEST_F(DirectoryCliTest, CommandsPrintTablesAndFailClearly) {
   EXPECT_EQ(missing.exit_code, 1) << missing.out;
   EXPECT_NE(missing.out.find("NOT_FOUND"), std::string::npos) << missing.out;
 
-  EXPECT_EQ(Imbus("friends add " + bob + as_alice).exit_code, 0);
+  CliRun asked = Imbus("friends add " + bob + as_alice);
+  EXPECT_EQ(asked.exit_code, 0) << asked.out;
+  EXPECT_NE(asked.out.find("friend request sent"), std::string::npos) << asked.out;
   CliRun again = Imbus("friends add " + bob + as_alice);
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.out.find("CONFLICT"), std::string::npos) << again.out;
 
-  // Bob logs in with a saved token; his friend list shows alice.
+  // Bob logs in with a saved token, sees alice's request and accepts it; his friend
+  // list shows alice.
   ASSERT_EQ(Imbus("login " + bob + " --password password1 --save").exit_code, 0);
+  CliRun requests = Imbus("friends requests");
+  EXPECT_EQ(requests.exit_code, 0) << requests.out;
+  EXPECT_NE(requests.out.find(alice), std::string::npos) << requests.out;
+  EXPECT_NE(requests.out.find("asks you"), std::string::npos) << requests.out;
+  EXPECT_EQ(Imbus("friends accept " + alice).exit_code, 0);
   CliRun friends = Imbus("friends");
   EXPECT_EQ(friends.exit_code, 0) << friends.out;
   EXPECT_NE(friends.out.find(alice), std::string::npos) << friends.out;
@@ -112,6 +121,43 @@ TEST_F(DirectoryCliTest, CommandsPrintTablesAndFailClearly) {
   EXPECT_NE(peer.out.find("offline"), std::string::npos) << peer.out;
   EXPECT_EQ(Imbus("friends remove " + bob + as_alice).exit_code, 0);
   EXPECT_EQ(Imbus("friends remove " + bob + as_alice).exit_code, 1);
+}
+
+// Issue 18 on the command line: `--user` before the command, friend requests and
+// blocks, a group by request administered with `groups pending|approve|settings`.
+TEST_F(DirectoryCliTest, ConsentAndGroupAdministration) {
+  const std::string alice = UniqueName("alice"), bob = UniqueName("bob");
+  ASSERT_EQ(Imbus("register " + alice + " --password password1").exit_code, 0);
+  ASSERT_EQ(Imbus("register " + bob + " --password password1").exit_code, 0);
+  const std::string as_alice = "--user " + alice + " --password password1 ";
+  const std::string as_bob = "--user " + bob + " --password password1 ";
+
+  CliRun created = Imbus(as_alice + "groups create club --policy request");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const size_t at = created.out.find("gid ");
+  ASSERT_NE(at, std::string::npos) << created.out;
+  const std::string gid = std::to_string(std::stoull(created.out.substr(at + 4)));
+  CliRun asked = Imbus(as_bob + "groups join " + gid);
+  EXPECT_EQ(asked.exit_code, 0) << asked.out;
+  EXPECT_NE(asked.out.find("asked to join"), std::string::npos) << asked.out;
+  EXPECT_EQ(Imbus(as_bob + "groups members " + gid).exit_code, 1);  // not yet a member
+  CliRun pending = Imbus(as_alice + "groups pending " + gid);
+  EXPECT_NE(pending.out.find(bob), std::string::npos) << pending.out;
+  EXPECT_EQ(Imbus(as_bob + "groups approve " + gid + " " + bob).exit_code, 1);  // FORBIDDEN
+  EXPECT_EQ(Imbus(as_alice + "groups approve " + gid + " " + bob).exit_code, 0);
+  CliRun members = Imbus(as_bob + "groups members " + gid);
+  EXPECT_EQ(members.exit_code, 0) << members.out;
+  EXPECT_NE(members.out.find(bob), std::string::npos) << members.out;
+  CliRun muted = Imbus(as_alice + "groups settings " + gid + " --muted true");
+  EXPECT_NE(muted.out.find("muted"), std::string::npos) << muted.out;
+  EXPECT_EQ(Imbus(as_bob + "send --group " + gid + " hello").exit_code, 1);  // muted
+
+  EXPECT_EQ(Imbus(as_alice + "friends block " + bob).exit_code, 0);
+  CliRun refused = Imbus(as_bob + "send " + alice + " hi");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.out.find("FORBIDDEN"), std::string::npos) << refused.out;
+  CliRun blocked = Imbus(as_alice + "friends blocked");
+  EXPECT_NE(blocked.out.find(bob), std::string::npos) << blocked.out;
 }
 
 }  // namespace

@@ -193,10 +193,23 @@ TEST_P(DirectoryTest, FriendsAreMutualAndChecked) {
   const uint64_t c = harness_->AddUser("c");
   EXPECT_EQ(Call(a, dir::kAddFriend, Uint("uid", a)).code, Code::kBadRequest);
   EXPECT_EQ(Call(a, dir::kAddFriend, Uint("uid", 999999)).code, Code::kNotFound);
-  ASSERT_EQ(Call(a, dir::kAddFriend, Uint("uid", b)).code, Code::kOk);
+  // A request (issue 18): pending until b accepts it.
+  CallResult req = Call(a, dir::kAddFriend, Uint("uid", b));
+  ASSERT_EQ(req.code, Code::kOk);
+  EXPECT_EQ(req.body.GetBool("pending"), true);
+  EXPECT_EQ(Call(a, dir::kAddFriend, Uint("uid", b)).code, Code::kConflict);  // pending
+  EXPECT_TRUE(Uids(Call(b, dir::kListFriends).body, "friends").empty());
+  EXPECT_EQ(Uids(Call(b, dir::kFriendRequests).body, "requests"), (std::vector<uint64_t>{a}));
+  EXPECT_EQ(Call(a, dir::kAcceptFriend, Uint("uid", b)).code, Code::kNotFound);  // not to a
+  ASSERT_EQ(Call(b, dir::kAcceptFriend, Uint("uid", a)).code, Code::kOk);
   EXPECT_EQ(Call(a, dir::kAddFriend, Uint("uid", b)).code, Code::kConflict);
   EXPECT_EQ(Call(b, dir::kAddFriend, Uint("uid", a)).code, Code::kConflict);  // mutual
+  EXPECT_TRUE(Uids(Call(b, dir::kFriendRequests).body, "requests").empty());
+  // Asking back someone who asked you makes you friends at once.
   ASSERT_EQ(Call(c, dir::kAddFriend, Uint("uid", b)).code, Code::kOk);
+  CallResult back = Call(b, dir::kAddFriend, Uint("uid", c));
+  ASSERT_EQ(back.code, Code::kOk);
+  EXPECT_EQ(back.body.GetBool("pending"), false);
   sessions_.Set(c, {codec::SessionInfo{c, "default", "c", "h", 1, "", 0}});
 
   CallResult r = Call(b, dir::kListFriends);

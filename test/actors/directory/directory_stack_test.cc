@@ -100,7 +100,9 @@ TEST_F(DirectoryStackTest, Friends) {
   User b = NewUser("fb");
   EXPECT_EQ(client::AddFriend(a.c, a.uid).code, C(Code::kBadRequest));
   EXPECT_EQ(client::AddFriend(a.c, 99999999).code, C(Code::kNotFound));
-  ASSERT_TRUE(client::AddFriend(a.c, b.uid).ok());
+  ASSERT_TRUE(client::AddFriend(a.c, b.uid).ok());                    // a request (issue 18)
+  EXPECT_EQ(client::AddFriend(a.c, b.uid).code, C(Code::kConflict));  // pending already
+  ASSERT_TRUE(client::AcceptFriend(b.c, a.uid).ok());
   EXPECT_EQ(client::AddFriend(b.c, a.uid).code, C(Code::kConflict));
   auto friends = client::ListFriends(b.c);
   ASSERT_TRUE(friends.ok()) << friends.Describe();

@@ -51,6 +51,10 @@ class PresenceTest : public ::testing::Test {
 TEST_F(PresenceTest, IsOnline) {
   const uint64_t a = store_->AddUser("a");
   const uint64_t b = store_->AddUser("b");
+  // Only friends see each other (issue 18).
+  EXPECT_EQ(Call(a, pres::kIsOnline, Uint("uid", b)).code, Code::kForbidden);
+  EXPECT_EQ(Call(a, pres::kPeerAddr, Uint("uid", b)).code, Code::kForbidden);
+  store_->AddFriends(a, b);
   CallResult r = Call(a, pres::kIsOnline, Uint("uid", b));
   ASSERT_EQ(r.code, Code::kOk) << r.error;
   EXPECT_EQ(r.body.GetBool("online"), false);
@@ -64,6 +68,7 @@ TEST_F(PresenceTest, IsOnline) {
 TEST_F(PresenceTest, PeerAddrGivesBothAddressesAndPushesTheCallers) {
   const uint64_t a = store_->AddUser("a");
   const uint64_t b = store_->AddUser("b");
+  store_->AddFriends(a, b);
   // b offline: no addresses, no ticket, no push.
   CallResult r = Call(a, pres::kPeerAddr, Uint("uid", b));
   ASSERT_EQ(r.code, Code::kOk) << r.error;

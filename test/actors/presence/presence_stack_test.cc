@@ -90,11 +90,22 @@ class PresenceStackTest : public ::testing::Test {
     ASSERT_TRUE(WaitWorkers(*stack_, "presence", 1));
     ASSERT_TRUE(WaitWorkers(*stack_, "directory", 1));
   }
-  // Two friends: the watcher logged in on edge 0.
+  // Two friends by request and accept (issue 18). Both sessions end before this
+  // returns, and `a` has seen `b` go offline, so no STATUS of theirs is in flight.
   void Befriend(const User& a, const User& b) {
-    client::Client c = LoggedIn(*stack_, a);
-    auto r = client::AddFriend(c, b.uid);
+    client::Client ca = LoggedIn(*stack_, a);
+    auto r = client::RequestFriend(ca, b.uid);
     ASSERT_TRUE(r.ok()) << r.Describe();
+    ASSERT_TRUE(r.value);  // pending
+    client::Client cb = LoggedIn(*stack_, b);
+    auto ok = client::AcceptFriend(cb, a.uid);
+    ASSERT_TRUE(ok.ok()) << ok.Describe();
+    ASSERT_TRUE(cb.Logout().ok());
+    // b's login event may reach presence after the accept: a STATUS true first.
+    std::optional<bool> status = WaitStatus(ca, b.uid, seconds(5));
+    if (status == std::optional<bool>(true)) status = WaitStatus(ca, b.uid, seconds(5));
+    ASSERT_EQ(status, std::optional<bool>(false));
+    ASSERT_TRUE(ca.Logout().ok());
   }
   std::unique_ptr<Stack> stack_;
 };
@@ -152,6 +163,13 @@ TEST_F(PresenceStackTest, IsOnlineAndPeerAddr) {
   Start();
   User a = Register(*stack_);
   User b = Register(*stack_);
+  {
+    // Not friends: presence and addresses are refused (issue 18).
+    client::Client stranger = LoggedIn(*stack_, a, 0);
+    EXPECT_EQ(client::IsOnline(stranger, b.uid).code, C(Code::kForbidden));
+    EXPECT_EQ(client::PeerAddr(stranger, b.uid).code, C(Code::kForbidden));
+  }
+  Befriend(a, b);
   client::Client ca = LoggedIn(*stack_, a, 0);
   {
     client::Client anon = Connected(*stack_);
