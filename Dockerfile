@@ -29,7 +29,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev \
       libmariadb-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev \
-      libwslay-dev \
+      libwslay-dev prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only, so a docs change does not rebuild.
@@ -37,6 +37,7 @@ COPY CMakeLists.txt ./
 COPY cmake cmake
 COPY codec codec
 COPY net net
+COPY metrics metrics
 COPY bus bus
 COPY broker broker
 COPY edge edge
@@ -64,7 +65,8 @@ RUN if [ ! -d node_modules/@msgpack/msgpack ]; then \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 libwslay1 ca-certificates \
+      libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 libwslay1 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus \
  && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys

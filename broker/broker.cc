@@ -1,5 +1,7 @@
 #include "broker/broker.h"
 
+#include "broker/broker_metrics.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -74,6 +76,7 @@ Broker::Broker(zmq::context_t& ctx, Options options)
       socket_(ctx, zmq::socket_type::router),
       workers_(options_.max_queued, options_.max_outstanding),
       user_limits_(options_.user_limits),
+      metrics_(std::make_unique<BrokerMetrics>()),
       incarnation_(DrawIncarnation()) {
   socket_.set(zmq::sockopt::router_mandatory, 1);
   // A peer keeps its identity across reconnects: the new connection takes it over
@@ -119,6 +122,8 @@ void Broker::StartRebuild() {
       "{} ms for the table to fill",
       RebindTime().count());
 }
+
+Broker::~Broker() = default;
 
 const char* Broker::ha_state() const { return ha_ ? HaStateName(ha_->state()) : "standalone"; }
 
@@ -309,6 +314,7 @@ void Broker::OnRequest(const std::string& edge, const std::string& meta, const s
     return;
   }
   ++counters_.requests;
+  metrics_->CountRequest(req.service);
   if (req.uid != 0 && !AdmitUser(edge, req)) return;
   if (req.service == codec::ToWire(codec::Service::kSys) && req.command == codec::sys::kRoute) {
     AnswerRoute(edge, req);
@@ -507,6 +513,35 @@ void Broker::OnStats(const std::string& identity) {
   Send(identity, codec::BusType::kStats, codec::PackMeta(stats));
 }
 
+void Broker::PublishMetrics() {
+  BrokerMetrics::Snapshot s;
+  s.counters = counters_;
+  s.refused_peers = refused_peers();
+  s.sessions = sessions_.size();
+  s.users = sessions_.users();
+  s.in_flight = workers_.pending_count();
+  s.ha_state = ha_state();
+  for (const auto& [id, peer] : peers_) {
+    if (peer.is_edge) ++s.edges;
+  }
+  std::map<std::string, BrokerMetrics::ServiceView> services;
+  for (const WorkerPool::WorkerView& w : workers_.Workers()) {
+    ++s.workers;
+    for (const std::string& name : w.services) {
+      BrokerMetrics::ServiceView& v = services[name];
+      ++v.workers;
+      v.outstanding += w.outstanding;
+    }
+  }
+  for (const std::string& name : workers_.QueuedServices()) services[name];
+  for (auto& [name, v] : services) {
+    v.name = name;
+    v.queued = workers_.QueuedFor(name);
+    s.services.push_back(std::move(v));
+  }
+  metrics_->Publish(std::move(s));
+}
+
 void Broker::OnTimer() {
   const auto now = Clock::now();
   // The scan costs the length of the queues: at most every kQueueScanMs, not after
@@ -538,6 +573,7 @@ void Broker::OnTimer() {
                 "timed out waiting for the worker");
   }
   SettleDeparted(now);
+  if (metrics_->Due(now)) PublishMetrics();
   if (ha_) HaTimer(now);
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
@@ -602,6 +638,12 @@ void Broker::OnReply(const std::string& worker, const std::string& meta, const s
     ++counters_.late_replies;
     spdlog::debug("broker: late reply rid {} from {} dropped", reply.rid, worker);
     return;
+  }
+  if (metrics_->on()) {
+    // The deadline was set at the send: request_timeout_ms after it.
+    const auto sent = p->deadline - std::chrono::milliseconds(options_.request_timeout_ms);
+    metrics_->ObserveReply(p->meta.service,
+                           std::chrono::duration<double>(Clock::now() - sent).count());
   }
   if (p->edge.empty()) return;  // the answer to the broker's own SESSION_EVENT
   if (peers_.count(p->edge) == 0) {

@@ -36,6 +36,8 @@
 
 namespace imbus::broker {
 
+class BrokerMetrics;
+
 struct Options {
   std::string bind = "tcp://127.0.0.1:5555";
   int heartbeat_ms = 1000;
@@ -100,7 +102,9 @@ struct Counters {
 class Broker {
  public:
   // Binds the ROUTER socket; throws zmq::error_t when the endpoint is unusable.
+  // Takes its metric handles now: start the metrics server (if any) first.
   Broker(zmq::context_t& ctx, Options options);
+  ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
@@ -181,6 +185,8 @@ class Broker {
   void Kick(const SessionTable::Session& s, const std::string& reason);
 
   void OnTimer();
+  // Hands the metrics a copy of the counters and the tables' sizes.
+  void PublishMetrics();
   void SendHeartbeats();
   void ReapDeadPeers();
   void RemovePeer(const std::string& identity, const char* why);
@@ -210,6 +216,7 @@ class Broker {
   WorkerPool workers_;
   UserLimits user_limits_;
   Counters counters_;
+  std::unique_ptr<BrokerMetrics> metrics_;
   Clock::time_point next_heartbeat_;
   uint64_t incarnation_ = 0;
   Clock::time_point events_from_{};  // presence events are held back until then

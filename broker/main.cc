@@ -2,6 +2,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "bus/stats_query.h"
 
 #include "broker/broker.h"
+#include "metrics/metrics.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   imbus::broker::Options options;
   std::string log_level = "info";
   std::string stats_endpoint;
+  std::string metrics_listen;
   std::string curve_secret_file;
   std::string curve_allow_file;
   std::string curve_allow_keys;
@@ -153,6 +157,10 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT to serve Prometheus metrics on (GET /metrics; port 0: any free "
+                 "port, logged); off when empty")
+      ->envname("IMBUS_METRICS_LISTEN");
   app.add_option("--stats", stats_endpoint,
                  "print the STATS of the broker at this endpoint and exit (no serving)");
   try {
@@ -198,6 +206,16 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
 
+  std::unique_ptr<imbus::metrics::Server> metrics;
+  if (!metrics_listen.empty()) {
+    try {
+      metrics = std::make_unique<imbus::metrics::Server>(metrics_listen);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "imbus-broker: %s\n", e.what());
+      return 2;
+    }
+    spdlog::info("metrics: serving {}", metrics->url());
+  }
   try {
     zmq::context_t ctx(1);
     imbus::broker::Broker broker(ctx, options);

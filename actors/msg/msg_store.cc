@@ -58,6 +58,7 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
       // on (conv, seq), a tail another worker moved. Either way the next attempt
       // reads both from the table.
       if (e.code() == ER_DUP_ENTRY) check_earlier = true;
+      retries_.Inc();
       spdlog::debug("msg: batch of {} retried after {} (attempt {})", batch.size(), e.what(),
                     attempt);
       std::uniform_int_distribution<int> jitter(0, 5 * attempt);

@@ -18,6 +18,8 @@ IMBUS_PACKAGES=(
   libwslay-dev  # WebSocket framing (edge --ws-listen, imbus-bench --ws)
   chromium chromium-driver python3-selenium  # test/ws/browser_test.py (ctest label browser)
   curl  # test/docker: the web app served by the edges
+  prometheus-cpp-dev  # metrics/: --metrics-listen (prometheus-cpp with its exposer)
+  prometheus  # promtool (integration_metrics_test); the compose prometheus service
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }
