@@ -59,6 +59,9 @@ struct Options {
   // Empty: CURVE off, any peer may connect (local development).
   std::string curve_secret_key;
   std::vector<std::string> curve_allow;
+  // With CURVE on: the public keys (Z85, also in curve_allow) whose ADMIN messages
+  // (imbus-ctl) are served. With CURVE off any peer may administer.
+  std::vector<std::string> curve_admin;
   // A primary/backup pair (Binary Star, docs/bus.md "A broker pair"). Empty ha_peer:
   // a standalone broker. Otherwise this broker publishes its state on ha_bind and
   // reads the other's from ha_peer, every heartbeat_ms; the other is gone after
@@ -144,6 +147,12 @@ class Broker {
   void OnBind(const std::string& edge, const std::string& meta);
   void OnUnbind(const std::string& edge, const std::string& meta);
   void OnStats(const std::string& identity);
+  // imbus-ctl (the end of broker.cc). `peer_key`: the sender's CURVE public key (Z85),
+  // empty with CURVE off.
+  void OnAdmin(const std::string& identity, const std::string& peer_key, const std::string& meta);
+  void AdminKick(const std::string& user, codec::AdminReplyMeta* reply);
+  void AdminBroadcast(const std::string& text, codec::AdminReplyMeta* reply);
+  void AdminDrain(const std::string& edge, codec::AdminReplyMeta* reply);
   void OnQuery(const std::string& worker, const std::string& meta);
   void OnDeparted(const std::string& edge, const std::string& meta);
   // Users reported departed whose settle time passed: offline if no session of

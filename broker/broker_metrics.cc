@@ -47,8 +47,7 @@ BrokerMetrics::BrokerMetrics() : on_(metrics::Enabled()) {
   counter("imbus_broker_kicks_total", "Sessions kicked.", &Counters::kicks);
   counter("imbus_broker_send_failures_total", "Bus sends that failed (peer gone or full).",
           &Counters::send_failures);
-  counter("imbus_broker_malformed_total", "Bus messages that did not parse.",
-          &Counters::malformed);
+  counter("imbus_broker_malformed_total", "Bus messages that did not parse.", &Counters::malformed);
   counter("imbus_broker_busy_total",
           "Requests refused at once (RATE_LIMITED): their service's queue was full of wait.",
           &Counters::busy);
@@ -58,18 +57,18 @@ BrokerMetrics::BrokerMetrics() : on_(metrics::Enabled()) {
           &Counters::session_events);
   counter("imbus_broker_not_active_total", "Messages a passive broker turned away.",
           &Counters::not_active);
-  metrics::AddCallback("imbus_broker_rate_limited_total",
-                       "Requests refused by the per-user limits, by limit (user_rate, "
-                       "user_send_rate).",
-                       Type::kCounter, [shared] {
-                         std::lock_guard<std::mutex> lock(shared->mu);
-                         const Counters& c = shared->snapshot.counters;
-                         return std::vector<Sample>{
-                             {{{"limit", "user_rate"}}, static_cast<double>(c.rate_limited)},
-                             {{{"limit", "user_send_rate"}},
-                              static_cast<double>(c.rate_limited_send)},
-                         };
-                       });
+  metrics::AddCallback(
+      "imbus_broker_rate_limited_total",
+      "Requests refused by the per-user limits, by limit (user_rate, "
+      "user_send_rate).",
+      Type::kCounter, [shared] {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        const Counters& c = shared->snapshot.counters;
+        return std::vector<Sample>{
+            {{{"limit", "user_rate"}}, static_cast<double>(c.rate_limited)},
+            {{{"limit", "user_send_rate"}}, static_cast<double>(c.rate_limited_send)},
+        };
+      });
   add("imbus_broker_refused_peers_total", "Bus peers refused by CURVE.", Type::kCounter,
       [](const Snapshot& s) { return static_cast<double>(s.refused_peers); });
   add("imbus_broker_sessions", "Client sessions (logged-in connections) in the table.",
@@ -81,8 +80,7 @@ BrokerMetrics::BrokerMetrics() : on_(metrics::Enabled()) {
   add("imbus_broker_in_flight", "Requests held by workers, not yet answered.", Type::kGauge,
       [](const Snapshot& s) { return static_cast<double>(s.in_flight); });
   // Per service: workers, their outstanding requests, the broker's queue.
-  auto per_service = [&](const char* name, const char* help,
-                         uint64_t (*get)(const ServiceView&)) {
+  auto per_service = [&](const char* name, const char* help, uint64_t (*get)(const ServiceView&)) {
     metrics::AddCallback(name, help, Type::kGauge, [shared, get] {
       std::lock_guard<std::mutex> lock(shared->mu);
       std::vector<Sample> out;
@@ -96,14 +94,14 @@ BrokerMetrics::BrokerMetrics() : on_(metrics::Enabled()) {
               [](const ServiceView& v) -> uint64_t { return v.workers; });
   per_service("imbus_broker_worker_outstanding", "Requests held by the workers, by service.",
               [](const ServiceView& v) { return v.outstanding; });
-  per_service("imbus_broker_queue_depth", "Requests waiting in the broker for a worker, by service.",
+  per_service("imbus_broker_queue_depth",
+              "Requests waiting in the broker for a worker, by service.",
               [](const ServiceView& v) { return v.queued; });
   metrics::AddCallback("imbus_broker_ha_state",
                        "1 for this broker's state (standalone, primary, backup, active, passive).",
                        Type::kGauge, [shared] {
                          std::lock_guard<std::mutex> lock(shared->mu);
-                         return std::vector<Sample>{
-                             {{{"state", shared->snapshot.ha_state}}, 1.0}};
+                         return std::vector<Sample>{{{{"state", shared->snapshot.ha_state}}, 1.0}};
                        });
 }
 

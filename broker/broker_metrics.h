@@ -63,7 +63,7 @@ class BrokerMetrics {
 
   bool on_;
   Clock::time_point next_publish_{};
-  std::shared_ptr<Shared> shared_;  // also held by the scrape callbacks
+  std::shared_ptr<Shared> shared_;           // also held by the scrape callbacks
   std::vector<metrics::Counter> requests_;   // [service slot], made lazily
   std::vector<metrics::Histogram> latency_;  // [service slot]
 };

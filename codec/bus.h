@@ -31,6 +31,9 @@ enum class BusType : uint8_t {
   kQuery = 11,       // worker -> broker: QueryMeta; broker answers kQuery with QueryReplyMeta
   kDeparted = 12,   // edge -> broker: DepartedMeta (sessions that closed while the broker was away)
   kNotActive = 13,  // broker -> peer: "I am the passive broker of a pair": try the other one
+  // Administration (imbus-ctl): any -> broker: AdminMeta; the broker answers kAdmin
+  // with AdminReplyMeta. With CURVE on only admin keys are served (docs/bus.md).
+  kAdmin = 14,
 };
 
 inline constexpr std::string_view kRoleEdge = "edge";
@@ -237,9 +240,28 @@ struct StatsMeta {
   uint64_t worker_readies = 0;
   uint64_t session_events = 0;
   std::string ha_state;
+  // Edges drained by imbus-ctl (names): SYS/ROUTE hands them out no more.
+  std::vector<std::string> drained;
   MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited, rate_limited_send,
-                 refused_peers, incarnation, edge_readies, worker_readies, session_events,
-                 ha_state);
+                 refused_peers, incarnation, edge_readies, worker_readies, session_events, ha_state,
+                 drained);
+};
+
+// imbus-ctl -> broker. `command`: "kick" (arg: a uid or a user name), "broadcast"
+// (arg: the text), "drain" / "undrain" (arg: an edge name).
+struct AdminMeta {
+  std::string command;
+  std::string arg;
+  MSGPACK_DEFINE(command, arg);
+};
+
+// broker -> imbus-ctl: code 0 or a codec::Code, with `error`; `count`: the sessions
+// kicked, the sessions the broadcast went to, the sessions told to reconnect.
+struct AdminReplyMeta {
+  int code = 0;
+  std::string error;
+  uint64_t count = 0;
+  MSGPACK_DEFINE(code, error, count);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

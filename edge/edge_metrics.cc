@@ -25,8 +25,8 @@ std::string CommandLabel(uint16_t service, uint16_t command) {
 using metrics::Sample;
 using metrics::Type;
 
-void Add(const char* name, const char* help, Type type,
-         const std::function<EdgeCounters()>& read, uint64_t EdgeCounters::*field) {
+void Add(const char* name, const char* help, Type type, const std::function<EdgeCounters()>& read,
+         uint64_t EdgeCounters::*field) {
   metrics::AddCallback(name, help, type, [read, field] {
     return std::vector<Sample>{{{}, static_cast<double>(read().*field)}};
   });
@@ -36,16 +36,16 @@ void Add(const char* name, const char* help, Type type,
 
 void ExportEdgeCounters(std::function<EdgeCounters()> read) {
   if (!metrics::Enabled()) return;
-  metrics::AddCallback("imbus_edge_connections", "Client connections open now, by transport.",
-                       Type::kGauge, [read] {
-                         const EdgeCounters c = read();
-                         std::vector<Sample> out;
-                         for (int t = 0; t < 4; ++t) {
-                           out.push_back({{{"transport", kTransportNames[t]}},
-                                          static_cast<double>(c.open_by_transport[t])});
-                         }
-                         return out;
-                       });
+  metrics::AddCallback(
+      "imbus_edge_connections", "Client connections open now, by transport.", Type::kGauge, [read] {
+        const EdgeCounters c = read();
+        std::vector<Sample> out;
+        for (int t = 0; t < 4; ++t) {
+          out.push_back(
+              {{{"transport", kTransportNames[t]}}, static_cast<double>(c.open_by_transport[t])});
+        }
+        return out;
+      });
   metrics::AddCallback("imbus_edge_connections_accepted_total",
                        "Client connections accepted, by transport.", Type::kCounter, [read] {
                          const EdgeCounters c = read();
@@ -77,8 +77,8 @@ void ExportEdgeCounters(std::function<EdgeCounters()> read) {
   Add("imbus_edge_received_bytes_total", "Bytes read from clients (after TLS).", Type::kCounter,
       read, &EdgeCounters::bytes_in);
   Add("imbus_edge_sent_bytes_total",
-      "Bytes queued to clients (before TLS; WebSocket framing and HTTP included).",
-      Type::kCounter, read, &EdgeCounters::bytes_out);
+      "Bytes queued to clients (before TLS; WebSocket framing and HTTP included).", Type::kCounter,
+      read, &EdgeCounters::bytes_out);
   Add("imbus_edge_forwarded_total", "Requests forwarded to the broker.", Type::kCounter, read,
       &EdgeCounters::forwarded);
   Add("imbus_edge_request_timeouts_total",
@@ -86,8 +86,8 @@ void ExportEdgeCounters(std::function<EdgeCounters()> read) {
       &EdgeCounters::timeouts);
   Add("imbus_edge_pushes_total", "Push frames written to clients.", Type::kCounter, read,
       &EdgeCounters::pushes);
-  Add("imbus_edge_peak_output_bytes", "Most output ever pending on one connection.",
-      Type::kGauge, read, &EdgeCounters::peak_output);
+  Add("imbus_edge_peak_output_bytes", "Most output ever pending on one connection.", Type::kGauge,
+      read, &EdgeCounters::peak_output);
   metrics::AddCallback(
       "imbus_edge_rate_limited_total",
       "Requests and connections refused by the edge's limits, by limit (conn_rate, "
@@ -115,8 +115,9 @@ int PeekCode(std::string_view body) {
   } else {
     return -1;
   }
-  if (body.size() < i + 6 || body.substr(i, 5) != "\xa4"
-                                                  "code") {
+  if (body.size() < i + 6 || body.substr(i, 5) !=
+                                 "\xa4"
+                                 "code") {
     return -1;
   }
   const auto v = static_cast<unsigned char>(body[i + 5]);
@@ -138,8 +139,7 @@ void RequestMetrics::CountResponse(uint16_t service, uint16_t command, std::stri
                  code_slot];
   if (!c.on()) {
     c = metrics::GetCounter(
-        "imbus_edge_responses_total",
-        "Responses written to clients, by service, command and code.",
+        "imbus_edge_responses_total", "Responses written to clients, by service, command and code.",
         {{"service", Slot(service) == kSlots - 1 ? "unknown" : ServiceLabel(service)},
          {"command", Slot(service) == kSlots - 1 || Slot(command) == kSlots - 1
                          ? "unknown"
@@ -153,11 +153,11 @@ void RequestMetrics::ObserveLatency(uint16_t service, double seconds) {
   if (!on_) return;
   metrics::Histogram& h = latency_[Slot(service)];
   if (!h.on()) {
-    h = metrics::GetHistogram("imbus_edge_request_duration_seconds",
-                              "Forwarded requests: arrival at the edge to the reply, by service.",
-                              {{"service", Slot(service) == kSlots - 1 ? "unknown"
-                                                                       : ServiceLabel(service)}},
-                              metrics::LatencyBuckets());
+    h = metrics::GetHistogram(
+        "imbus_edge_request_duration_seconds",
+        "Forwarded requests: arrival at the edge to the reply, by service.",
+        {{"service", Slot(service) == kSlots - 1 ? "unknown" : ServiceLabel(service)}},
+        metrics::LatencyBuckets());
   }
   h.Observe(seconds);
 }

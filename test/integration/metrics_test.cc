@@ -131,8 +131,9 @@ TEST_F(MetricsTest, FiguresFollowAChat) {
   EXPECT_EQ(Value(edge, "imbus_edge_connections_accepted_total{transport=\"tcp\"}"), kClients);
   EXPECT_EQ(Value(edge, "imbus_edge_responses_total{code=\"OK\",command=\"SEND\",service=\"msg\"}"),
             sends_answered);
-  EXPECT_EQ(Value(edge, "imbus_edge_responses_total{code=\"OK\",command=\"LOGIN\",service=\"auth\"}"),
-            kClients);
+  EXPECT_EQ(
+      Value(edge, "imbus_edge_responses_total{code=\"OK\",command=\"LOGIN\",service=\"auth\"}"),
+      kClients);
   const int requests = kClients * 2 + sends_answered;  // REGISTER, LOGIN, SENDs
   EXPECT_EQ(Value(edge, "imbus_edge_frames_received_total"), requests);
   EXPECT_EQ(Value(edge, "imbus_edge_forwarded_total"), requests);
@@ -180,8 +181,9 @@ TEST_F(MetricsTest, RefusalsAreCounted) {
   const auto r = c.Call(codec::ToWire(codec::Service::kMsg), 77, "\x80");
   EXPECT_EQ(r.code, static_cast<int>(codec::Code::kUnsupported));
   const Scrape edge = ScrapeChecked(edge_port_, "edge");
-  EXPECT_EQ(Value(edge, "imbus_edge_responses_total{code=\"UNSUPPORTED\",command=\"unknown\","
-                        "service=\"msg\"}"),
+  EXPECT_EQ(Value(edge,
+                  "imbus_edge_responses_total{code=\"UNSUPPORTED\",command=\"unknown\","
+                  "service=\"msg\"}"),
             1);
   EXPECT_EQ(Value(edge, "imbus_edge_forwarded_total"), 0);
 }
