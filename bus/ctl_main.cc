@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "imbus-ctl: operate a running imbus (talks to the broker over the bus).\n"
       "With CURVE on, give the broker's public key and a secret key the broker lists in "
-      "--curve-admin-keys (or the broker's own secret)."};
+      "--curve-admin-keys; or only the broker's own secret (then its public key is the "
+      "server key)."};
   app.add_option("--broker", broker,
                  "broker ROUTER endpoint; a pair as two, comma-separated (the active one is "
                  "used)")
@@ -146,8 +147,18 @@ int main(int argc, char** argv) {
 
   CurveClientKeys curve;
   std::string error;
-  if (!imbus::bus::ResolveCurveClientKeys(curve_flags.server_key, curve_flags.secret_file, &curve,
-                                          &error)) {
+  if (curve_flags.server_key.empty()) {
+    // Only a secret: the broker's own (the operator on a broker's machine, e.g. inside
+    // its container), so the server key is its public key.
+    if (!imbus::bus::ResolveCurveSecret(curve_flags.secret_file, &curve.secret_key, &error) ||
+        (!curve.secret_key.empty() &&
+         !imbus::bus::CurvePublicFromSecret(curve.secret_key, &curve.public_key, &error))) {
+      std::fprintf(stderr, "imbus-ctl: %s\n", error.c_str());
+      return 2;
+    }
+    curve.server_public_key = curve.public_key;
+  } else if (!imbus::bus::ResolveCurveClientKeys(curve_flags.server_key, curve_flags.secret_file,
+                                                 &curve, &error)) {
     std::fprintf(stderr, "imbus-ctl: %s\n", error.c_str());
     return 2;
   }
