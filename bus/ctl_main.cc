@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
   imbus::bus::AddCurvePeerFlags(app, &curve_flags);
   app.require_subcommand(1);
   CLI::App* status = app.add_subcommand(
-      "status", "the broker(s), edges with their load (and DRAINED), workers per service, sessions");
+      "status",
+      "the broker(s), edges with their load (and DRAINED), workers per service, sessions");
   CLI::App* workers = app.add_subcommand("workers", "every worker: services, outstanding, served");
   CLI::App* kick = app.add_subcommand(
       "kick", "close every session of a user: AUTH/KICKED push, then the connection closes");

@@ -475,11 +475,12 @@ void EdgeLoop::Close(Connection& c, CloseReason reason, std::string_view detail)
     spdlog::info("{}: conn {} from {}:{} closed: {}", log_name_, c.id(), c.peer_host(),
                  c.peer_port(), DescribeClose(reason, detail));
   }
+  // Before CloseSocket, which drops the TLS session.
+  const int transport = TransportIndex(c.tls(), c.kind() != Connection::Kind::kFrames);
   c.CloseSocket();  // also leaves the epoll set
   EdgeStats::Add(stats_->closed);
   stats_->connections.fetch_sub(1, std::memory_order_relaxed);
-  stats_->open_by_transport[TransportIndex(c.tls(), c.kind() != Connection::Kind::kFrames)]
-      .fetch_sub(1, std::memory_order_relaxed);
+  stats_->open_by_transport[transport].fetch_sub(1, std::memory_order_relaxed);
   auto it = conns_.find(c.id());
   if (it != conns_.end()) {
     graveyard_.push_back(std::move(it->second));

@@ -114,8 +114,8 @@ TEST_F(CtlTest, DrainMovesRoutesAway) {
   EXPECT_NE(drain.output.find("drain: 1 sessions told to reconnect"), std::string::npos)
       << drain.output;
   // The session on edge0 is told where to go.
-  const auto moved = WaitPushOf(on_edge0, codec::ToWire(codec::Service::kSys),
-                                codec::sys::kReconnect);
+  const auto moved =
+      WaitPushOf(on_edge0, codec::ToWire(codec::Service::kSys), codec::sys::kReconnect);
   ASSERT_TRUE(moved.has_value());
   EXPECT_EQ(moved->body.GetUint("port"), port1);
   EXPECT_EQ(moved->body.GetString("host"), "127.0.0.1");

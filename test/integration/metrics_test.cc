@@ -5,10 +5,12 @@
 // scrape passes `promtool check metrics`.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
 #include "client/msg_api.h"
+#include "client/tls.h"
 #include "codec/codes.h"
 #include "codec/commands.h"
 #include "test/integration/metrics_scrape.h"
@@ -26,12 +28,22 @@ constexpr int kSendsEach = 5;
 class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // A throwaway self-signed certificate: the edge also gets a TLS listener.
+    char dir[] = "/tmp/imbus-metrics-tls-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    tls_dir_ = dir;
+    const std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        tls_dir_ + "/key.pem -out " + tls_dir_ + "/cert.pem >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     StackOptions options;
     const std::vector<std::string> flag = {"--metrics-listen", "127.0.0.1:0"};
     options.broker_args = flag;
     options.edge_args = flag;
     options.actor_args = flag;
     stack_ = std::make_unique<Stack>(options);
+    stack_->EnableTls(tls_dir_ + "/cert.pem", tls_dir_ + "/key.pem");
     stack_->StartBroker();
     stack_->StartActor("auth,directory,presence,msg", 1);
     stack_->StartEdge();
@@ -44,7 +56,8 @@ class MetricsTest : public ::testing::Test {
     ASSERT_GT(actor_port_, 0) << stack_->Logs();
   }
   void TearDown() override {
-    if (HasFailure()) std::cerr << stack_->Logs();
+    if (HasFailure() && stack_) std::cerr << stack_->Logs();
+    if (!tls_dir_.empty()) std::system(("rm -rf '" + tls_dir_ + "'").c_str());
   }
 
   // Scrapes `port`, checks the text with promtool, parses it.
@@ -70,6 +83,7 @@ class MetricsTest : public ::testing::Test {
     return s;
   }
 
+  std::string tls_dir_;
   std::unique_ptr<Stack> stack_;
   int broker_port_ = 0;
   int edge_port_ = 0;
@@ -172,6 +186,37 @@ TEST_F(MetricsTest, FiguresFollowAChat) {
   EXPECT_EQ(Value(after, "imbus_edge_connections{transport=\"tcp\"}"), kClients - 2);
   broker = BrokerWhen("imbus_broker_sessions", kClients - 2);
   EXPECT_EQ(Value(broker, "imbus_broker_sessions"), kClients - 2);
+}
+
+TEST_F(MetricsTest, ConnectionsAreCountedByTransport) {
+  client::Client plain = Connected(*stack_);
+  client::TlsConfig config;
+  config.ca_file = tls_dir_ + "/cert.pem";
+  std::string error;
+  auto ctx = client::TlsClientContext::Create(config, &error);
+  ASSERT_TRUE(ctx) << error;
+  std::vector<client::Client> tls(2);
+  for (client::Client& c : tls) {
+    c.set_tls(ctx, "127.0.0.1");
+    ASSERT_TRUE(c.Connect("127.0.0.1", static_cast<uint16_t>(stack_->edge_tls_port()), &error))
+        << error;
+    ASSERT_TRUE(c.Ping().ok());
+  }
+  ASSERT_TRUE(plain.Ping().ok());
+  Scrape edge = ScrapeChecked(edge_port_, "edge");
+  EXPECT_EQ(Value(edge, "imbus_edge_connections{transport=\"tcp\"}"), 1);
+  EXPECT_EQ(Value(edge, "imbus_edge_connections{transport=\"tls\"}"), 2);
+  EXPECT_EQ(Value(edge, "imbus_edge_connections_accepted_total{transport=\"tls\"}"), 2);
+  // A TLS client leaves: the tls gauge falls, the tcp one stays.
+  tls.pop_back();
+  const auto deadline = std::chrono::steady_clock::now() + seconds(5);
+  do {
+    edge = ScrapeChecked(edge_port_, "edge");
+    if (Value(edge, "imbus_edge_connections{transport=\"tls\"}") == 1) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(Value(edge, "imbus_edge_connections{transport=\"tls\"}"), 1);
+  EXPECT_EQ(Value(edge, "imbus_edge_connections{transport=\"tcp\"}"), 1);
 }
 
 TEST_F(MetricsTest, RefusalsAreCounted) {
