@@ -255,6 +255,15 @@ class ChatSession {
       } else if (push->service == codec::ToWire(codec::Service::kAuth) &&
                  push->command == codec::auth::kKicked) {
         std::cout << "* kicked: " << push->body.GetString("reason").value_or("") << "\n";
+      } else if (push->service == codec::ToWire(codec::Service::kSys) &&
+                 push->command == codec::sys::kNotice) {
+        std::cout << "* notice from the operator: " << push->body.GetString("text").value_or("")
+                  << "\n";
+      } else if (push->service == codec::ToWire(codec::Service::kSys) &&
+                 push->command == codec::sys::kReconnect) {
+        std::cout << "* this server is being drained; reconnect to "
+                  << push->body.GetString("host").value_or("?") << ":"
+                  << push->body.GetUint("port").value_or(0) << "\n";
       } else if (push->is_error()) {
         std::cout << "* server error: " << push->body.GetString("error").value_or("") << "\n";
       }
