@@ -40,7 +40,7 @@ inline constexpr std::string_view kRoleEdge = "edge";
 inline constexpr std::string_view kRoleWorker = "worker";
 
 // Which announced peer may send each type to the broker (the arrows above, declared
-// once; the broker counts anything else as malformed). READY and STATS come before
+// once; the broker counts anything else as malformed). READY, STATS and ADMIN come before
 // or without an announcement and are not covered; the broker's own types (KICK,
 // UNKNOWN_PEER, NOT_ACTIVE) may come from no peer.
 inline constexpr bool MaySendToBroker(BusType type, bool from_edge) {
