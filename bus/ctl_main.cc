@@ -52,7 +52,8 @@ bool Stats(const std::vector<std::string>& brokers, std::chrono::milliseconds ti
   return false;
 }
 
-void PrintWorkers(const codec::StatsMeta& stats) {
+// The count per service; with `each`, a line per worker too.
+void PrintWorkers(const codec::StatsMeta& stats, bool each) {
   std::map<std::string, int> per_service;
   for (const auto& w : stats.workers) {
     for (const auto& s : w.services) ++per_service[s];
@@ -60,6 +61,7 @@ void PrintWorkers(const codec::StatsMeta& stats) {
   std::printf("workers per service:");
   for (const auto& [service, n] : per_service) std::printf("  %s %d", service.c_str(), n);
   std::printf("\n");
+  if (!each) return;
   for (const auto& w : stats.workers) {
     std::string services;
     for (const auto& s : w.services) services += (services.empty() ? "" : ",") + s;
@@ -176,14 +178,14 @@ int main(int argc, char** argv) {
     std::string from;
     if (!Stats(brokers, timeout, keys, &stats, &from)) return 1;
     if (*workers) {
-      PrintWorkers(stats);
+      PrintWorkers(stats, true);
       return 0;
     }
     for (const std::string& b : brokers) {
       std::printf("broker  %s%s\n", b.c_str(), b == from ? "  (answered)" : "");
     }
-    std::fputs(imbus::bus::FormatStats(stats).c_str(), stdout);
-    PrintWorkers(stats);
+    std::fputs(imbus::bus::FormatStats(stats).c_str(), stdout);  // a line per worker
+    PrintWorkers(stats, false);
     return 0;
   }
   if (*kick) return Admin(brokers, timeout, keys, "kick", user, "sessions kicked");
