@@ -3,6 +3,7 @@
 #include "broker/broker_metrics.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <random>
@@ -956,9 +957,11 @@ namespace {
 
 constexpr const char* kKickedByAdmin = "kicked by an administrator";
 
-bool AllDigits(const std::string& s) {
-  return !s.empty() && s.size() <= 20 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+// The uid `s` spells, or 0 when it is not a plain decimal number that fits.
+uint64_t ParseUid(const std::string& s) {
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size() ? v : 0;
 }
 
 }  // namespace
@@ -1002,7 +1005,7 @@ void Broker::OnAdmin(const std::string& identity, const std::string& peer_key,
 
 void Broker::AdminKick(const std::string& user, codec::AdminReplyMeta* reply) {
   // A uid, or a user name (the name the sessions logged in with).
-  uint64_t uid = AllDigits(user) ? std::stoull(user) : 0;
+  uint64_t uid = ParseUid(user);
   if (uid == 0) {
     for (const SessionTable::Session& s : sessions_.All()) {
       if (s.info.name == user) {

@@ -164,9 +164,12 @@ TEST_F(CtlTest, KickClosesEverySessionOfTheUser) {
     }
     EXPECT_TRUE(c->connection().closed());
   }
-  // The other user is untouched; kicking a user with no session says so.
+  // The other user is untouched; kicking a user with no session says so (also for a
+  // number past any uid, which the broker takes for a name).
   EXPECT_TRUE(other.Ping().ok());
   EXPECT_EQ(RunCtl(*stack_, {"kick", name}).exit_code, 3);
+  EXPECT_EQ(RunCtl(*stack_, {"kick", "99999999999999999999999"}).exit_code, 3);
+  EXPECT_TRUE(other.Ping().ok());
 }
 
 TEST_F(CtlTest, BroadcastReachesEveryOnlineClient) {
