@@ -2,12 +2,14 @@
 # no registry can be reached). Stages:
 #   mariadb  Debian's mariadb-server (+ galera-4, mariadb-backup for a cluster: see
 #            compose.galera.yaml), configured from env (compose service `mariadb`)
+#   prometheus  Debian's prometheus with deploy/prometheus/ (compose service
+#            `prometheus`: scrapes every imbus container's metrics)
 #   build    compilers and -dev packages; builds the binaries (not shipped)
 #   web      the web app (web/) with its npm package (web/node_modules from the host
 #            when present, else npm ci; not shipped)
 #   runtime  the imbus binaries with only their runtime libraries, as a non-root user,
 #            and the web app in /usr/share/imbus/web (imbus-edge --web-root)
-# The mariadb stage comes first so the classic builder (docker-compose v1) does not
+# The mariadb and prometheus stages come first so the classic builder (docker-compose v1) does not
 # build the compilers for it. See docs/deploy.md.
 
 FROM debian:bookworm-slim AS mariadb
@@ -24,12 +26,23 @@ HEALTHCHECK --interval=2s --timeout=5s --start-period=60s --retries=30 \
   CMD ["imbus-mariadb", "health"]
 ENTRYPOINT ["imbus-mariadb"]
 
+FROM debian:bookworm-slim AS prometheus
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /prometheus && chown prometheus:prometheus /prometheus
+COPY deploy/prometheus/prometheus.yml deploy/prometheus/rules.yml /etc/prometheus/
+USER prometheus
+EXPOSE 9090
+ENTRYPOINT ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", \
+            "--storage.tsdb.path=/prometheus", "--web.listen-address=0.0.0.0:9090"]
+
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev \
       libmariadb-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev \
-      libwslay-dev libcurl4-openssl-dev libedit-dev \
+      libwslay-dev libcurl4-openssl-dev libedit-dev prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only, so a docs change does not rebuild.
@@ -37,6 +50,7 @@ COPY CMakeLists.txt ./
 COPY cmake cmake
 COPY codec codec
 COPY net net
+COPY metrics metrics
 COPY bus bus
 COPY broker broker
 COPY edge edge
@@ -65,7 +79,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 libwslay1 libcurl4 libedit2 \
-      ca-certificates \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus \
  && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys

@@ -27,6 +27,15 @@ Dispatcher::Dispatcher(OffloadPool* pool)
 
 void Dispatcher::Add(uint16_t wire_service, std::unique_ptr<Service> service) {
   services_[wire_service] = std::move(service);
+  const char* name = codec::ServiceName(wire_service);
+  const metrics::Labels labels{{"service", name != nullptr ? name : "unknown"}};
+  batch_sizes_[wire_service] =
+      metrics::GetHistogram("imbus_actor_batch_size",
+                            "Requests handed to a service in one batch (one commit for many "
+                            "MSG/SENDs), by service.",
+                            labels, metrics::SizeBuckets());
+  handled_by_service_[wire_service] = metrics::GetCounter(
+      "imbus_actor_requests_total", "Requests handled by this worker, by service.", labels);
 }
 
 namespace {
@@ -116,6 +125,7 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
     }
     ++handled_;
     auto it = services_.find(p.meta.service);
+    if (it != services_.end()) handled_by_service_[p.meta.service].Inc();
     std::string parse_error;
     if (it == services_.end()) {
       p.code = Code::kUnsupported;
@@ -187,6 +197,9 @@ void Dispatcher::HandleRequests(const std::vector<InRequest>& requests,
     std::vector<BatchItem> items;
     items.reserve(reqs.size());
     for (const Request& r : reqs) items.push_back(BatchItem{&r, Reply{}, Code::kOk, {}});
+    if (auto h = batch_sizes_.find(first.meta.service); h != batch_sizes_.end()) {
+      h->second.Observe(static_cast<double>(items.size()));
+    }
     try {
       first.service->HandleBatch(items);
     } catch (...) {

@@ -28,6 +28,7 @@
 #include "net/log_limiter.h"
 #include "codec/body.h"
 #include "codec/bus.h"
+#include "metrics/metrics.h"
 
 namespace imbus::actors {
 
@@ -85,6 +86,9 @@ class Dispatcher {
                     std::vector<OutMessage>* out);
 
   std::map<uint16_t, std::unique_ptr<Service>> services_;
+  // Metric handles by wire service (a handful: one map step per request or batch).
+  std::map<uint16_t, metrics::Histogram> batch_sizes_;
+  std::map<uint16_t, metrics::Counter> handled_by_service_;
   uint64_t handled_ = 0;
   uint64_t expired_ = 0;
   int64_t (*now_ms_)() = net::WallNowMs;

@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include "bus/logging.h"
 
 #include "actors/actor_host.h"
+#include "metrics/metrics.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -148,6 +150,11 @@ int main(int argc, char** argv) {
                  "notifications a delivery thread claims at a time")
       ->envname("IMBUS_PUSH_BATCH")
       ->check(CLI::Range(1, 256));
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT to serve Prometheus metrics on (GET /metrics; port 0: any free "
+                 "port, logged); off when empty")
+      ->envname("IMBUS_METRICS_LISTEN");
   imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL");
@@ -189,6 +196,12 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   try {
+    // Before the host: its workers take their metric handles as they start.
+    std::unique_ptr<imbus::metrics::Server> metrics;
+    if (!metrics_listen.empty()) {
+      metrics = std::make_unique<imbus::metrics::Server>(metrics_listen);
+      spdlog::info("metrics: serving {}", metrics->url());
+    }
     ActorHost host(o, registry);
     host.Start();
     spdlog::info("imbus-actor: serving {} with {} threads via {}", services, o.threads, o.broker);

@@ -1,6 +1,9 @@
 #include "broker/broker.h"
 
+#include "broker/broker_metrics.h"
+
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <random>
@@ -13,6 +16,7 @@
 #include "codec/codes.h"
 #include "codec/commands.h"
 #include "codec/route_key.h"
+#include "codec/utf8.h"
 #include "net/clock.h"
 
 namespace imbus::broker {
@@ -74,6 +78,7 @@ Broker::Broker(zmq::context_t& ctx, Options options)
       socket_(ctx, zmq::socket_type::router),
       workers_(options_.max_queued, options_.max_outstanding),
       user_limits_(options_.user_limits),
+      metrics_(std::make_unique<BrokerMetrics>()),
       incarnation_(DrawIncarnation()) {
   socket_.set(zmq::sockopt::router_mandatory, 1);
   // A peer keeps its identity across reconnects: the new connection takes it over
@@ -119,6 +124,8 @@ void Broker::StartRebuild() {
       "{} ms for the table to fill",
       RebindTime().count());
 }
+
+Broker::~Broker() = default;
 
 const char* Broker::ha_state() const { return ha_ ? HaStateName(ha_->state()) : "standalone"; }
 
@@ -177,6 +184,12 @@ void Broker::PollOnce(int timeout_ms) {
     }
     const auto type = static_cast<codec::BusType>(parts[0][0]);
     static const std::string kEmpty;
+    if (type == codec::BusType::kAdmin) {
+      // The ZAP handler set the peer's public key as the message's User-Id.
+      const char* key = zmq_msg_gets(part.handle(), "User-Id");
+      OnAdmin(identity, key != nullptr ? key : "", n > 1 ? parts[1] : kEmpty);
+      continue;
+    }
     if (type == codec::BusType::kBatch) {
       OnBatch(identity, n > 2 ? parts[2] : kEmpty);
     } else {
@@ -379,6 +392,7 @@ void Broker::OnRequest(const std::string& edge, const std::string& meta, const s
     return;
   }
   ++counters_.requests;
+  metrics_->CountRequest(req.service);
   if (req.uid != 0 && !AdmitUser(edge, req)) return;
   if (req.service == codec::ToWire(codec::Service::kSys) && req.command == codec::sys::kRoute) {
     AnswerRoute(edge, req);
@@ -530,7 +544,13 @@ void Broker::AnswerError(const std::string& edge, const codec::RequestMeta& req,
 }
 
 void Broker::AnswerRoute(const std::string& edge, const codec::RequestMeta& req) {
+  // Drained edges (imbus-ctl drain) are left out, unless every edge is drained.
   std::vector<RouteTable::Edge> edges = routes_.Edges();
+  std::vector<RouteTable::Edge> serving;
+  for (const RouteTable::Edge& e : edges) {
+    if (!routes_.IsDrained(e.name)) serving.push_back(e);
+  }
+  if (!serving.empty()) edges.swap(serving);
   std::optional<RouteTable::Edge> best = routes_.LeastLoaded();
   if (!best) {
     // Cannot happen (the asker is an edge); fall back to the asker anyway.
@@ -574,7 +594,37 @@ void Broker::OnStats(const std::string& identity) {
   stats.worker_readies = counters_.worker_readies;
   stats.session_events = counters_.session_events;
   stats.ha_state = ha_state();
+  stats.drained.assign(routes_.drained().begin(), routes_.drained().end());
   Send(identity, codec::BusType::kStats, codec::PackMeta(stats));
+}
+
+void Broker::PublishMetrics() {
+  BrokerMetrics::Snapshot s;
+  s.counters = counters_;
+  s.refused_peers = refused_peers();
+  s.sessions = sessions_.size();
+  s.users = sessions_.users();
+  s.in_flight = workers_.pending_count();
+  s.ha_state = ha_state();
+  for (const auto& [id, peer] : peers_) {
+    if (peer.is_edge) ++s.edges;
+  }
+  std::map<std::string, BrokerMetrics::ServiceView> services;
+  for (const WorkerPool::WorkerView& w : workers_.Workers()) {
+    ++s.workers;
+    for (const std::string& name : w.services) {
+      BrokerMetrics::ServiceView& v = services[name];
+      ++v.workers;
+      v.outstanding += w.outstanding;
+    }
+  }
+  for (const std::string& name : workers_.QueuedServices()) services[name];
+  for (auto& [name, v] : services) {
+    v.name = name;
+    v.queued = workers_.QueuedFor(name);
+    s.services.push_back(std::move(v));
+  }
+  metrics_->Publish(std::move(s));
 }
 
 void Broker::OnTimer() {
@@ -608,6 +658,7 @@ void Broker::OnTimer() {
                 "timed out waiting for the worker");
   }
   SettleDeparted(now);
+  if (metrics_->Due(now)) PublishMetrics();
   if (ha_) HaTimer(now);
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + std::chrono::milliseconds(options_.heartbeat_ms);
@@ -672,6 +723,12 @@ void Broker::OnReply(const std::string& worker, const std::string& meta, const s
     ++counters_.late_replies;
     spdlog::debug("broker: late reply rid {} from {} dropped", reply.rid, worker);
     return;
+  }
+  if (metrics_->on()) {
+    // The deadline was set at the send: request_timeout_ms after it.
+    const auto sent = p->deadline - std::chrono::milliseconds(options_.request_timeout_ms);
+    metrics_->ObserveReply(p->meta.service,
+                           std::chrono::duration<double>(Clock::now() - sent).count());
   }
   if (p->edge.empty()) return;  // the answer to the broker's own SESSION_EVENT
   if (peers_.count(p->edge) == 0) {
@@ -962,6 +1019,138 @@ void Broker::ForgetAll() {
       "broker: stepped down: forgot {} sessions; edges and workers move to the other "
       "broker",
       sessions);
+}
+
+// imbus-ctl: the ADMIN messages (kick, broadcast, drain; docs/operations.md).
+
+namespace {
+
+constexpr const char* kKickedByAdmin = "kicked by an administrator";
+
+// The uid `s` spells, or 0 when it is not a plain decimal number that fits.
+uint64_t ParseUid(const std::string& s) {
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size() ? v : 0;
+}
+
+}  // namespace
+
+void Broker::OnAdmin(const std::string& identity, const std::string& peer_key,
+                     const std::string& meta) {
+  codec::AdminReplyMeta reply;
+  codec::AdminMeta req;
+  if (!codec::UnpackMeta(meta, &req)) {
+    ++counters_.malformed;
+    reply.code = static_cast<int>(codec::Code::kBadRequest);
+    reply.error = "unreadable ADMIN message";
+  } else if (auth_ && std::find(options_.curve_admin.begin(), options_.curve_admin.end(),
+                                peer_key) == options_.curve_admin.end()) {
+    spdlog::warn("broker: ADMIN {} refused: key {} is not an admin key", req.command,
+                 bus::CurveKeyPrefix(peer_key));
+    reply.code = static_cast<int>(codec::Code::kForbidden);
+    reply.error = "this CURVE key may not administer the broker (--curve-admin-keys)";
+  } else if (ha_ && ha_->state() != HaState::kActive) {
+    reply.code = static_cast<int>(codec::Code::kUnavailable);
+    reply.error = std::string("this broker is ") + ha_state() + "; ask the other of the pair";
+  } else if (req.command == "kick") {
+    AdminKick(req.arg, &reply);
+  } else if (req.command == "broadcast") {
+    AdminBroadcast(req.arg, &reply);
+  } else if (req.command == "drain" || req.command == "undrain") {
+    if (req.command == "drain") {
+      AdminDrain(req.arg, &reply);
+    } else if (!routes_.Undrain(req.arg)) {
+      reply.code = static_cast<int>(codec::Code::kNotFound);
+      reply.error = "edge " + req.arg + " is not drained";
+    } else {
+      spdlog::info("broker: edge {} undrained (imbus-ctl): SYS/ROUTE hands it out again", req.arg);
+    }
+  } else {
+    reply.code = static_cast<int>(codec::Code::kUnsupported);
+    reply.error = "unknown ADMIN command '" + req.command + "'";
+  }
+  Send(identity, codec::BusType::kAdmin, codec::PackMeta(reply));
+}
+
+void Broker::AdminKick(const std::string& user, codec::AdminReplyMeta* reply) {
+  // A uid, or a user name (the name the sessions logged in with).
+  uint64_t uid = ParseUid(user);
+  if (uid == 0) {
+    for (const SessionTable::Session& s : sessions_.All()) {
+      if (s.info.name == user) {
+        uid = s.info.uid;
+        break;
+      }
+    }
+  }
+  const std::vector<SessionTable::Session> gone =
+      uid == 0 ? std::vector<SessionTable::Session>{}
+               : sessions_.RemoveUserExcept(uid, std::string(), 0);
+  if (gone.empty()) {
+    reply->code = static_cast<int>(codec::Code::kNotFound);
+    reply->error = "no session of " + user;
+    return;
+  }
+  spdlog::info("broker: kicking uid {} ({} sessions) for imbus-ctl", uid, gone.size());
+  for (const SessionTable::Session& s : gone) Kick(s, kKickedByAdmin);
+  reply->count = gone.size();
+}
+
+void Broker::AdminBroadcast(const std::string& text, codec::AdminReplyMeta* reply) {
+  if (text.empty() || !codec::IsValidUtf8(text) || text.size() > 4000) {
+    reply->code = static_cast<int>(codec::Code::kBadRequest);
+    reply->error = "the text must be 1..4000 bytes of UTF-8";
+    return;
+  }
+  codec::MapWriter w(2);
+  w.Key("text").Str(text);
+  w.Key("ts").Int(net::WallNowMs());
+  const std::string body = w.Finish();
+  std::map<std::string, codec::EdgePushMeta> per_edge;
+  for (const SessionTable::Session& s : sessions_.All()) per_edge[s.edge].conns.push_back(s.conn);
+  for (auto& [edge, out] : per_edge) {
+    out.service = codec::ToWire(codec::Service::kSys);
+    out.command = codec::sys::kNotice;
+    reply->count += out.conns.size();
+    if (Send(edge, codec::BusType::kPush, codec::PackMeta(out), body)) ++counters_.pushes;
+  }
+  spdlog::info("broker: broadcast of {} bytes to {} sessions (imbus-ctl)", text.size(),
+               reply->count);
+}
+
+void Broker::AdminDrain(const std::string& edge, codec::AdminReplyMeta* reply) {
+  if (edge.empty()) {
+    reply->code = static_cast<int>(codec::Code::kBadRequest);
+    reply->error = "name the edge to drain";
+    return;
+  }
+  routes_.Drain(edge);
+  // Where its clients should go: the least loaded edge still in service.
+  const std::optional<RouteTable::Edge> next = routes_.LeastLoaded();
+  if (!next || routes_.IsDrained(next->name)) {
+    spdlog::warn("broker: edge {} drained, but no edge in service to send its clients to", edge);
+    reply->error = "no other edge in service: its clients were not told to move";
+    return;
+  }
+  codec::MapWriter w(3);
+  w.Key("reason").Str("edge " + edge + " is draining");
+  w.Key("host").Str(next->host);
+  w.Key("port").Uint(next->port);
+  const std::string body = w.Finish();
+  std::map<std::string, codec::EdgePushMeta> per_edge;
+  for (const SessionTable::Session& s : sessions_.All()) {
+    const RouteTable::Edge* on = routes_.EdgeOf(s.edge);
+    if (on != nullptr && on->name == edge) per_edge[s.edge].conns.push_back(s.conn);
+  }
+  for (auto& [identity, out] : per_edge) {
+    out.service = codec::ToWire(codec::Service::kSys);
+    out.command = codec::sys::kReconnect;
+    reply->count += out.conns.size();
+    if (Send(identity, codec::BusType::kPush, codec::PackMeta(out), body)) ++counters_.pushes;
+  }
+  spdlog::info("broker: edge {} drained (imbus-ctl): {} sessions told to reconnect to {}:{}", edge,
+               reply->count, next->host, next->port);
 }
 
 }  // namespace imbus::broker

@@ -36,6 +36,8 @@
 
 namespace imbus::broker {
 
+class BrokerMetrics;
+
 struct Options {
   std::string bind = "tcp://127.0.0.1:5555";
   int heartbeat_ms = 1000;
@@ -57,6 +59,9 @@ struct Options {
   // Empty: CURVE off, any peer may connect (local development).
   std::string curve_secret_key;
   std::vector<std::string> curve_allow;
+  // With CURVE on: the public keys (Z85, also in curve_allow) whose ADMIN messages
+  // (imbus-ctl) are served. With CURVE off any peer may administer.
+  std::vector<std::string> curve_admin;
   // A primary/backup pair (Binary Star, docs/bus.md "A broker pair"). Empty ha_peer:
   // a standalone broker. Otherwise this broker publishes its state on ha_bind and
   // reads the other's from ha_peer, every heartbeat_ms; the other is gone after
@@ -100,7 +105,9 @@ struct Counters {
 class Broker {
  public:
   // Binds the ROUTER socket; throws zmq::error_t when the endpoint is unusable.
+  // Takes its metric handles now: start the metrics server (if any) first.
   Broker(zmq::context_t& ctx, Options options);
+  ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
@@ -147,6 +154,12 @@ class Broker {
   void OnBind(const std::string& edge, const std::string& meta);
   void OnUnbind(const std::string& edge, const std::string& meta);
   void OnStats(const std::string& identity);
+  // imbus-ctl (the end of broker.cc). `peer_key`: the sender's CURVE public key (Z85),
+  // empty with CURVE off.
+  void OnAdmin(const std::string& identity, const std::string& peer_key, const std::string& meta);
+  void AdminKick(const std::string& user, codec::AdminReplyMeta* reply);
+  void AdminBroadcast(const std::string& text, codec::AdminReplyMeta* reply);
+  void AdminDrain(const std::string& edge, codec::AdminReplyMeta* reply);
   void OnQuery(const std::string& worker, const std::string& meta);
   void OnDeparted(const std::string& edge, const std::string& meta);
   // Users reported departed whose settle time passed: offline if no session of
@@ -188,6 +201,8 @@ class Broker {
   void Kick(const SessionTable::Session& s, const std::string& reason);
 
   void OnTimer();
+  // Hands the metrics a copy of the counters and the tables' sizes.
+  void PublishMetrics();
   void SendHeartbeats();
   void ReapDeadPeers();
   void RemovePeer(const std::string& identity, const char* why);
@@ -218,6 +233,7 @@ class Broker {
   WorkerPool workers_;
   UserLimits user_limits_;
   Counters counters_;
+  std::unique_ptr<BrokerMetrics> metrics_;
   Clock::time_point next_heartbeat_;
   uint64_t incarnation_ = 0;
   Clock::time_point events_from_{};  // presence events are held back until then

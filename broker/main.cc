@@ -2,6 +2,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "bus/stats_query.h"
 
 #include "broker/broker.h"
+#include "metrics/metrics.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -21,7 +24,8 @@ extern "C" void OnSignal(int) { g_stop.store(true); }
 // Fills the CURVE options from the flags; false (after printing why) on a startup
 // error. No secret and no allow list: CURVE stays off.
 bool ConfigureCurve(const std::string& secret_file, const std::string& allow_file,
-                    const std::string& allow_keys, imbus::broker::Options* options) {
+                    const std::string& allow_keys, const std::string& admin_keys,
+                    imbus::broker::Options* options) {
   namespace bus = imbus::bus;
   std::string error;
   std::string secret;
@@ -35,8 +39,15 @@ bool ConfigureCurve(const std::string& secret_file, const std::string& allow_fil
     std::fprintf(stderr, "imbus-broker: CURVE allow list: %s\n", error.c_str());
     return false;
   }
+  std::vector<std::string> admin;
+  if (!bus::ParseCurveKeyList(admin_keys, &admin, &error)) {
+    std::fprintf(stderr, "imbus-broker: --curve-admin-keys: %s\n", error.c_str());
+    return false;
+  }
+  // Admin keys may connect too.
+  allow.insert(allow.end(), admin.begin(), admin.end());
   if (secret.empty()) {
-    if (allow_file.empty() && allow.empty()) return true;  // CURVE off
+    if (allow_file.empty() && allow.empty()) return true;  // CURVE off (any peer administers)
     std::fprintf(stderr,
                  "imbus-broker: a CURVE allow list needs the broker's secret key "
                  "(--curve-secret-file or IMBUS_CURVE_SECRET)\n");
@@ -55,7 +66,10 @@ bool ConfigureCurve(const std::string& secret_file, const std::string& allow_fil
   }
   spdlog::info("broker: CURVE public key {} (peers need it as --curve-server-key)", public_key);
   // Its own key is always admitted: `imbus-broker --stats` with the same secret.
+  // ... and may administer (imbus-ctl with the broker's secret).
   allow.push_back(public_key);
+  admin.push_back(public_key);
+  options->curve_admin = std::move(admin);
   options->curve_secret_key = secret;
   options->curve_allow = std::move(allow);
   return true;
@@ -66,9 +80,11 @@ int main(int argc, char** argv) {
   imbus::broker::Options options;
   std::string log_level = "info";
   std::string stats_endpoint;
+  std::string metrics_listen;
   std::string curve_secret_file;
   std::string curve_allow_file;
   std::string curve_allow_keys;
+  std::string curve_admin_keys;
   CLI::App app{"imbus-broker: routes requests from edges to actor workers"};
   app.add_option("--bind", options.bind, "ROUTER endpoint (tcp://host:port, port * or 0 = any)")
       ->envname("IMBUS_BROKER_BIND")
@@ -131,6 +147,11 @@ int main(int argc, char** argv) {
   app.add_option("--curve-allow-keys", curve_allow_keys,
                  "allowed peer public keys (Z85), separated by commas or spaces")
       ->envname("IMBUS_CURVE_ALLOW");
+  app.add_option("--curve-admin-keys", curve_admin_keys,
+                 "public keys (Z85, commas or spaces) that may administer the broker with "
+                 "imbus-ctl (kick, broadcast, drain); allowed to connect too. The broker's own "
+                 "key always may. With CURVE off any peer may")
+      ->envname("IMBUS_CURVE_ADMIN_KEYS");
   app.add_option("--peer", options.ha_peer,
                  "run as one of a primary/backup pair: the other broker's state endpoint "
                  "(its --state-bind, e.g. tcp://b:5556). Edges and actors then get both "
@@ -153,6 +174,10 @@ int main(int argc, char** argv) {
       ->envname("IMBUS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT to serve Prometheus metrics on (GET /metrics; port 0: any free "
+                 "port, logged); off when empty")
+      ->envname("IMBUS_METRICS_LISTEN");
   app.add_option("--stats", stats_endpoint,
                  "print the STATS of the broker at this endpoint and exit (no serving)");
   try {
@@ -194,10 +219,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   imbus::bus::InitProcessLogging("imbus-broker", log_level);
-  if (!ConfigureCurve(curve_secret_file, curve_allow_file, curve_allow_keys, &options)) return 2;
+  if (!ConfigureCurve(curve_secret_file, curve_allow_file, curve_allow_keys, curve_admin_keys,
+                      &options)) {
+    return 2;
+  }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
 
+  std::unique_ptr<imbus::metrics::Server> metrics;
+  if (!metrics_listen.empty()) {
+    try {
+      metrics = std::make_unique<imbus::metrics::Server>(metrics_listen);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "imbus-broker: %s\n", e.what());
+      return 2;
+    }
+    spdlog::info("metrics: serving {}", metrics->url());
+  }
   try {
     zmq::context_t ctx(1);
     imbus::broker::Broker broker(ctx, options);

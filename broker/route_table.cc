@@ -49,8 +49,15 @@ std::vector<RouteTable::Edge> RouteTable::Edges() const {
 
 std::optional<RouteTable::Edge> RouteTable::LeastLoaded() const {
   const Edge* best = nullptr;
+  bool best_drained = true;
   for (const auto& [name, state] : edges_) {
-    if (best == nullptr || state.edge.load < best->load) best = &state.edge;
+    const bool drained = drained_.count(name) > 0;
+    // An edge in service beats a drained one; then the lower load.
+    if (best == nullptr || (best_drained && !drained) ||
+        (drained == best_drained && state.edge.load < best->load)) {
+      best = &state.edge;
+      best_drained = drained;
+    }
   }
   if (best == nullptr) return std::nullopt;
   return *best;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,8 +39,16 @@ class RouteTable {
 
   // Every edge, ordered by name.
   std::vector<Edge> Edges() const;
-  // The edge with the least summed load (ties: smallest name), or nullopt if none.
+  // The edge with the least summed load (ties: smallest name) among those not
+  // drained (all of them drained: among all), or nullopt if none.
   std::optional<Edge> LeastLoaded() const;
+
+  // Drained edges (by name, kept across their restarts until Undrain): SYS/ROUTE
+  // hands them out no more (imbus-ctl drain). Drain of an unknown name is kept too.
+  void Drain(const std::string& name) { drained_.insert(name); }
+  bool Undrain(const std::string& name) { return drained_.erase(name) > 0; }
+  bool IsDrained(const std::string& name) const { return drained_.count(name) > 0; }
+  const std::set<std::string>& drained() const { return drained_; }
 
   size_t thread_count() const { return threads_.size(); }
 
@@ -55,6 +64,7 @@ class RouteTable {
 
   std::unordered_map<std::string, Thread> threads_;  // by peer identity
   std::map<std::string, EdgeState> edges_;           // by edge name
+  std::set<std::string> drained_;
 };
 
 }  // namespace imbus::broker

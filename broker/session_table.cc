@@ -116,4 +116,12 @@ std::vector<SessionTable::Change> SessionTable::TakeChanges() {
   return changes;
 }
 
+std::vector<SessionTable::Session> SessionTable::All() const {
+  std::vector<Session> out;
+  out.reserve(by_conn_.size());
+  for (const auto& [uid, sessions] : by_uid_)
+    out.insert(out.end(), sessions.begin(), sessions.end());
+  return out;
+}
+
 }  // namespace imbus::broker

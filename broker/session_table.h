@@ -48,6 +48,8 @@ class SessionTable {
   // The sessions of a user; empty when offline. Valid until the next mutation.
   const std::vector<Session>& SessionsOf(uint64_t uid) const;
 
+  // Every session (imbus-ctl's broadcast, kick by name, drain).
+  std::vector<Session> All() const;
   // The uid bound to (edge, conn), or 0.
   uint64_t UidOf(const std::string& edge, uint64_t conn) const;
 

@@ -1,5 +1,5 @@
-// Asking a broker for its STATS from outside the bus (control tools, tests,
-// container health checks). See docs/bus.md, "STATS".
+// Asking a broker for its STATS, or giving it an ADMIN command, from outside the
+// bus (imbus-ctl, tests, container health checks). See docs/bus.md, "STATS".
 #pragma once
 
 #include <chrono>
@@ -16,6 +16,13 @@ namespace imbus::bus {
 // like no answer).
 bool QueryStats(const std::string& endpoint, std::chrono::milliseconds timeout,
                 codec::StatsMeta* out, std::string* error, const CurveClientKeys* curve = nullptr);
+
+// Sends one ADMIN command (imbus-ctl) and waits up to `timeout` for the broker's
+// answer, whose code may still refuse it. False (with `error`) when none came, or
+// the broker is the passive one of a pair.
+bool AdminCall(const std::string& endpoint, std::chrono::milliseconds timeout,
+               const codec::AdminMeta& request, codec::AdminReplyMeta* out, std::string* error,
+               const CurveClientKeys* curve = nullptr);
 
 // The answer as a human-readable table, one line per edge and per worker.
 std::string FormatStats(const codec::StatsMeta& stats);

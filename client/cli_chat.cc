@@ -357,6 +357,15 @@ class ChatSession {
       } else if (push->service == codec::ToWire(codec::Service::kAuth) &&
                  push->command == codec::auth::kKicked) {
         Async() << "* kicked: " << push->body.GetString("reason").value_or("") << "\n";
+      } else if (push->service == codec::ToWire(codec::Service::kSys) &&
+                 push->command == codec::sys::kNotice) {
+        Async() << "* notice from the operator: " << push->body.GetString("text").value_or("")
+                << "\n";
+      } else if (push->service == codec::ToWire(codec::Service::kSys) &&
+                 push->command == codec::sys::kReconnect) {
+        Async() << "* this server is being drained; reconnect to "
+                << push->body.GetString("host").value_or("?") << ":"
+                << push->body.GetUint("port").value_or(0) << "\n";
       } else if (push->is_error()) {
         Async() << "* server error: " << push->body.GetString("error").value_or("") << "\n";
       }

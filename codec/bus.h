@@ -33,6 +33,9 @@ enum class BusType : uint8_t {
   kNotActive = 13,  // broker -> peer: "I am the passive broker of a pair": try the other one
   kBatch = 14,      // either way, between peers that both said kFeatureBatch: many messages
                     // in one (empty meta; the body holds the items, see BatchWriter)
+  // Administration (imbus-ctl): any -> broker: AdminMeta; the broker answers kAdmin
+  // with AdminReplyMeta. With CURVE on only admin keys are served (docs/bus.md).
+  kAdmin = 15,
 };
 
 // What a peer can take, announced in Ready::features (peer -> broker) and in the
@@ -44,7 +47,7 @@ inline constexpr std::string_view kRoleEdge = "edge";
 inline constexpr std::string_view kRoleWorker = "worker";
 
 // Which announced peer may send each type to the broker (the arrows above, declared
-// once; the broker counts anything else as malformed). READY and STATS come before
+// once; the broker counts anything else as malformed). READY, STATS and ADMIN come before
 // or without an announcement and are not covered; the broker's own types (KICK,
 // UNKNOWN_PEER, NOT_ACTIVE) may come from no peer.
 inline constexpr bool MaySendToBroker(BusType type, bool from_edge) {
@@ -248,9 +251,28 @@ struct StatsMeta {
   uint64_t worker_readies = 0;
   uint64_t session_events = 0;
   std::string ha_state;
+  // Edges drained by imbus-ctl (names): SYS/ROUTE hands them out no more.
+  std::vector<std::string> drained;
   MSGPACK_DEFINE(edges, workers, sessions, requests, unavailable, rate_limited, rate_limited_send,
-                 refused_peers, incarnation, edge_readies, worker_readies, session_events,
-                 ha_state);
+                 refused_peers, incarnation, edge_readies, worker_readies, session_events, ha_state,
+                 drained);
+};
+
+// imbus-ctl -> broker. `command`: "kick" (arg: a uid or a user name), "broadcast"
+// (arg: the text), "drain" / "undrain" (arg: an edge name).
+struct AdminMeta {
+  std::string command;
+  std::string arg;
+  MSGPACK_DEFINE(command, arg);
+};
+
+// broker -> imbus-ctl: code 0 or a codec::Code, with `error`; `count`: the sessions
+// kicked, the sessions the broadcast went to, the sessions told to reconnect.
+struct AdminReplyMeta {
+  int code = 0;
+  std::string error;
+  uint64_t count = 0;
+  MSGPACK_DEFINE(code, error, count);
 };
 
 // worker -> broker: the live sessions of `uids`, read from the session table (the

@@ -8,6 +8,8 @@ constexpr CommandInfo kCommands[] = {
     {Service::kSys, sys::kPing, "SYS/PING", Kind::kRequest, false},
     {Service::kSys, sys::kRoute, "SYS/ROUTE", Kind::kRequest, false},
     {Service::kSys, sys::kHello, "SYS/HELLO", Kind::kRequest, false},
+    {Service::kSys, sys::kNotice, "SYS/NOTICE", Kind::kPush, false},
+    {Service::kSys, sys::kReconnect, "SYS/RECONNECT", Kind::kPush, false},
     {Service::kSys, sys::kError, "SYS/ERROR", Kind::kServerOnly, false},
 
     {Service::kAuth, auth::kRegister, "AUTH/REGISTER", Kind::kRequest, false},

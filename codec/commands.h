@@ -20,7 +20,15 @@ enum class Service : uint16_t {
 };
 
 namespace sys {
-enum Command : uint16_t { kPing = 1, kRoute = 2, kHello = 3, kError = 65535 };
+enum Command : uint16_t {
+  kPing = 1,
+  kRoute = 2,
+  kHello = 3,
+  // Pushes from the operator (imbus-ctl): a system message; "reconnect elsewhere".
+  kNotice = 100,
+  kReconnect = 101,
+  kError = 65535
+};
 }
 namespace auth {
 enum Command : uint16_t {

@@ -172,6 +172,9 @@ void EdgeLoop::OnAccept(Listener& listener, bool tls, bool http, Clock::time_poi
     conns_.emplace(id, std::move(c));
     EdgeStats::Add(stats_->accepted);
     EdgeStats::Add(stats_->connections);
+    const int transport = TransportIndex(tls, http);
+    EdgeStats::Add(stats_->accepted_by_transport[transport]);
+    EdgeStats::Add(stats_->open_by_transport[transport]);
     const Verdict v = admission_.AdmitConnection(added, now);
     if (v.admitted) continue;
     if (http) {
@@ -260,6 +263,7 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
   while (!c.closed()) {
     const ssize_t n = c.Receive(buf, sizeof(buf));
     if (n > 0) {
+      EdgeStats::Add(stats_->bytes_in, static_cast<uint64_t>(n));
       if (c.closing()) continue;  // ending the stream: input is discarded
       switch (c.kind()) {
         case Connection::Kind::kFrames:
@@ -376,6 +380,7 @@ bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
 }
 
 void EdgeLoop::Respond(Connection& c, const codec::Header& request, std::string_view body) {
+  request_metrics_.CountResponse(request.service, request.command, body);
   WriteFrame(c, codec::kFlagResponse, request.service, request.command, request.seq, body);
 }
 
@@ -396,6 +401,7 @@ void EdgeLoop::WriteSysError(Connection& c, std::string_view body) {
 }
 
 void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
+  EdgeStats::Add(stats_->frames_out);
   if (c.kind() == Connection::Kind::kWebSocket) {
     // One frame, one binary message.
     if (c.closed() || c.shut_down() || !c.ws()->SendMessage(bytes)) return;
@@ -409,6 +415,7 @@ void EdgeLoop::WriteEncoded(Connection& c, std::string_view bytes) {
 
 void EdgeLoop::WriteRaw(Connection& c, std::string_view bytes) {
   if (c.closed() || c.shut_down()) return;
+  EdgeStats::Add(stats_->bytes_out, bytes.size());
   const Connection::WriteResult result = corked_ ? c.Queue(bytes, options_.max_output_bytes)
                                                  : c.Send(bytes, options_.max_output_bytes);
   switch (result) {
@@ -468,9 +475,12 @@ void EdgeLoop::Close(Connection& c, CloseReason reason, std::string_view detail)
     spdlog::info("{}: conn {} from {}:{} closed: {}", log_name_, c.id(), c.peer_host(),
                  c.peer_port(), DescribeClose(reason, detail));
   }
+  // Before CloseSocket, which drops the TLS session.
+  const int transport = TransportIndex(c.tls(), c.kind() != Connection::Kind::kFrames);
   c.CloseSocket();  // also leaves the epoll set
   EdgeStats::Add(stats_->closed);
   stats_->connections.fetch_sub(1, std::memory_order_relaxed);
+  stats_->open_by_transport[transport].fetch_sub(1, std::memory_order_relaxed);
   auto it = conns_.find(c.id());
   if (it != conns_.end()) {
     graveyard_.push_back(std::move(it->second));
@@ -527,7 +537,12 @@ bool EdgeLoop::EndBurst() {
 }
 
 void EdgeLoop::OnReply(codec::ReplyMeta& meta, std::string_view body) {
-  const bool in_time = tracker_.Complete(meta.conn, meta.seq);
+  Clock::time_point started;
+  const bool in_time = tracker_.Complete(meta.conn, meta.seq, &started);
+  if (in_time && request_metrics_.on()) {
+    request_metrics_.ObserveLatency(meta.service,
+                                    std::chrono::duration<double>(Clock::now() - started).count());
+  }
   if (admission_.pending_logins() > 0) {
     admission_.NoteReply(meta.conn, meta.seq, body, Clock::now());
   }
@@ -555,6 +570,7 @@ void EdgeLoop::OnReply(codec::ReplyMeta& meta, std::string_view body) {
                   meta.seq);
     return;
   }
+  request_metrics_.CountResponse(meta.service, meta.command, body);
   WriteFrame(*c, codec::kFlagResponse, meta.service, meta.command, meta.seq, body);
 }
 

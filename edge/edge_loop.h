@@ -26,6 +26,7 @@
 #include "edge/broker_link.h"
 #include "edge/close_reason.h"
 #include "edge/connection.h"
+#include "edge/edge_metrics.h"
 #include "edge/edge_stats.h"
 #include "edge/http.h"
 #include "edge/ip_limits.h"
@@ -141,6 +142,7 @@ class EdgeLoop : private BrokerLink::Handler {
   bool corked_ = false;             // client output is queued, not written (a bus burst)
   std::vector<uint64_t> to_flush_;  // connections with queued output, in order
   RequestTracker tracker_;
+  RequestMetrics request_metrics_;
   std::string scratch_;  // one encoded frame at a time
   std::string ws_out_;   // scratch_ wrapped in a WebSocket frame
   std::optional<Listener> ws_listener_;

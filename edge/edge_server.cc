@@ -181,6 +181,13 @@ EdgeCounters EdgeServer::Stats() const {
     sum.rate_limited_send += s->rate_limited_send.load();
     sum.login_backoff += s->login_backoff.load();
     sum.refused_ip_cap += s->refused_ip_cap.load();
+    sum.frames_out += s->frames_out.load();
+    sum.bytes_in += s->bytes_in.load();
+    sum.bytes_out += s->bytes_out.load();
+    for (int t = 0; t < 4; ++t) {
+      sum.open_by_transport[t] += s->open_by_transport[t].load();
+      sum.accepted_by_transport[t] += s->accepted_by_transport[t].load();
+    }
   }
   return sum;
 }

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -14,8 +15,10 @@
 #include "bus/curve_flags.h"
 #include "bus/logging.h"
 
+#include "edge/edge_metrics.h"
 #include "edge/edge_server.h"
 #include "edge/options.h"
+#include "metrics/metrics.h"
 
 namespace {
 
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   std::string wss_listen;
   std::string log_level = "info";
   int stats_log_s = 60;
+  std::string metrics_listen;
   imbus::bus::CurvePeerFlags curve;
 
   CLI::App app{"imbus-edge: client TCP front end of imbus (epoll, one loop per thread)"};
@@ -132,6 +136,10 @@ int main(int argc, char** argv) {
                  "log the rate-limit refusal counters this often when they changed (0: never)")
       ->envname("IMBUS_EDGE_STATS_LOG_S")
       ->check(CLI::Range(0, 86400));
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT to serve Prometheus metrics on (GET /metrics; port 0: any free "
+                 "port, logged); off when empty")
+      ->envname("IMBUS_METRICS_LISTEN");
   imbus::bus::AddCurvePeerFlags(app, &curve);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("IMBUS_LOG_LEVEL")
@@ -186,6 +194,13 @@ int main(int argc, char** argv) {
 
   try {
     imbus::edge::EdgeServer server(o);
+    // Before Start (the loops take their handles then); destroyed before the server.
+    std::unique_ptr<imbus::metrics::Server> metrics;
+    if (!metrics_listen.empty()) {
+      metrics = std::make_unique<imbus::metrics::Server>(metrics_listen);
+      imbus::edge::ExportEdgeCounters([&server] { return server.Stats(); });
+      spdlog::info("metrics: serving {}", metrics->url());
+    }
     server.Start();
     int sig = 0;
     if (stats_log_s == 0) {

@@ -4,18 +4,19 @@ namespace imbus::edge {
 
 void RequestTracker::Add(const Request& r, Clock::time_point now) {
   const uint64_t serial = next_serial_++;
-  pending_.emplace(Key{r.conn, r.seq}, serial);
+  pending_.emplace(Key{r.conn, r.seq}, Pending{serial, now});
   deadlines_.push_back(Deadline{now + timeout_, r, serial});
 }
 
-bool RequestTracker::Complete(uint64_t conn, uint32_t seq) {
+bool RequestTracker::Complete(uint64_t conn, uint32_t seq, Clock::time_point* started) {
   auto [first, last] = pending_.equal_range(Key{conn, seq});
   if (first == last) return false;
   // Replies to a reused seq are taken oldest first.
   auto oldest = first;
   for (auto it = first; it != last; ++it) {
-    if (it->second < oldest->second) oldest = it;
+    if (it->second.serial < oldest->second.serial) oldest = it;
   }
+  if (started != nullptr) *started = oldest->second.start;
   pending_.erase(oldest);
   // Its deadline entry stays in the deque and is skipped when it comes up.
   return true;
@@ -28,7 +29,7 @@ void RequestTracker::Expire(Clock::time_point now,
     deadlines_.pop_front();
     auto [first, last] = pending_.equal_range(Key{d.request.conn, d.request.seq});
     for (auto it = first; it != last; ++it) {
-      if (it->second == d.serial) {
+      if (it->second.serial == d.serial) {
         pending_.erase(it);
         expired(d.request);
         break;
@@ -44,7 +45,7 @@ void RequestTracker::FailAll(const std::function<void(const Request&)>& lost) {
   for (const Deadline& d : deadlines) {
     auto [first, last] = pending_.equal_range(Key{d.request.conn, d.request.seq});
     for (auto it = first; it != last; ++it) {
-      if (it->second == d.serial) {
+      if (it->second.serial == d.serial) {
         pending_.erase(it);
         lost(d.request);
         break;

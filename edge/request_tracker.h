@@ -28,8 +28,9 @@ class RequestTracker {
 
   void Add(const Request& r, Clock::time_point now);
   // True when (conn, seq) was outstanding: the reply is the answer. False: it was
-  // already answered (timed out) or never asked; drop it.
-  bool Complete(uint64_t conn, uint32_t seq);
+  // already answered (timed out) or never asked; drop it. `started`, when given and
+  // true is returned: the `now` the request was added with.
+  bool Complete(uint64_t conn, uint32_t seq, Clock::time_point* started = nullptr);
   // Calls expired(request) once for every outstanding request past its deadline.
   void Expire(Clock::time_point now, const std::function<void(const Request&)>& expired);
   // Calls lost(request) once for every outstanding request and forgets them all (the
@@ -48,6 +49,10 @@ class RequestTracker {
       return static_cast<size_t>(k.conn * 0x9E3779B97F4A7C15ull) ^ k.seq;
     }
   };
+  struct Pending {
+    uint64_t serial;
+    Clock::time_point start;
+  };
   struct Deadline {
     Clock::time_point at;
     Request request;
@@ -57,7 +62,7 @@ class RequestTracker {
   std::chrono::milliseconds timeout_;
   // Requests in flight, each with its serial number. A client may reuse a seq while
   // the first is in flight: the serial keeps their deadlines apart.
-  std::unordered_multimap<Key, uint64_t, KeyHash> pending_;
+  std::unordered_multimap<Key, Pending, KeyHash> pending_;
   // Deadlines in arrival order; the timeout is fixed, so this is sorted.
   std::deque<Deadline> deadlines_;
   uint64_t next_serial_ = 0;

@@ -286,7 +286,19 @@ std::optional<std::string> DbRow::Str(size_t i) const {
   return v.str;
 }
 
-Db::Db(DbConfig config) : config_(std::move(config)), endpoints_(config_.Endpoints()) {}
+Db::Db(DbConfig config)
+    : config_(std::move(config)),
+      endpoints_(config_.Endpoints()),
+      query_seconds_(metrics::GetHistogram(
+          "imbus_actor_db_query_duration_seconds",
+          "MariaDB statements (queries, START TRANSACTION, COMMIT), reconnects included.", {},
+          metrics::LatencyBuckets())),
+      deadlocks_(metrics::GetCounter("imbus_actor_db_deadlocks_total",
+                                     "Statements that failed with ER_LOCK_DEADLOCK (on Galera "
+                                     "also certification conflicts).")),
+      lock_wait_timeouts_(
+          metrics::GetCounter("imbus_actor_db_lock_wait_timeouts_total",
+                              "Statements that failed with ER_LOCK_WAIT_TIMEOUT.")) {}
 Db::~Db() { Disconnect(); }
 Db::Db(Db&&) noexcept = default;
 Db& Db::operator=(Db&&) noexcept = default;
@@ -299,6 +311,8 @@ void Db::Disconnect() {
 }
 
 void Db::Fail(unsigned code, const std::string& what) {
+  if (code == ER_LOCK_DEADLOCK) deadlocks_.Inc();
+  if (code == ER_LOCK_WAIT_TIMEOUT) lock_wait_timeouts_.Inc();
   if (IsServerUnavailable(code)) throw DbUnavailable(code, what);
   throw DbError(code, what);
 }
@@ -433,11 +447,13 @@ MYSQL_STMT* Db::Prepare(std::string_view sql) {
 }
 
 DbResult Db::Query(std::string_view sql, std::initializer_list<DbParam> params) {
+  const metrics::ScopedTimer timer(query_seconds_);
   const std::vector<DbParam> copy(params);  // stable addresses for the binds
   return WithReconnect([&] { return QueryOnce(sql, copy); });
 }
 
 DbResult Db::Query(std::string_view sql, const std::vector<DbParam>& params) {
+  const metrics::ScopedTimer timer(query_seconds_);
   return WithReconnect([&] { return QueryOnce(sql, params); });
 }
 
@@ -514,6 +530,7 @@ void Db::ExecOnce(std::string_view sql) {
 }
 
 void Db::Exec(std::string_view sql) {
+  const metrics::ScopedTimer timer(query_seconds_);
   WithReconnect([&] { ExecOnce(sql); });
 }
 

@@ -34,6 +34,7 @@
 
 #include "actors/db/db_config.h"
 #include "actors/db/mysql_handles.h"
+#include "metrics/metrics.h"
 
 namespace imbus::actors {
 
@@ -146,6 +147,11 @@ class Db {
   bool in_transaction_ = false;
   MysqlHandle mysql_;
   std::unordered_map<std::string, StmtHandle> statements_;
+  // Taken at construction (empty when metrics are off): every Query/Exec's time,
+  // and the errors that make callers retry a transaction.
+  metrics::Histogram query_seconds_;
+  metrics::Counter deadlocks_;
+  metrics::Counter lock_wait_timeouts_;
 };
 
 // True for the client error numbers that mean "the connection is gone".

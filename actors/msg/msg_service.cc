@@ -108,7 +108,12 @@ void PushTo(Reply* reply, std::vector<uint64_t> uids, uint16_t command, std::str
 
 }  // namespace
 
-MsgService::MsgService(Db* db, Options options) : store_(db), options_(std::move(options)) {
+MsgService::MsgService(Db* db, Options options)
+    : store_(db),
+      options_(std::move(options)),
+      stored_(metrics::GetCounter("imbus_msg_messages_stored_total",
+                                  "Messages stored (a resend of a stored message is not "
+                                  "counted again).")) {
   if (!options_.now_ms) options_.now_ms = net::WallNowMs;
 }
 
@@ -229,6 +234,7 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
   const std::vector<StoreOutcome> outcomes = store_.StoreBatch(batch, options_.now_ms());
 
   for (size_t k = 0; k < outcomes.size(); ++k) {
+    if (!outcomes[k].duplicate && !outcomes[k].repeat) stored_.Inc();
     const StoredMessage& m = outcomes[k].message;
     Reply& reply = items[item_of[k]].reply;
     OkWriter w(3);

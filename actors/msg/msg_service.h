@@ -14,6 +14,7 @@
 
 #include "actors/msg/msg_rules.h"
 #include "actors/msg/msg_store.h"
+#include "metrics/metrics.h"
 #include "actors/service.h"
 #include "actors/sessions.h"
 
@@ -73,6 +74,7 @@ class MsgService : public Service {
 
   MsgStore store_;
   Options options_;
+  metrics::Counter stored_;  // messages newly stored (no duplicates, no repeats)
 };
 
 }  // namespace imbus::actors::msg

@@ -67,6 +67,7 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
         check_earlier = true;
         serialize = attempt >= 2;
       }
+      retries_.Inc();
       spdlog::debug("msg: batch of {} retried after {} (attempt {})", batch.size(), e.what(),
                     attempt);
       std::uniform_int_distribution<int> jitter(0, 5 * attempt);

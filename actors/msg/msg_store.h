@@ -17,6 +17,7 @@
 #include "actors/db/db.h"
 #include "actors/msg/conv_tails.h"
 #include "codec/message.h"
+#include "metrics/metrics.h"
 
 namespace imbus::actors::msg {
 
@@ -61,7 +62,11 @@ enum class Membership { kNoGroup, kNotMember, kMember };
 
 class MsgStore {
  public:
-  explicit MsgStore(Db* db) : db_(db) {}
+  explicit MsgStore(Db* db)
+      : db_(db),
+        retries_(metrics::GetCounter("imbus_msg_store_retries_total",
+                                     "MSG/SEND batches retried (a deadlock, a lock wait timeout, "
+                                     "a stale seq or an unknown duplicate).")) {}
 
   // Stores the new ones of `batch` in ONE transaction and returns one outcome per
   // item, in order. Each sender's acked position in each conversation is raised to
@@ -169,6 +174,7 @@ class MsgStore {
 
   Db* db_;  // not owned; the worker thread's connection
   ConvTails tails_;
+  metrics::Counter retries_;
 };
 
 }  // namespace imbus::actors::msg

@@ -21,6 +21,8 @@ IMBUS_PACKAGES=(
   curl  # test/docker: the web app served by the edges
   libedit-dev  # `imbus chat`: the line editor (history, editing, messages above the line)
   tmux  # test/actors/msg: `imbus chat` driven in a real terminal
+  prometheus-cpp-dev  # metrics/: --metrics-listen (prometheus-cpp with its exposer)
+  prometheus  # promtool (integration_metrics_test); the compose prometheus service
 )
 
 log() { printf '\033[1m[imbus]\033[0m %s\n' "$*" >&2; }

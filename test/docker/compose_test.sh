@@ -7,6 +7,8 @@
 #     edges, a live push from one edge to the other;
 #     checks the bus runs CURVE: an edge without the key is refused, never listed;
 #  4. scales msg to 3 and shows the broker spreading SENDs over all three containers;
+#     Prometheus's API reports up == 1 for all 10 imbus containers; imbus-ctl status
+#     works inside a broker container;
 #  5. under a running send load: docker kill one msg container, then the active broker
 #     (broker-a): broker-b takes over and the load goes on; broker-a, started again,
 #     stands by (passive); every message a sender saw acknowledged is in MariaDB
@@ -73,7 +75,7 @@ free_port() {
   done
   fail "no free port"
 }
-export IMBUS_EDGE1_PORT IMBUS_EDGE2_PORT IMBUS_WEB1_PORT IMBUS_WEB2_PORT
+export IMBUS_EDGE1_PORT IMBUS_EDGE2_PORT IMBUS_WEB1_PORT IMBUS_WEB2_PORT IMBUS_PROMETHEUS_PORT
 IMBUS_EDGE1_PORT=$(free_port)
 IMBUS_EDGE2_PORT=$(free_port)
 [ "$IMBUS_EDGE1_PORT" != "$IMBUS_EDGE2_PORT" ] || IMBUS_EDGE2_PORT=$((IMBUS_EDGE1_PORT + 1))
@@ -84,6 +86,11 @@ while [ "$IMBUS_WEB1_PORT" = "$IMBUS_WEB2_PORT" ] || [ "$IMBUS_WEB1_PORT" = "$IM
       [ "$IMBUS_WEB2_PORT" = "$IMBUS_EDGE2_PORT" ]; do
   IMBUS_WEB1_PORT=$(free_port)
   IMBUS_WEB2_PORT=$(free_port)
+done
+IMBUS_PROMETHEUS_PORT=$(free_port)
+while [ "$IMBUS_PROMETHEUS_PORT" = "$IMBUS_EDGE1_PORT" ] || [ "$IMBUS_PROMETHEUS_PORT" = "$IMBUS_EDGE2_PORT" ] ||
+      [ "$IMBUS_PROMETHEUS_PORT" = "$IMBUS_WEB1_PORT" ] || [ "$IMBUS_PROMETHEUS_PORT" = "$IMBUS_WEB2_PORT" ]; do
+  IMBUS_PROMETHEUS_PORT=$(free_port)
 done
 export IMBUS_PUBLISH_IP=127.0.0.1 IMBUS_PUBLIC_HOST=127.0.0.1
 export IMBUS_DB_PASSWORD="test-$RANDOM-pw"
@@ -118,13 +125,13 @@ scripts/base-image
 step "building images"
 ensure_web_deps  # the web stage takes web/node_modules from here (Dockerfile)
 t0=$SECONDS
-if [ -n "${IMBUS_DOCKER_REUSE_IMAGES:-}" ] && docker image inspect "imbus:${IMBUS_TAG:-latest}" "imbus-mariadb:${IMBUS_TAG:-latest}" >/dev/null 2>&1; then
+if [ -n "${IMBUS_DOCKER_REUSE_IMAGES:-}" ] && docker image inspect "imbus:${IMBUS_TAG:-latest}" "imbus-mariadb:${IMBUS_TAG:-latest}" "imbus-prometheus:${IMBUS_TAG:-latest}" >/dev/null 2>&1; then
   log "IMBUS_DOCKER_REUSE_IMAGES: using the images already built"
 else
   dc build >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "image build failed"; }
   log "images built in $((SECONDS - t0)) s"
 fi
-docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^imbus(-mariadb)?:' >&2
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^imbus(-mariadb|-prometheus)?:' >&2
 if docker run --rm --entrypoint sh "imbus:${IMBUS_TAG:-latest}" -c 'command -v g++ cc c++ cmake' >/dev/null 2>&1; then
   fail "the runtime image contains a compiler"
 fi
@@ -264,6 +271,29 @@ join "$WORK/served.before" "$WORK/served.after" >&2
 busy=$(join "$WORK/served.before" "$WORK/served.after" | awk '$3 > $2' | wc -l)
 [ "$busy" -ge 3 ] || fail "only $busy of the 3 msg containers served the 60 sends"
 log "all 3 msg containers served requests"
+
+# --- 4b. Prometheus scrapes every imbus container ---------------------------------------
+step "prometheus: up == 1 for every imbus container"
+# 2 brokers + 2 edges + auth, directory, presence + 3 msg = 10 targets (found by DNS).
+PROM=http://127.0.0.1:$IMBUS_PROMETHEUS_PORT
+prom_up() {  # prints "TARGETS UP" from the API's `up` series of the imbus jobs
+  curl -fsS "$PROM/api/v1/query" --data-urlencode 'query=up{job=~"imbus-.*"}' 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(len(r), sum(1 for x in r if x["value"][1] == "1"))'
+}
+deadline=$((SECONDS + 90))
+until [ "$(prom_up)" = "10 10" ]; do
+  [ $SECONDS -lt $deadline ] || { curl -fsS "$PROM/api/v1/targets" >&2 || true; fail "prometheus: targets, up: $(prom_up)"; }
+  sleep 2
+done
+log "prometheus: 10 targets, every one up"
+# The figures are imbus's: the messages stored so far are counted by the msg containers.
+stored=$(curl -fsS "$PROM/api/v1/query" --data-urlencode 'query=sum(imbus_msg_messages_stored_total)' |
+  /usr/bin/python3 -c 'import json,sys; print(int(float(json.load(sys.stdin)["data"]["result"][0]["value"][1])))')
+[ "$stored" -ge 60 ] || fail "prometheus: only $stored messages stored (60 sent)"
+log "prometheus: imbus_msg_messages_stored_total = $stored"
+# imbus-ctl inside a broker container (the broker's own key: an admin).
+dc exec -T broker-a imbus-ctl status | grep -q "^edge    edge1" || fail "imbus-ctl status in broker-a failed"
+log "imbus-ctl status in broker-a: ok"
 
 # --- 5. kill a msg container and the broker under load ------------------------------
 step "kill under load"
