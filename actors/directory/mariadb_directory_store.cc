@@ -24,6 +24,22 @@ GroupRecord ToGroup(const DbRow& row) {
                      row.Uint(3).value_or(0)};
 }
 
+// Runs a transaction again when it lost a deadlock (rolled back whole by the
+// server). Crossing friend requests (a asks b while b asks a) take their gap and row
+// locks in opposite orders; the loser simply goes again and finds the other's row.
+template <class F>
+auto RetryDeadlock(F f) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return f();
+    } catch (const DbUnavailable&) {
+      throw;
+    } catch (const DbError& e) {
+      if (e.code() != ER_LOCK_DEADLOCK || attempt >= 5) throw;
+    }
+  }
+}
+
 }  // namespace
 
 DirectoryStore::UserPage MariaDbDirectoryStore::ListUsers(uint64_t offset, uint32_t limit) {
@@ -202,6 +218,11 @@ std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid, uint64_t a
 
 FriendRequestOutcome MariaDbDirectoryStore::RequestFriend(uint64_t from, uint64_t to,
                                                           int64_t now_ms) {
+  return RetryDeadlock([&] { return RequestFriendOnce(from, to, now_ms); });
+}
+
+FriendRequestOutcome MariaDbDirectoryStore::RequestFriendOnce(uint64_t from, uint64_t to,
+                                                              int64_t now_ms) {
   Transaction tx(db_);
   DbResult r = db_->Query(
       "SELECT (SELECT COUNT(*) FROM friends WHERE uid = ? AND friend_uid = ?),"
@@ -230,6 +251,10 @@ FriendRequestOutcome MariaDbDirectoryStore::RequestFriend(uint64_t from, uint64_
 }
 
 bool MariaDbDirectoryStore::AcceptFriend(uint64_t me, uint64_t from) {
+  return RetryDeadlock([&] { return AcceptFriendOnce(me, from); });
+}
+
+bool MariaDbDirectoryStore::AcceptFriendOnce(uint64_t me, uint64_t from) {
   Transaction tx(db_);
   if (db_->Query("DELETE FROM friend_requests WHERE from_uid = ? AND to_uid = ?", {from, me})
           .affected_rows == 0) {

@@ -55,6 +55,8 @@ class MariaDbDirectoryStore : public DirectoryStore {
   static constexpr uint64_t kBlockSize = 1024;
 
  private:
+  FriendRequestOutcome RequestFriendOnce(uint64_t from, uint64_t to, int64_t now_ms);
+  bool AcceptFriendOnce(uint64_t me, uint64_t from);
   Db* db_;
 };
 

@@ -80,7 +80,10 @@ class PushTest : public ::testing::Test {
                   int push_actors = 1) {
     StackOptions o;
     o.db = db;
-    o.actor_args = {"--push-url", gateway_.url(), "--push-secret", kSecret, "--push-poll-ms", "50"};
+    // --immediate-friends: GoOffline watches strangers with IS_ONLINE, which otherwise
+    // needs friendship.
+    o.actor_args = {"--push-url",     gateway_.url(), "--push-secret",      kSecret,
+                    "--push-poll-ms", "50",           "--immediate-friends"};
     o.actor_args.insert(o.actor_args.end(), push_flags.begin(), push_flags.end());
     stack_ = std::make_unique<Stack>(o);
     stack_->StartBroker();
