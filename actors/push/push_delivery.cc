@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "metrics/metrics.h"
 #include "net/clock.h"
 
 namespace imbus::actors::push {
@@ -184,7 +185,25 @@ int64_t BackoffMs(uint32_t tries, int64_t base_ms, int64_t max_ms) {
 PushDelivery::PushDelivery(DbConfig db, ServiceOptions options)
     : db_(std::move(db)), o_(std::move(options)) {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::call_once(once, [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    // Read at scrape time from the process-wide counters (docs/operations.md).
+    metrics::AddCallback(
+        "imbus_push_notifications_total",
+        "Offline push notifications by outcome: delivered (the gateway answered 2xx), "
+        "retried (a failed try scheduled again), dead_letter (given up), dropped (no "
+        "device to send to)",
+        metrics::Type::kCounter, [] {
+          const PushCounters& c = Counters();
+          auto sample = [](const char* result, const std::atomic<uint64_t>& v) {
+            return metrics::Sample{{{"result", result}},
+                                   static_cast<double>(v.load(std::memory_order_relaxed))};
+          };
+          return std::vector<metrics::Sample>{
+              sample("delivered", c.delivered), sample("retried", c.retried),
+              sample("dead_letter", c.dead), sample("dropped", c.dropped)};
+        });
+  });
 }
 
 void PushDelivery::Run(const std::atomic<bool>& stop) {

@@ -21,6 +21,7 @@
 #include "codec/commands.h"
 #include "test/actors/push/push_gateway.h"
 #include "test/integration/stack_db.h"
+#include "test/integration/metrics_scrape.h"
 #include "test/integration/stack_util.h"
 #include "test/support/mariadb.h"
 
@@ -314,8 +315,8 @@ TEST_F(PushTest, KillingThePushWorkerMidDeliveryAndRestartingMariaDbLoseNone) {
 
 TEST_F(PushTest, GatewayThatNeverAnswersEndsInDeadLetter) {
   gateway_.set_silent(true);
-  ASSERT_NO_FATAL_FAILURE(
-      StartStack({"--push-backoff-ms", "50", "--push-timeout-ms", "300", "--push-max-tries", "3"}));
+  ASSERT_NO_FATAL_FAILURE(StartStack({"--push-backoff-ms", "50", "--push-timeout-ms", "300",
+                                      "--push-max-tries", "3", "--metrics-listen", "127.0.0.1:0"}));
   User alice = NewUser("alice");
   User bob = NewUser("bob");
   ASSERT_NO_FATAL_FAILURE(RegisterDevice(bob, "bob-phone-token"));
@@ -333,7 +334,16 @@ TEST_F(PushTest, GatewayThatNeverAnswersEndsInDeadLetter) {
     EXPECT_EQ(posts[i].signature, ExpectedSignature(posts[i].body));
   }
   EXPECT_EQ(DbCount("SELECT COUNT(*) FROM push_outbox WHERE state = 2 AND tries = 3"), 1);
-  // The counters, as the push worker logs them when it stops.
+  // The counters on the push worker's /metrics ...
+  const int port = MetricsPort(push);
+  ASSERT_NE(port, 0) << push.Log();
+  const std::optional<std::string> text = HttpGetMetrics(port);
+  ASSERT_TRUE(text);
+  const Scrape scrape = ParseMetrics(*text);
+  EXPECT_EQ(scrape.at("imbus_push_notifications_total{result=\"dead_letter\"}"), 1) << *text;
+  EXPECT_EQ(scrape.at("imbus_push_notifications_total{result=\"retried\"}"), 2) << *text;
+  EXPECT_EQ(scrape.at("imbus_push_notifications_total{result=\"delivered\"}"), 0) << *text;
+  // ... and as the push worker logs them when it stops.
   push.Stop();
   EXPECT_NE(push.Log().find("push: delivered 0 retried 2 dead_letters 1 dropped 0"),
             std::string::npos)
