@@ -250,6 +250,19 @@ const std::vector<Migration>& Migrations() {
            " KEY group_pending_uid (uid, gid)"
            ") ENGINE=InnoDB",
        }},
+      {7,
+       "push: a per-user flag for device tokens",
+       {
+           // 1: the user has (or lately had) a push device token. SEND's recipient
+           // check reads it from the users row it reads anyway, instead of probing
+           // push_devices once per recipient. Set by REGISTER_DEVICE before it
+           // answers; recomputed when a token is unregistered; a token that moved to
+           // another user leaves it set (a notification row that finds no device is
+           // dropped: never one lost).
+           "ALTER TABLE users ADD COLUMN IF NOT EXISTS push_device TINYINT NOT NULL DEFAULT 0",
+           "UPDATE users u SET push_device = 1"
+           " WHERE EXISTS(SELECT 1 FROM push_devices d WHERE d.uid = u.uid)",
+       }},
   };
   return kMigrations;
 }

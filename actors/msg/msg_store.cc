@@ -550,11 +550,11 @@ MsgStore::Recipients MsgStore::CheckRecipients(const std::set<std::pair<uint64_t
   Recipients out;
   const std::vector<std::pair<uint64_t, uint64_t>> list(pairs.begin(), pairs.end());
   for (const Slice& sl : Slices(list.size(), false)) {
-    // One round trip: the live recipients (kind 0), the blocks among the pairs (kind
-    // 1, blocker and blocked), by primary key, and with `devices` the recipients with
-    // a push device token (kind 2). No block rows: as cheap as before.
+    // One round trip: the live recipients (kind 0, with their push_device flag), then
+    // the blocks among the pairs (kind 1, blocker and blocked), by primary key. No
+    // block rows: as cheap as before.
     std::vector<DbParam> params;
-    std::string sql = "SELECT 0, uid, 0 FROM users WHERE deleted_at IS NULL AND uid IN (";
+    std::string sql = "SELECT 0, uid, push_device FROM users WHERE deleted_at IS NULL AND uid IN (";
     for (size_t k = 0; k < sl.count; ++k) {
       sql += k == 0 ? "?" : ",?";
       params.emplace_back(list[sl.begin + k].first);
@@ -566,22 +566,13 @@ MsgStore::Recipients MsgStore::CheckRecipients(const std::set<std::pair<uint64_t
       params.emplace_back(list[sl.begin + k].second);
     }
     sql += ")";
-    if (devices) {
-      sql += " UNION ALL SELECT DISTINCT 2, uid, 0 FROM push_devices WHERE uid IN (";
-      for (size_t k = 0; k < sl.count; ++k) {
-        sql += k == 0 ? "?" : ",?";
-        params.emplace_back(list[sl.begin + k].first);
-      }
-      sql += ")";
-    }
     for (const DbRow& row : db_->Query(sql, params).rows) {
       const uint64_t kind = row.Uint(0).value_or(0), a = row.Uint(1).value_or(0);
       if (kind == 0) {
         out.live.insert(a);
-      } else if (kind == 1) {
-        out.blocks.insert({a, row.Uint(2).value_or(0)});
+        if (devices && row.Uint(2).value_or(0) != 0) out.with_devices.insert(a);
       } else {
-        out.with_devices.insert(a);
+        out.blocks.insert({a, row.Uint(2).value_or(0)});
       }
     }
   }

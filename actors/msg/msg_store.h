@@ -110,9 +110,10 @@ class MsgStore {
   struct Recipients {
     std::set<uint64_t> live;
     std::set<std::pair<uint64_t, uint64_t>> blocks;  // (blocker, blocked)
-    std::set<uint64_t> with_devices;                 // with a push device token
+    std::set<uint64_t> with_devices;                 // users.push_device set
   };
-  // `devices`: also which recipients have a push device token (same statement).
+  // `devices`: also which recipients have a push device token (users.push_device,
+  // from the same rows).
   Recipients CheckRecipients(const std::set<std::pair<uint64_t, uint64_t>>& pairs,
                              bool devices = false);
   // Group members with the group's muted flag and each one's role, one statement.

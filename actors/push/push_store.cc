@@ -18,6 +18,7 @@ void PushStore::RegisterDevice(uint64_t uid, const Device& d, int64_t now_ms) {
       "INSERT INTO push_devices (platform, token, uid, created_ms) VALUES (?, ?, ?, ?)"
       " ON DUPLICATE KEY UPDATE uid = VALUES(uid), created_ms = VALUES(created_ms)",
       {std::string_view(d.platform), std::string_view(d.token), uid, now_ms});
+  db_->Query("UPDATE users SET push_device = 1 WHERE uid = ? AND push_device = 0", {uid});
   // The newest kMaxDevicesPerUser stay. A race of two registrations may leave one
   // more for a while; the next one trims it.
   DbResult r = db_->Query(
@@ -29,9 +30,17 @@ void PushStore::RegisterDevice(uint64_t uid, const Device& d, int64_t now_ms) {
 }
 
 bool PushStore::UnregisterDevice(uint64_t uid, const Device& d) {
-  return db_->Query("DELETE FROM push_devices WHERE platform = ? AND token = ? AND uid = ?",
-                    {std::string_view(d.platform), std::string_view(d.token), uid})
-             .affected_rows > 0;
+  const bool removed =
+      db_->Query("DELETE FROM push_devices WHERE platform = ? AND token = ? AND uid = ?",
+                 {std::string_view(d.platform), std::string_view(d.token), uid})
+          .affected_rows > 0;
+  if (removed) {
+    db_->Query(
+        "UPDATE users SET push_device = EXISTS(SELECT 1 FROM push_devices WHERE uid = ?)"
+        " WHERE uid = ?",
+        {uid, uid});
+  }
+  return removed;
 }
 
 bool PushStore::Preview(uint64_t uid) {

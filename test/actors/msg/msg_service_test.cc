@@ -173,6 +173,7 @@ TEST_F(MsgServiceTest, OfflineTokenHoldersGetOneOutboxRowPerNewMessage) {
     db_->Query(
         "INSERT INTO push_devices (platform, token, uid, created_ms) VALUES ('fcm', ?, ?, 1)",
         {std::string_view("t" + std::to_string(uid)), uid});
+    db_->Query("UPDATE users SET push_device = 1 WHERE uid = ?", {uid});  // as REGISTER_DEVICE
   }
   sessions.Set(c, {codec::SessionInfo{}});  // c is online
   const uint64_t gid = AddGroup({a, b, c, d});
