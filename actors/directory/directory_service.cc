@@ -351,8 +351,14 @@ void DirectoryService::LeaveGroup(const Request& req, Reply* reply) {
     case LeaveOutcome::kNotMember:
       throw RequestError(Code::kForbidden, "not a member");
     case LeaveOutcome::kLeft:
+      GroupEvent(reply, gid, "left", {req.meta.uid, req.meta.uid, {}, nullptr}, {req.meta.uid});
+      break;
     case LeaveOutcome::kOwnerPassed:
       GroupEvent(reply, gid, "left", {req.meta.uid, req.meta.uid, {}, nullptr}, {req.meta.uid});
+      // The heir (the longest-standing member) is a change of its own: say who.
+      if (std::optional<GroupRecord> g = store_->FindGroup(gid)) {
+        GroupEvent(reply, gid, "owner", {g->owner_uid, req.meta.uid, kRoleOwner, nullptr});
+      }
       break;
     case LeaveOutcome::kGroupDeleted:
       break;

@@ -220,5 +220,33 @@ TEST_F(GroupRolesTest, AdminsRemoveAndMuteOwnerTransfersAndDissolves) {
   EXPECT_EQ(client::SendToGroup(member.c, gid, "m3", "anyone?").code, C(Code::kNotFound));
 }
 
+// The owner's LEAVE_GROUP hands the group to the longest-standing member: the members
+// hear "left" and then "owner" naming the heir, who can now act as the owner.
+TEST_F(GroupRolesTest, OwnerWhoLeavesHandsOverWithAnOwnerEvent) {
+  User owner = NewUser("lo"), first = NewUser("lf"), second = NewUser("ls");
+  const uint64_t gid = Create(owner, "open");
+  ASSERT_TRUE(Dir(first, codec::directory::kJoinGroup, {{"gid", gid}}).ok());
+  std::this_thread::sleep_for(milliseconds(5));  // joined_at decides the heir
+  ASSERT_TRUE(Dir(second, codec::directory::kJoinGroup, {{"gid", gid}}).ok());
+  (void)Events(second, gid, milliseconds(300));
+
+  ASSERT_TRUE(Dir(owner, codec::directory::kLeaveGroup, {{"gid", gid}}).ok());
+  std::vector<std::pair<std::string, uint64_t>> seen;  // (event, uid)
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
+  while (seen.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::optional<client::Push> p = second.c.connection().WaitPush(milliseconds(500));
+    if (p && p->command == codec::directory::kGroupEvent && p->body.GetUint("gid") == gid) {
+      seen.emplace_back(p->body.GetString("event").value_or(""),
+                        p->body.GetUint("uid").value_or(0));
+    }
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], std::make_pair(std::string("left"), owner.uid));
+  EXPECT_EQ(seen[1], std::make_pair(std::string("owner"), first.uid));
+  EXPECT_TRUE(Dir(first, codec::directory::kSetGroup, {{"gid", gid}, {"muted", true}}).ok());
+  EXPECT_EQ(Dir(second, codec::directory::kDissolve, {{"gid", gid}}).code, C(Code::kForbidden));
+  EXPECT_TRUE(Dir(first, codec::directory::kDissolve, {{"gid", gid}}).ok());
+}
+
 }  // namespace
 }  // namespace imbus::testing
