@@ -251,7 +251,7 @@ const std::vector<Migration>& Migrations() {
            ") ENGINE=InnoDB",
        }},
       {7,
-       "push: a per-user flag for device tokens",
+       "users: flags for push device tokens and for blocking someone",
        {
            // 1: the user has (or lately had) a push device token. SEND's recipient
            // check reads it from the users row it reads anyway, instead of probing
@@ -262,6 +262,12 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE users ADD COLUMN IF NOT EXISTS push_device TINYINT NOT NULL DEFAULT 0",
            "UPDATE users u SET push_device = 1"
            " WHERE EXISTS(SELECT 1 FROM push_devices d WHERE d.uid = u.uid)",
+           // 1: the user blocks (or lately blocked) someone. SEND's recipient check
+           // looks at blocks only for recipients with it set. Set by BLOCK in its
+           // transaction; recomputed by UNBLOCK.
+           "ALTER TABLE users ADD COLUMN IF NOT EXISTS blocks_someone TINYINT NOT NULL DEFAULT 0",
+           "UPDATE users u SET blocks_someone = 1"
+           " WHERE EXISTS(SELECT 1 FROM blocks b WHERE b.uid = u.uid)",
        }},
   };
   return kMigrations;

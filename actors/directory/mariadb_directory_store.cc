@@ -298,6 +298,8 @@ bool MariaDbDirectoryStore::Block(uint64_t uid, uint64_t other, int64_t now_ms) 
       db_->Query("INSERT IGNORE INTO blocks (uid, blocked_uid, created_ms) VALUES (?, ?, ?)",
                  {uid, other, now_ms})
           .affected_rows;
+  // Before the answer: every SEND from now on looks at uid's blocks (msg_store.cc).
+  db_->Query("UPDATE users SET blocks_someone = 1 WHERE uid = ? AND blocks_someone = 0", {uid});
   db_->Query(
       "DELETE FROM friends WHERE (uid = ? AND friend_uid = ?) OR (uid = ? AND friend_uid = ?)",
       {uid, other, other, uid});
@@ -310,8 +312,16 @@ bool MariaDbDirectoryStore::Block(uint64_t uid, uint64_t other, int64_t now_ms) 
 }
 
 bool MariaDbDirectoryStore::Unblock(uint64_t uid, uint64_t other) {
-  return db_->Query("DELETE FROM blocks WHERE uid = ? AND blocked_uid = ?", {uid, other})
-             .affected_rows > 0;
+  const bool removed =
+      db_->Query("DELETE FROM blocks WHERE uid = ? AND blocked_uid = ?", {uid, other})
+          .affected_rows > 0;
+  if (removed) {
+    db_->Query(
+        "UPDATE users SET blocks_someone = EXISTS(SELECT 1 FROM blocks WHERE uid = ?)"
+        " WHERE uid = ?",
+        {uid, uid});
+  }
+  return removed;
 }
 
 std::vector<DirectoryUser> MariaDbDirectoryStore::Blocked(uint64_t uid, uint64_t after_uid,

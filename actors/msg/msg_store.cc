@@ -548,33 +548,50 @@ std::set<uint64_t> MsgStore::BlockedBy(uint64_t uid, const std::vector<uint64_t>
 MsgStore::Recipients MsgStore::CheckRecipients(const std::set<std::pair<uint64_t, uint64_t>>& pairs,
                                                bool devices) {
   Recipients out;
-  const std::vector<std::pair<uint64_t, uint64_t>> list(pairs.begin(), pairs.end());
-  for (const Slice& sl : Slices(list.size(), false)) {
-    // One round trip: the live recipients (kind 0, with their push_device flag), then
-    // the blocks among the pairs (kind 1, blocker and blocked), by primary key. No
-    // block rows: as cheap as before.
+  std::vector<uint64_t> recipients;
+  for (const auto& [to, from] : pairs) {
+    if (recipients.empty() || recipients.back() != to) recipients.push_back(to);
+  }
+  // The recipients' rows, by primary key: alive, and their push_device and
+  // blocks_someone flags. Only recipients who block someone cost a look at blocks
+  // (a row constructor IN over the pairs made the range optimizer build trees
+  // worth ~13 µs per message; most users block no one).
+  std::set<uint64_t> blockers;
+  for (const Slice& sl : Slices(recipients.size(), true)) {
     std::vector<DbParam> params;
-    std::string sql = "SELECT 0, uid, push_device FROM users WHERE deleted_at IS NULL AND uid IN (";
-    for (size_t k = 0; k < sl.count; ++k) {
-      sql += k == 0 ? "?" : ",?";
-      params.emplace_back(list[sl.begin + k].first);
-    }
-    sql += ") UNION ALL SELECT 1, uid, blocked_uid FROM blocks WHERE (uid, blocked_uid) IN (";
-    for (size_t k = 0; k < sl.count; ++k) {
-      sql += k == 0 ? "(?,?)" : ",(?,?)";
-      params.emplace_back(list[sl.begin + k].first);
-      params.emplace_back(list[sl.begin + k].second);
-    }
-    sql += ")";
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(recipients[sl.Row(k)]);
+    const std::string sql = Repeat(
+        "SELECT uid, push_device, blocks_someone FROM users"
+        " WHERE deleted_at IS NULL AND uid IN (",
+        "?", ",", sl.size, ")");
     for (const DbRow& row : db_->Query(sql, params).rows) {
-      const uint64_t kind = row.Uint(0).value_or(0), a = row.Uint(1).value_or(0);
-      if (kind == 0) {
-        out.live.insert(a);
-        if (devices && row.Uint(2).value_or(0) != 0) out.with_devices.insert(a);
-      } else {
-        out.blocks.insert({a, row.Uint(2).value_or(0)});
-      }
+      const uint64_t uid = row.Uint(0).value_or(0);
+      out.live.insert(uid);
+      if (devices && row.Uint(1).value_or(0) != 0) out.with_devices.insert(uid);
+      if (row.Uint(2).value_or(0) != 0) blockers.insert(uid);
     }
+  }
+  for (uint64_t blocker : blockers) {
+    std::vector<uint64_t> senders;
+    for (auto it = pairs.lower_bound({blocker, 0}); it != pairs.end() && it->first == blocker;
+         ++it) {
+      senders.push_back(it->second);
+    }
+    for (uint64_t blocked : BlockedAmong(blocker, senders)) out.blocks.insert({blocker, blocked});
+  }
+  return out;
+}
+
+std::set<uint64_t> MsgStore::BlockedAmong(uint64_t uid, const std::vector<uint64_t>& others) {
+  std::set<uint64_t> out;
+  for (const Slice& sl : Slices(others.size(), true)) {
+    std::vector<DbParam> params;
+    params.emplace_back(uid);
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(others[sl.Row(k)]);
+    const std::string sql =
+        Repeat("SELECT blocked_uid FROM blocks WHERE uid = ? AND blocked_uid IN (", "?", ",",
+               sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
   }
   return out;
 }
