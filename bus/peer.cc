@@ -231,6 +231,13 @@ bool BusPeer::TryRecv(BusMessage* out) {
         (type == codec::BusType::kHeartbeat || type == codec::BusType::kUnknownPeer) && n > 1 &&
         codec::UnpackMeta(parts[1], &hb) && hb.incarnation != 0;
     if (type == codec::BusType::kUnknownPeer) {
+      // A restarted broker's UNKNOWN_PEER comes over the new connection, and the
+      // monitor may still hold the drop of the old one (read in Tick, after the
+      // messages): act on that first, so one READY answers both instead of two (a
+      // second READY makes the broker drop what the first one began).
+      const zmq::socket_t* before = socket_.get();
+      DrainMonitor();
+      if (socket_.get() != before) continue;  // moved to the other broker of a pair
       // Answers to what we sent before our READY reached it are expected; only a
       // broker that forgot us after accepting (or a READY lost for longer than the
       // liveness window) makes us announce again.
