@@ -352,26 +352,15 @@ void MsgStore::InsertPushOutbox(const std::vector<NewMessage>& batch, const Batc
   }
 }
 
-std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids,
-                                       std::set<uint64_t>* with_devices) {
+std::set<uint64_t> MsgStore::LiveUsers(const std::set<uint64_t>& uids) {
   std::set<uint64_t> live;
   std::vector<uint64_t> list(uids.begin(), uids.end());
   for (const Slice& sl : Slices(list.size(), true)) {
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
-    const std::string sql =
-        with_devices == nullptr
-            ? Repeat("SELECT uid FROM users WHERE deleted_at IS NULL AND uid IN (", "?", ",",
-                     sl.size, ")")
-            : Repeat(
-                  "SELECT u.uid, EXISTS(SELECT 1 FROM push_devices d WHERE d.uid = u.uid)"
-                  " FROM users u WHERE u.deleted_at IS NULL AND u.uid IN (",
-                  "?", ",", sl.size, ")");
-    for (const DbRow& row : db_->Query(sql, params).rows) {
-      const uint64_t uid = row.Uint(0).value_or(0);
-      live.insert(uid);
-      if (with_devices != nullptr && row.Uint(1).value_or(0) != 0) with_devices->insert(uid);
-    }
+    const std::string sql = Repeat("SELECT uid FROM users WHERE deleted_at IS NULL AND uid IN (",
+                                   "?", ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) live.insert(row.Uint(0).value_or(0));
   }
   return live;
 }

@@ -78,10 +78,8 @@ class MsgStore {
   // DbUnavailable on COMMIT the outcome is unknown; a resend with the same cmid resolves it).
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
-  // Which of `uids` are live (not deleted) users: one query per 64 uids. With
-  // `with_devices`, also which of those have a push device token (same query).
-  std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids,
-                               std::set<uint64_t>* with_devices = nullptr);
+  // Which of `uids` are live (not deleted) users: one query per 64 uids.
+  std::set<uint64_t> LiveUsers(const std::set<uint64_t>& uids);
   // Which members of the groups `gids` have a push device token: one query per 64
   // groups, whatever their sizes.
   std::set<uint64_t> MembersWithDevices(const std::set<uint64_t>& gids);
