@@ -19,6 +19,8 @@ constexpr CodeText kCodes[] = {
     {"INTERNAL", "server fault; the request may or may not have taken effect"},
     {"TOO_LARGE", "a field exceeds its limit"},
     {"UNSUPPORTED", "unknown service or command"},
+    {"QUOTA_EXCEEDED", "over your storage quota"},
+    {"MISMATCH", "the file's size or checksum is not what was announced"},
 };
 }  // namespace
 

@@ -17,6 +17,8 @@ enum class Code : int {
   kInternal = 8,
   kTooLarge = 9,
   kUnsupported = 10,
+  kQuotaExceeded = 11,  // FILE: over the user's storage quota
+  kMismatch = 12,       // FILE: size or sha256 differ from what was announced
 };
 
 // "OK", "BAD_REQUEST", ...; "UNKNOWN" for codes outside the table.

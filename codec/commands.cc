@@ -85,10 +85,20 @@ constexpr CommandInfo kCommands[] = {
     {Service::kP2p, p2p::kHello, "P2P/HELLO", Kind::kRequest, false},
     {Service::kP2p, p2p::kText, "P2P/TEXT", Kind::kRequest, false},
     {Service::kP2p, p2p::kBye, "P2P/BYE", Kind::kRequest, false},
+    {Service::kP2p, p2p::kFileOffer, "P2P/FILE_OFFER", Kind::kRequest, false},
+    {Service::kP2p, p2p::kFileChunk, "P2P/FILE_CHUNK", Kind::kRequest, false},
+    {Service::kP2p, p2p::kFileDone, "P2P/FILE_DONE", Kind::kRequest, false},
 
     {Service::kPush, push::kRegisterDevice, "PUSH/REGISTER_DEVICE", Kind::kRequest, true},
     {Service::kPush, push::kUnregisterDevice, "PUSH/UNREGISTER_DEVICE", Kind::kRequest, true},
     {Service::kPush, push::kSettings, "PUSH/SETTINGS", Kind::kRequest, true},
+
+    {Service::kFile, file::kUploadStart, "FILE/UPLOAD_START", Kind::kRequest, true},
+    {Service::kFile, file::kUploadChunk, "FILE/UPLOAD_CHUNK", Kind::kRequest, true},
+    {Service::kFile, file::kUploadFinish, "FILE/UPLOAD_FINISH", Kind::kRequest, true},
+    {Service::kFile, file::kUploadCancel, "FILE/UPLOAD_CANCEL", Kind::kRequest, true},
+    {Service::kFile, file::kFileInfo, "FILE/FILE_INFO", Kind::kRequest, true},
+    {Service::kFile, file::kDownload, "FILE/DOWNLOAD", Kind::kRequest, true},
 };
 
 struct ServiceNameEntry {
@@ -98,7 +108,7 @@ struct ServiceNameEntry {
 constexpr ServiceNameEntry kServiceNames[] = {
     {Service::kSys, "sys"},           {Service::kAuth, "auth"}, {Service::kDirectory, "directory"},
     {Service::kPresence, "presence"}, {Service::kMsg, "msg"},   {Service::kP2p, "p2p"},
-    {Service::kPush, "push"},
+    {Service::kPush, "push"},         {Service::kFile, "file"},
 };
 
 }  // namespace

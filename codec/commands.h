@@ -17,6 +17,7 @@ enum class Service : uint16_t {
   kMsg = 5,
   kP2p = 6,
   kPush = 7,
+  kFile = 8,
 };
 
 namespace sys {
@@ -105,11 +106,30 @@ enum Command : uint16_t {
 };
 }
 namespace p2p {
-enum Command : uint16_t { kHello = 1, kText = 2, kBye = 3 };
+enum Command : uint16_t {
+  kHello = 1,
+  kText = 2,
+  kBye = 3,
+  // A file sent directly (issue 19).
+  kFileOffer = 4,
+  kFileChunk = 5,
+  kFileDone = 6,
+};
 }
 // Offline push notifications (device tokens, the preview setting).
 namespace push {
 enum Command : uint16_t { kRegisterDevice = 1, kUnregisterDevice = 2, kSettings = 3 };
+}
+// Files: chunked, resumable uploads and downloads (issue 19).
+namespace file {
+enum Command : uint16_t {
+  kUploadStart = 1,
+  kUploadChunk = 2,
+  kUploadFinish = 3,
+  kUploadCancel = 4,
+  kFileInfo = 5,
+  kDownload = 6,
+};
 }
 
 enum class Kind : uint8_t {

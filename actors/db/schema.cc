@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -269,6 +270,56 @@ const std::vector<Migration>& Migrations() {
            "UPDATE users u SET blocks_someone = 1"
            " WHERE EXISTS(SELECT 1 FROM blocks b WHERE b.uid = u.uid)",
        }},
+      {8,
+       "file: uploads, files, stored contents, and files sent in messages",
+       {
+           // One row per stored content (the bytes live in the blob store, named by
+           // sha256): two files with the same bytes share it.
+           "CREATE TABLE IF NOT EXISTS file_blobs ("
+           " sha256 BINARY(32) NOT NULL PRIMARY KEY,"
+           " size BIGINT UNSIGNED NOT NULL,"
+           " created_ms BIGINT NOT NULL"
+           ") ENGINE=InnoDB",
+           // A finished upload: what FILE_INFO answers. file_id is random (hex), so
+           // knowing one id says nothing of the others.
+           "CREATE TABLE IF NOT EXISTS files ("
+           " file_id VARCHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
+           " uploader BIGINT UNSIGNED NOT NULL,"
+           " name VARBINARY(255) NOT NULL,"
+           " size BIGINT UNSIGNED NOT NULL,"
+           " mime VARCHAR(127) CHARACTER SET ascii NOT NULL,"
+           " sha256 BINARY(32) NOT NULL,"
+           " width INT UNSIGNED NULL,"
+           " height INT UNSIGNED NULL,"
+           " created_ms BIGINT NOT NULL,"
+           " KEY files_uploader (uploader),"
+           " KEY files_sha256 (sha256)"
+           ") ENGINE=InnoDB",
+           // An open upload: `stored` bytes are in its partial blob. A user resumes
+           // one by starting the same (name, size, sha256) again.
+           "CREATE TABLE IF NOT EXISTS file_uploads ("
+           " upload_id VARCHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
+           " uid BIGINT UNSIGNED NOT NULL,"
+           " name VARBINARY(255) NOT NULL,"
+           " size BIGINT UNSIGNED NOT NULL,"
+           " mime VARCHAR(127) CHARACTER SET ascii NOT NULL,"
+           " sha256 BINARY(32) NOT NULL,"
+           " stored BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+           " touched_ms BIGINT NOT NULL,"
+           " UNIQUE KEY file_uploads_resume (uid, sha256, size, name),"
+           " KEY file_uploads_touched (touched_ms)"
+           ") ENGINE=InnoDB",
+           // The conversations a file was sent to (MSG/SEND `file`): their members
+           // may see it, besides the uploader.
+           "CREATE TABLE IF NOT EXISTS file_grants ("
+           " file_id VARCHAR(32) CHARACTER SET ascii NOT NULL,"
+           " conv VARCHAR(48) CHARACTER SET ascii NOT NULL,"
+           " PRIMARY KEY (file_id, conv)"
+           ") ENGINE=InnoDB",
+           // The file a message carries, if any.
+           "ALTER TABLE messages ADD COLUMN IF NOT EXISTS file_id VARCHAR(32) CHARACTER SET ascii "
+           "NULL",
+       }},
   };
   return kMigrations;
 }
@@ -285,13 +336,21 @@ namespace {
 // applied on every node in one total order.
 class SchemaLease {
  public:
-  explicit SchemaLease(Db* db) : db_(db), holder_(MakeHolder()) {
-    db_->Exec(
-        "CREATE TABLE IF NOT EXISTS schema_lock ("
-        " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
-        " holder VARCHAR(128) CHARACTER SET ascii NOT NULL,"
-        " expires_at DATETIME(3) NOT NULL"
-        ") ENGINE=InnoDB");
+  SchemaLease(Db* db, std::string holder) : db_(db), holder_(std::move(holder)) {
+    // Waiters run no DDL when the table is there: on Galera every CREATE, even one
+    // that finds the table, is replicated in total order and aborts the holder's
+    // statements on the same objects.
+    DbResult exists = db_->Query(
+        "SELECT COUNT(*) FROM information_schema.tables"
+        " WHERE table_schema = DATABASE() AND table_name = 'schema_lock'");
+    if (exists.rows.at(0).Uint(0).value_or(0) == 0) {
+      db_->Exec(
+          "CREATE TABLE IF NOT EXISTS schema_lock ("
+          " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+          " holder VARCHAR(128) CHARACTER SET ascii NOT NULL,"
+          " expires_at DATETIME(3) NOT NULL"
+          ") ENGINE=InnoDB");
+    }
     db_->Exec("INSERT IGNORE INTO schema_lock (id, holder, expires_at) VALUES (1, '', NOW(3))");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kWaitS);
     bool told = false;
@@ -306,12 +365,24 @@ class SchemaLease {
     }
   }
   ~SchemaLease() {
-    try {
-      db_->Query("UPDATE schema_lock SET holder = '' WHERE id = 1 AND holder = ?",
-                 {std::string_view(holder_)});
-    } catch (const std::exception& e) {
-      spdlog::warn("schema: could not release the schema lease ({}); it expires by itself",
-                   e.what());
+    // A release can meet a concurrent DDL too (ER_LOCK_DEADLOCK); it is tried again.
+    // Should it still fail, the same holder takes the lease back on its next try, and
+    // any other actor after kLeaseS.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        db_->Query("UPDATE schema_lock SET holder = '' WHERE id = 1 AND holder = ?",
+                   {std::string_view(holder_)});
+        return;
+      } catch (const std::exception& e) {
+        const auto* db_error = dynamic_cast<const DbError*>(&e);
+        const bool again = db_error != nullptr && db_error->code() == ER_LOCK_DEADLOCK;
+        if (!again || attempt >= 5) {
+          spdlog::warn("schema: could not release the schema lease ({}); it expires by itself",
+                       e.what());
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+      }
     }
   }
   SchemaLease(const SchemaLease&) = delete;
@@ -332,19 +403,12 @@ class SchemaLease {
   static constexpr int kLeaseS = 300;
   static constexpr int kWaitS = 600;
 
-  static std::string MakeHolder() {
-    char host[64] = {};
-    if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-    std::random_device rd;
-    return std::string(host) + "/" + std::to_string(::getpid()) + "/" + std::to_string(rd());
-  }
-
   bool TryTake() {
     try {
       DbResult r = db_->Query(
           "UPDATE schema_lock SET holder = ?, expires_at = NOW(3) + INTERVAL ? SECOND"
-          " WHERE id = 1 AND (holder = '' OR expires_at < NOW(3))",
-          {std::string_view(holder_), int64_t{kLeaseS}});
+          " WHERE id = 1 AND (holder = '' OR holder = ? OR expires_at < NOW(3))",
+          {std::string_view(holder_), int64_t{kLeaseS}, std::string_view(holder_)});
       return r.affected_rows == 1;
     } catch (const DbError& e) {
       if (e.code() == ER_LOCK_DEADLOCK || e.code() == ER_LOCK_WAIT_TIMEOUT) return false;
@@ -358,8 +422,15 @@ class SchemaLease {
 
 }  // namespace
 
-int ApplySchema(Db* db) {
-  SchemaLease lease(db);
+std::string NewSchemaLeaseHolder() {
+  char host[64] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::random_device rd;
+  return std::string(host) + "/" + std::to_string(::getpid()) + "/" + std::to_string(rd());
+}
+
+int ApplySchema(Db* db, const std::string& holder) {
+  SchemaLease lease(db, holder.empty() ? NewSchemaLeaseHolder() : holder);
   db->Exec(
       "CREATE TABLE IF NOT EXISTS schema_version ("
       " version INT NOT NULL PRIMARY KEY,"
@@ -382,6 +453,10 @@ int ApplySchema(Db* db) {
 
 int PrepareDatabase(Db* db) {
   const std::string quoted = QuoteDatabaseName(db->config().database);
+  // One holder for every attempt: an attempt that failed while holding the lease (a
+  // DDL aborted by a concurrent one, and the release aborted too) takes it back on
+  // the next, instead of waiting out the lease like everyone else.
+  const std::string holder = NewSchemaLeaseHolder();
   // On Galera, DDL (CREATE DATABASE/TABLE, run in total order on every node) aborts
   // the statements of other actors that touch the same objects: they fail with
   // ER_LOCK_DEADLOCK and start over. Every step before and around the migrations is
@@ -390,11 +465,16 @@ int PrepareDatabase(Db* db) {
     try {
       db->Disconnect();
       db->Connect(/*select_database=*/false);
-      db->Exec("CREATE DATABASE IF NOT EXISTS " + quoted +
-               " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+      DbResult exists =
+          db->Query("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+                    {std::string_view(db->config().database)});
+      if (exists.rows.at(0).Uint(0).value_or(0) == 0) {
+        db->Exec("CREATE DATABASE IF NOT EXISTS " + quoted +
+                 " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+      }
       db->Disconnect();
       db->Connect(/*select_database=*/true);
-      return ApplySchema(db);
+      return ApplySchema(db, holder);
     } catch (const DbError& e) {
       if (e.code() != ER_LOCK_DEADLOCK || attempt >= 20 || dynamic_cast<const DbUnavailable*>(&e)) {
         throw;

@@ -11,6 +11,7 @@
 // dense (a cluster steps them by its size: uids 1, 4, 7, ...).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,7 +32,12 @@ const std::vector<Migration>& Migrations();
 // Throws DbError / DbUnavailable.
 int PrepareDatabase(Db* db);
 
-// Applies pending migrations on a connection that has its database selected.
-int ApplySchema(Db* db);
+// Applies pending migrations on a connection that has its database selected, holding
+// the schema lease as `holder` (a new one when empty). A holder that already holds an
+// unexpired lease takes it again at once; any other waits for its release or expiry.
+int ApplySchema(Db* db, const std::string& holder = {});
+
+// A holder name unique to this call: host/pid/random.
+std::string NewSchemaLeaseHolder();
 
 }  // namespace imbus::actors

@@ -138,7 +138,9 @@ TEST(CodesTest, NamesMatchProtocol) {
   EXPECT_STREQ(CodeName(0), "OK");
   EXPECT_STREQ(CodeName(7), "UNAVAILABLE");
   EXPECT_STREQ(CodeName(10), "UNSUPPORTED");
-  EXPECT_STREQ(CodeName(11), "UNKNOWN");
+  EXPECT_STREQ(CodeName(11), "QUOTA_EXCEEDED");
+  EXPECT_STREQ(CodeName(12), "MISMATCH");
+  EXPECT_STREQ(CodeName(13), "UNKNOWN");
   EXPECT_STREQ(CodeName(-1), "UNKNOWN");
 }
 

@@ -51,6 +51,26 @@ TEST(SchemaTest, AppliedTwiceIsIdempotent) {
   EXPECT_TRUE(store.CreateUser("zed", "hash").has_value());
 }
 
+// An actor whose migration was aborted while it held the lease (on Galera, by a
+// concurrent DDL), and whose release was aborted too, starts over as the same holder:
+// it takes its own unexpired lease back at once instead of waiting out the 300 s every
+// other actor waits (the compose Galera stack once stalled there). It then releases it.
+TEST(SchemaTest, TheSameHolderTakesItsOwnLeaseBack) {
+  Db db(TestDbConfig("lease"));
+  PrepareDatabase(&db);
+  const std::string holder = NewSchemaLeaseHolder();
+  db.Query("UPDATE schema_lock SET holder = ?, expires_at = NOW(3) + INTERVAL 300 SECOND",
+           {std::string_view(holder)});
+  db.Exec(
+      "DELETE FROM schema_version WHERE version = (SELECT v FROM"
+      " (SELECT MAX(version) AS v FROM schema_version) AS latest)");
+  // Were it refused, ApplySchema would wait for the expiry and fail.
+  EXPECT_EQ(ApplySchema(&db, holder), Migrations().back().version);
+  DbResult r = db.Query("SELECT holder FROM schema_lock WHERE id = 1");
+  EXPECT_EQ(r.rows.at(0).Str(0), "") << "released after the migrations";
+  EXPECT_NE(NewSchemaLeaseHolder(), holder) << "another call is another holder";
+}
+
 // A database made before migration 4 (case-insensitive ascii names, many tokens per
 // device) is upgraded in place: names keep their spelling and match exactly, stay
 // unique ignoring case, a non-ASCII name is simply not found, and each device keeps
