@@ -369,7 +369,8 @@ TEST_F(FileServiceTest, ErrorsStoreNothing) {
   EXPECT_EQ(Fetch(a, file), bytes);
 
   // CANCEL: the upload and its bytes go; twice: NOT_FOUND.
-  const std::string up4 = Start(a, "c.bin", 10, Sha256("0123456789")).body.GetString("upload").value_or("");
+  const std::string up4 =
+      Start(a, "c.bin", 10, Sha256("0123456789")).body.GetString("upload").value_or("");
   ASSERT_EQ(Chunk(a, up4, 0, "01234").code, Code::kOk);
   EXPECT_EQ(ById(b, cmd::kUploadCancel, "upload", up4).code, Code::kNotFound);
   EXPECT_EQ(ById(a, cmd::kUploadCancel, "upload", up4).code, Code::kOk);
