@@ -131,12 +131,12 @@ std::string GuessMime(std::string_view name) {
   std::string ext(name.substr(dot + 1));
   for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   static const std::pair<const char*, const char*> kTypes[] = {
-      {"png", "image/png"},        {"jpg", "image/jpeg"},       {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},        {"webp", "image/webp"},      {"svg", "image/svg+xml"},
-      {"txt", "text/plain"},       {"md", "text/markdown"},     {"html", "text/html"},
-      {"csv", "text/csv"},         {"json", "application/json"}, {"pdf", "application/pdf"},
-      {"zip", "application/zip"},  {"gz", "application/gzip"},  {"mp3", "audio/mpeg"},
-      {"ogg", "audio/ogg"},        {"mp4", "video/mp4"},        {"webm", "video/webm"},
+      {"png", "image/png"},       {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},       {"webp", "image/webp"},       {"svg", "image/svg+xml"},
+      {"txt", "text/plain"},      {"md", "text/markdown"},      {"html", "text/html"},
+      {"csv", "text/csv"},        {"json", "application/json"}, {"pdf", "application/pdf"},
+      {"zip", "application/zip"}, {"gz", "application/gzip"},   {"mp3", "audio/mpeg"},
+      {"ogg", "audio/ogg"},       {"mp4", "video/mp4"},         {"webm", "video/webm"},
   };
   for (const auto& [e, type] : kTypes) {
     if (ext == e) return type;
@@ -168,8 +168,8 @@ std::string HumanSize(uint64_t bytes) {
   return buf;
 }
 
-bool Sha256OfFile(const std::string& path, std::string* digest, uint64_t* size,
-                  std::string* error, uint64_t limit) {
+bool Sha256OfFile(const std::string& path, std::string* digest, uint64_t* size, std::string* error,
+                  uint64_t limit) {
   net::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     *error = "cannot open " + path + ": " + std::strerror(errno);
@@ -221,7 +221,8 @@ Result<uint64_t> UploadChunk(Client& c, std::string_view upload, uint64_t offset
     }
     return out;
   }
-  return Typed<uint64_t>(std::move(r), [](const codec::Body& b) { return b.RequireUint("offset"); });
+  return Typed<uint64_t>(std::move(r),
+                         [](const codec::Body& b) { return b.RequireUint("offset"); });
 }
 
 Result<FileInfo> UploadFinish(Client& c, std::string_view upload) {
@@ -257,8 +258,8 @@ ChunkData ChunkOf(const codec::Body& b) {
   return ChunkData{BytesIn(b.root(), "data"), b.RequireUint("offset"), b.RequireUint("size")};
 }
 
-Result<SentMessage> SendFile(Client& c, std::string_view target, uint64_t id,
-                             std::string_view cmid, std::string_view file, std::string_view text) {
+Result<SentMessage> SendFile(Client& c, std::string_view target, uint64_t id, std::string_view cmid,
+                             std::string_view file, std::string_view text) {
   codec::MapWriter w(text.empty() ? 3 : 4);
   w.Key(target).Uint(id);
   w.Key("cmid").Str(cmid);
@@ -272,8 +273,8 @@ Result<SentMessage> SendFile(Client& c, std::string_view target, uint64_t id,
 }  // namespace
 
 Result<ChunkData> Download(Client& c, std::string_view file, uint64_t offset, uint64_t length) {
-  return Typed<ChunkData>(
-      c.Call(kFile, codec::file::kDownload, DownloadBody(file, offset, length)), ChunkOf);
+  return Typed<ChunkData>(c.Call(kFile, codec::file::kDownload, DownloadBody(file, offset, length)),
+                          ChunkOf);
 }
 
 Result<SentMessage> SendFileToUser(Client& c, uint64_t uid, std::string_view cmid,
@@ -292,7 +293,8 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
   if (sodium_init() < 0) return LocalFailure<FileInfo>("libsodium failed to initialise");
   if (!Sha256OfFile(path, &digest, &size, &error)) return LocalFailure<FileInfo>(error);
   net::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return LocalFailure<FileInfo>("cannot open " + path + ": " + std::strerror(errno));
+  if (!fd.valid())
+    return LocalFailure<FileInfo>("cannot open " + path + ": " + std::strerror(errno));
   const std::string name = options.name.empty() ? BaseName(path) : options.name;
   const std::string mime = options.mime.empty() ? GuessMime(name) : options.mime;
   int retries = 0;
@@ -339,7 +341,7 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
 }
 
 std::string FreePath(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return path;
   for (int i = 1;; ++i) {
     std::string p = path + "." + std::to_string(i);
@@ -367,7 +369,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
   if (!fd.valid()) {
     return LocalFailure<Downloaded>("cannot open " + part + ": " + std::strerror(errno));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return LocalFailure<Downloaded>("cannot stat " + part);
   uint64_t have = static_cast<uint64_t>(st.st_size);
   if (have > size) {  // not a beginning of this file
@@ -425,8 +427,8 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
       } catch (const codec::BadField& e) {
         return LocalFailure<Downloaded>(std::string("bad DOWNLOAD answer: ") + e.what());
       }
-      if (d.offset != at || at != have || (d.data.empty() && have < size) ||
-          d.size != size || d.data.size() > size - have) {
+      if (d.offset != at || at != have || (d.data.empty() && have < size) || d.size != size ||
+          d.data.size() > size - have) {
         failure = kCodeBadResponse;
         failure_text = "unexpected DOWNLOAD answer";
         break;
@@ -468,8 +470,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
   }
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&state, digest);
-  if (std::string_view(reinterpret_cast<const char*>(digest), sizeof digest) !=
-      info.value.sha256) {
+  if (std::string_view(reinterpret_cast<const char*>(digest), sizeof digest) != info.value.sha256) {
     fd.Reset();
     ::unlink(part.c_str());
     out.code = static_cast<int>(codec::Code::kMismatch);

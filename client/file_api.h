@@ -49,8 +49,8 @@ std::string HumanSize(uint64_t bytes);
 
 // Streaming SHA-256 (libsodium) of the first `limit` bytes of a file (all of it by
 // default). False with *error when it cannot be read. *size: the bytes hashed.
-bool Sha256OfFile(const std::string& path, std::string* digest, uint64_t* size,
-                  std::string* error, uint64_t limit = UINT64_MAX);
+bool Sha256OfFile(const std::string& path, std::string* digest, uint64_t* size, std::string* error,
+                  uint64_t limit = UINT64_MAX);
 
 // --- One call per command ---
 struct UploadStarted {
@@ -89,12 +89,12 @@ using Progress = std::function<void(uint64_t done, uint64_t total)>;
 using Reconnect = std::function<bool()>;
 
 struct TransferOptions {
-  Progress progress;      // optional
-  Reconnect reconnect;    // optional: without it, a lost connection ends the transfer
-  int max_retries = 8;    // reconnects per transfer
-  std::string name;       // upload: the name to give (default: the path's base name)
-  std::string mime;       // upload: default GuessMime(name)
-  size_t window = 8;      // download: DOWNLOADs in flight
+  Progress progress;       // optional
+  Reconnect reconnect;     // optional: without it, a lost connection ends the transfer
+  int max_retries = 8;     // reconnects per transfer
+  std::string name;        // upload: the name to give (default: the path's base name)
+  std::string mime;        // upload: default GuessMime(name)
+  size_t window = 8;       // download: DOWNLOADs in flight
   bool no_clobber = true;  // download: an existing PATH gets PATH.1, PATH.2, ... instead
 };
 
@@ -103,7 +103,7 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
 
 struct Downloaded {
   FileInfo info;
-  std::string path;          // where the file now is
+  std::string path;           // where the file now is
   uint64_t resumed_from = 0;  // bytes that were already in PATH.part
   uint64_t fetched = 0;       // bytes downloaded now
 };
