@@ -45,7 +45,7 @@ struct GetFileArgs {
 };
 
 bool IsDir(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -74,7 +74,7 @@ std::string Describe(const FileInfo& f) {
 }
 
 int RunSendFile(const GlobalOptions& g, const SendFileArgs& a) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(a.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     throw UsageError("cannot read '" + a.path + "': not a regular file");
   }
@@ -130,8 +130,8 @@ int RunSendFile(const GlobalOptions& g, const SendFileArgs& a) {
                   << HumanSize(static_cast<uint64_t>(st.st_size)) << ") directly (P2P)\n";
       } else {
         std::cout << "sent " << Describe(r.value.stored) << " through the server as "
-                  << r.value.message.conv << " #" << r.value.message.seq << " (direct: "
-                  << r.value.direct_error << ")\n";
+                  << r.value.message.conv << " #" << r.value.message.seq
+                  << " (direct: " << r.value.direct_error << ")\n";
       }
       return kExitOk;
     }
@@ -149,8 +149,7 @@ int RunSendFile(const GlobalOptions& g, const SendFileArgs& a) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     r = gid ? SendFileToGroup(client, *gid, cmid, up.value.file, a.text)
             : SendFileToUser(client, uid, cmid, up.value.file, a.text);
-    if (r.ok() || (r.code != kCodeDisconnected && r.code != kCodeTimeout) ||
-        !options.reconnect()) {
+    if (r.ok() || (r.code != kCodeDisconnected && r.code != kCodeTimeout) || !options.reconnect()) {
       break;
     }
   }

@@ -39,8 +39,7 @@ void ProgressBar::Draw(uint64_t done, uint64_t total) {
   const int filled = static_cast<int>(frac * kWidth);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), '.');
-  const double secs =
-      std::chrono::duration<double>(Clock::now() - start_).count();
+  const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
   const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
   std::fprintf(stderr, "\r%s [%s] %3d%%  %s / %s  %s/s  ", label_.c_str(), bar.c_str(),
                static_cast<int>(frac * 100), HumanSize(done).c_str(), HumanSize(total).c_str(),

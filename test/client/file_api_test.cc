@@ -55,7 +55,7 @@ class FileApiTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
   static bool Exists(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
   }
   static std::string Sha(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "client/file_api.h"
 #include "client/msg_api.h"
 #include "client/p2p.h"
 #include "client/presence_api.h"
@@ -226,6 +227,57 @@ TEST_F(P2pLoopbackTest, ChatCommandTalksDirectly) {
       << b.Log();
   EXPECT_TRUE(a.Wait(seconds(20)).has_value());
   EXPECT_TRUE(b.Wait(seconds(20)).has_value());
+}
+
+// `imbus send-file --p2p` to a user in `imbus chat --dir`: the file goes over the
+// direct connection (nothing is uploaded) and lands in the receiver's directory
+// with the same bytes.
+TEST_F(P2pLoopbackTest, SendFileP2pLandsInTheChatsDirectory) {
+  const std::string alice = UniqueName("fa");
+  const std::string bob = UniqueName("fb");
+  {
+    client::Client c = Connected(*stack_);
+    ASSERT_TRUE(c.Register(alice, "password1").ok());
+    ASSERT_TRUE(c.Register(bob, "password1").ok());
+  }
+  char tmpl[] = "/tmp/imbus-p2pfile-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string src = dir + "/holiday photo.jpg";
+  std::string data(700000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 300);
+  {
+    FILE* f = fopen(src.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    fwrite(data.data(), 1, data.size(), f);
+    fclose(f);
+  }
+  (void)std::system(("mkdir -p " + dir + "/in").c_str());
+  const std::string cli =
+      std::string(IMBUS_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(stack_->edge_port());
+  Process b = Process::Start(
+      "/bin/sh", {"-c", "(sleep 7; echo /quit) | " + cli + " chat --password password1 --dir " +
+                            dir + "/in --user " + bob});
+  ASSERT_TRUE(b.WaitForLog("logged in as", seconds(10)).has_value()) << b.Log();
+  Process a = Process::Start(
+      IMBUS_CLI_BIN, {"--server", "127.0.0.1:" + std::to_string(stack_->edge_port()), "send-file",
+                      "--p2p", bob, src, "--user", alice, "--password", "password1"});
+  const auto sa = a.Wait(seconds(30));
+  EXPECT_TRUE(sa && WIFEXITED(*sa) && WEXITSTATUS(*sa) == 0) << a.Log();
+  EXPECT_NE(a.Log().find("sent holiday photo.jpg (700.0 kB) directly (P2P)"), std::string::npos)
+      << a.Log();
+  EXPECT_TRUE(b.WaitForLog("saved as " + dir + "/in/holiday photo.jpg (direct, sha256 checked)",
+                           seconds(10))
+                  .has_value())
+      << b.Log();
+  std::string got, error;
+  uint64_t n = 0;
+  std::string want;
+  ASSERT_TRUE(client::Sha256OfFile(dir + "/in/holiday photo.jpg", &got, &n, &error)) << error;
+  ASSERT_TRUE(client::Sha256OfFile(src, &want, &n, &error)) << error;
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(b.Wait(seconds(20)).has_value());
+  (void)std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace
