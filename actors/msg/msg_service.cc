@@ -30,9 +30,10 @@ bool FitReply(std::vector<StoredMessage>* messages) {
   for (size_t i = 0; i < messages->size(); ++i) {
     const StoredMessage& m = (*messages)[i];
     bytes += kPerMessage + m.conv.size() + m.text.size() + m.cmid.size();
-    if (m.file)
-      bytes += kPerMessage + m.file->file.size() + m.file->name.size() + m.file->mime.size() +
+    if (m.file) {  // nine keys, five ints and the bin header of a file object
+      bytes += 2 * kPerMessage + m.file->file.size() + m.file->name.size() + m.file->mime.size() +
                m.file->sha256.size();
+    }
     if (bytes > kMaxReplyBytes && i > 0) {
       messages->resize(i);
       return true;

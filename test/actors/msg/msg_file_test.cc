@@ -30,7 +30,8 @@ struct Outcome {
 
 // A SEND body: `to` or `gid`, cmid, and text / file when given (nullopt: left out).
 std::string SendBody(const char* key, uint64_t id, const std::string& cmid,
-                     const std::optional<std::string>& text, const std::optional<std::string>& file) {
+                     const std::optional<std::string>& text,
+                     const std::optional<std::string>& file) {
   codec::MapWriter w(2 + (text ? 1 : 0) + (file ? 1 : 0));
   w.Key(key).Uint(id).Key("cmid").Str(cmid);
   if (text) w.Key("text").Str(*text);
