@@ -251,6 +251,10 @@ class ChatSession {
   }
 
   void Print(const Message& m) {
+    if (m.file && !m.recalled) {
+      PrintFile(m, *m.file);
+      return;
+    }
     const std::time_t secs = static_cast<std::time_t>(m.ts / 1000);
     char when[16];
     std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
@@ -435,8 +439,9 @@ class ChatSession {
         if (editor_ != nullptr) editor_->SetPrompt(PromptText());
       } else if (auto m = MessageFromPush(*push)) {
         if (m->seq <= acked_[m->conv]) continue;  // already shown (a resend's re-push)
-        if (auto f = FileOfMessage(push->body.root())) {
-          PrintFile(*m, *f);
+        if (m->file) {
+          const FileInfo* f = &*m->file;
+          Print(*m);
           if (auto it = broken_.find(f->sha256); it != broken_.end() && m->from != self_) {
             const std::string path = it->second;
             broken_.erase(it);

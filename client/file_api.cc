@@ -35,7 +35,7 @@ void PackBin(codec::MapWriter& w, std::string_view bytes) {
   w.packer().pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
 }
 
-FileInfo FileOfBody(const codec::Body& b) { return FileInfoIn(b.root()); }
+FileInfo FileOfBody(const codec::Body& b) { return codec::FileObjectIn(b.root()); }
 
 // Worth reconnecting for: the connection or the server was briefly gone.
 bool Transient(int code) {
@@ -90,25 +90,11 @@ bool HashPrefix(int fd, uint64_t limit, crypto_hash_sha256_state* state, uint64_
 
 }  // namespace
 
-FileInfo FileInfoIn(const msgpack::object& map) {
-  FileInfo f;
-  f.file = StringIn(map, "file");
-  f.name = BytesIn(map, "name");
-  f.size = UintIn(map, "size");
-  if (FieldIn(map, "mime") != nullptr) f.mime = BytesIn(map, "mime");
-  f.sha256 = BytesIn(map, "sha256");
-  if (FieldIn(map, "from") != nullptr) f.from = UintIn(map, "from");
-  if (FieldIn(map, "ts") != nullptr) f.ts = IntIn(map, "ts");
-  if (FieldIn(map, "width") != nullptr) f.width = UintIn(map, "width");
-  if (FieldIn(map, "height") != nullptr) f.height = UintIn(map, "height");
-  return f;
-}
-
 std::optional<FileInfo> FileOfMessage(const msgpack::object& message) {
   try {
     const msgpack::object* f = FieldIn(message, "file");
     if (f == nullptr || f->type != msgpack::type::MAP) return std::nullopt;
-    return FileInfoIn(*f);
+    return codec::FileObjectIn(*f);
   } catch (const codec::BadField&) {
     return std::nullopt;
   }

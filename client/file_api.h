@@ -16,24 +16,13 @@
 
 #include "client/client.h"
 #include "client/msg_api.h"
+#include "codec/message.h"
 
 namespace imbus::client {
 
-// A file object (docs/protocol.md 6.9).
-struct FileInfo {
-  std::string file;  // the id
-  std::string name;
-  uint64_t size = 0;
-  std::string mime;
-  std::string sha256;  // 32 raw bytes
-  uint64_t from = 0;
-  int64_t ts = 0;
-  uint64_t width = 0;  // 0: unknown (not an image the server could read)
-  uint64_t height = 0;
-};
+// A file object (docs/protocol.md 6.9); messages carry one in Message::file.
+using FileInfo = codec::FileObject;
 
-// Reads a file object map; throws codec::BadField when a field is missing.
-FileInfo FileInfoIn(const msgpack::object& map);
 // The `file` of a message map (SYNC/HISTORY entry, MESSAGE push body); nullopt when
 // the message carries none or it is malformed.
 std::optional<FileInfo> FileOfMessage(const msgpack::object& message);

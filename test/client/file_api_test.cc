@@ -276,12 +276,15 @@ TEST(FileHelpersTest, NamesMimeSizesAndTheFileOfAMessage) {
   codec::MapWriter w(2);
   w.Key("text").Str("[file] x");
   w.Key("file");
-  w.packer().pack_map(4);
+  w.packer().pack_map(7);
   w.Key("file").Str("f1");
   w.Key("name").Str("x");
   w.Key("size").Uint(5);
+  w.Key("mime").Str("text/plain");
   w.Key("sha256");
   PackBin(w, std::string(32, 's'));
+  w.Key("from").Uint(3);
+  w.Key("ts").Int(1);
   codec::Body b;
   std::string err;
   ASSERT_TRUE(codec::Body::Parse(w.Finish(), &b, &err)) << err;

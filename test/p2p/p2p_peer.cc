@@ -119,8 +119,8 @@ int ReceiveFileMode(imbus::client::Client& client, imbus::client::P2pSession& p2
       }
       auto m = imbus::client::MessageFromPush(*push);
       if (!m) continue;
-      auto file = imbus::client::FileOfMessage(push->body.root());
-      if (!file) continue;
+      if (!m->file) continue;
+      const imbus::client::FileInfo* file = &*m->file;
       std::cout << "file message " << file->file << " " << file->name
                 << (broken && file->sha256 == broken_sha ? " (the broken transfer)" : "")
                 << std::endl;
