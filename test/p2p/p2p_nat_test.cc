@@ -187,7 +187,10 @@ class P2pNatTest : public ::testing::Test {
     ASSERT_TRUE(lab_->Build(&why)) << why;
     // Strangers dial each other here: the legacy mode in which PEER_ADDR answers
     // about non-friends too (issue 18; consent_test covers friends-only presence).
-    stack_ = std::make_unique<Stack>(StackOptions{.actor_args = {"--immediate-friends"}});
+    file_dir_ = "/tmp/" + UniqueName("p2pstore");
+    dirs_.push_back(file_dir_);
+    stack_ = std::make_unique<Stack>(
+        StackOptions{.actor_args = {"--immediate-friends", "--file-dir", file_dir_}});
     stack_->StartBroker();
     stack_->StartActor("auth,directory,presence,msg");
     ASSERT_TRUE(WaitWorkers(*stack_, "presence", 1));
@@ -305,6 +308,7 @@ class P2pNatTest : public ::testing::Test {
   }
 
   std::vector<std::string> dirs_;
+  std::string file_dir_;
   std::unique_ptr<NatLab> lab_;
   std::unique_ptr<Stack> stack_;
   Process edge_;
