@@ -84,14 +84,15 @@ TEST_F(FileCliTest, SendFileAndGetFileRoundTripsAndOnlyTheReceiversMaySee) {
     Ran sent = Imbus(alice_, "send-file " + bob_ + " " + src);
     ASSERT_EQ(sent.status, 0) << sent.out;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(sent.out, m, std::regex("sent " + name + R"( \(.*\) id=(\S+) as d:)")))
+    ASSERT_TRUE(
+        std::regex_search(sent.out, m, std::regex("sent " + name + R"( \(.*\) id=(\S+) as d:)")))
         << sent.out;
     const std::string id = m[1];
     Ran got = Imbus(bob_, "get-file " + id + " -o " + dir_ + "/got-" + name);
     ASSERT_EQ(got.status, 0) << got.out;
     EXPECT_NE(got.out.find("saved " + dir_ + "/got-" + name), std::string::npos) << got.out;
     EXPECT_EQ(Read(dir_ + "/got-" + name), Read(src));
-    struct stat st{};
+    struct stat st {};
     EXPECT_NE(::stat((dir_ + "/got-" + name + ".part").c_str(), &st), 0);
     last_id = id;
   }
@@ -99,14 +100,14 @@ TEST_F(FileCliTest, SendFileAndGetFileRoundTripsAndOnlyTheReceiversMaySee) {
   Ran refused = Imbus(carol_, "get-file " + last_id + " -o " + dir_ + "/stolen");
   EXPECT_EQ(refused.status, 1) << refused.out;
   EXPECT_NE(refused.out.find("NOT_FOUND"), std::string::npos) << refused.out;
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat((dir_ + "/stolen").c_str(), &st), 0);
 
   // bob's sync lists the file messages with their ids and the get-file hint.
   Ran sync = Imbus(bob_, "sync");
   EXPECT_EQ(sync.status, 0) << sync.out;
-  EXPECT_NE(sync.out.find("[file] f200001.bin (200.0 kB) id=" + last_id +
-                          "  (imbus get-file " + last_id + ")"),
+  EXPECT_NE(sync.out.find("[file] f200001.bin (200.0 kB) id=" + last_id + "  (imbus get-file " +
+                          last_id + ")"),
             std::string::npos)
       << sync.out;
 

@@ -289,16 +289,21 @@ class P2pNatTest : public ::testing::Test {
     const std::string out = path.substr(0, path.rfind("/in/")) + "/out";
     std::vector<std::string> common = {"--host", lab_->ip(0, 1), "--port",
                                        std::to_string(edge_port_)};
-    std::vector<std::string> ra = {"netns", "exec", lab_->ns(a_ns), IMBUS_P2P_PEER_BIN};
+    auto wrap = [&](const std::string& ns) {
+      return std::vector<std::string>{"netns", "exec", lab_->ns(ns), IMBUS_P2P_PEER_BIN};
+    };
+    const std::string launcher_a = "/usr/sbin/ip";
+    const std::string launcher_b = "/usr/sbin/ip";
+    std::vector<std::string> ra = wrap(a_ns);
     ra.insert(ra.end(), common.begin(), common.end());
     ra.insert(ra.end(), {"--user", an, "--recv-dir", out});
-    Process a = Process::Start("/usr/sbin/ip", ra);
+    Process a = Process::Start(launcher_a, ra);
     ASSERT_TRUE(a.WaitForLog("ready uid", seconds(15)).has_value()) << a.Log();
-    std::vector<std::string> rb = {"netns", "exec", lab_->ns(b_ns), IMBUS_P2P_PEER_BIN};
+    std::vector<std::string> rb = wrap(b_ns);
     rb.insert(rb.end(), common.begin(), common.end());
     rb.insert(rb.end(), {"--user", bn, "--peer-uid", std::to_string(a_uid), "--send-file", path});
     rb.insert(rb.end(), sender_flags.begin(), sender_flags.end());
-    Process b = Process::Start("/usr/sbin/ip", rb);
+    Process b = Process::Start(launcher_b, rb);
     const auto sb = b.Wait(seconds(90));
     const auto sa = a.Wait(seconds(90));
     *a_log = a.Log();
@@ -336,18 +341,34 @@ TEST_F(P2pNatTest, SameLanClientsUseLocalAddresses) {
   EXPECT_NE(b_log.find("remote " + lab_->ip(1, 2) + ":"), std::string::npos) << b_log;
 }
 
+// IMBUS_P2P_FILE_BYTES=N: the size of the file the direct-transfer tests send (for a
+// throughput figure; the MB/s is printed, never asserted).
+size_t FileBytes(size_t fallback) {
+  const char* v = std::getenv("IMBUS_P2P_FILE_BYTES");
+  return v != nullptr ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+}
+
+// "received ... ms T" of the receiver's log: MB/s of the transfer.
+void PrintRate(const std::string& where, const std::string& log, size_t size) {
+  const size_t at = log.find(" ms ", log.find("received "));
+  if (at == std::string::npos) return;
+  const double ms = std::strtod(log.c_str() + at + 4, nullptr);
+  std::printf("P2P file %s: %zu bytes in %.0f ms = %.1f MB/s\n", where.c_str(), size, ms,
+              ms > 0 ? static_cast<double>(size) / 1e6 / (ms / 1000) : 0.0);
+}
+
 TEST_F(P2pNatTest, FileCrossesBothNatsDirectlyWithItsSha256) {
   std::string hex;
-  const std::string path = MakeFile("photo.bin", 3 * 1024 * 1024 + 123, &hex);
+  const size_t size = FileBytes(3 * 1024 * 1024 + 123);
+  const std::string path = MakeFile("photo.bin", size, &hex);
   const long before = lab_->ForwardedToOtherNat();
   std::string a_log, b_log;
   TransferFile("c1", "c2", path, {}, &a_log, &b_log);
-  EXPECT_NE(b_log.find("sent via direct bytes_direct " + std::to_string(3 * 1024 * 1024 + 123)),
-            std::string::npos)
+  EXPECT_NE(b_log.find("sent via direct bytes_direct " + std::to_string(size)), std::string::npos)
       << b_log;
-  EXPECT_NE(a_log.find("sha256 " + hex + " size " + std::to_string(3 * 1024 * 1024 + 123)),
-            std::string::npos)
+  EXPECT_NE(a_log.find("sha256 " + hex + " size " + std::to_string(size)), std::string::npos)
       << a_log;
+  PrintRate("across two NATs", a_log, size);
   EXPECT_EQ(a_log.find("resumed"), std::string::npos) << a_log;  // nothing stored
   // ~100 full-size segments at least went straight from nat1 to nat2 (the answers).
   EXPECT_GT(lab_->ForwardedToOtherNat() - before, 50);
