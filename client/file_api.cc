@@ -431,7 +431,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
         chunk = d.data.size();
         break;  // start the pipeline with the chunk size known
       }
-      if (have < next && d.data.size() < chunk) {
+      if (have < size && d.data.size() < chunk) {
         failure = kCodeBadResponse;  // a short answer mid-file: re-align
         failure_text = "short DOWNLOAD answer";
         break;

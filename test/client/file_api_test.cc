@@ -247,6 +247,40 @@ TEST_F(FileApiTest, DownloadPipelinesResumesFromThePartAndRenamesAfterTheCheck) 
   EXPECT_FALSE(Exists(out + ".part"));
 }
 
+TEST_F(FileApiTest, DownloadReconnectsAndContinuesFromWhatItHas) {
+  const std::string content = Content(100000);
+  const std::string sha = Sha(Write("source", content));
+  const std::string out = dir_ + "/r.bin";
+  FakeServer first([&](FakePeer& peer) {
+    codec::Frame req = peer.ReadFrame();
+    peer.Respond(req, FileObjectBody("f3", "r.bin", content.size(), sha));
+    req = peer.ReadFrame();
+    peer.Respond(req, ChunkAnswer(content, 0, 32768));
+    (void)peer.ReadFrame();
+    peer.Close();  // gone before answering more
+  });
+  FakeServer second([&](FakePeer& peer) {
+    for (uint64_t next = 32768; next < content.size(); next += 32768) {
+      codec::Frame req = peer.ReadFrame();
+      EXPECT_EQ(req.header.command, codec::file::kDownload);
+      EXPECT_EQ(ParseBody(req).GetUint("offset"), next);
+      peer.Respond(req, ChunkAnswer(content, next, 32768));
+    }
+    peer.WaitClientClosed();
+  });
+  Client c(milliseconds(3000));
+  std::string error;
+  ASSERT_TRUE(c.Connect("127.0.0.1", first.port(), &error)) << error;
+  TransferOptions options;
+  options.window = 1;  // the second server answers one at a time
+  options.reconnect = [&] { return c.Connect("127.0.0.1", second.port(), &error); };
+  Result<Downloaded> r = DownloadFile(c, "f3", out, options);
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_EQ(Read(out), content);
+  EXPECT_EQ(r.value.fetched, content.size());
+  first.Join();
+}
+
 TEST_F(FileApiTest, DownloadWithTheWrongHashRemovesThePartAndKeepsNoFile) {
   const std::string content = Content(1000);
   const std::string out = dir_ + "/bad.bin";
