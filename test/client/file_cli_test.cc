@@ -120,6 +120,38 @@ TEST_F(FileCliTest, SendFileAndGetFileRoundTripsAndOnlyTheReceiversMaySee) {
   EXPECT_EQ(Read(dir_ + "/here/f200001.bin.1"), Read(dir_ + "/f200001.bin"));
 }
 
+// `/file PATH` in `imbus chat` uploads and sends; the other user's chat shows the
+// file message with its id, and `/get ID` saves it into --dir.
+TEST_F(FileCliTest, ChatFileCommandSendsAndGetSaves) {
+  const std::string src = Make("chat.txt", 5000);
+  (void)std::system(("mkdir -p " + dir_ + "/bobdir").c_str());
+  const std::string base = std::string(IMBUS_BINARY) +
+                           " --server 127.0.0.1:" + std::to_string(stack_->edge_port()) +
+                           " chat --password password1";
+  Process bob = Process::Start("/bin/sh", {"-c", "(sleep 6; echo /quit) | " + base + " --user " +
+                                                     bob_ + " --dir " + dir_ + "/bobdir"});
+  ASSERT_TRUE(bob.WaitForLog("logged in as", seconds(10)).has_value()) << bob.Log();
+  Process alice =
+      Process::Start("/bin/sh", {"-c", "(sleep 1; echo /file " + src + "; sleep 2; echo /quit) | " +
+                                           base + " --user " + alice_ + " --to " + bob_});
+  ASSERT_TRUE(alice.WaitForLog("sent chat.txt (5.0 kB) id=", seconds(10)).has_value())
+      << alice.Log();
+  auto line = bob.WaitForLog("[file] chat.txt (5.0 kB) id=", seconds(10));
+  ASSERT_TRUE(line.has_value()) << bob.Log();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(id=(\S+))"))) << *line;
+  EXPECT_TRUE(alice.Wait(seconds(10)).has_value());
+  EXPECT_TRUE(bob.Wait(seconds(10)).has_value());
+  // /get in a chat: into --dir.
+  Process getter = Process::Start(
+      "/bin/sh", {"-c", "(echo /get " + std::string(m[1]) + "; sleep 2; echo /quit) | " + base +
+                            " --user " + bob_ + " --dir " + dir_ + "/bobdir"});
+  EXPECT_TRUE(getter.WaitForLog("saved " + dir_ + "/bobdir/chat.txt", seconds(10)).has_value())
+      << getter.Log();
+  EXPECT_TRUE(getter.Wait(seconds(10)).has_value());
+  EXPECT_EQ(Read(dir_ + "/bobdir/chat.txt"), Read(src));
+}
+
 TEST_F(FileCliTest, HelpAndUsage) {
   Ran help = Imbus(alice_, "send-file --help");
   EXPECT_EQ(help.status, 0);
