@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <thread>
 #include <utility>
 
 #include "client/wire.h"
@@ -41,6 +42,15 @@ FileInfo FileOfBody(const codec::Body& b) { return codec::FileObjectIn(b.root())
 bool Transient(int code) {
   return code == kCodeDisconnected || code == kCodeTimeout ||
          code == static_cast<int>(codec::Code::kUnavailable);
+}
+
+// RATE_LIMITED (a limit or a busy server, docs/protocol.md section 3): the request was
+// not carried out; waits `retry_ms` (at least 1, at most 5 s) and says to send it
+// again, a bounded number of times per transfer.
+bool WaitIfLimited(int code, int64_t retry_ms, int* waits) {
+  if (code != static_cast<int>(codec::Code::kRateLimited) || (*waits)++ >= 100000) return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<int64_t>(retry_ms, 1, 5000)));
+  return true;
 }
 
 template <typename T>
@@ -284,6 +294,7 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
   const std::string name = options.name.empty() ? BaseName(path) : options.name;
   const std::string mime = options.mime.empty() ? GuessMime(name) : options.mime;
   int retries = 0;
+  int waits = 0;
   // Reconnects after a transient failure; false when out of retries or it failed.
   auto recover = [&](int code) {
     return Transient(code) && options.reconnect && retries++ < options.max_retries &&
@@ -293,7 +304,7 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
   for (;;) {
     Result<UploadStarted> started = UploadStart(c, name, size, digest, mime);
     if (!started.ok()) {
-      if (recover(started.code)) continue;
+      if (WaitIfLimited(started.code, started.retry_ms, &waits) || recover(started.code)) continue;
       return FailureOf<FileInfo>(started);
     }
     uint64_t offset = std::min(started.value.offset, size);
@@ -310,6 +321,7 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
         offset = std::min(stored.value, size);  // the server's stored offset
         continue;
       }
+      if (WaitIfLimited(stored.code, stored.retry_ms, &waits)) continue;  // the same chunk
       if (!stored.ok()) {
         if (!recover(stored.code)) return FailureOf<FileInfo>(stored);
         restart = true;  // UPLOAD_START again says where to continue
@@ -321,6 +333,9 @@ Result<FileInfo> UploadFile(Client& c, const std::string& path, const TransferOp
     if (restart) continue;
     if (options.progress && size == 0) options.progress(0, 0);
     Result<FileInfo> done = UploadFinish(c, started.value.upload);
+    while (WaitIfLimited(done.code, done.retry_ms, &waits)) {
+      done = UploadFinish(c, started.value.upload);
+    }
     if (!done.ok() && recover(done.code)) continue;  // a lost answer: START tells
     return done;
   }
@@ -339,6 +354,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
                                 const TransferOptions& options) {
   if (sodium_init() < 0) return LocalFailure<Downloaded>("libsodium failed to initialise");
   int retries = 0;
+  int waits = 0;
   auto recover = [&](int code) {
     return Transient(code) && options.reconnect && retries++ < options.max_retries &&
            options.reconnect();
@@ -346,7 +362,8 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
   Result<FileInfo> info;
   for (;;) {
     info = GetFileInfo(c, file);
-    if (info.ok() || !recover(info.code)) break;
+    if (info.ok()) break;
+    if (!WaitIfLimited(info.code, info.retry_ms, &waits) && !recover(info.code)) break;
   }
   if (!info.ok()) return FailureOf<Downloaded>(info);
   const uint64_t size = info.value.size;
@@ -386,6 +403,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
     uint64_t next = have;
     const size_t window = chunk == 0 ? 1 : std::max<size_t>(options.window, 1);
     int failure = 0;
+    int64_t retry_ms = 0;
     std::string failure_text;
     while (have < size) {
       while (inflight.size() < window && next < size) {
@@ -405,6 +423,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
       if (!r.ok()) {
         failure = r.code;
         failure_text = r.error;
+        retry_ms = r.retry_ms;
         break;
       }
       ChunkData d;
@@ -442,6 +461,7 @@ Result<Downloaded> DownloadFile(Client& c, std::string_view file, const std::str
       for (const auto& [seq, at] : inflight) (void)conn.WaitResponse(seq, c.timeout());
     }
     if (failure == 0) continue;
+    if (WaitIfLimited(failure, retry_ms, &waits)) continue;  // from `have` again
     if (failure == kCodeBadResponse) {
       if (retries++ < options.max_retries) {
         chunk = 0;
