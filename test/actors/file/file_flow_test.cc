@@ -80,6 +80,7 @@ class FileFlowTest : public ::testing::Test {
     StackOptions o;
     o.request_timeout_ms = 4000;
     o.actor_args = {"--file-dir", dir_ + "/files"};
+    o.actor_args.insert(o.actor_args.end(), extra_actor_args_.begin(), extra_actor_args_.end());
     stack_ = std::make_unique<Stack>(o);
     stack_->StartBroker();
     stack_->StartEdge();
@@ -172,6 +173,7 @@ class FileFlowTest : public ::testing::Test {
     return got;
   }
 
+  std::vector<std::string> extra_actor_args_;
   std::string dir_;
   int rate_limited_ = 0;
   std::unique_ptr<Stack> stack_;
@@ -280,6 +282,38 @@ TEST_F(FileFlowTest, UploadSurvivesKillsAndResumesFromTheStoredOffset) {
   // Bob downloads it, 8 requests in flight at a time, through edge 1.
   const std::string got = Fetch(b, file, bytes.size(), 8);
   EXPECT_EQ(Sha256(got), Sha256(bytes));
+}
+
+// The file actors' expiry thread (--file-upload-ttl-s 2): an idle open upload goes,
+// its row and its bytes; starting it again starts from 0.
+class FileExpiryFlowTest : public FileFlowTest {
+ protected:
+  FileExpiryFlowTest() { extra_actor_args_ = {"--file-upload-ttl-s", "2"}; }
+};
+
+TEST_F(FileExpiryFlowTest, IdleUploadsAreDiscarded) {
+  const std::string bytes = Bytes(100'000);
+  client::Client c = LoggedIn(UniqueName("fexp"), 0, true);
+  client::Response s = Start(c, bytes);
+  ASSERT_TRUE(s.ok()) << s.Describe();
+  const std::string upload = s.body.GetString("upload").value_or("");
+  ASSERT_TRUE(Chunk(c, upload, 0, std::string_view(bytes).substr(0, kChunk)).ok());
+  EXPECT_EQ(CountFiles(dir_ + "/files/partial"), 1u);
+  actors::Db db = StackDb(*stack_);
+  const auto deadline = std::chrono::steady_clock::now() + seconds(15);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (CountFiles(dir_ + "/files/partial") > 0 ||
+          db.Query("SELECT COUNT(*) FROM file_uploads").rows.at(0).Int(0).value_or(-1) > 0)) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_EQ(CountFiles(dir_ + "/files/partial"), 0u);
+  EXPECT_EQ(db.Query("SELECT COUNT(*) FROM file_uploads").rows.at(0).Int(0).value_or(-1), 0);
+  EXPECT_EQ(Chunk(c, upload, kChunk, std::string_view(bytes).substr(kChunk, kChunk)).code,
+            static_cast<int>(codec::Code::kNotFound));
+  client::Response again = Start(c, bytes);
+  ASSERT_TRUE(again.ok()) << again.Describe();
+  EXPECT_NE(again.body.GetString("upload").value_or(""), upload);
+  EXPECT_EQ(again.body.GetUint("offset").value_or(1), 0u);
 }
 
 // 50 MB through an edge with the default limits (max_frame, per-connection and
