@@ -99,7 +99,15 @@ int RunSendFile(const GlobalOptions& g, const SendFileArgs& a) {
   TransferOptions options;
   options.name = a.name;
   options.mime = a.mime;
-  options.progress = [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); };
+  // With --p2p a second phase (the stored upload after a failed direct send) starts
+  // again from 0: a new bar for it.
+  auto last = std::make_shared<uint64_t>(0);
+  const std::string base = BaseName(a.path);
+  options.progress = [&bar, last, base](uint64_t done, uint64_t total) {
+    if (done < *last) bar.Restart("upload " + base);
+    *last = done;
+    bar.Update(done, total);
+  };
   options.reconnect = MakeReconnect(g, &client, token);
 
   if (a.p2p) {
@@ -120,7 +128,7 @@ int RunSendFile(const GlobalOptions& g, const SendFileArgs& a) {
       if (!p2p_ok) error = resumed.Describe();
     }
     if (p2p_ok) {
-      bar.Restart("direct " + BaseName(a.path));
+      bar.Restart("send " + BaseName(a.path));
       Result<FileSendOutcome> r = SendFileDirectOrStored(p2p, client, uid, a.path, options);
       bar.Finish();
       p2p.Close();
