@@ -60,7 +60,9 @@ Command AddSend(CLI::App& app, const GlobalOptions& g);
 Command AddSync(CLI::App& app, const GlobalOptions& g);
 Command AddHistory(CLI::App& app, const GlobalOptions& g);
 Command AddConvs(CLI::App& app, const GlobalOptions& g);
-Command AddChat(CLI::App& app, const GlobalOptions& g);  // cli_chat.cc
+Command AddChat(CLI::App& app, const GlobalOptions& g);      // cli_chat.cc
+Command AddSendFile(CLI::App& app, const GlobalOptions& g);  // cli_file.cc
+Command AddGetFile(CLI::App& app, const GlobalOptions& g);
 
 // Helpers for runners.
 struct Endpoint {

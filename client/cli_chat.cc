@@ -9,7 +9,10 @@
 // again as it was; typing sends TYPING notices (at most every 3 s). Works with a
 // pipe on stdin too (plain lines: scripts, tests). `/p2p NAME` talks to NAME directly
 // (client/p2p.h) when a path through the NATs exists, else through the server; P2P_INCOMING pushes
-// make it dial back.
+// make it dial back. `/file PATH` sends a file (directly over P2P when talking
+// directly, else uploaded and sent as a file message); files offered over P2P are
+// saved into --dir, and a direct transfer that broke off is completed from the
+// file message that follows (only the missing bytes are downloaded).
 #include <poll.h>
 #include <unistd.h>
 
@@ -24,7 +27,9 @@
 #include <vector>
 
 #include "client/cli.h"
+#include "client/cli_progress.h"
 #include "client/cli_session.h"
+#include "client/file_api.h"
 #include "client/line_editor.h"
 #include "client/msg_api.h"
 #include "client/p2p.h"
@@ -44,6 +49,8 @@ struct ChatArgs {
   std::string to;  // UID|NAME
   uint64_t group = 0;
   int p2p_timeout_ms = 5000;
+  std::string dir = ".";  // where files sent directly (P2P) are saved
+  bool quiet = false;     // no progress bar
 };
 
 constexpr char kHelp[] =
@@ -52,13 +59,15 @@ constexpr char kHelp[] =
     "  /convs           conversations, unread   /help         this text\n"
     "  /recall SEQ      take a message back     /edit SEQ TEXT  change a message\n"
     "  /p2p NAME|UID    talk to a user directly (P2P), through the server if no path\n"
+    "  /file PATH       send a file here (directly when talking P2P)\n"
+    "  /get ID          download a file of a message into --dir\n"
     "  /quit            leave (Ctrl-D too)\n";
 
 class ChatSession {
  public:
   // `p2p` may be null (no P2P listener: everything goes through the server).
-  ChatSession(Client* client, uint64_t self, P2pSession* p2p)
-      : client_(client), self_(self), p2p_(p2p) {}
+  ChatSession(Client* client, uint64_t self, P2pSession* p2p, std::string dir, bool quiet)
+      : client_(client), self_(self), p2p_(p2p), dir_(std::move(dir)), quiet_(quiet) {}
 
   int Run(const ChatArgs& args) {
     if (!args.to.empty()) SetPeer(args.to);
@@ -141,6 +150,12 @@ class ChatSession {
       SetPeer(arg);
     } else if (cmd == "/p2p" && !arg.empty()) {
       StartP2p(arg);
+    } else if (cmd == "/file" && !arg.empty()) {
+      std::string rest;
+      std::getline(in, rest);
+      SendFileHere(arg + rest);
+    } else if (cmd == "/get" && !arg.empty()) {
+      GetFile(arg, {});
     } else if (cmd == "/group" && !arg.empty()) {
       SetGroup(std::strtoull(arg.c_str(), nullptr, 10));
     } else if (cmd == "/sync") {
@@ -236,12 +251,100 @@ class ChatSession {
   }
 
   void Print(const Message& m) {
+    if (m.file && !m.recalled) {
+      PrintFile(m, *m.file);
+      return;
+    }
     const std::time_t secs = static_cast<std::time_t>(m.ts / 1000);
     char when[16];
     std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
     Async() << when << " [" << m.conv << " #" << m.seq << "] " << Name(m.from) << ": "
             << (m.recalled ? "(recalled)" : m.text) << (m.edited_ts != 0 ? " (edited)" : "")
             << "\n";
+  }
+
+  void PrintFile(const Message& m, const FileInfo& f) {
+    const std::time_t secs = static_cast<std::time_t>(m.ts / 1000);
+    char when[16];
+    std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
+    Async() << when << " [" << m.conv << " #" << m.seq << "] " << Name(m.from) << ": [file] "
+            << f.name << " (" << HumanSize(f.size)
+            << (f.width != 0 ? ", " + std::to_string(f.width) + "x" + std::to_string(f.height) : "")
+            << ") id=" << f.file << "  (/get " << f.file << ", or imbus get-file " << f.file << ")"
+            << (m.text.empty() || m.text == "[file] " + f.name ? "" : " " + m.text) << "\n";
+  }
+
+  // /file PATH: over the direct connection when talking P2P (falling back to the
+  // stored upload), else uploaded and sent as a file message.
+  void SendFileHere(const std::string& path) {
+    if (peer_ == 0 && group_ == 0) {
+      std::cout << "* nobody to talk to yet: /to NAME or /group GID\n";
+      return;
+    }
+    Async();
+    ProgressBar bar("send " + BaseName(path), quiet_);
+    TransferOptions options;
+    options.progress = [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); };
+    if (p2p_ != nullptr && group_ == 0 && p2p_->peer() == peer_ &&
+        p2p_->path() == P2pPath::kDirect) {
+      auto r = SendFileDirectOrStored(*p2p_, *client_, peer_, path, options);
+      bar.Finish();
+      if (!r.ok()) {
+        Fail("file", r.code, r.error);
+      } else if (r.value.via == P2pPath::kDirect) {
+        std::cout << "  [direct] sent " << BaseName(path) << "\n";
+      } else {
+        std::cout << "  [" << r.value.message.conv << " #" << r.value.message.seq << "] sent "
+                  << r.value.stored.name << " through the server (direct: " << r.value.direct_error
+                  << ")\n";
+        acked_[r.value.message.conv] = std::max(acked_[r.value.message.conv], r.value.message.seq);
+      }
+      return;
+    }
+    auto up = UploadFile(*client_, path, options);
+    bar.Finish();
+    if (!up.ok()) {
+      Fail("upload", up.code, up.error);
+      return;
+    }
+    const std::string cmid = NewCmid();
+    auto r = group_ != 0 ? SendFileToGroup(*client_, group_, cmid, up.value.file)
+                         : SendFileToUser(*client_, peer_, cmid, up.value.file);
+    if (!r.ok()) {
+      Fail("send", r.code, r.error);
+      return;
+    }
+    std::cout << "  [" << r.value.conv << " #" << r.value.seq << "] sent " << up.value.name << " ("
+              << HumanSize(up.value.size) << ") id=" << up.value.file << "\n";
+    acked_[r.value.conv] = std::max(acked_[r.value.conv], r.value.seq);
+  }
+
+  // Downloads file `id` into `path` (empty: its name in --dir).
+  void GetFile(const std::string& id, std::string path) {
+    if (path.empty()) {
+      auto info = GetFileInfo(*client_, id);
+      if (!info.ok()) {
+        Fail("get", info.code, info.error);
+        return;
+      }
+      path = dir_ + "/" + info.value.name;
+    }
+    Async();
+    ProgressBar bar("get " + BaseName(path), quiet_);
+    TransferOptions options;
+    options.progress = [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); };
+    auto r = DownloadFile(*client_, id, path, options);
+    bar.Finish();
+    if (!r.ok()) {
+      Fail("get", r.code, r.error);
+      return;
+    }
+    Async() << "* saved " << r.value.path << " (" << HumanSize(r.value.info.size)
+            << ", sha256 checked"
+            << (r.value.resumed_from != 0
+                    ? "; " + HumanSize(r.value.resumed_from) + " had come directly"
+                    : "")
+            << ")\n";
   }
 
   // Output that is not the answer to a typed line: above the line being edited.
@@ -299,7 +402,19 @@ class ChatSession {
   void DrainP2p() {
     if (p2p_ == nullptr) return;
     for (const P2pEvent& e : p2p_->Poll(milliseconds(0))) {
-      if (e.kind == P2pEvent::Kind::kText) {
+      if (e.kind == P2pEvent::Kind::kFileStarted) {
+        Async() << "* " << Name(e.from) << " is sending " << e.name << " (" << HumanSize(e.size)
+                << ") directly" << (e.offset != 0 ? ", resuming at " + HumanSize(e.offset) : "")
+                << "\n";
+      } else if (e.kind == P2pEvent::Kind::kFileReceived) {
+        Async() << "* [file] " << e.name << " (" << HumanSize(e.size) << ") from " << Name(e.from)
+                << " saved as " << e.path << " (direct, sha256 checked)\n";
+      } else if (e.kind == P2pEvent::Kind::kFileBroken) {
+        Async() << "* the direct transfer of " << e.name << " stopped at " << HumanSize(e.offset)
+                << " (" << e.note << ")"
+                << (e.offset != 0 ? "; the rest will come from the file message" : "") << "\n";
+        if (e.offset != 0) broken_[e.sha256] = e.path.substr(0, e.path.size() - 5);  // - ".part"
+      } else if (e.kind == P2pEvent::Kind::kText) {
         const std::time_t secs = static_cast<std::time_t>(e.ts / 1000);
         char when[16];
         std::strftime(when, sizeof when, "%H:%M", std::localtime(&secs));
@@ -324,7 +439,17 @@ class ChatSession {
         if (editor_ != nullptr) editor_->SetPrompt(PromptText());
       } else if (auto m = MessageFromPush(*push)) {
         if (m->seq <= acked_[m->conv]) continue;  // already shown (a resend's re-push)
-        Print(*m);
+        if (m->file) {
+          const FileInfo* f = &*m->file;
+          Print(*m);
+          if (auto it = broken_.find(f->sha256); it != broken_.end() && m->from != self_) {
+            const std::string path = it->second;
+            broken_.erase(it);
+            GetFile(f->file, path);  // resumes from the direct transfer's .part
+          }
+        } else {
+          Print(*m);
+        }
         acked_[m->conv] = m->seq;
         Ack(*client_, m->conv, m->seq);
       } else if (auto u = UpdatedFromPush(*push)) {
@@ -442,6 +567,10 @@ class ChatSession {
   uint64_t peer_ = 0;
   uint64_t group_ = 0;
   P2pSession* p2p_;
+  std::string dir_;
+  bool quiet_;
+  // Direct transfers that broke off: sha256 -> the path their .part belongs to.
+  std::map<std::string, std::string> broken_;
   std::map<uint64_t, std::string> names_;
   std::map<std::string, uint64_t> acked_;  // highest seq shown per conversation
   LineEditor* editor_ = nullptr;           // on a terminal only
@@ -476,7 +605,8 @@ int RunChat(const GlobalOptions& g, const ChatArgs& args) {
       if (int rc = LoginForCommand(g, args.session, &client); rc != kExitOk) return rc;
     }
   }
-  ChatSession chat(&client, client.session()->uid, p2p_ok ? &p2p : nullptr);
+  p2p.set_receive_dir(args.dir);
+  ChatSession chat(&client, client.session()->uid, p2p_ok ? &p2p : nullptr, args.dir, args.quiet);
   const int rc = chat.Run(args);
   p2p.Close();  // BYE to a direct peer, so it moves to the relay at once
   return rc;
@@ -494,6 +624,10 @@ Command AddChat(CLI::App& app, const GlobalOptions& g) {
                   "how long /p2p tries for a direct connection before relaying")
       ->envname("IMBUS_P2P_TIMEOUT_MS")
       ->check(CLI::Range(0, 60000));
+  sub->add_option("--dir", args->dir,
+                  "where files go: those sent directly (P2P) and /get downloads")
+      ->capture_default_str();
+  sub->add_flag("--quiet,-q", args->quiet, "no progress bar for /file and /get");
   AddSessionOptions(sub, &args->session);
   sub->footer(std::string("\nIn the chat:\n") + kHelp);
   return {sub, [&g, args] { return RunChat(g, *args); }};

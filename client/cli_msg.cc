@@ -9,6 +9,7 @@
 #include "client/cli.h"
 #include "client/cli_session.h"
 #include "client/directory_api.h"
+#include "client/file_api.h"
 #include "client/msg_api.h"
 
 namespace imbus::client::cli {
@@ -81,8 +82,16 @@ class Names {
 
 void PrintMessage(Names& names, const Message& m) {
   std::cout << "[" << FormatTs(m.ts) << "] " << m.conv << " #" << m.seq << " <" << names.Of(m.from)
-            << "> " << (m.recalled ? "(recalled)" : m.text) << (m.edited_ts != 0 ? " (edited)" : "")
-            << "\n";
+            << "> ";
+  if (m.file && !m.recalled) {
+    // "[file] name (1.5 MB) id=F  (imbus get-file F)" and the caption, if any.
+    std::cout << "[file] " << m.file->name << " (" << HumanSize(m.file->size)
+              << ") id=" << m.file->file << "  (imbus get-file " << m.file->file << ")"
+              << (m.text.empty() || m.text == "[file] " + m.file->name ? "" : " " + m.text);
+  } else {
+    std::cout << (m.recalled ? "(recalled)" : m.text);
+  }
+  std::cout << (m.edited_ts != 0 ? " (edited)" : "") << "\n";
 }
 
 int RunSend(const GlobalOptions& g, const SendArgs& a) {

@@ -163,6 +163,8 @@ const char* ResultCodeName(int code) {
       return "DISCONNECTED";
     case kCodeBadResponse:
       return "BAD_RESPONSE";
+    case kCodeLocal:
+      return "LOCAL";
     default:
       return codec::CodeName(code);
   }

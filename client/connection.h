@@ -30,8 +30,9 @@ namespace imbus::client {
 inline constexpr int kCodeTimeout = -1;       // no response within the timeout
 inline constexpr int kCodeDisconnected = -2;  // connection closed / never open / write failed
 inline constexpr int kCodeBadResponse = -3;   // response body unparsable or lacks `code`
+inline constexpr int kCodeLocal = -4;         // a local failure outside the connection (a file)
 
-// "TIMEOUT", "DISCONNECTED", "BAD_RESPONSE", else codec::CodeName(code).
+// "TIMEOUT", "DISCONNECTED", "BAD_RESPONSE", "LOCAL", else codec::CodeName(code).
 const char* ResultCodeName(int code);
 // "UNAUTHENTICATED: wrong name or password": the code's name and the server's error
 // text, or the code's description (codec::CodeDescription) when the text is empty.

@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
       AddHello(app, g),    AddUsers(app, g),   AddUser(app, g),  AddFriends(app, g),
       AddGroups(app, g),   AddOnline(app, g),  AddPeer(app, g),  AddSend(app, g),
       AddSync(app, g),     AddHistory(app, g), AddConvs(app, g), AddChat(app, g),
+      AddSendFile(app, g), AddGetFile(app, g),
   };
 
   try {

@@ -1,9 +1,12 @@
 #include "client/p2p.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -395,6 +398,11 @@ void P2pSession::HandleDirectFrame(const codec::Frame& frame, std::vector<P2pEve
       Answer(direct_, frame, codec::OkBody());
       FallBack("the peer ended the direct chat", events);
       return;
+    case codec::p2p::kFileOffer:
+    case codec::p2p::kFileChunk:
+    case codec::p2p::kFileDone:
+      HandleFileFrame(frame, events);
+      return;
     case codec::p2p::kHello:
       if (HelloMatches(frame, peer_, ticket_)) {
         Answer(direct_, frame, HelloAnswer(self()));
@@ -440,6 +448,7 @@ void P2pSession::ServeStrangers() {
 
 void P2pSession::FallBack(std::string note, std::vector<P2pEvent>* events) {
   direct_.Close();
+  if (incoming_) AbandonIncoming(note, false, events);
   if (path_ != P2pPath::kDirect) return;
   path_ = P2pPath::kRelayed;
   P2pEvent e;
@@ -450,11 +459,327 @@ void P2pSession::FallBack(std::string note, std::vector<P2pEvent>* events) {
 }
 
 void P2pSession::Close() {
+  if (incoming_) {
+    std::vector<P2pEvent> events;
+    AbandonIncoming("the direct connection was closed", false, &events);
+    for (P2pEvent& e : events) pending_.push_back(std::move(e));
+  }
   if (!direct_.closed()) {
     (void)direct_.Call(kP2p, codec::p2p::kBye, codec::EmptyBody(), milliseconds(500));
     direct_.Close();
   }
   if (path_ == P2pPath::kDirect) path_ = P2pPath::kRelayed;
+}
+
+namespace {
+
+constexpr size_t kP2pChunk = 32768;  // docs/protocol.md 6.6
+
+std::string OffsetBody(uint64_t offset) {
+  codec::MapWriter w(2);
+  w.Key("code").Int(0);
+  w.Key("offset").Uint(offset);
+  return w.Finish();
+}
+
+void PackBin(codec::MapWriter& w, std::string_view bytes) {
+  w.packer().pack_bin(static_cast<uint32_t>(bytes.size()));
+  w.packer().pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
+}
+
+// A file name as docs/protocol.md 6.9 allows it (no path can be made of it).
+bool SafeName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+  return std::none_of(name.begin(), name.end(), [](char ch) {
+    return ch == '/' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+  });
+}
+
+}  // namespace
+
+void P2pSession::AbandonIncoming(std::string note, bool drop, std::vector<P2pEvent>* events) {
+  if (!incoming_) return;
+  P2pEvent e;
+  e.kind = P2pEvent::Kind::kFileBroken;
+  e.from = peer_;
+  e.note = std::move(note);
+  e.name = incoming_->name;
+  e.path = incoming_->part;
+  e.sha256 = incoming_->sha256;
+  e.size = incoming_->size;
+  e.offset = drop ? 0 : incoming_->have;
+  incoming_->fd.Reset();
+  if (drop) ::unlink(incoming_->part.c_str());
+  incoming_.reset();
+  events->push_back(std::move(e));
+}
+
+void P2pSession::HandleFileFrame(const codec::Frame& frame, std::vector<P2pEvent>* events) {
+  const codec::Body body = ParseBody(frame);
+  try {
+    if (frame.header.command == codec::p2p::kFileOffer) {
+      if (receive_dir_.empty()) {
+        Refuse(direct_, frame, codec::Code::kUnsupported, "this client does not take files");
+        return;
+      }
+      const std::string name = body.RequireString("name");
+      const uint64_t size = body.RequireUint("size");
+      const std::string sha = body.RequireString("sha256");
+      if (!SafeName(name) || sha.size() != 32) {
+        Refuse(direct_, frame, codec::Code::kBadRequest, "bad name or sha256");
+        return;
+      }
+      if (incoming_) AbandonIncoming("a new offer replaced it", false, events);
+      Incoming in;
+      in.name = name;
+      in.size = size;
+      in.sha256 = sha;
+      in.part = receive_dir_ + "/" + name + ".part";
+      in.fd.Reset(::open(in.part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+      struct stat st {};
+      if (!in.fd.valid() || ::fstat(in.fd.get(), &st) != 0) {
+        Refuse(direct_, frame, codec::Code::kInternal, "cannot write " + in.part);
+        return;
+      }
+      in.have = static_cast<uint64_t>(st.st_size);
+      if (in.have > size) {
+        if (::ftruncate(in.fd.get(), 0) != 0) {
+          Refuse(direct_, frame, codec::Code::kInternal, "cannot truncate " + in.part);
+          return;
+        }
+        in.have = 0;
+      }
+      P2pEvent e;
+      e.kind = P2pEvent::Kind::kFileStarted;
+      e.from = peer_;
+      e.name = name;
+      e.path = in.part;
+      e.sha256 = sha;
+      e.size = size;
+      e.offset = in.have;
+      Answer(direct_, frame, OffsetBody(in.have));
+      incoming_ = std::move(in);
+      events->push_back(std::move(e));
+      return;
+    }
+    if (!incoming_) {
+      Refuse(direct_, frame, codec::Code::kNotFound, "no file offered");
+      return;
+    }
+    Incoming& in = *incoming_;
+    if (frame.header.command == codec::p2p::kFileChunk) {
+      const uint64_t offset = body.RequireUint("offset");
+      const std::string data = body.RequireString("data");
+      if (offset > in.have) {
+        codec::MapWriter w(3);
+        w.Key("code").Int(static_cast<int>(codec::Code::kConflict));
+        w.Key("error").Str("offset past the bytes held");
+        w.Key("offset").Uint(in.have);
+        Answer(direct_, frame, w.Finish());
+        return;
+      }
+      if (data.size() > kP2pChunk || offset + data.size() > in.size) {
+        Refuse(direct_, frame, codec::Code::kTooLarge, "chunk too long or past the size");
+        return;
+      }
+      size_t done = 0;
+      while (done < data.size()) {
+        const ssize_t n = ::pwrite(in.fd.get(), data.data() + done, data.size() - done,
+                                   static_cast<off_t>(offset + done));
+        if (n <= 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          Refuse(direct_, frame, codec::Code::kInternal, "cannot write " + in.part);
+          return;
+        }
+        done += static_cast<size_t>(n);
+      }
+      in.have = std::max(in.have, offset + data.size());
+      Answer(direct_, frame, OffsetBody(in.have));
+      return;
+    }
+    // FILE_DONE: the size and the whole content's sha256.
+    std::string digest, error;
+    uint64_t hashed = 0;
+    if (in.have != in.size || !Sha256OfFile(in.part, &digest, &hashed, &error, in.size) ||
+        hashed != in.size || digest != in.sha256) {
+      Refuse(direct_, frame, codec::Code::kMismatch, "size or sha256 differ");
+      AbandonIncoming("the received bytes did not match the offer's size and sha256", true, events);
+      return;
+    }
+    ::fsync(in.fd.get());
+    in.fd.Reset();
+    const std::string final_path = FreePath(receive_dir_ + "/" + in.name);
+    if (::rename(in.part.c_str(), final_path.c_str()) != 0) {
+      Refuse(direct_, frame, codec::Code::kInternal, "cannot rename " + in.part);
+      AbandonIncoming("cannot rename the .part", false, events);
+      return;
+    }
+    Answer(direct_, frame, codec::OkBody());
+    P2pEvent e;
+    e.kind = P2pEvent::Kind::kFileReceived;
+    e.from = peer_;
+    e.name = in.name;
+    e.path = final_path;
+    e.sha256 = in.sha256;
+    e.size = in.size;
+    e.offset = in.size;
+    incoming_.reset();
+    events->push_back(std::move(e));
+  } catch (const codec::BadField& bad) {
+    Refuse(direct_, frame, codec::Code::kBadRequest, bad.what());
+  }
+}
+
+std::optional<codec::Body> P2pSession::CallDirect(uint16_t command, std::string_view body,
+                                                  int* code) {
+  *code = kCodeDisconnected;
+  const uint32_t seq = direct_.Send(kP2p, command, body);
+  if (seq == 0) return std::nullopt;
+  const auto deadline = Clock::now() + options_.call_timeout;
+  std::vector<P2pEvent> events;
+  std::optional<codec::Body> out;
+  while (Clock::now() < deadline) {
+    auto frame = direct_.NextFrame(milliseconds(net::RemainingMs(deadline)));
+    if (!frame) break;
+    if (IsRequest(*frame)) {
+      HandleDirectFrame(*frame, &events);
+    } else if (frame->header.seq == seq) {
+      out = ParseBody(*frame);
+      try {
+        *code = static_cast<int>(out->GetInt("code").value_or(kCodeBadResponse));
+      } catch (const codec::BadField&) {
+        *code = kCodeBadResponse;
+      }
+      break;
+    }
+  }
+  if (!out) *code = direct_.closed() ? kCodeDisconnected : kCodeTimeout;
+  for (P2pEvent& e : events) pending_.push_back(std::move(e));
+  return out;
+}
+
+P2pFileResult P2pSession::SendFile(const std::string& path, const std::string& name, uint64_t size,
+                                   const std::string& sha256, const std::string& mime,
+                                   const Progress& progress) {
+  P2pFileResult result;
+  if (path_ != P2pPath::kDirect) {
+    result.error = "no direct connection";
+    return result;
+  }
+  net::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    result.error = "cannot open " + path + ": " + std::strerror(errno);
+    return result;
+  }
+  // A broken or silent connection: the session falls back; the caller stores.
+  auto broken = [&](const std::string& what, int code) {
+    result.error = what + ": " + DescribeResult(code, "");
+    if (code == kCodeDisconnected || code == kCodeTimeout) {
+      std::vector<P2pEvent> events;
+      FallBack("the direct connection failed during a file transfer", &events);
+      for (P2pEvent& e : events) pending_.push_back(std::move(e));
+    }
+    return result;
+  };
+  int code = 0;
+  {
+    codec::MapWriter w(4);
+    w.Key("name").Str(name);
+    w.Key("size").Uint(size);
+    w.Key("sha256");
+    PackBin(w, sha256);
+    w.Key("mime").Str(mime.empty() ? "application/octet-stream" : mime);
+    auto answer = CallDirect(codec::p2p::kFileOffer, w.Finish(), &code);
+    if (!answer || code != 0) return broken("FILE_OFFER", code);
+    result.offset = std::min(answer->GetUint("offset").value_or(0), size);
+  }
+  std::string buf;
+  while (result.offset < size) {
+    buf.resize(static_cast<size_t>(std::min<uint64_t>(kP2pChunk, size - result.offset)));
+    const ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(result.offset));
+    if (n != static_cast<ssize_t>(buf.size())) {
+      result.error = "cannot read " + path + " (did it change?)";
+      return result;
+    }
+    codec::MapWriter w(2);
+    w.Key("offset").Uint(result.offset);
+    w.Key("data");
+    PackBin(w, buf);
+    auto answer = CallDirect(codec::p2p::kFileChunk, w.Finish(), &code);
+    if (!answer || (code != 0 && code != static_cast<int>(codec::Code::kConflict))) {
+      return broken("FILE_CHUNK", code);
+    }
+    uint64_t next = 0;
+    try {
+      next = answer->GetUint("offset").value_or(0);
+    } catch (const codec::BadField&) {
+      return broken("FILE_CHUNK", kCodeBadResponse);
+    }
+    if (code == 0 && next <= result.offset && !buf.empty())
+      return broken("FILE_CHUNK", kCodeBadResponse);
+    result.offset = std::min(next, size);
+    if (progress) progress(result.offset, size);
+  }
+  auto answer = CallDirect(codec::p2p::kFileDone, codec::EmptyBody(), &code);
+  if (!answer || code != 0) return broken("FILE_DONE", code);
+  if (progress) progress(size, size);
+  result.done = true;
+  return result;
+}
+
+Result<FileSendOutcome> SendFileDirectOrStored(P2pSession& p2p, Client& client, uint64_t peer,
+                                               const std::string& path,
+                                               const TransferOptions& options) {
+  Result<FileSendOutcome> out;
+  std::string sha, error;
+  uint64_t size = 0;
+  if (!Sha256OfFile(path, &sha, &size, &error)) {
+    out.code = kCodeLocal;
+    out.error = error;
+    return out;
+  }
+  const std::string name = options.name.empty() ? BaseName(path) : options.name;
+  const std::string mime = options.mime.empty() ? GuessMime(name) : options.mime;
+  if (p2p.peer() != peer || p2p.path() != P2pPath::kDirect) p2p.Start(peer);
+  if (p2p.path() == P2pPath::kDirect) {
+    P2pFileResult direct = p2p.SendFile(path, name, size, sha, mime, options.progress);
+    out.value.direct_bytes = direct.offset;
+    if (direct.done) {
+      out.code = 0;
+      out.value.via = P2pPath::kDirect;
+      return out;
+    }
+    out.value.direct_error = direct.error;
+  } else {
+    out.value.direct_error = "no direct connection could be made";
+  }
+  Result<FileInfo> stored = UploadFile(client, path, options);
+  if (!stored.ok()) {
+    out.code = stored.code;
+    out.error = "upload: " + stored.error;
+    return out;
+  }
+  out.value.stored = stored.value;
+  const std::string cmid = NewCmid();
+  Result<SentMessage> sent;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    sent = SendFileToUser(client, peer, cmid, stored.value.file);
+    if (sent.ok() ||
+        (sent.code != kCodeDisconnected && sent.code != kCodeTimeout &&
+         sent.code != static_cast<int>(codec::Code::kUnavailable)) ||
+        !options.reconnect || !options.reconnect()) {
+      break;
+    }
+  }
+  if (!sent.ok()) {
+    out.code = sent.code;
+    out.error = "send: " + sent.error;
+    return out;
+  }
+  out.value.message = sent.value;
+  out.value.via = P2pPath::kRelayed;
+  out.code = 0;
+  return out;
 }
 
 }  // namespace imbus::client

@@ -17,11 +17,13 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
 #include "client/connection.h"
+#include "client/file_api.h"
 #include "client/presence_api.h"
 #include "net/unique_fd.h"
 
@@ -42,12 +44,31 @@ struct P2pOptions {
 
 // Something that happened on the P2P side, for the caller to show.
 struct P2pEvent {
-  enum class Kind { kText, kPathChanged };
+  // kFileStarted: the peer offered a file and it is being received (name, size,
+  // offset = bytes already held). kFileReceived: it arrived whole with the right
+  // sha256 (path). kFileBroken: the direct connection ended or the check failed
+  // midway; `path` is the .part holding the first `offset` bytes (kept when the
+  // check did not fail): the sender falls back to a stored upload and a file message,
+  // and DownloadFile to the same path (minus ".part") fetches only the rest.
+  enum class Kind { kText, kPathChanged, kFileStarted, kFileReceived, kFileBroken };
   Kind kind = Kind::kText;
   uint64_t from = 0;
   std::string text;
   int64_t ts = 0;
-  std::string note;  // kPathChanged: why ("peer closed the direct connection")
+  std::string note;  // kPathChanged, kFileBroken: why ("peer closed the direct connection")
+  // Files (docs/protocol.md 6.9 "Sending a file directly").
+  std::string name;
+  std::string path;
+  std::string sha256;  // raw 32 bytes
+  uint64_t size = 0;
+  uint64_t offset = 0;
+};
+
+// What P2pSession::SendFile achieved.
+struct P2pFileResult {
+  bool done = false;    // the receiver has the whole file, checked
+  uint64_t offset = 0;  // how far the receiver got
+  std::string error;    // why not done
 };
 
 // Use: ConnectAndListen (or Client::Connect with local_port 0, then Listen),
@@ -84,6 +105,17 @@ class P2pSession {
   // Says BYE and closes the direct connection; the session becomes relayed.
   void Close();
 
+  // Files. Offers from the peer are accepted into `dir` (NAME.part there, renamed to
+  // NAME, or NAME.1 ... when taken, after the size and sha256 check). Empty (the
+  // default): offers are refused with UNSUPPORTED.
+  void set_receive_dir(std::string dir) { receive_dir_ = std::move(dir); }
+  // Sends a file over the direct connection: FILE_OFFER, FILE_CHUNKs of 32 KiB each
+  // answered, FILE_DONE. A connection that breaks or stops answering falls back (as
+  // Send does) and the result says how far the receiver got. sha256: raw 32 bytes.
+  P2pFileResult SendFile(const std::string& path, const std::string& name, uint64_t size,
+                         const std::string& sha256, const std::string& mime,
+                         const Progress& progress = {});
+
   P2pPath path() const { return path_; }
   uint64_t peer() const { return peer_; }
   uint16_t port() const { return port_; }
@@ -107,6 +139,21 @@ class P2pSession {
   void ServeStrangers();
   void FallBack(std::string note, std::vector<P2pEvent>* events);
   uint64_t self() const;
+  // A request on the direct connection, answered within call_timeout; requests from
+  // the peer meanwhile are served. nullopt when unanswered (*code = kCodeTimeout or
+  // kCodeDisconnected), else the answer's body with *code its `code`.
+  std::optional<codec::Body> CallDirect(uint16_t command, std::string_view body, int* code);
+  void HandleFileFrame(const codec::Frame& frame, std::vector<P2pEvent>* events);
+  // The file being received broke off: event kFileBroken, .part kept unless `drop`.
+  void AbandonIncoming(std::string note, bool drop, std::vector<P2pEvent>* events);
+
+  // A file being received.
+  struct Incoming {
+    std::string name, part, sha256;
+    uint64_t size = 0;
+    uint64_t have = 0;
+    net::UniqueFd fd;
+  };
 
   Client* client_;
   P2pOptions options_;
@@ -119,6 +166,23 @@ class P2pSession {
   Connection direct_;
   std::vector<Stranger> strangers_;
   std::deque<P2pEvent> pending_;  // events seen while waiting for a response
+  std::string receive_dir_;
+  std::optional<Incoming> incoming_;
 };
+
+// Sends the file at `path` to user `peer`: over `p2p`'s direct connection when one
+// can be made (Start), else — or when it breaks midway — as a stored upload
+// (UploadFile, resuming) followed by a file message (MSG/SEND `file`). `via`: the path
+// that carried the bytes in the end.
+struct FileSendOutcome {
+  P2pPath via = P2pPath::kNone;
+  uint64_t direct_bytes = 0;  // how far the direct transfer got
+  std::string direct_error;   // why the direct transfer did not finish (if it did not)
+  FileInfo stored;            // kRelayed: the uploaded file
+  SentMessage message;        // kRelayed: the file message
+};
+Result<FileSendOutcome> SendFileDirectOrStored(P2pSession& p2p, Client& client, uint64_t peer,
+                                               const std::string& path,
+                                               const TransferOptions& options);
 
 }  // namespace imbus::client

@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "client/file_api.h"
 #include "client/msg_api.h"
 #include "client/p2p.h"
 #include "client/presence_api.h"
@@ -226,6 +227,120 @@ TEST_F(P2pLoopbackTest, ChatCommandTalksDirectly) {
       << b.Log();
   EXPECT_TRUE(a.Wait(seconds(20)).has_value());
   EXPECT_TRUE(b.Wait(seconds(20)).has_value());
+}
+
+// P2pSession::SendFile on 127.0.0.1: the receiver polls into a directory; the file
+// arrives whole with its sha256, and a second offer of the same name while the first
+// is complete lands as NAME.1. IMBUS_P2P_FILE_BYTES=N sets the size (a throughput
+// figure is printed, never asserted).
+TEST_F(P2pLoopbackTest, FileDirectlyWithSha256) {
+  Peer a(*stack_);
+  Peer b(*stack_);
+  auto [pa, pb] = Connect(a, b);
+  ASSERT_EQ(pa, client::P2pPath::kDirect);
+  ASSERT_EQ(pb, client::P2pPath::kDirect);
+  char tmpl[] = "/tmp/imbus-p2pdirect-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const char* env = std::getenv("IMBUS_P2P_FILE_BYTES");
+  const size_t size = env != nullptr ? std::strtoull(env, nullptr, 10) : 1000003;
+  const std::string src = dir + "/data.bin";
+  {
+    std::string data(size, '\0');
+    for (size_t i = 0; i < size; ++i) data[i] = static_cast<char>(i ^ (i >> 9));
+    FILE* f = fopen(src.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    fwrite(data.data(), 1, data.size(), f);
+    fclose(f);
+  }
+  (void)std::system(("mkdir -p " + dir + "/in").c_str());
+  b.p2p.set_receive_dir(dir + "/in");
+  std::string sha, error;
+  uint64_t n = 0;
+  ASSERT_TRUE(client::Sha256OfFile(src, &sha, &n, &error)) << error;
+  for (int round = 0; round < 2; ++round) {
+    auto b_gets = std::async(std::launch::async, [&b]() {
+      return WaitEvent(b, client::P2pEvent::Kind::kFileReceived, seconds(60));
+    });
+    const auto t0 = Clock::now();
+    client::P2pFileResult r =
+        a.p2p.SendFile(src, "data.bin", size, sha, "application/octet-stream");
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    EXPECT_TRUE(r.done) << r.error;
+    EXPECT_EQ(r.offset, size);
+    auto got = b_gets.get();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->path, dir + "/in/data.bin" + (round == 0 ? "" : ".1"));
+    std::string got_sha;
+    ASSERT_TRUE(client::Sha256OfFile(got->path, &got_sha, &n, &error)) << error;
+    EXPECT_EQ(got_sha, sha);
+    EXPECT_EQ(n, size);
+    if (round == 0) {
+      std::printf("P2P file on 127.0.0.1: %zu bytes in %.0f ms = %.1f MB/s\n", size, secs * 1000,
+                  static_cast<double>(size) / 1e6 / secs);
+    }
+  }
+  // A receiver that takes no files refuses the offer; nothing breaks.
+  b.p2p.set_receive_dir("");
+  auto b_polls = std::async(std::launch::async, [&b]() {
+    return WaitEvent(b, client::P2pEvent::Kind::kFileStarted, milliseconds(1500));
+  });
+  client::P2pFileResult refused = a.p2p.SendFile(src, "data.bin", size, sha, "");
+  EXPECT_FALSE(refused.done);
+  EXPECT_FALSE(b_polls.get().has_value());
+  EXPECT_EQ(a.p2p.path(), client::P2pPath::kDirect);
+  (void)std::system(("rm -rf " + dir).c_str());
+}
+
+// `imbus send-file --p2p` to a user in `imbus chat --dir`: the file goes over the
+// direct connection (nothing is uploaded) and lands in the receiver's directory
+// with the same bytes.
+TEST_F(P2pLoopbackTest, SendFileP2pLandsInTheChatsDirectory) {
+  const std::string alice = UniqueName("fa");
+  const std::string bob = UniqueName("fb");
+  {
+    client::Client c = Connected(*stack_);
+    ASSERT_TRUE(c.Register(alice, "password1").ok());
+    ASSERT_TRUE(c.Register(bob, "password1").ok());
+  }
+  char tmpl[] = "/tmp/imbus-p2pfile-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string src = dir + "/holiday photo.jpg";
+  std::string data(700000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 300);
+  {
+    FILE* f = fopen(src.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    fwrite(data.data(), 1, data.size(), f);
+    fclose(f);
+  }
+  (void)std::system(("mkdir -p " + dir + "/in").c_str());
+  const std::string cli =
+      std::string(IMBUS_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(stack_->edge_port());
+  Process b = Process::Start(
+      "/bin/sh", {"-c", "(sleep 7; echo /quit) | " + cli + " chat --password password1 --dir " +
+                            dir + "/in --user " + bob});
+  ASSERT_TRUE(b.WaitForLog("logged in as", seconds(10)).has_value()) << b.Log();
+  Process a = Process::Start(
+      IMBUS_CLI_BIN, {"--server", "127.0.0.1:" + std::to_string(stack_->edge_port()), "send-file",
+                      "--p2p", bob, src, "--user", alice, "--password", "password1"});
+  const auto sa = a.Wait(seconds(30));
+  EXPECT_TRUE(sa && WIFEXITED(*sa) && WEXITSTATUS(*sa) == 0) << a.Log();
+  EXPECT_NE(a.Log().find("sent holiday photo.jpg (700.0 kB) directly (P2P)"), std::string::npos)
+      << a.Log();
+  EXPECT_TRUE(b.WaitForLog("saved as " + dir + "/in/holiday photo.jpg (direct, sha256 checked)",
+                           seconds(10))
+                  .has_value())
+      << b.Log();
+  std::string got, error;
+  uint64_t n = 0;
+  std::string want;
+  ASSERT_TRUE(client::Sha256OfFile(dir + "/in/holiday photo.jpg", &got, &n, &error)) << error;
+  ASSERT_TRUE(client::Sha256OfFile(src, &want, &n, &error)) << error;
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(b.Wait(seconds(20)).has_value());
+  (void)std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace
