@@ -581,7 +581,17 @@ function uploadView(m) {
   meta.className = "meta";
   meta.textContent = ` ${m.file.name} · ${formatSize(m.file.size)} `;
   box.append(bar, meta);
-  if (p && !p.uploaded) box.append(button("Cancel", "cancel", () => p.abort.abort()));
+  if (p && !p.uploaded) {
+    box.append(
+      button("Cancel", "cancel", () => {
+        p.abort.abort(); // a running upload stops at its next chunk and is discarded
+        if (!p.uploading) {
+          state.outbox.delete(m.cmid);
+          renderMessages();
+        }
+      }),
+    );
+  }
   return box;
 }
 
