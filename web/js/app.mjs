@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const store = window.localStorage;
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 const client = new ImbusClient(wsUrl);
+window.imbusClient = client; // for a look from the browser's console (and the tests)
 
 // The device name of this browser: one token per device (a LOGIN on the same device
 // elsewhere kicks this one).
@@ -580,6 +581,7 @@ function uploadView(m) {
   const meta = document.createElement("span");
   meta.className = "meta";
   meta.textContent = ` ${m.file.name} · ${formatSize(m.file.size)} `;
+  if (p && p.resumedAt) meta.textContent += `· resumed at ${formatSize(p.resumedAt)} `;
   box.append(bar, meta);
   if (p && !p.uploaded) {
     box.append(
@@ -625,6 +627,12 @@ async function uploadOf(cmid) {
   p.uploading = true;
   const r = await client.upload(p.file, {
     onProgress: (sent, size) => progressOf(cmid, sent, size),
+    onStart: (offset) => {
+      if (offset > 0) {
+        p.resumedAt = offset; // after a reconnect: the server had the bytes up to here
+        renderMessages();
+      }
+    },
     signal: p.abort.signal,
   });
   p.uploading = false;

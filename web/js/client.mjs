@@ -197,9 +197,10 @@ export class ImbusClient extends EventTarget {
   // Uploads a browser File (FILE/UPLOAD_START, UPLOAD_CHUNK one at a time from the
   // offset the server gives, UPLOAD_FINISH). After a dropped connection it waits for
   // the app to be logged in again and STARTs again, which resumes the upload where the
-  // server's bytes end. onProgress(sent, size). opts.signal (an AbortSignal) cancels.
-  // Resolves with the file object (code 0) or an error answer.
-  async upload(file, { onProgress = () => {}, signal } = {}) {
+  // server's bytes end. onProgress(sent, size); onStart(offset) after each START (a
+  // resume has offset > 0). opts.signal (an AbortSignal) cancels. Resolves with the
+  // file object (code 0) or an error answer.
+  async upload(file, { onProgress = () => {}, onStart = () => {}, signal } = {}) {
     if (file.size > WEB_MAX_FILE) {
       return { code: 9, error: `${formatSize(file.size)}; the web app sends files up to ${formatSize(WEB_MAX_FILE)}` };
     }
@@ -220,6 +221,7 @@ export class ImbusClient extends EventTarget {
           ({ upload, offset } = r);
           // The server's chunk, and one that fits a frame with room for the header.
           chunk = Math.max(1, Math.min(r.chunk || 32768, this.maxFrame - 1024));
+          onStart(offset);
           onProgress(offset, size);
           continue;
         }
