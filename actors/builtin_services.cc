@@ -8,6 +8,7 @@
 #include "actors/auth/mariadb_auth_store.h"
 #include "actors/directory/directory_service.h"
 #include "actors/directory/mariadb_directory_store.h"
+#include "actors/file/file_service.h"
 #include "actors/msg/msg_service.h"
 #include "actors/presence/presence_service.h"
 #include "actors/push/push_delivery.h"
@@ -64,6 +65,25 @@ ServiceRegistry BuiltinServices() {
           throw std::runtime_error("--push-url must start with http:// or https://");
         }
         return std::make_unique<push::PushDelivery>(ctx.db, ctx.options);
+      });
+  // Files: every worker of a process shares one blob store (the --file-dir, shared
+  // by every file actor); the expiry of open uploads runs once per process.
+  r.Register(
+      "file", codec::Service::kFile,
+      [](const ServiceContext& ctx) {
+        file::FileService::Options o;
+        o.blobs = std::make_shared<file::FsBlobStore>(ctx.options.file_dir);
+        o.max_size = ctx.options.file_max_size;
+        o.quota = ctx.options.file_quota;
+        o.chunk = ctx.options.file_chunk;
+        return std::make_unique<file::FileService>(ctx.db, std::move(o));
+      },
+      [](const BackgroundContext& ctx) -> std::unique_ptr<BackgroundTask> {
+        spdlog::info("file: storing in {} (largest file {} bytes, quota {} bytes per user)",
+                     ctx.options.file_dir, ctx.options.file_max_size, ctx.options.file_quota);
+        return std::make_unique<file::FileExpiry>(
+            ctx.db, std::make_shared<file::FsBlobStore>(ctx.options.file_dir),
+            ctx.options.file_upload_ttl_s * 1000);
       });
   return r;
 }

@@ -150,6 +150,27 @@ int main(int argc, char** argv) {
                  "notifications a delivery thread claims at a time")
       ->envname("IMBUS_PUSH_BATCH")
       ->check(CLI::Range(1, 256));
+  // Files (the file service; docs/deploy.md "File storage").
+  app.add_option("--file-dir", o.service_options.file_dir,
+                 "directory of uploaded files (shared by every actor serving file; made if "
+                 "missing)")
+      ->envname("IMBUS_FILE_DIR");
+  app.add_option("--file-max-size", o.service_options.file_max_size,
+                 "the largest file in bytes (UPLOAD_START of more: TOO_LARGE)")
+      ->envname("IMBUS_FILE_MAX_SIZE")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 50));
+  app.add_option("--file-quota", o.service_options.file_quota,
+                 "bytes one user may store: their files plus open uploads (0: no quota)")
+      ->envname("IMBUS_FILE_QUOTA");
+  app.add_option("--file-chunk", o.service_options.file_chunk,
+                 "the largest chunk of one UPLOAD_CHUNK or DOWNLOAD, in bytes (must fit a "
+                 "frame: at most 61440)")
+      ->envname("IMBUS_FILE_CHUNK")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{61440}));
+  app.add_option("--file-upload-ttl-s", o.service_options.file_upload_ttl_s,
+                 "open uploads with no chunk for this long are discarded")
+      ->envname("IMBUS_FILE_UPLOAD_TTL_S")
+      ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600));
   std::string metrics_listen;
   app.add_option("--metrics-listen", metrics_listen,
                  "HOST:PORT to serve Prometheus metrics on (GET /metrics; port 0: any free "

@@ -195,6 +195,12 @@ struct ServiceOptions {
   int64_t push_poll_ms = 500;  // how often an idle delivery thread looks for due rows
   uint32_t push_batch = 8;     // rows one thread claims at a time
   uint32_t push_preview_bytes = 200;
+  // Files (the file service; docs/deploy.md "File storage").
+  std::string file_dir = "./imbus-files";
+  uint64_t file_max_size = 256ull << 20;
+  uint64_t file_quota = 1ull << 30;  // per user; 0: none
+  uint64_t file_chunk = 32768;
+  int64_t file_upload_ttl_s = 86400;
 };
 
 }  // namespace imbus::actors

@@ -53,7 +53,7 @@ class ServiceRegistry {
   std::map<std::string, Entry> entries_;
 };
 
-// auth, directory, presence, msg and push (`imbus-actor --list-services` prints them).
+// auth, directory, presence, msg, push and file (`imbus-actor --list-services` prints them).
 ServiceRegistry BuiltinServices();
 
 }  // namespace imbus::actors

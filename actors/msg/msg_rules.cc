@@ -71,8 +71,17 @@ SendFields ParseSend(const codec::Body& body) {
   }
   // Recipients get the cmid back as a msgpack str: it must decode as text for them.
   if (!IsValidUtf8(f.cmid)) throw RequestError(Code::kBadRequest, "cmid is not valid UTF-8");
-  f.text = body.RequireString("text");
-  if (f.text.empty()) throw RequestError(Code::kBadRequest, "text must not be empty");
+  // Issue 19: with a file, text may be left out (the service then writes one).
+  f.file = body.GetString("file").value_or("");
+  if (body.Has("file") && (f.file.empty() || f.file.size() > kMaxFileId)) {
+    throw RequestError(Code::kBadRequest, "file must be a file id of 1-64 bytes");
+  }
+  if (f.file.empty()) {
+    f.text = body.RequireString("text");
+    if (f.text.empty()) throw RequestError(Code::kBadRequest, "text must not be empty");
+  } else {
+    f.text = body.GetString("text").value_or("");
+  }
   if (f.text.size() > kMaxText) {
     throw RequestError(Code::kTooLarge, "text is longer than 8192 bytes");
   }

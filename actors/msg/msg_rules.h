@@ -47,8 +47,11 @@ struct SendFields {
   uint64_t to_uid = 0;
   uint64_t gid = 0;
   std::string cmid;
-  std::string text;
+  std::string text;  // empty only when `file` is given
+  // Issue 19: a file id (1-64 bytes), or empty for none.
+  std::string file;
 };
+inline constexpr size_t kMaxFileId = 64;
 // Throws RequestError (BAD_REQUEST, TOO_LARGE) or codec::BadField.
 SendFields ParseSend(const codec::Body& body);
 

@@ -30,6 +30,10 @@ bool FitReply(std::vector<StoredMessage>* messages) {
   for (size_t i = 0; i < messages->size(); ++i) {
     const StoredMessage& m = (*messages)[i];
     bytes += kPerMessage + m.conv.size() + m.text.size() + m.cmid.size();
+    if (m.file) {  // nine keys, five ints and the bin header of a file object
+      bytes += 2 * kPerMessage + m.file->file.size() + m.file->name.size() + m.file->mime.size() +
+               m.file->sha256.size();
+    }
     if (bytes > kMaxReplyBytes && i > 0) {
       messages->resize(i);
       return true;
@@ -179,6 +183,19 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
   const MsgStore::Recipients checked =
       store_.CheckRecipients(recipients, options_.sessions != nullptr);
   const std::set<uint64_t>& direct_holders = checked.with_devices;
+  // Issue 19: the files the batch's SENDs carry, that their senders may see: one
+  // statement per sender with files (none in a batch without files).
+  std::map<uint64_t, std::set<std::string>> wanted;  // sender -> file ids
+  for (size_t i = 0; i < items.size(); ++i) {
+    // File ids are printable ASCII: anything else is no file (and no query).
+    if (fields[i] && !fields[i]->file.empty() &&
+        std::all_of(fields[i]->file.begin(), fields[i]->file.end(),
+                    [](char ch) { return ch > ' ' && ch < 0x7f; })) {
+      wanted[items[i].req->meta.uid].insert(fields[i]->file);
+    }
+  }
+  std::map<uint64_t, std::map<std::string, codec::FileObject>> visible;
+  for (const auto& [uid, ids] : wanted) visible[uid] = store_.VisibleFiles(uid, ids);
 
   MemberCache members(&store_);
   std::vector<NewMessage> batch;
@@ -214,6 +231,14 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
         m.conv = GroupConv(f.gid);
         m.gid = f.gid;
       }
+      if (!f.file.empty()) {
+        const auto& mine = visible[uid];
+        auto it = mine.find(f.file);
+        if (it == mine.end()) throw RequestError(Code::kNotFound, "no such file");
+        m.file = it->second;
+        // Clients that know nothing of files still show something.
+        if (f.text.empty()) f.text = "[file] " + m.file->name;
+      }
       m.cmid = std::move(f.cmid);
       m.text = std::move(f.text);
       m.owned = item.req->meta.owner;
@@ -231,7 +256,24 @@ void MsgService::HandleBatch(std::vector<BatchItem>& items) {
 
   // Throws when the batch could not be committed: the host then fails every item,
   // so nothing unstored is ever acknowledged.
-  const std::vector<StoreOutcome> outcomes = store_.StoreBatch(batch, options_.now_ms());
+  std::vector<StoreOutcome> outcomes = store_.StoreBatch(batch, options_.now_ms());
+  // Resends of messages stored by an earlier batch come back with their file id
+  // only: their file objects, one statement (none when no such message has a file).
+  if (std::any_of(outcomes.begin(), outcomes.end(), [](const StoreOutcome& o) {
+        return o.message.file && o.message.file->name.empty();
+      })) {
+    std::vector<StoredMessage> earlier;
+    for (const StoreOutcome& o : outcomes) earlier.push_back(o.message);
+    try {
+      store_.AttachFiles(&earlier);
+      for (size_t k = 0; k < outcomes.size(); ++k) outcomes[k].message = std::move(earlier[k]);
+    } catch (const DbError& e) {  // committed already: answer OK, SYNC has the file
+      spdlog::warn("msg: no file objects for resent messages: {}", e.what());
+      for (StoreOutcome& o : outcomes) {
+        if (o.message.file && o.message.file->name.empty()) o.message.file.reset();
+      }
+    }
+  }
 
   for (size_t k = 0; k < outcomes.size(); ++k) {
     if (!outcomes[k].duplicate && !outcomes[k].repeat) stored_.Inc();

@@ -25,9 +25,27 @@ bool Retryable(unsigned code) {
   return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT || code == ER_DUP_ENTRY;
 }
 
-// Columns: conv, seq, sender, ts, text, cmid, gid, recalled, edited_ts.
+// Columns: conv, seq, sender, ts, text, cmid, gid, recalled, edited_ts, file_id.
 constexpr const char* kMessageColumns =
-    "m.conv, m.seq, m.sender, m.ts, m.text, m.cmid, m.gid, m.recalled, m.edited_ts";
+    "m.conv, m.seq, m.sender, m.ts, m.text, m.cmid, m.gid, m.recalled, m.edited_ts, m.file_id";
+
+// Columns: file_id, uploader, name, size, mime, sha256, width, height, created_ms.
+constexpr const char* kFileColumns =
+    "f.file_id, f.uploader, f.name, f.size, f.mime, f.sha256, f.width, f.height, f.created_ms";
+
+codec::FileObject FileFromRow(const DbRow& row) {
+  codec::FileObject f;
+  f.file = row.Str(0).value_or("");
+  f.from = row.Uint(1).value_or(0);
+  f.name = row.Str(2).value_or("");
+  f.size = row.Uint(3).value_or(0);
+  f.mime = row.Str(4).value_or("");
+  f.sha256 = row.Str(5).value_or("");
+  f.width = static_cast<uint32_t>(row.Uint(6).value_or(0));
+  f.height = static_cast<uint32_t>(row.Uint(7).value_or(0));
+  f.ts = row.Int(8).value_or(0);
+  return f;
+}
 
 StoredMessage MessageFromRow(const DbRow& row) {
   StoredMessage m;
@@ -40,6 +58,10 @@ StoredMessage MessageFromRow(const DbRow& row) {
   m.gid = row.Uint(6).value_or(0);
   m.recalled = row.Int(7).value_or(0) != 0;
   m.edited_ts = row.Int(8).value_or(0);
+  if (!row.IsNull(9)) {  // the id only: AttachFiles reads the file object
+    m.file.emplace();
+    m.file->file = row.Str(9).value_or("");
+  }
   return m;
 }
 
@@ -104,6 +126,7 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
     if (!serialize) db_->Begin(false, Db::Isolation::kReadCommitted);
     InsertUserConvs(tails);
     InsertMessages(plan);
+    InsertFileGrants(plan);
     RaiseSenderAcks(plan);
     InsertPushOutbox(batch, plan, now_ms);
     db_->Commit();
@@ -247,6 +270,7 @@ std::vector<MsgStore::TailUpdate> MsgStore::AssignSeqs(const std::vector<NewMess
       m.text = batch[i].text;
       m.cmid = batch[i].cmid;
       m.gid = batch[i].gid;
+      m.file = batch[i].file;
     }
     TailUpdate t{&conv, {seq, ts}, {}};
     const NewMessage& first = batch[items.front()];
@@ -277,9 +301,15 @@ void MsgStore::InsertUserConvs(const std::vector<TailUpdate>& tails) {
 }
 
 // Multi-row, in (conv, seq) order, so that two workers writing the same
-// conversations meet in the same order (a collision, not a deadlock).
+// conversations meet in the same order (a collision, not a deadlock). A slice
+// without a file message uses the statement without file_id (the column's default
+// is NULL): messages without files cost what they did before issue 19.
 void MsgStore::InsertMessages(const BatchPlan& plan) {
   for (const Slice& sl : Slices(plan.fresh.size(), false)) {  // a repeated row would collide
+    bool files = false;
+    for (size_t k = sl.begin; k < sl.begin + sl.count; ++k) {
+      files = files || plan.out[plan.fresh[k]].message.file.has_value();
+    }
     std::vector<DbParam> params;
     for (size_t k = sl.begin; k < sl.begin + sl.count; ++k) {
       const StoredMessage& m = plan.out[plan.fresh[k]].message;
@@ -290,10 +320,112 @@ void MsgStore::InsertMessages(const BatchPlan& plan) {
       params.emplace_back(m.ts);
       params.emplace_back(m.gid);
       params.emplace_back(std::string_view(m.text));
+      if (!files) continue;
+      if (m.file) {
+        params.emplace_back(std::string_view(m.file->file));
+      } else {
+        params.emplace_back(nullptr);
+      }
     }
-    db_->Query(Repeat("INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text) VALUES ",
-                      "(?,?,?,?,?,?,?)", ",", sl.count, ""),
-               params);
+    if (files) {
+      db_->Query(
+          Repeat("INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text, file_id) VALUES ",
+                 "(?,?,?,?,?,?,?,?)", ",", sl.count, ""),
+          params);
+    } else {
+      db_->Query(Repeat("INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text) VALUES ",
+                        "(?,?,?,?,?,?,?)", ",", sl.count, ""),
+                 params);
+    }
+  }
+}
+
+// Sending a file into a conversation lets its members see it: one file_grants row
+// per (file, conv), sorted (lock order), only when the batch has file messages.
+void MsgStore::InsertFileGrants(const BatchPlan& plan) {
+  std::vector<std::pair<std::string_view, std::string_view>> rows;
+  for (size_t i : plan.fresh) {
+    const StoredMessage& m = plan.out[i].message;
+    if (m.file) rows.emplace_back(m.file->file, m.conv);
+  }
+  if (rows.empty()) return;
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  for (const Slice& sl : Slices(rows.size(), true)) {  // a repeated row changes nothing
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) {
+      params.emplace_back(rows[sl.Row(k)].first);
+      params.emplace_back(rows[sl.Row(k)].second);
+    }
+    db_->Query(
+        Repeat("INSERT IGNORE INTO file_grants (file_id, conv) VALUES ", "(?,?)", ",", sl.size, ""),
+        params);
+  }
+}
+
+// Who may see a file: its uploader, a participant of a direct conversation it was
+// sent to (d:<lo>:<hi>: the uid is lo or hi, read from the id itself), or a member
+// of a group it was sent to (g:<gid>, membership now).
+std::map<std::string, codec::FileObject> MsgStore::VisibleFiles(uint64_t uid,
+                                                                const std::set<std::string>& ids) {
+  std::map<std::string, codec::FileObject> out;
+  const std::vector<std::string_view> list(ids.begin(), ids.end());
+  const std::string me = std::to_string(uid);
+  const std::string as_lo = "d:" + me + ":%";
+  const std::string as_hi = "d:%:" + me;
+  for (const Slice& sl : Slices(list.size(), true)) {
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
+    params.emplace_back(uid);
+    params.emplace_back(std::string_view(as_lo));
+    params.emplace_back(std::string_view(as_hi));
+    params.emplace_back(uid);
+    const std::string sql =
+        Repeat(std::string("SELECT ") + kFileColumns + " FROM files f WHERE f.file_id IN (", "?",
+               ",", sl.size,
+               ") AND (f.uploader = ?"
+               " OR EXISTS(SELECT 1 FROM file_grants g WHERE g.file_id = f.file_id"
+               "           AND (g.conv LIKE ? OR g.conv LIKE ?))"
+               " OR EXISTS(SELECT 1 FROM file_grants g JOIN group_members gm"
+               "           ON gm.gid = CAST(SUBSTRING(g.conv, 3) AS UNSIGNED) AND gm.uid = ?"
+               "           WHERE g.file_id = f.file_id AND g.conv LIKE 'g:%'))");
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      codec::FileObject f = FileFromRow(row);
+      std::string id = f.file;
+      out.emplace(std::move(id), std::move(f));
+    }
+  }
+  return out;
+}
+
+void MsgStore::AttachFiles(std::vector<StoredMessage>* messages) {
+  std::set<std::string_view> ids;
+  for (const StoredMessage& m : *messages) {
+    if (m.file && m.file->name.empty()) ids.insert(m.file->file);
+  }
+  if (ids.empty()) return;
+  std::map<std::string, codec::FileObject, std::less<>> found;
+  const std::vector<std::string_view> list(ids.begin(), ids.end());
+  for (const Slice& sl : Slices(list.size(), true)) {
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(list[sl.Row(k)]);
+    const std::string sql =
+        Repeat(std::string("SELECT ") + kFileColumns + " FROM files f WHERE f.file_id IN (", "?",
+               ",", sl.size, ")");
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      codec::FileObject f = FileFromRow(row);
+      std::string id = f.file;
+      found.emplace(std::move(id), std::move(f));
+    }
+  }
+  for (StoredMessage& m : *messages) {
+    if (!m.file || !m.file->name.empty()) continue;
+    auto it = found.find(m.file->file);
+    if (it == found.end()) {
+      m.file.reset();
+    } else {
+      m.file = it->second;
+    }
   }
 }
 
@@ -433,6 +565,7 @@ std::vector<StoredMessage> MsgStore::Sync(uint64_t uid, uint64_t limit) {
                  {uid, uid, uid, uid, limit});
   std::vector<StoredMessage> out;
   for (const DbRow& row : r.rows) out.push_back(MessageFromRow(row));
+  AttachFiles(&out);
   return out;
 }
 
@@ -447,6 +580,7 @@ std::vector<StoredMessage> MsgStore::History(uint64_t uid, const std::string& co
                           {uid, std::string_view(conv), before, limit});
   std::vector<StoredMessage> out;
   for (const DbRow& row : r.rows) out.push_back(MessageFromRow(row));
+  AttachFiles(&out);
   return out;
 }
 
@@ -605,16 +739,16 @@ MsgStore::GroupInfo MsgStore::Group(uint64_t gid) {
 
 ChangeOutcome MsgStore::Change(const std::string& conv, uint64_t seq, uint64_t sender, bool recall,
                                const std::string& text, int64_t now_ms, int64_t not_before_ms) {
-  DbResult r = recall
-                   ? db_->Query(
-                         "UPDATE messages SET text = '', recalled = 1, edited_ts = 0"
-                         " WHERE conv = ? AND seq = ? AND sender = ? AND recalled = 0 AND ts >= ?",
-                         {std::string_view(conv), seq, sender, not_before_ms})
-                   : db_->Query(
-                         "UPDATE messages SET text = ?, edited_ts = ?"
-                         " WHERE conv = ? AND seq = ? AND sender = ? AND recalled = 0 AND ts >= ?",
-                         {std::string_view(text), now_ms, std::string_view(conv), seq, sender,
-                          not_before_ms});
+  DbResult r =
+      recall ? db_->Query(
+                   "UPDATE messages SET text = '', recalled = 1, edited_ts = 0, file_id = NULL"
+                   " WHERE conv = ? AND seq = ? AND sender = ? AND recalled = 0 AND ts >= ?",
+                   {std::string_view(conv), seq, sender, not_before_ms})
+             : db_->Query(
+                   "UPDATE messages SET text = ?, edited_ts = ?"
+                   " WHERE conv = ? AND seq = ? AND sender = ? AND recalled = 0 AND ts >= ?",
+                   {std::string_view(text), now_ms, std::string_view(conv), seq, sender,
+                    not_before_ms});
   if (r.affected_rows > 0) return ChangeOutcome::kDone;
   std::optional<StoredMessage> m = Find(conv, seq);
   if (!m) return ChangeOutcome::kNoMessage;
@@ -629,7 +763,9 @@ std::optional<StoredMessage> MsgStore::Find(const std::string& conv, uint64_t se
       std::string("SELECT ") + kMessageColumns + " FROM messages m WHERE m.conv = ? AND m.seq = ?",
       {std::string_view(conv), seq});
   if (r.rows.empty()) return std::nullopt;
-  return MessageFromRow(r.rows[0]);
+  std::vector<StoredMessage> one{MessageFromRow(r.rows[0])};
+  AttachFiles(&one);
+  return std::move(one[0]);
 }
 
 void MsgStore::Hide(uint64_t uid, const std::string& conv, uint64_t seq) {

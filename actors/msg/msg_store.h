@@ -1,6 +1,7 @@
 // Public. MsgStore: the MSG service's MariaDB access (schema migration 3 tables
-// messages, user_convs, acks, the push_outbox rows of migration 5, plus reads of
-// users, push_devices and group_members; the
+// messages, user_convs, acks, the push_outbox rows of migration 5, the file_grants
+// rows and messages.file_id of migration 8, plus reads of users, push_devices,
+// group_members and files; the
 // conversations table of migration 3 is no longer written: a conversation's last
 // seq is its newest message row). Statements are prepared and cached by the Db.
 // Used by one worker thread (its Db), which owns the conversations the broker
@@ -32,6 +33,9 @@ struct NewMessage {
   uint64_t lo = 0, hi = 0;  // direct: both participants (for user_convs)
   std::string cmid;
   std::string text;
+  // Issue 19: the file it carries (checked visible to the sender), if any: stored as
+  // messages.file_id, with a file_grants row for the conversation.
+  std::optional<codec::FileObject> file;
   // The broker routed it to this worker as the conversation's owner, with nothing
   // sent elsewhere since (RequestMeta::owner): the worker's tail may be trusted.
   bool owned = false;
@@ -67,6 +71,17 @@ class MsgStore {
         retries_(metrics::GetCounter("imbus_msg_store_retries_total",
                                      "MSG/SEND batches retried (a deadlock, a lock wait timeout, "
                                      "a stale seq or an unknown duplicate).")) {}
+
+  // Issue 19. Of the file ids `ids`, those `uid` may see (uploaded them, or is a
+  // member of a conversation they were sent to: file_grants), with their file
+  // objects. One statement per 64 ids; none for an empty set.
+  std::map<std::string, codec::FileObject> VisibleFiles(uint64_t uid,
+                                                        const std::set<std::string>& ids);
+  // Fills in the file objects of `messages` that carry a file id only (a message
+  // read from the table: file->name is empty): one statement per 64 files, none
+  // when no message has a file. A file whose row is gone leaves the message
+  // without `file`.
+  void AttachFiles(std::vector<StoredMessage>* messages);
 
   // Stores the new ones of `batch` in ONE transaction and returns one outcome per
   // item, in order. Each sender's acked position in each conversation is raised to
@@ -124,7 +139,7 @@ class MsgStore {
     std::set<uint64_t> admins;  // owner and admins
   };
   GroupInfo Group(uint64_t gid);
-  // Recall (text removed, recalled set) or edit (new text, edited_ts) message
+  // Recall (text and file removed, recalled set) or edit (new text, edited_ts) message
   // (conv, seq) of `sender`, if sent at or after `not_before_ms` and not recalled.
   ChangeOutcome Change(const std::string& conv, uint64_t seq, uint64_t sender, bool recall,
                        const std::string& text, int64_t now_ms, int64_t not_before_ms);
@@ -168,6 +183,7 @@ class MsgStore {
                                      BatchPlan* plan);
   void InsertUserConvs(const std::vector<TailUpdate>& tails);
   void InsertMessages(const BatchPlan& plan);
+  void InsertFileGrants(const BatchPlan& plan);
   void RaiseSenderAcks(const BatchPlan& plan);
   void InsertPushOutbox(const std::vector<NewMessage>& batch, const BatchPlan& plan,
                         int64_t now_ms);

@@ -127,6 +127,19 @@ int main(int argc, char** argv) {
                    "each user befriends the next (a ring): STATUS pushes become visible");
   steady->add_option("--leavers", o.leavers,
                      "on SIGUSR1, close this many connections (no two of them friends)");
+  CLI::App* file = app.add_subcommand(
+      "file",
+      "one client uploads a --file-mb MB file (chunks one at a time) and downloads it "
+      "(--download-window DOWNLOADs in flight): MB/s and server CPU per MB; --loop: "
+      "uploads only, back to back, for --duration-s");
+  AddCommon(file, &o, &json);
+  file->add_option("--file-mb", o.file_mb, "file size in MB (MiB)")->check(CLI::Range(0.0, 256.0));
+  file->add_option("--download-window", o.download_window, "DOWNLOAD requests in flight");
+  file->add_option("--chunk-bytes", o.chunk_bytes, "bytes asked per DOWNLOAD (the server's chunk)")
+      ->check(CLI::Range(1, 65536));
+  file->add_flag("--loop", o.loop, "upload files back to back until --duration-s has passed");
+  file->add_option("--cpu-pid", cpu_specs,
+                   "NAME=PID (repeatable): that process's CPU (utime+stime) per MB moved");
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
@@ -162,6 +175,7 @@ int main(int argc, char** argv) {
   const size_t wanted = scenario == "connect" || scenario == "steady" ? o.connections
                         : scenario == "login"                         ? o.concurrency
                         : scenario == "chat"                          ? o.users
+                        : scenario == "file"                          ? 1
                                                                       : o.members;
   if (fd_limit != RLIM_INFINITY && wanted + 64 > fd_limit) {
     std::fprintf(stderr,
@@ -190,6 +204,7 @@ int main(int argc, char** argv) {
     if (scenario == "chat") rc = imbus::bench::RunChat(o, &report);
     if (scenario == "group") rc = imbus::bench::RunGroup(o, &report);
     if (scenario == "steady") rc = imbus::bench::RunSteady(o, &report);
+    if (scenario == "file") rc = imbus::bench::RunFile(o, &report);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "imbus-bench: %s\n", e.what());
     return 2;

@@ -50,6 +50,12 @@ struct BenchOptions {
   std::string ca_file;    // --tls: trusted CAs (PEM); empty: the system store
   bool insecure = false;  // --tls: no certificate check (throwaway certificates)
   std::shared_ptr<const client::TlsClientContext> tls_ctx;  // made from the three above
+  // file (issue 19): the file's size, DOWNLOADs in flight, bytes asked per DOWNLOAD,
+  // and --loop: upload one file after another for duration_s (no download).
+  double file_mb = 16;
+  size_t download_window = 8;
+  size_t chunk_bytes = 32768;
+  bool loop = false;
 };
 
 int RunConnect(const BenchOptions& o, Report* report);
@@ -57,6 +63,7 @@ int RunLogin(const BenchOptions& o, Report* report);
 int RunChat(const BenchOptions& o, Report* report);
 int RunGroup(const BenchOptions& o, Report* report);
 int RunSteady(const BenchOptions& o, Report* report);
+int RunFile(const BenchOptions& o, Report* report);
 
 // Shared by the scenarios (scenario_util.cc).
 struct FleetOptions;

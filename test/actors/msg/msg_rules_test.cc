@@ -1,6 +1,9 @@
 // The pure MSG rules: conversation ids, UTF-8, SEND validation and limits.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 #include "actors/msg/msg_rules.h"
 #include "actors/service.h"
 
@@ -98,6 +101,29 @@ TEST(ParseSendTest, AcceptsUserOrGroup) {
   EXPECT_EQ(f.text, "hi");
   codec::Body g = Parse(SendBody(std::nullopt, 9, "c2", "yo"));
   EXPECT_EQ(ParseSend(g).gid, 9u);
+}
+
+// Issue 19: `file` (1-64 bytes) makes `text` optional; an empty text then is none.
+TEST(ParseSendTest, FileMakesTextOptional) {
+  auto body = [](std::optional<std::string> text, const std::string& file) {
+    codec::MapWriter w(text ? 4 : 3);
+    w.Key("to").Uint(5).Key("cmid").Str("c").Key("file").Str(file);
+    if (text) w.Key("text").Str(*text);
+    return w.Finish();
+  };
+  codec::Body b = Parse(body(std::nullopt, "abc"));
+  SendFields f = ParseSend(b);
+  EXPECT_EQ(f.file, "abc");
+  EXPECT_EQ(f.text, "");
+  EXPECT_EQ(SendCode(body("", "abc")), Code::kOk);
+  EXPECT_EQ(SendCode(body("caption", std::string(64, 'f'))), Code::kOk);
+  EXPECT_EQ(SendCode(body(std::nullopt, std::string(65, 'f'))), Code::kBadRequest);
+  EXPECT_EQ(SendCode(body(std::nullopt, "")), Code::kBadRequest);
+  EXPECT_EQ(SendCode(body(std::string(8193, 'x'), "abc")), Code::kTooLarge);
+  EXPECT_EQ(SendCode(body("\xff", "abc")), Code::kBadRequest);
+  codec::MapWriter num(3);
+  num.Key("to").Uint(5).Key("cmid").Str("c").Key("file").Uint(7);
+  EXPECT_EQ(SendCode(num.Finish()), Code::kBadRequest);
 }
 
 TEST(ParseSendTest, Limits) {
