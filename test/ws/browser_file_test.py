@@ -139,7 +139,7 @@ def run(stack):
         assert (img["naturalWidth"], img["naturalHeight"]) == (PNG_W, PNG_H), img
         # The server read the PNG's size: the space was reserved at that size.
         assert (img["width"], img["height"]) == (str(PNG_W), str(PNG_H)), img
-        assert img["link"] == "sunset.png" and f"{len(png)} B" in img["meta"], img
+        assert img["link"] == "sunset.png" and f"{len(png) / 1024:.1f} KiB" in img["meta"], img
         assert img["href"].startswith("blob:"), img
         assert page_sha256(bob, img["href"]) == [hashlib.sha256(png).hexdigest(), len(png)]
 
@@ -195,6 +195,8 @@ def run(stack):
         alice.wait("nothing pending", lambda: not alice.d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
         assert "huge.bin" not in stack.cli(bob_name, "history", dconv)
 
+        bob.send("nice colours!")
+        alice.wait_message("nice colours!")
         bob.wait("scrolled to the newest", lambda: bob.js(
             "const m = document.getElementById('messages'); m.scrollTop = m.scrollHeight; return true"))
         bob.screenshot("web-app-files")
