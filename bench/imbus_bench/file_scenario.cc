@@ -91,12 +91,8 @@ class Transfer {
   void Upload(const std::string& name, const std::string* content) {
     content_ = content;
     codec::MapWriter w(4);
-    w.Key("name")
-        .Str(name)
-        .Key("size")
-        .Uint(content->size())
-        .Key("mime")
-        .Str("application/octet-stream");
+    w.Key("name").Str(name).Key("size").Uint(content->size()).Key("mime").Str(
+        "application/octet-stream");
     w.Key("sha256");
     PackBin(w, Sha256(*content));
     conn_->Request(FileService(), codec::file::kUploadStart, w.Finish(),
@@ -119,9 +115,9 @@ class Transfer {
 
   bool done = false;
   std::string error;
-  std::string file_id;     // after an upload
-  std::string downloaded;  // after a download
-  uint64_t chunks = 0;     // frames of data sent or received
+  std::string file_id;      // after an upload
+  std::string downloaded;   // after a download
+  uint64_t chunks = 0;      // frames of data sent or received
 
  private:
   bool Ok(const char* what, int code, const codec::Body& body) {
@@ -170,29 +166,30 @@ class Transfer {
     codec::MapWriter w(3);
     w.Key("file").Str(file_).Key("offset").Uint(offset).Key("length").Uint(length_);
     const int64_t start = NowNs();
-    conn_->Request(FileService(), codec::file::kDownload, w.Finish(),
-                   [this, offset, start](int code, const codec::Body& body) {
-                     rtt_->Record(NowNs() - start);
-                     --in_flight_;
-                     if (done) return;
-                     if (!Ok("DOWNLOAD", code, body)) return;
-                     const std::string data = body.GetString("data").value_or("");
-                     if (offset + data.size() > size_ ||
-                         (data.size() != std::min<size_t>(length_, size_ - offset))) {
-                       error = "DOWNLOAD: " + std::to_string(data.size()) + " bytes at " +
-                               std::to_string(offset);
-                       done = true;
-                       return;
-                     }
-                     std::memcpy(received_.data() + offset, data.data(), data.size());
-                     got_ += data.size();
-                     ++chunks;
-                     if (next_ < size_) RequestNext();
-                     if (got_ == size_ && in_flight_ == 0) {
-                       downloaded = std::move(received_);
-                       done = true;
-                     }
-                   });
+    conn_->Request(
+        FileService(), codec::file::kDownload, w.Finish(),
+        [this, offset, start](int code, const codec::Body& body) {
+          rtt_->Record(NowNs() - start);
+          --in_flight_;
+          if (done) return;
+          if (!Ok("DOWNLOAD", code, body)) return;
+          const std::string data = body.GetString("data").value_or("");
+          if (offset + data.size() > size_ ||
+              (data.size() != std::min<size_t>(length_, size_ - offset))) {
+            error = "DOWNLOAD: " + std::to_string(data.size()) + " bytes at " +
+                    std::to_string(offset);
+            done = true;
+            return;
+          }
+          std::memcpy(received_.data() + offset, data.data(), data.size());
+          got_ += data.size();
+          ++chunks;
+          if (next_ < size_) RequestNext();
+          if (got_ == size_ && in_flight_ == 0) {
+            downloaded = std::move(received_);
+            done = true;
+          }
+        });
   }
 
   BenchConn* conn_;
@@ -231,7 +228,8 @@ int RunFile(const BenchOptions& o, Report* report) {
                     fleet.Tick();
                     progress.Maybe([&] {
                       return std::to_string(t.chunks) + " chunks (" +
-                             std::to_string(static_cast<double>(t.chunks) * 32768 / kMB) + " MB)";
+                             std::to_string(static_cast<double>(t.chunks) * 32768 / kMB) +
+                             " MB)";
                     });
                   });
     if (t.done && t.error.empty()) return true;
