@@ -184,6 +184,9 @@ async function login(register) {
 async function logout() {
   await client.call(CMD.LOGOUT, {});
   forgetSession();
+  for (const url of state.fileUrls.values()) URL.revokeObjectURL(url);
+  state.fileUrls.clear();
+  state.fileLoads.clear();
   state.convs.clear();
   state.open = null;
   showLogin("Logged out.");
@@ -486,11 +489,28 @@ function noteTyping() {
 
 // ---- files ------------------------------------------------------------------------
 
+// At most this many files download at once (each has several DOWNLOADs in flight):
+// a conversation full of images does not flood the connection's request rate.
+const DOWNLOADS_AT_ONCE = 2;
+let downloading = 0;
+const downloadQueue = [];
+
+async function limitedDownload(f, onProgress) {
+  while (downloading >= DOWNLOADS_AT_ONCE) await new Promise((go) => downloadQueue.push(go));
+  downloading++;
+  try {
+    return await client.download(f, { onProgress });
+  } finally {
+    downloading--;
+    if (downloadQueue.length) downloadQueue.shift()();
+  }
+}
+
 // Downloads a file once (FILE/DOWNLOAD, checked against its sha256) into an object URL.
-function loadFile(f) {
+function loadFile(f, onProgress = () => {}) {
   if (state.fileUrls.has(f.file)) return Promise.resolve({ code: 0, url: state.fileUrls.get(f.file) });
   if (!state.fileLoads.has(f.file)) {
-    const p = client.download(f).then((r) => {
+    const p = limitedDownload(f, onProgress).then((r) => {
       if (r.code !== 0) {
         state.fileLoads.delete(f.file); // try again on the next render or click
         return r;
@@ -536,7 +556,9 @@ function fileView(f) {
     ev.preventDefault();
     status.className = "status";
     status.textContent = " · downloading…";
-    const r = await loadFile(f);
+    const r = await loadFile(f, (got, size) => {
+      status.textContent = ` · downloading ${size ? Math.floor((got * 100) / size) : 100}%`;
+    });
     if (r.code !== 0) return failed(r);
     status.textContent = "";
     link.href = r.url;
@@ -554,6 +576,11 @@ function fileView(f) {
       img.height = IMAGE_BOX.h / 2;
     }
     img.onclick = () => link.click();
+    img.onerror = () => {
+      if (!img.src) return;
+      img.hidden = true; // not an image a browser shows: the link stays
+      status.textContent = " · cannot be shown";
+    };
     box.append(img);
     if (state.fileUrls.has(f.file)) {
       img.src = state.fileUrls.get(f.file);
