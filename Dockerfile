@@ -82,10 +82,13 @@ RUN apt-get update \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus \
- && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys
+ && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys \
+ && mkdir -p /var/lib/imbus/files && chown imbus:imbus /var/lib/imbus/files
 COPY --from=build /src/build/bin/ /usr/local/bin/
 COPY --from=web /web/ /usr/share/imbus/web/
-# The bus's CURVE keys (compose service `keys` writes them into a volume here).
+# The bus's CURVE keys (compose service `keys` writes them into a volume here);
+# /var/lib/imbus/files: uploaded files (the `files` volume of the file actors; owned
+# by imbus so a new named volume starts writable).
 USER imbus
 # Each compose service names its program; this default just lists them.
 CMD ["sh", "-c", "ls /usr/local/bin"]

@@ -168,8 +168,8 @@ FinishResult FsBlobStore::Finish(const std::string& upload, uint64_t size,
   if (!have) {
     unsigned char rnd[8];
     randombytes_buf(rnd, sizeof rnd);
-    tmp_path = root_ + "/tmp/" + upload + "." + HexOf(std::string_view(
-                                                      reinterpret_cast<const char*>(rnd), 8));
+    tmp_path = root_ + "/tmp/" + upload + "." +
+               HexOf(std::string_view(reinterpret_cast<const char*>(rnd), 8));
     tmp_fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (tmp_fd < 0) Fail("cannot create", tmp_path);
   }

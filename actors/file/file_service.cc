@@ -52,8 +52,9 @@ void CheckName(const std::string& name) {
 }
 
 void CheckMime(const std::string& mime) {
-  const bool ok = !mime.empty() && mime.size() <= kMaxMime &&
-                  std::all_of(mime.begin(), mime.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  const bool ok =
+      !mime.empty() && mime.size() <= kMaxMime &&
+      std::all_of(mime.begin(), mime.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
   if (!ok) throw RequestError(Code::kBadRequest, "mime must be 1-127 bytes of printable ASCII");
 }
 
@@ -94,9 +95,9 @@ FileService::FileService(Db* db, Options options) : store_(db), options_(std::mo
   Handles(codec::file::kDownload, &FileService::Download);
   finished_ = metrics::GetCounter("imbus_file_uploads_finished_total",
                                   "Uploads finished (files made) by this process.");
-  deduped_ = metrics::GetCounter(
-      "imbus_file_uploads_deduplicated_total",
-      "Finished uploads whose bytes were already stored (nothing new stored).");
+  deduped_ =
+      metrics::GetCounter("imbus_file_uploads_deduplicated_total",
+                          "Finished uploads whose bytes were already stored (nothing new stored).");
   bytes_in_ = metrics::GetCounter("imbus_file_bytes_in_total",
                                   "Bytes of UPLOAD_CHUNK data written by this process.");
   bytes_out_ = metrics::GetCounter("imbus_file_bytes_out_total",
@@ -258,8 +259,7 @@ void FileService::Download(const Request& req, Reply* reply) {
   const uint64_t offset = req.body.RequireUint("offset");
   const uint64_t length = req.body.GetUint("length").value_or(options_.chunk);
   if (length < 1 || length > options_.chunk) {
-    throw RequestError(Code::kBadRequest,
-                       "length must be 1.." + std::to_string(options_.chunk));
+    throw RequestError(Code::kBadRequest, "length must be 1.." + std::to_string(options_.chunk));
   }
   const FileRecord f = VisibleFile(req);
   if (offset > f.size) throw RequestError(Code::kBadRequest, "offset is past the file's size");

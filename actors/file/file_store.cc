@@ -90,9 +90,9 @@ std::optional<Upload> FileStore::Start(uint64_t uid, const std::string& name, ui
 }
 
 std::optional<Upload> FileStore::GetUpload(const std::string& id, uint64_t uid) {
-  DbResult r = db_->Query(
-      std::string("SELECT ") + kUploadColumns + " FROM file_uploads WHERE upload_id = ? AND uid = ?",
-      {std::string_view(id), uid});
+  DbResult r = db_->Query(std::string("SELECT ") + kUploadColumns +
+                              " FROM file_uploads WHERE upload_id = ? AND uid = ?",
+                          {std::string_view(id), uid});
   if (r.rows.empty()) return std::nullopt;
   return ToUpload(r.rows[0]);
 }
@@ -101,8 +101,10 @@ bool FileStore::RecordStored(const std::string& id, uint64_t stored, int64_t now
   // The row is found even when nothing changes (the client resent the same chunk
   // within the same millisecond): CLIENT_FOUND_ROWS is not set, so count by SELECT.
   return db_->Query(
-      "UPDATE file_uploads SET stored = GREATEST(stored, ?), touched_ms = ? WHERE upload_id = ?",
-      {stored, now_ms, std::string_view(id)}).affected_rows > 0 ||
+                "UPDATE file_uploads SET stored = GREATEST(stored, ?), touched_ms = ? WHERE "
+                "upload_id = ?",
+                {stored, now_ms, std::string_view(id)})
+                 .affected_rows > 0 ||
          !db_->Query("SELECT 1 FROM file_uploads WHERE upload_id = ?", {std::string_view(id)})
               .rows.empty();
 }
@@ -131,8 +133,8 @@ std::optional<FileRecord> FileStore::Complete(const std::string& id, uint64_t ui
     db_->Query(
         "INSERT INTO files (file_id, uploader, name, size, mime, sha256, width, height, created_ms)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {std::string_view(file_id), uid, std::string_view(u.name), u.size,
-         std::string_view(u.mime), std::string_view(u.sha256), w, h, now_ms});
+        {std::string_view(file_id), uid, std::string_view(u.name), u.size, std::string_view(u.mime),
+         std::string_view(u.sha256), w, h, now_ms});
     db_->Query("DELETE FROM file_uploads WHERE upload_id = ?", {std::string_view(id)});
     tx.Commit();
     return FileRecord{file_id, uid, u.name, u.size, u.mime, u.sha256, width, height, now_ms};

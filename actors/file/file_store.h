@@ -46,9 +46,8 @@ class FileStore {
   // answers nullopt. Serialized per user (the users row is locked), so two STARTs at
   // once cannot both pass the quota.
   std::optional<Upload> Start(uint64_t uid, const std::string& name, uint64_t size,
-                              const std::string& mime, const std::string& sha256,
-                              uint64_t quota, const std::string& new_id, int64_t now_ms,
-                              bool* resumed);
+                              const std::string& mime, const std::string& sha256, uint64_t quota,
+                              const std::string& new_id, int64_t now_ms, bool* resumed);
   // The open upload `id` if it is `uid`'s.
   std::optional<Upload> GetUpload(const std::string& id, uint64_t uid);
   // Bytes up to `stored` are durably written (never lowers it); touches the upload.

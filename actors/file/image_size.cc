@@ -43,8 +43,8 @@ std::optional<Dimensions> Jpeg(std::string_view s) {
     if (i + 2 > s.size()) return std::nullopt;
     const uint32_t len = Be16(s, i);
     if (len < 2) return std::nullopt;
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                     marker != 0xCC;
+    const bool sof =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) {
       if (len < 7 || i + 7 > s.size()) return std::nullopt;
       return Checked(Be16(s, i + 5), Be16(s, i + 3));

@@ -7,6 +7,7 @@
 // --duration-s has passed: the background load of the "chat beside file traffic" run.
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -91,8 +92,12 @@ class Transfer {
   void Upload(const std::string& name, const std::string* content) {
     content_ = content;
     codec::MapWriter w(4);
-    w.Key("name").Str(name).Key("size").Uint(content->size()).Key("mime").Str(
-        "application/octet-stream");
+    w.Key("name")
+        .Str(name)
+        .Key("size")
+        .Uint(content->size())
+        .Key("mime")
+        .Str("application/octet-stream");
     w.Key("sha256");
     PackBin(w, Sha256(*content));
     conn_->Request(FileService(), codec::file::kUploadStart, w.Finish(),
@@ -111,15 +116,50 @@ class Transfer {
     received_.assign(size, '\0');
     for (size_t k = 0; k < window && next_ < size_; ++k) RequestNext();
     if (size_ == 0) done = true;
+  }  // Sends what a RATE_LIMITED answer put off, once its retry_ms has passed; call
+  // from the loop's tick.
+  void Tick() {
+    const int64_t now = NowNs();
+    std::vector<std::pair<int64_t, uint64_t>> due;
+    for (auto it = retries_.begin(); it != retries_.end();) {
+      if (it->first <= now) {
+        due.push_back(*it);
+        it = retries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [at, offset] : due) {
+      if (done) return;
+      if (content_ != nullptr) {
+        SendChunk(offset);
+      } else {
+        RequestAt(offset);
+      }
+    }
   }
 
   bool done = false;
   std::string error;
-  std::string file_id;      // after an upload
-  std::string downloaded;   // after a download
-  uint64_t chunks = 0;      // frames of data sent or received
+  uint64_t rate_limited = 0;  // RATE_LIMITED answers (each asked again later)
+  std::string file_id;        // after an upload
+  std::string downloaded;     // after a download
+  uint64_t chunks = 0;        // frames of data sent or received
 
- private:
+ private:  // RATE_LIMITED (the edge's per-connection frame rate): the same request again
+  // after the answer's retry_ms. True when it was that.
+  bool PutOff(int code, const codec::Body& body, uint64_t offset) {
+    if (code != static_cast<int>(codec::Code::kRateLimited)) return false;
+    ++rate_limited;
+    int64_t ms = 1;
+    try {
+      ms = std::max<int64_t>(1, body.GetInt("retry_ms").value_or(1));
+    } catch (const codec::BadField&) {
+    }
+    retries_.emplace_back(NowNs() + ms * 1'000'000, offset);
+    return true;
+  }
+
   bool Ok(const char* what, int code, const codec::Body& body) {
     if (code == 0) return true;
     std::string why;
@@ -140,8 +180,9 @@ class Transfer {
     PackBin(w, std::string_view(*content_).substr(offset, n));
     const int64_t start = NowNs();
     conn_->Request(FileService(), codec::file::kUploadChunk, w.Finish(),
-                   [this, start](int code, const codec::Body& body) {
+                   [this, start, offset](int code, const codec::Body& body) {
                      rtt_->Record(NowNs() - start);
+                     if (PutOff(code, body, offset)) return;
                      if (!Ok("UPLOAD_CHUNK", code, body)) return;
                      ++chunks;
                      SendChunk(body.GetUint("offset").value_or(0));
@@ -158,38 +199,41 @@ class Transfer {
                      done = true;
                    });
   }
-
   void RequestNext() {
     const uint64_t offset = next_;
     next_ += std::min<size_t>(length_, size_ - next_);
+    RequestAt(offset);
+  }
+
+  void RequestAt(uint64_t offset) {
     ++in_flight_;
     codec::MapWriter w(3);
     w.Key("file").Str(file_).Key("offset").Uint(offset).Key("length").Uint(length_);
     const int64_t start = NowNs();
-    conn_->Request(
-        FileService(), codec::file::kDownload, w.Finish(),
-        [this, offset, start](int code, const codec::Body& body) {
-          rtt_->Record(NowNs() - start);
-          --in_flight_;
-          if (done) return;
-          if (!Ok("DOWNLOAD", code, body)) return;
-          const std::string data = body.GetString("data").value_or("");
-          if (offset + data.size() > size_ ||
-              (data.size() != std::min<size_t>(length_, size_ - offset))) {
-            error = "DOWNLOAD: " + std::to_string(data.size()) + " bytes at " +
-                    std::to_string(offset);
-            done = true;
-            return;
-          }
-          std::memcpy(received_.data() + offset, data.data(), data.size());
-          got_ += data.size();
-          ++chunks;
-          if (next_ < size_) RequestNext();
-          if (got_ == size_ && in_flight_ == 0) {
-            downloaded = std::move(received_);
-            done = true;
-          }
-        });
+    conn_->Request(FileService(), codec::file::kDownload, w.Finish(),
+                   [this, offset, start](int code, const codec::Body& body) {
+                     rtt_->Record(NowNs() - start);
+                     --in_flight_;
+                     if (done) return;
+                     if (PutOff(code, body, offset)) return;
+                     if (!Ok("DOWNLOAD", code, body)) return;
+                     const std::string data = body.GetString("data").value_or("");
+                     if (offset + data.size() > size_ ||
+                         (data.size() != std::min<size_t>(length_, size_ - offset))) {
+                       error = "DOWNLOAD: " + std::to_string(data.size()) + " bytes at " +
+                               std::to_string(offset);
+                       done = true;
+                       return;
+                     }
+                     std::memcpy(received_.data() + offset, data.data(), data.size());
+                     got_ += data.size();
+                     ++chunks;
+                     if (next_ < size_) RequestNext();
+                     if (got_ == size_ && in_flight_ == 0) {
+                       downloaded = std::move(received_);
+                       done = true;
+                     }
+                   });
   }
 
   BenchConn* conn_;
@@ -200,6 +244,7 @@ class Transfer {
   std::string file_;
   size_t size_ = 0, length_ = 32768, next_ = 0, got_ = 0, in_flight_ = 0;
   std::string received_;
+  std::vector<std::pair<int64_t, uint64_t>> retries_;  // (due ns, offset)
 };
 
 }  // namespace
@@ -226,10 +271,10 @@ int RunFile(const BenchOptions& o, Report* report) {
     loop.RunUntil([&] { return t.done || conn.state() != BenchConn::State::kOpen; }, give_up,
                   [&] {
                     fleet.Tick();
+                    t.Tick();
                     progress.Maybe([&] {
                       return std::to_string(t.chunks) + " chunks (" +
-                             std::to_string(static_cast<double>(t.chunks) * 32768 / kMB) +
-                             " MB)";
+                             std::to_string(static_cast<double>(t.chunks) * 32768 / kMB) + " MB)";
                     });
                   });
     if (t.done && t.error.empty()) return true;
@@ -288,11 +333,13 @@ int RunFile(const BenchOptions& o, Report* report) {
   report->Set("upload_s", up_s, "s");
   report->Set("upload_mb_s", mb / up_s, "MB/s");
   report->Set("upload_chunks", up.chunks);
+  report->Set("upload_rate_limited", up.rate_limited);
   ReportCpu(o, up_cpu, mb, "upload", report);
   report->Set("download_window", static_cast<uint64_t>(o.download_window));
   report->Set("download_s", down_s, "s");
   report->Set("download_mb_s", mb / down_s, "MB/s");
   report->Set("download_chunks", down.chunks);
+  report->Set("download_rate_limited", down.rate_limited);
   ReportCpu(o, down_cpu, mb, "download", report);
   report->SetText("sha256_match", intact ? "yes" : "NO");
   report->AddLatency("upload_chunk", upload_rtt);

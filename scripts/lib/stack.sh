@@ -18,7 +18,8 @@ stack_start() {
   local db_args=(--db-socket "$MARIADB_SOCKET")
   [ -n "${STACK_DB_HOSTS:-}" ] && db_args=(--db-hosts "$STACK_DB_HOSTS")  # a Galera cluster
   ACTOR_ARGS=(--services "$SERVICES" --broker "$BUS" "${db_args[@]}" --db-name "$db"
-              --threads "$threads" --pwhash-ops 1 --pwhash-mem 8192 --log-level warn)
+              --threads "$threads" --pwhash-ops 1 --pwhash-mem 8192 --log-level warn
+              --file-dir "$STACK_WORK/files")
   EDGE_ARGS=(--listen "127.0.0.1:$PORT" --broker "$BUS" --threads 2 --log-level warn)
   "$STACK_BIN/imbus-broker" --bind "$BUS" --log-level warn ${BENCH_BROKER_ARGS:-} 2>"$STACK_WORK/broker.log" &
   BROKER_PID=$!

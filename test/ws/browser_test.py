@@ -89,6 +89,7 @@ class Stack:
         self.start("actor", ["imbus-actor", "--services", ",".join(services), "--broker", self.bus,
                              "--db-socket", os.environ["IMBUS_TEST_DB_SOCKET"], "--db-name", self.db,
                              "--pwhash-ops", "1", "--pwhash-mem", "8192", "--heartbeat-ms", "200",
+                             "--file-dir", os.path.join(self.work, "files"),
                              # The web app's "add friend" befriends at once: the
                              # legacy mode (friend requests are not in the app yet).
                              "--immediate-friends"]
