@@ -28,6 +28,7 @@ import sys
 import tempfile
 import zlib
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_test  # noqa: E402  (the stack and browser helpers)
 from browser_test import Browser, conv_d, log  # noqa: E402

@@ -92,9 +92,7 @@ class Stack:
                              "--file-dir", os.path.join(self.work, "files"),
                              # The web app's "add friend" befriends at once: the
                              # legacy mode (friend requests are not in the app yet).
-                             "--immediate-friends"]
-                   # Uploaded files (issue 19) in the throwaway work directory.
-                   + (["--file-dir", os.path.join(self.work, "files")] if "file" in services else []))
+                             "--immediate-friends"])
         self.start_edge_a()
         self.start("edge-b", ["imbus-edge", "--listen", f"127.0.0.1:{self.edge_b['plain']}",
                               "--broker", self.bus, "--name", "edge-b", "--heartbeat-ms", "200"])
