@@ -7,7 +7,8 @@ Alice attaches a PNG (made here) through the composer's file input: it is upload
 <img> whose natural size is the PNG's, in the space its width/height reserved.
 A 100,000-byte file that is no image (several chunks, so its download is pipelined)
 shows as a link with its name and size; the bytes behind the link bob clicked have the
-file's SHA-256. The CLI sees the file message in the history. An 8 MiB upload whose
+file's SHA-256. The CLI sees the file message in the history. A file dropped on the
+chat is sent like an attached one. An 8 MiB upload whose
 WebSocket is closed a quarter of the way resumes after the reconnect from where the
 server's bytes end, and bob's download of it has the right SHA-256. A file over the web app's
 64 MiB cap is refused in the page with a clear notice and nothing is sent. The page's
@@ -157,6 +158,14 @@ def run(stack):
         assert page_sha256(bob, href) == [hashlib.sha256(blob).hexdigest(), len(blob)]
         hist = stack.cli(bob_name, "history", dconv)
         assert "[file] sunset.png" in hist and "[file] measurements.bin" in hist, hist
+
+        log("a file dropped on the chat is sent too")
+        alice.js("""
+          const dt = new DataTransfer();
+          dt.items.add(new File(['dropped on the chat'], 'notes.txt', {type: 'text/plain'}));
+          document.getElementById('messages').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));""")
+        bob.wait("the dropped file", lambda: any(f["link"] == "notes.txt" for f in file_boxes(bob)))
 
         log("an upload cut by a dropped connection resumes where it stopped")
         big = random.randbytes(8 * 1024 * 1024)

@@ -940,7 +940,9 @@ $("file-input").onchange = () => {
   $("file-input").value = ""; // the same file can be picked again
   sendFiles(files);
 };
-// Files dropped on the open conversation are sent like attached ones.
+// Files dropped on the open conversation are sent like attached ones; dropped anywhere
+// else they are ignored (the browser would leave the app to show the file).
+for (const type of ["dragover", "drop"]) document.addEventListener(type, (ev) => ev.preventDefault());
 $("chat").addEventListener("dragover", (ev) => {
   if (!state.open || !ev.dataTransfer.types.includes("Files")) return;
   ev.preventDefault();
