@@ -712,7 +712,13 @@ async function trySend(cmid) {
   }
   if (r.code === 7 || r.code === 8 || r.code === 6) {
     notice(`Message kept to resend: ${describeError(r)}`, r.code !== 7);
-    if (r.code === 6) setTimeout(() => trySend(cmid), r.retry_ms || 1000);
+    if (r.code === 6) {
+      setTimeout(() => trySend(cmid), r.retry_ms || 1000);
+    } else if (client.ready && (p.retries = (p.retries || 0) + 1) <= 5) {
+      // No answer in time (or UNAVAILABLE, INTERNAL) on a live connection: ask again
+      // soon (same cmid: never stored twice); after a drop, the reconnect resends.
+      setTimeout(() => trySend(cmid), 1000 * p.retries);
+    }
     return;
   }
   state.outbox.delete(cmid);
