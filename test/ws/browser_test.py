@@ -165,6 +165,9 @@ class Browser:
             o.add_argument(a)
         if self.insecure:
             o.add_argument("--ignore-certificate-errors")
+        # Downloads (the file links of the app) stay inside the throwaway profile.
+        o.add_experimental_option("prefs", {"download.default_directory":
+                                            os.path.join(self.profile, "downloads")})
         o.binary_location = "/usr/bin/chromium"
         o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
@@ -450,16 +453,26 @@ def run(stack):
         shutil.rmtree(profiles, ignore_errors=True)
 
 
-def main():
-    global ARTIFACTS
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--web", required=True)
     ap.add_argument("--artifacts", required=True)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
     if not os.environ.get("IMBUS_TEST_DB_SOCKET"):
         print("skipped: IMBUS_TEST_DB_SOCKET is not set (scripts/test sets it)")
         return 77
+    return with_stack(args, run)
+
+
+def with_stack(args, scenario):
+    """Checks the tools, brings the stack up, runs scenario(stack), brings it down;
+    -> the exit code. Also used by browser_file_test.py."""
+    global ARTIFACTS
     for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         if not os.path.exists(tool):
             print(f"{tool} missing: install chromium and chromium-driver (scripts/test does)")
@@ -475,7 +488,7 @@ def main():
     unclean = []
     try:
         stack.up()
-        run(stack)
+        scenario(stack)
         ok = True
     finally:
         unclean = stack.down()

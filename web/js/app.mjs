@@ -2,14 +2,16 @@
 // reconnect), users, friends, groups, 1:1 and group chat with live messages, unread
 // counts from MSG/CONVERSATIONS, history scrolling back, SYNC and ACK after a
 // (re)connect, live PRESENCE/STATUS of friends; friend requests, read receipts,
-// typing notices, recall and edit of one's own messages.
-import { ImbusClient } from "./client.mjs";
+// typing notices, recall and edit of one's own messages; files and images (attach
+// button or drop, upload with progress and resume, images inline, downloads).
+import { ImbusClient, formatSize } from "./client.mjs";
 import { CMD, describeError } from "./protocol.mjs";
 
 const $ = (id) => document.getElementById(id);
 const store = window.localStorage;
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 const client = new ImbusClient(wsUrl);
+window.imbusClient = client; // for a look from the browser's console (and the tests)
 
 // The device name of this browser: one token per device (a LOGIN on the same device
 // elsewhere kicks this one).
@@ -34,7 +36,14 @@ const state = {
   requests: [], // incoming friend requests [{uid, name, ts}]
   typing: new Map(), // conv -> {uid, until}
   lastTyping: 0, // ms: when this browser last sent TYPING
+  fileUrls: new Map(), // file id -> object URL of its downloaded (or uploaded) bytes
+  fileLoads: new Map(), // file id -> Promise of {url} or an error answer
 };
+
+// Images up to this size are downloaded and shown in the message; larger ones, and
+// other files, are a link that downloads on click.
+const INLINE_IMAGE_MAX = 8 * 1024 * 1024;
+const IMAGE_BOX = { w: 320, h: 240 }; // the largest inline image, in CSS pixels
 
 const is = (f, cmd) => f.service === cmd[0] && f.command === cmd[1];
 
@@ -175,6 +184,9 @@ async function login(register) {
 async function logout() {
   await client.call(CMD.LOGOUT, {});
   forgetSession();
+  for (const url of state.fileUrls.values()) URL.revokeObjectURL(url);
+  state.fileUrls.clear();
+  state.fileLoads.clear();
   state.convs.clear();
   state.open = null;
   showLogin("Logged out.");
@@ -183,6 +195,7 @@ async function logout() {
 // Logged in (by LOGIN or RESUME): catch up, then show everything.
 async function enter(me) {
   state.me = me;
+  client.markReady(); // uploads waiting for the reconnect go on
   state.names.set(me.uid, me.name);
   $("login-view").hidden = true;
   $("main-view").hidden = false;
@@ -348,6 +361,8 @@ async function openConversation(conv, target, reopen = false) {
   $("chat-title").textContent = titleOf(conv);
   $("composer-text").disabled = false;
   $("send-btn").disabled = false;
+  $("file-input").disabled = false;
+  $("attach-btn").classList.remove("disabled");
   const c = convFor(conv);
   if (!reopen) showTab("panel-chats");
   // The newest page of HISTORY when the newest known message is not loaded yet.
@@ -401,7 +416,10 @@ function renderMessages(toBottom = false) {
   const msgs = [...c.messages.values()].sort((a, b) => a.seq - b.seq);
   for (const m of msgs) list.append(messageItem(m, false));
   for (const [cmid, p] of state.outbox) {
-    if (p.conv === state.open) list.append(messageItem({ from: state.me.uid, text: p.text, cmid }, true));
+    if (p.conv !== state.open) continue;
+    const m = { from: state.me.uid, text: p.text, cmid };
+    if (p.file) m.file = p.uploaded || { name: p.file.name, size: p.file.size, mime: p.file.type };
+    list.append(messageItem(m, true));
   }
   if (toBottom) $("messages").scrollTop = $("messages").scrollHeight;
 }
@@ -427,7 +445,10 @@ function messageItem(m, pending) {
   const text = document.createElement("div");
   text.className = "text" + (m.recalled ? " recalled" : "");
   text.textContent = m.recalled ? "(message recalled)" : m.text;
+  // The server's text for a file sent without one ("[file] NAME") is not repeated.
+  if (m.file && !m.recalled && (!m.text || m.text === `[file] ${m.file.name}`)) text.hidden = true;
   li.append(from, text);
+  if (m.file && !m.recalled) li.append(pending ? uploadView(m) : fileView(m.file));
   if (mine && !pending && !m.recalled && m.seq) {
     // The server keeps the windows (2 min to recall, 24 h to edit) and says so.
     li.append(
@@ -466,6 +487,198 @@ function noteTyping() {
   client.call(CMD.TYPING, { conv: state.open });
 }
 
+// ---- files ------------------------------------------------------------------------
+
+// At most this many files download at once (each has several DOWNLOADs in flight):
+// a conversation full of images does not flood the connection's request rate.
+const DOWNLOADS_AT_ONCE = 2;
+let downloading = 0;
+const downloadQueue = [];
+
+async function limitedDownload(f, onProgress) {
+  while (downloading >= DOWNLOADS_AT_ONCE) await new Promise((go) => downloadQueue.push(go));
+  downloading++;
+  try {
+    return await client.download(f, { onProgress });
+  } finally {
+    downloading--;
+    if (downloadQueue.length) downloadQueue.shift()();
+  }
+}
+
+// Downloads a file once (FILE/DOWNLOAD, checked against its sha256) into an object URL.
+function loadFile(f, onProgress = () => {}) {
+  if (state.fileUrls.has(f.file)) return Promise.resolve({ code: 0, url: state.fileUrls.get(f.file) });
+  if (!state.fileLoads.has(f.file)) {
+    const p = limitedDownload(f, onProgress).then((r) => {
+      if (r.code !== 0) {
+        state.fileLoads.delete(f.file); // try again on the next render or click
+        return r;
+      }
+      const url = URL.createObjectURL(r.blob);
+      state.fileUrls.set(f.file, url);
+      return { code: 0, url };
+    });
+    state.fileLoads.set(f.file, p);
+  }
+  return state.fileLoads.get(f.file);
+}
+
+function isInlineImage(f) {
+  return /^image\//.test(f.mime || "") && f.size <= INLINE_IMAGE_MAX;
+}
+
+// A file in a message: an image shown inline (its width/height reserve the space
+// before the bytes are there), or a link that downloads the file.
+function fileView(f) {
+  const box = document.createElement("div");
+  box.className = "file";
+  box.dataset.file = f.file;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const link = document.createElement("a");
+  link.className = "file-link";
+  link.textContent = f.name;
+  link.href = state.fileUrls.get(f.file) || "#";
+  link.download = f.name;
+  link.title = `${f.mime || "application/octet-stream"}, ${f.size} bytes`;
+  const size = document.createElement("span");
+  size.textContent = ` · ${formatSize(f.size)}`;
+  const status = document.createElement("span");
+  status.className = "status";
+  meta.append(link, size, status);
+  const failed = (r) => {
+    status.className = "status error";
+    status.textContent = ` · ${describeError(r, true)}`;
+  };
+  link.onclick = async (ev) => {
+    if (state.fileUrls.has(f.file)) return; // the browser saves the object URL
+    ev.preventDefault();
+    status.className = "status";
+    status.textContent = " · downloading…";
+    const r = await loadFile(f, (got, size) => {
+      status.textContent = ` · downloading ${size ? Math.floor((got * 100) / size) : 100}%`;
+    });
+    if (r.code !== 0) return failed(r);
+    status.textContent = "";
+    link.href = r.url;
+    link.click();
+  };
+  if (isInlineImage(f)) {
+    const img = document.createElement("img");
+    img.alt = f.name;
+    if (f.width > 0 && f.height > 0) {
+      const scale = Math.min(1, IMAGE_BOX.w / f.width, IMAGE_BOX.h / f.height);
+      img.width = Math.max(1, Math.round(f.width * scale));
+      img.height = Math.max(1, Math.round(f.height * scale));
+    } else {
+      img.width = IMAGE_BOX.w / 2;
+      img.height = IMAGE_BOX.h / 2;
+    }
+    img.onclick = () => link.click();
+    img.onerror = () => {
+      if (!img.src) return;
+      img.hidden = true; // not an image a browser shows: the link stays
+      status.textContent = " · cannot be shown";
+    };
+    box.append(img);
+    if (state.fileUrls.has(f.file)) {
+      img.src = state.fileUrls.get(f.file);
+    } else {
+      loadFile(f).then((r) => {
+        if (r.code !== 0) return failed(r);
+        img.src = r.url;
+        link.href = r.url;
+      });
+    }
+  }
+  box.append(meta);
+  return box;
+}
+
+// A file being sent: its name and a progress bar (updated in place by progressOf).
+function uploadView(m) {
+  const box = document.createElement("div");
+  box.className = "file uploading";
+  const p = state.outbox.get(m.cmid);
+  const bar = document.createElement("progress");
+  bar.id = `progress-${m.cmid}`;
+  bar.max = 1;
+  bar.value = p && p.progress ? p.progress : 0;
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = ` ${m.file.name} · ${formatSize(m.file.size)} `;
+  if (p && p.resumedAt) meta.textContent += `· resumed at ${formatSize(p.resumedAt)} `;
+  box.append(bar, meta);
+  if (p && !p.uploaded) {
+    box.append(
+      button("Cancel", "cancel", () => {
+        p.abort.abort(); // a running upload stops at its next chunk and is discarded
+        if (!p.uploading) {
+          state.outbox.delete(m.cmid);
+          renderMessages();
+        }
+      }),
+    );
+  }
+  return box;
+}
+
+function progressOf(cmid, sent, size) {
+  const p = state.outbox.get(cmid);
+  if (!p) return;
+  p.progress = size > 0 ? sent / size : 1;
+  const bar = document.getElementById(`progress-${cmid}`);
+  if (bar) bar.value = p.progress;
+}
+
+// Sends files as messages to the open conversation: each is uploaded (with a progress
+// bar) and then sent with MSG/SEND `file`.
+async function sendFiles(files) {
+  const conv = state.open;
+  if (!conv) return;
+  for (const file of files) {
+    const cmid = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    state.outbox.set(cmid, { conv, target: state.openTarget, text: "", file, abort: new AbortController() });
+    renderMessages(true);
+    trySend(cmid); // uploads one after another would wait; in parallel is fine
+  }
+}
+
+// Uploads an outbox entry's file (once; upload() itself resumes after a reconnect).
+// True when uploaded; else the entry is dropped with a notice, or kept to retry.
+async function uploadOf(cmid) {
+  const p = state.outbox.get(cmid);
+  if (p.uploaded) return true;
+  if (p.uploading) return false;
+  p.uploading = true;
+  const r = await client.upload(p.file, {
+    onProgress: (sent, size) => progressOf(cmid, sent, size),
+    onStart: (offset) => {
+      if (offset > 0) {
+        p.resumedAt = offset; // after a reconnect: the server had the bytes up to here
+        renderMessages();
+      }
+    },
+    signal: p.abort.signal,
+  });
+  p.uploading = false;
+  if (r.code === 0) {
+    p.uploaded = r;
+    // This browser has the bytes: no need to download them again to show them.
+    if (!state.fileUrls.has(r.file)) state.fileUrls.set(r.file, URL.createObjectURL(p.file));
+    return true;
+  }
+  if (r.code === 7) {
+    notice(`${p.file.name} is kept to send when the server is back: ${describeError(r, true)}`, false);
+    return false;
+  }
+  state.outbox.delete(cmid);
+  renderMessages();
+  if (!r.cancelled) notice(`Sending ${p.file.name}: ${describeError(r, true)}`);
+  return false;
+}
+
 async function send(text) {
   const conv = state.open;
   if (!conv || !text) return;
@@ -480,20 +693,37 @@ async function send(text) {
 async function trySend(cmid) {
   const p = state.outbox.get(cmid);
   if (!p) return;
-  const r = await client.call(CMD.SEND, { ...p.target, cmid, text: p.text });
+  if (p.file && !(await uploadOf(cmid))) return;
+  const body = { ...p.target, cmid };
+  if (p.text) body.text = p.text;
+  if (p.file) body.file = p.uploaded.file;
+  const r = await client.call(CMD.SEND, body);
+  if (!state.outbox.has(cmid)) return; // sent meanwhile (a reconnect's flush)
   if (r.code === 0) {
     state.outbox.delete(cmid);
-    onMessage({ conv: r.conv, seq: r.seq, ts: r.ts, from: state.me.uid, text: p.text, cmid }, false);
+    const m = { conv: r.conv, seq: r.seq, ts: r.ts, from: state.me.uid, text: p.text, cmid };
+    if (p.file) {
+      const { code, ...file } = p.uploaded;
+      m.file = file;
+      m.text = r.text || p.text || `[file] ${file.name}`;
+    }
+    onMessage(m, false);
     return;
   }
   if (r.code === 7 || r.code === 8 || r.code === 6) {
     notice(`Message kept to resend: ${describeError(r)}`, r.code !== 7);
-    if (r.code === 6) setTimeout(() => trySend(cmid), r.retry_ms || 1000);
+    if (r.code === 6) {
+      setTimeout(() => trySend(cmid), r.retry_ms || 1000);
+    } else if (client.ready && (p.retries = (p.retries || 0) + 1) <= 5) {
+      // No answer in time (or UNAVAILABLE, INTERNAL) on a live connection: ask again
+      // soon (same cmid: never stored twice); after a drop, the reconnect resends.
+      setTimeout(() => trySend(cmid), 1000 * p.retries);
+    }
     return;
   }
   state.outbox.delete(cmid);
   renderMessages();
-  notice(`Sending: ${describeError(r)}`);
+  notice(`Sending: ${describeError(r, !!p.file)}`);
 }
 
 async function flushOutbox() {
@@ -711,6 +941,26 @@ $("messages").addEventListener("scroll", () => {
   if ($("messages").scrollTop === 0) loadOlder();
 });
 $("composer-text").addEventListener("input", noteTyping);
+$("file-input").onchange = () => {
+  const files = [...$("file-input").files];
+  $("file-input").value = ""; // the same file can be picked again
+  sendFiles(files);
+};
+// Files dropped on the open conversation are sent like attached ones; dropped anywhere
+// else they are ignored (the browser would leave the app to show the file).
+for (const type of ["dragover", "drop"]) document.addEventListener(type, (ev) => ev.preventDefault());
+$("chat").addEventListener("dragover", (ev) => {
+  if (!state.open || !ev.dataTransfer.types.includes("Files")) return;
+  ev.preventDefault();
+  $("chat").classList.add("dropping");
+});
+$("chat").addEventListener("dragleave", () => $("chat").classList.remove("dropping"));
+$("chat").addEventListener("drop", (ev) => {
+  $("chat").classList.remove("dropping");
+  if (!state.open || !ev.dataTransfer.files.length) return;
+  ev.preventDefault();
+  sendFiles([...ev.dataTransfer.files]);
+});
 $("composer").onsubmit = (ev) => {
   ev.preventDefault();
   const text = $("composer-text").value;

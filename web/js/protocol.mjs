@@ -6,7 +6,7 @@ export const HEADER = 16;
 export const FLAG_RESPONSE = 0x0001;
 export const FLAG_PUSH = 0x0002;
 
-export const SYS = 1, AUTH = 2, DIRECTORY = 3, PRESENCE = 4, MSG = 5;
+export const SYS = 1, AUTH = 2, DIRECTORY = 3, PRESENCE = 4, MSG = 5, FILE = 8;
 
 export const CMD = {
   PING: [SYS, 1], ROUTE: [SYS, 2], HELLO: [SYS, 3], ERROR: [SYS, 65535],
@@ -23,6 +23,9 @@ export const CMD = {
   MESSAGE: [MSG, 100],
   TYPING: [MSG, 10], RECALL: [MSG, 11], EDIT: [MSG, 12], DELETE: [MSG, 13],
   READ: [MSG, 101], TYPING_NOTICE: [MSG, 102], UPDATED: [MSG, 103], DELETED: [MSG, 104],
+  // Files (section 6.9).
+  UPLOAD_START: [FILE, 1], UPLOAD_CHUNK: [FILE, 2], UPLOAD_FINISH: [FILE, 3], UPLOAD_CANCEL: [FILE, 4],
+  FILE_INFO: [FILE, 5], DOWNLOAD: [FILE, 6],
 };
 
 // Result codes (section 4), with what to tell a person.
@@ -38,6 +41,15 @@ export const CODES = {
   8: ["INTERNAL", "The server had a problem; it may or may not have been done."],
   9: ["TOO_LARGE", "That is too long."],
   10: ["UNSUPPORTED", "This server does not support that command."],
+  11: ["QUOTA_EXCEEDED", "That would take you over your storage quota on the server."],
+  12: ["MISMATCH", "The file arrived damaged (size or SHA-256 differ); send it again."],
+};
+
+// What some codes mean when the request was about a file (FILE service, MSG/SEND file).
+const FILE_CODES = {
+  4: "The file is gone, or you may not see it (expired, cancelled or never sent to you).",
+  9: "The file is too large to send.",
+  10: "This server does not store files.",
 };
 
 export function codeName(code) {
@@ -45,9 +57,11 @@ export function codeName(code) {
 }
 
 // A sentence for an error answer: what the code means, the server's detail, the wait.
-export function describeError(body) {
+// With file = true, the sentence for a request about a file.
+export function describeError(body, file = false) {
   const code = body && typeof body.code === "number" ? body.code : -1;
-  const [name, text] = CODES[code] || [`code ${code}`, "Unexpected answer from the server."];
+  let [name, text] = CODES[code] || [`code ${code}`, "Unexpected answer from the server."];
+  if (file && FILE_CODES[code]) text = FILE_CODES[code];
   let out = `${text} (${name}`;
   if (body && body.error) out += `: ${body.error}`;
   out += ")";
