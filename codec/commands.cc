@@ -94,11 +94,12 @@ constexpr CommandInfo kCommands[] = {
     {Service::kPush, push::kSettings, "PUSH/SETTINGS", Kind::kRequest, true},
 
     {Service::kFile, file::kUploadStart, "FILE/UPLOAD_START", Kind::kRequest, true},
-    {Service::kFile, file::kUploadChunk, "FILE/UPLOAD_CHUNK", Kind::kRequest, true},
+    {Service::kFile, file::kUploadChunk, "FILE/UPLOAD_CHUNK", Kind::kRequest, true,
+     RateClass::kFileBytes},
     {Service::kFile, file::kUploadFinish, "FILE/UPLOAD_FINISH", Kind::kRequest, true},
     {Service::kFile, file::kUploadCancel, "FILE/UPLOAD_CANCEL", Kind::kRequest, true},
     {Service::kFile, file::kFileInfo, "FILE/FILE_INFO", Kind::kRequest, true},
-    {Service::kFile, file::kDownload, "FILE/DOWNLOAD", Kind::kRequest, true},
+    {Service::kFile, file::kDownload, "FILE/DOWNLOAD", Kind::kRequest, true, RateClass::kFileBytes},
 };
 
 struct ServiceNameEntry {

@@ -145,6 +145,7 @@ enum class RateClass : uint8_t {
   kOrdinary,
   kSend,         // a message sent: --conn-send-rate (edge), --user-send-rate (broker)
   kCredentials,  // checks a password or a token: the login backoff (edge)
+  kFileBytes,    // carries or asks for file bytes: --file-rate, the edge's byte budget
 };
 
 struct CommandInfo {

@@ -35,7 +35,11 @@ AccountNames NamesIn(const codec::Body& body) {
 
 Admission::Admission(std::string log_name, const EdgeOptions& options, EdgeStats* stats,
                      IpLimits* ip_limits)
-    : log_name_(std::move(log_name)), options_(options), stats_(stats), ip_limits_(ip_limits) {}
+    : log_name_(std::move(log_name)), options_(options), stats_(stats), ip_limits_(ip_limits) {
+  const double loops = std::max(1, options.threads);
+  file_rate_.per_s = options.file_bytes.per_s / loops;
+  file_rate_.burst = options.file_bytes.burst / loops;
+}
 
 Verdict Admission::AdmitConnection(Connection& c, Clock::time_point now) {
   if (!ip_limits_->conn_cap_enabled()) return Verdict::Admit();
@@ -59,20 +63,31 @@ void Admission::Release(const Connection& c) {
 }
 
 Verdict Admission::AdmitRequest(Connection& c, const codec::CommandInfo* info,
-                                Clock::time_point now) {
+                                Clock::time_point now, size_t frame_bytes) {
   const bool send = info != nullptr && info->rate == codec::RateClass::kSend;
+  const bool file = info != nullptr && info->rate == codec::RateClass::kFileBytes;
   const int64_t wait_requests = c.request_bucket().Check(options_.conn_requests, now);
   const int64_t wait_sends = send ? c.send_bucket().Check(options_.conn_sends, now) : 0;
-  if (wait_requests == 0 && wait_sends == 0) {
+  const double file_cost = static_cast<double>(
+      info != nullptr && info->command == codec::file::kDownload ? kDownloadCost : frame_bytes);
+  const int64_t wait_file = file ? file_bucket_.Check(file_rate_, now, file_cost) : 0;
+  if (wait_requests == 0 && wait_sends == 0 && wait_file == 0) {
     c.request_bucket().Consume(options_.conn_requests);
     if (send) c.send_bucket().Consume(options_.conn_sends);
+    if (file) file_bucket_.Consume(file_rate_, file_cost);
     return Verdict::Admit();
+  }
+  if (wait_file > 0 && wait_requests == 0) {
+    EdgeStats::Add(stats_->rate_limited);
+    spdlog::debug("{}: conn {} from {}:{}: {} over the edge's file byte rate", log_name_, c.id(),
+                  c.peer_host(), c.peer_port(), info->name);
+    return Verdict::Refuse(wait_file, "the server is moving other files; retry shortly");
   }
   const bool by_sends = wait_sends > 0;
   EdgeStats::Add(by_sends ? stats_->rate_limited_send : stats_->rate_limited);
   spdlog::debug("{}: conn {} from {}:{}: over the per-connection {} rate", log_name_, c.id(),
                 c.peer_host(), c.peer_port(), by_sends ? info->name : "request");
-  return Verdict::Refuse(std::max(wait_requests, wait_sends),
+  return Verdict::Refuse(std::max({wait_requests, wait_sends, wait_file}),
                          by_sends ? "too many messages on this connection; slow down"
                                   : "too many requests on this connection; slow down");
 }

@@ -52,10 +52,17 @@ class Admission {
   Verdict AdmitConnection(Connection& c, Clock::time_point now);
   void Release(const Connection& c);
 
-  // A request on `c` (`info` null for a command the protocol does not have): its
-  // per-connection rate, and the send rate for RateClass::kSend. Admitted requests
-  // take their tokens; refused ones take nothing.
-  Verdict AdmitRequest(Connection& c, const codec::CommandInfo* info, Clock::time_point now);
+  // A request on `c` (`info` null for a command the protocol does not have) of
+  // `frame_bytes` bytes: its per-connection rate, the send rate for RateClass::kSend,
+  // and the loop's share of the edge's file byte budget for RateClass::kFileBytes (an
+  // UPLOAD_CHUNK costs its frame, a DOWNLOAD kDownloadCost). Admitted requests take
+  // their tokens; refused ones take nothing.
+  Verdict AdmitRequest(Connection& c, const codec::CommandInfo* info, Clock::time_point now,
+                       size_t frame_bytes = 0);
+
+  // What one FILE/DOWNLOAD costs of the byte budget: the largest answer at the file
+  // service's default chunk (the edge does not read the request's `length`).
+  static constexpr size_t kDownloadCost = 32768;
 
   // A command of RateClass::kCredentials (it checks a password or a token) from
   // `c`'s address: refused while the address backs off.
@@ -83,6 +90,8 @@ class Admission {
   const EdgeOptions& options_;
   EdgeStats* stats_;
   IpLimits* ip_limits_;
+  net::TokenRate file_rate_;  // this loop's share of options_.file_bytes
+  net::TokenBucket file_bucket_;
   std::map<std::pair<uint64_t, uint32_t>, PendingLogin> pending_logins_;
   Clock::time_point next_refusal_log_{};
   uint64_t refusals_unlogged_ = 0;

@@ -298,7 +298,9 @@ void EdgeLoop::HandleFrame(Connection& c, const codec::Frame& frame, Clock::time
   c.Touch(now);
   const codec::Header& h = frame.header;
   const codec::CommandInfo* info = codec::FindCommand(h.service, h.command);
-  if (const Verdict v = admission_.AdmitRequest(c, info, now); !v.admitted) {
+  if (const Verdict v =
+          admission_.AdmitRequest(c, info, now, frame.body.size() + codec::kHeaderSize);
+      !v.admitted) {
     RespondRefused(c, h, v);
     return;
   }

@@ -118,6 +118,15 @@ int main(int argc, char** argv) {
   app.add_option("--conn-send-burst", o.conn_sends.burst, "MSG/SEND a connection may send at once")
       ->envname("IMBUS_EDGE_CONN_SEND_BURST")
       ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--file-rate", o.file_bytes.per_s,
+                 "file bytes per second through this edge, uploads and downloads together, "
+                 "all connections (0: no limit)")
+      ->envname("IMBUS_EDGE_FILE_RATE")
+      ->check(CLI::Range(0.0, 1e12));
+  app.add_option("--file-burst", o.file_bytes.burst,
+                 "file bytes this edge lets through at once (at least one chunk)")
+      ->envname("IMBUS_EDGE_FILE_BURST")
+      ->check(CLI::Range(0.0, 1e12));
   app.add_option("--max-conns-per-ip", o.max_conns_per_ip,
                  "open connections from one client address (0: no cap)")
       ->envname("IMBUS_EDGE_MAX_CONNS_PER_IP");

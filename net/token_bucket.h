@@ -34,7 +34,11 @@ class TokenBucket {
   // Refills for the time since the last call and says whether a token is there:
   // 0 when one is (it is not taken: Consume() does that), otherwise the
   // milliseconds (>= 1) until one will be. Always 0 when the rate is disabled.
-  int64_t Check(const TokenRate& rate, Clock::time_point now) {
+  int64_t Check(const TokenRate& rate, Clock::time_point now) { return Check(rate, now, 1.0); }
+  // The same for a request that costs `cost` tokens (bytes, for a byte budget); a
+  // cost above the bucket's size is taken as the whole bucket, so it waits, but not
+  // forever.
+  int64_t Check(const TokenRate& rate, Clock::time_point now, double cost) {
     if (!rate.enabled()) return 0;
     const double size = rate.size();
     if (tokens_ < 0) {
@@ -44,13 +48,15 @@ class TokenBucket {
       tokens_ = std::min(size, tokens_ + elapsed_s * rate.per_s);
     }
     if (now > last_) last_ = now;
-    if (tokens_ >= 1.0) return 0;
-    const double wait_ms = std::ceil((1.0 - tokens_) / rate.per_s * 1000.0);
+    cost = std::min(std::max(cost, 1.0), size);
+    if (tokens_ >= cost) return 0;
+    const double wait_ms = std::ceil((cost - tokens_) / rate.per_s * 1000.0);
     return std::max<int64_t>(1, static_cast<int64_t>(wait_ms));
   }
   // Takes the token Check() found (call only after Check returned 0).
-  void Consume(const TokenRate& rate) {
-    if (rate.enabled()) tokens_ -= 1.0;
+  void Consume(const TokenRate& rate) { Consume(rate, 1.0); }
+  void Consume(const TokenRate& rate, double cost) {
+    if (rate.enabled()) tokens_ -= std::min(std::max(cost, 1.0), rate.size());
   }
   // Check, and Consume when allowed.
   int64_t Take(const TokenRate& rate, Clock::time_point now) {

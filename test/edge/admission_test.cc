@@ -61,6 +61,8 @@ class AdmissionTest : public ::testing::Test {
   const EdgeOptions& Options() {
     options_.conn_requests = net::TokenRate{10, 3};
     options_.conn_sends = net::TokenRate{1, 1};
+    options_.threads = 2;  // this loop gets half of the file byte budget
+    options_.file_bytes = net::TokenRate{100000, 65536};
     return options_;
   }
 
@@ -111,6 +113,34 @@ TEST_F(AdmissionTest, RequestRateThenSendRateWithRetryAndNoTokensTakenOnRefusal)
   EXPECT_TRUE(admission_.AdmitRequest(c, ping, kT0 + milliseconds(100)).admitted);
 }
 
+// The file byte budget is the edge's (each loop a share), not a connection's: a
+// second uploader waits for the first's bytes to drain, chunks cost their size and
+// DOWNLOADs 32 KiB, and chat requests on the same connections are never held back.
+TEST_F(AdmissionTest, FileBytesShareOneBudgetPerLoopAndNeverHoldBackChat) {
+  Connection a = Conn(1, "10.0.0.1"), b = Conn(2, "10.0.0.2");
+  const codec::CommandInfo* chunk =
+      codec::FindCommand(codec::ToWire(codec::Service::kFile), codec::file::kUploadChunk);
+  const codec::CommandInfo* download =
+      codec::FindCommand(codec::ToWire(codec::Service::kFile), codec::file::kDownload);
+  const codec::CommandInfo* send =
+      codec::FindCommand(codec::ToWire(codec::Service::kMsg), codec::msg::kSend);
+  // This loop: 50,000 bytes/s, 32,768 at once.
+  EXPECT_TRUE(admission_.AdmitRequest(a, chunk, kT0, 20000).admitted);
+  Verdict v = admission_.AdmitRequest(b, chunk, kT0, 20000);
+  EXPECT_FALSE(v.admitted) << "the other connection draws from the same budget";
+  EXPECT_EQ(v.retry_ms, 145);  // (20,000 - 12,768) / 50,000 s
+  EXPECT_EQ(v.message, "the server is moving other files; retry shortly");
+  EXPECT_EQ(stats_.rate_limited.load(), 1u);
+  EXPECT_TRUE(admission_.AdmitRequest(b, send, kT0).admitted) << "chat is not held back";
+  EXPECT_TRUE(admission_.AdmitRequest(b, chunk, kT0 + milliseconds(145), 20000).admitted);
+  // A DOWNLOAD costs a whole default chunk whatever its frame's size.
+  v = admission_.AdmitRequest(a, download, kT0 + milliseconds(400), 40);
+  EXPECT_FALSE(v.admitted);
+  EXPECT_TRUE(admission_.AdmitRequest(a, download, kT0 + milliseconds(800), 40).admitted);
+  // A chunk larger than the burst waits for a full bucket, not forever.
+  EXPECT_TRUE(admission_.AdmitRequest(b, chunk, kT0 + milliseconds(2000), 60000).admitted);
+}
+
 TEST(RateClassTest, TheCommandTableNamesTheSendAndCredentialCommands) {
   auto rate = [](codec::Service s, uint16_t command) {
     const codec::CommandInfo* info = codec::FindCommand(codec::ToWire(s), command);
@@ -124,6 +154,9 @@ TEST(RateClassTest, TheCommandTableNamesTheSendAndCredentialCommands) {
             codec::RateClass::kCredentials);
   EXPECT_EQ(rate(codec::Service::kAuth, codec::auth::kRegister), codec::RateClass::kOrdinary);
   EXPECT_EQ(rate(codec::Service::kMsg, codec::msg::kSync), codec::RateClass::kOrdinary);
+  EXPECT_EQ(rate(codec::Service::kFile, codec::file::kUploadChunk), codec::RateClass::kFileBytes);
+  EXPECT_EQ(rate(codec::Service::kFile, codec::file::kDownload), codec::RateClass::kFileBytes);
+  EXPECT_EQ(rate(codec::Service::kFile, codec::file::kUploadStart), codec::RateClass::kOrdinary);
 }
 
 TEST_F(AdmissionTest, FailedLoginAnswersMakeTheAddressWaitAndSuccessForgives) {
