@@ -34,12 +34,14 @@ AccountNames NamesIn(const codec::Body& body) {
 }  // namespace
 
 Admission::Admission(std::string log_name, const EdgeOptions& options, EdgeStats* stats,
-                     IpLimits* ip_limits)
-    : log_name_(std::move(log_name)), options_(options), stats_(stats), ip_limits_(ip_limits) {
-  const double loops = std::max(1, options.threads);
-  file_rate_.per_s = options.file_bytes.per_s / loops;
-  file_rate_.burst = options.file_bytes.burst / loops;
-}
+                     IpLimits* ip_limits, FileBudget* file_budget)
+    : log_name_(std::move(log_name)),
+      options_(options),
+      stats_(stats),
+      ip_limits_(ip_limits),
+      own_file_budget_(file_budget == nullptr ? std::make_unique<FileBudget>(options.file_bytes)
+                                              : nullptr),
+      file_budget_(file_budget == nullptr ? own_file_budget_.get() : file_budget) {}
 
 Verdict Admission::AdmitConnection(Connection& c, Clock::time_point now) {
   if (!ip_limits_->conn_cap_enabled()) return Verdict::Admit();
@@ -70,14 +72,16 @@ Verdict Admission::AdmitRequest(Connection& c, const codec::CommandInfo* info,
   const int64_t wait_sends = send ? c.send_bucket().Check(options_.conn_sends, now) : 0;
   const double file_cost = static_cast<double>(
       info != nullptr && info->command == codec::file::kDownload ? kDownloadCost : frame_bytes);
-  const int64_t wait_file = file ? file_bucket_.Check(file_rate_, now, file_cost) : 0;
+  // The shared budget is taken last, and only when the connection's own limits let
+  // the request through (Take takes the bytes when it answers 0).
+  const int64_t wait_file =
+      file && wait_requests == 0 && wait_sends == 0 ? file_budget_->Take(file_cost, now) : 0;
   if (wait_requests == 0 && wait_sends == 0 && wait_file == 0) {
     c.request_bucket().Consume(options_.conn_requests);
     if (send) c.send_bucket().Consume(options_.conn_sends);
-    if (file) file_bucket_.Consume(file_rate_, file_cost);
     return Verdict::Admit();
   }
-  if (wait_file > 0 && wait_requests == 0) {
+  if (wait_file > 0) {
     EdgeStats::Add(stats_->rate_limited);
     spdlog::debug("{}: conn {} from {}:{}: {} over the edge's file byte rate", log_name_, c.id(),
                   c.peer_host(), c.peer_port(), info->name);
@@ -87,7 +91,7 @@ Verdict Admission::AdmitRequest(Connection& c, const codec::CommandInfo* info,
   EdgeStats::Add(by_sends ? stats_->rate_limited_send : stats_->rate_limited);
   spdlog::debug("{}: conn {} from {}:{}: over the per-connection {} rate", log_name_, c.id(),
                 c.peer_host(), c.peer_port(), by_sends ? info->name : "request");
-  return Verdict::Refuse(std::max({wait_requests, wait_sends, wait_file}),
+  return Verdict::Refuse(std::max(wait_requests, wait_sends),
                          by_sends ? "too many messages on this connection; slow down"
                                   : "too many requests on this connection; slow down");
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "codec/frame.h"
 #include "edge/connection.h"
 #include "edge/edge_stats.h"
+#include "edge/file_budget.h"
 #include "edge/ip_limits.h"
 #include "edge/options.h"
 
@@ -41,8 +43,10 @@ class Admission {
  public:
   // `ip_limits` is shared with the other loops and outlives this one; `stats` is
   // the loop's. `log_name` prefixes log lines ("edge-x/0").
-  Admission(std::string log_name, const EdgeOptions& options, EdgeStats* stats,
-            IpLimits* ip_limits);
+  // `file_budget` is the edge's, shared with the other loops; null: one of its own
+  // (tests, a single loop).
+  Admission(std::string log_name, const EdgeOptions& options, EdgeStats* stats, IpLimits* ip_limits,
+            FileBudget* file_budget = nullptr);
   Admission(const Admission&) = delete;
   Admission& operator=(const Admission&) = delete;
 
@@ -54,8 +58,8 @@ class Admission {
 
   // A request on `c` (`info` null for a command the protocol does not have) of
   // `frame_bytes` bytes: its per-connection rate, the send rate for RateClass::kSend,
-  // and the loop's share of the edge's file byte budget for RateClass::kFileBytes (an
-  // UPLOAD_CHUNK costs its frame, a DOWNLOAD kDownloadCost). Admitted requests take
+  // and the edge's file byte budget for RateClass::kFileBytes (an UPLOAD_CHUNK costs
+  // its frame, a DOWNLOAD kDownloadCost). Admitted requests take
   // their tokens; refused ones take nothing.
   Verdict AdmitRequest(Connection& c, const codec::CommandInfo* info, Clock::time_point now,
                        size_t frame_bytes = 0);
@@ -90,8 +94,8 @@ class Admission {
   const EdgeOptions& options_;
   EdgeStats* stats_;
   IpLimits* ip_limits_;
-  net::TokenRate file_rate_;  // this loop's share of options_.file_bytes
-  net::TokenBucket file_bucket_;
+  std::unique_ptr<FileBudget> own_file_budget_;  // when none was given
+  FileBudget* file_budget_;
   std::map<std::pair<uint64_t, uint32_t>, PendingLogin> pending_logins_;
   Clock::time_point next_refusal_log_{};
   uint64_t refusals_unlogged_ = 0;

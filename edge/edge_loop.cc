@@ -29,13 +29,13 @@ constexpr size_t kReadChunk = 64 * 1024;
 }  // namespace
 
 EdgeLoop::EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq::context_t& ctx,
-                   EdgeStats* stats, IpLimits* ip_limits)
+                   EdgeStats* stats, IpLimits* ip_limits, FileBudget* file_budget)
     : log_name_(options.name + "/" + std::to_string(index)),
       options_(options),
       stats_(stats),
       listener_(std::move(listener)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      admission_(log_name_, options, stats, ip_limits),
+      admission_(log_name_, options, stats, ip_limits, file_budget),
       tracker_(std::chrono::milliseconds(options.request_timeout_ms)),
       next_sweep_(Clock::now() + kSweepEvery) {
   if (!epoll_.valid()) {

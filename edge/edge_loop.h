@@ -43,7 +43,7 @@ class EdgeLoop : private BrokerLink::Handler {
   // `options` has name and advertise address resolved; `ip_limits` is shared with
   // the other loops and outlives this one. Throws on epoll failure.
   EdgeLoop(int index, const EdgeOptions& options, Listener listener, zmq::context_t& ctx,
-           EdgeStats* stats, IpLimits* ip_limits);
+           EdgeStats* stats, IpLimits* ip_limits, FileBudget* file_budget = nullptr);
   ~EdgeLoop() override;
   EdgeLoop(const EdgeLoop&) = delete;
   EdgeLoop& operator=(const EdgeLoop&) = delete;

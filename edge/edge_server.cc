@@ -24,7 +24,8 @@ std::string HostName() {
 EdgeServer::EdgeServer(EdgeOptions options)
     : options_(std::move(options)),
       ctx_(1),
-      ip_limits_(options_.max_conns_per_ip, options_.login_backoff) {
+      ip_limits_(options_.max_conns_per_ip, options_.login_backoff),
+      file_budget_(options_.file_bytes) {
   if (options_.threads < 1 || options_.threads > 256) {
     throw std::runtime_error("--threads must be 1..256");
   }
@@ -138,7 +139,8 @@ void EdgeServer::Start() {
         [this, i, listener = std::move(listeners_[i]), tls_listener = std::move(tls_listener),
          ws_listener = std::move(ws_listener), wss_listener = std::move(wss_listener)]() mutable {
           try {
-            EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get(), &ip_limits_);
+            EdgeLoop loop(i, options_, std::move(listener), ctx_, stats_[i].get(), &ip_limits_,
+                          &file_budget_);
             if (tls_listener) loop.AddTlsListener(std::move(*tls_listener), tls_.get());
             if (ws_listener || wss_listener) {
               loop.AddWsListeners(std::move(ws_listener), std::move(wss_listener), tls_.get(),

@@ -17,6 +17,7 @@
 
 #include "edge/edge_stats.h"
 #include "edge/http.h"
+#include "edge/file_budget.h"
 #include "edge/ip_limits.h"
 #include "edge/listener.h"
 #include "edge/options.h"
@@ -51,6 +52,7 @@ class EdgeServer {
   EdgeOptions options_;
   zmq::context_t ctx_;                   // before the threads: outlives every BusPeer
   IpLimits ip_limits_;                   // shared by the loops (thread-safe)
+  FileBudget file_budget_;               // shared by the loops (thread-safe)
   std::vector<Listener> listeners_;      // handed to the loops by Start()
   std::unique_ptr<TlsContext> tls_;      // null without --tls-listen; outlives the loops
   std::vector<Listener> tls_listeners_;  // one per thread when tls_ is set

@@ -30,8 +30,8 @@ struct EdgeOptions {
   net::TokenRate conn_requests{500, 1000};  // every frame of one connection
   net::TokenRate conn_sends{200, 400};      // MSG/SEND of one connection
   // File bytes (FILE/UPLOAD_CHUNK's frame, DOWNLOAD's largest answer) of the whole
-  // edge process in bytes per second, split evenly over its loops, so uploads and
-  // downloads cannot take the CPU and disk that chat needs.
+  // edge process in bytes per second, shared by its loops, so uploads and downloads
+  // cannot take the CPU and disk that chat needs.
   net::TokenRate file_bytes{8.0 * 1024 * 1024, 2.0 * 1024 * 1024};
   uint32_t max_conns_per_ip = 4096;   // open connections from one address
   LoginBackoffOptions login_backoff;  // failed LOGIN/RESUME/DELETE_ACCOUNT per address

@@ -61,8 +61,7 @@ class AdmissionTest : public ::testing::Test {
   const EdgeOptions& Options() {
     options_.conn_requests = net::TokenRate{10, 3};
     options_.conn_sends = net::TokenRate{1, 1};
-    options_.threads = 2;  // this loop gets half of the file byte budget
-    options_.file_bytes = net::TokenRate{100000, 65536};
+    options_.file_bytes = net::TokenRate{50000, 32768};
     return options_;
   }
 
@@ -113,10 +112,10 @@ TEST_F(AdmissionTest, RequestRateThenSendRateWithRetryAndNoTokensTakenOnRefusal)
   EXPECT_TRUE(admission_.AdmitRequest(c, ping, kT0 + milliseconds(100)).admitted);
 }
 
-// The file byte budget is the edge's (each loop a share), not a connection's: a
-// second uploader waits for the first's bytes to drain, chunks cost their size and
-// DOWNLOADs 32 KiB, and chat requests on the same connections are never held back.
-TEST_F(AdmissionTest, FileBytesShareOneBudgetPerLoopAndNeverHoldBackChat) {
+// The file byte budget is the edge's, not a connection's: a second uploader waits for
+// the first's bytes to drain, chunks cost their size and DOWNLOADs 32 KiB, and chat
+// requests on the same connections are never held back.
+TEST_F(AdmissionTest, FileBytesShareOneBudgetAndNeverHoldBackChat) {
   Connection a = Conn(1, "10.0.0.1"), b = Conn(2, "10.0.0.2");
   const codec::CommandInfo* chunk =
       codec::FindCommand(codec::ToWire(codec::Service::kFile), codec::file::kUploadChunk);
@@ -124,7 +123,7 @@ TEST_F(AdmissionTest, FileBytesShareOneBudgetPerLoopAndNeverHoldBackChat) {
       codec::FindCommand(codec::ToWire(codec::Service::kFile), codec::file::kDownload);
   const codec::CommandInfo* send =
       codec::FindCommand(codec::ToWire(codec::Service::kMsg), codec::msg::kSend);
-  // This loop: 50,000 bytes/s, 32,768 at once.
+  // 50,000 bytes/s, 32,768 at once.
   EXPECT_TRUE(admission_.AdmitRequest(a, chunk, kT0, 20000).admitted);
   Verdict v = admission_.AdmitRequest(b, chunk, kT0, 20000);
   EXPECT_FALSE(v.admitted) << "the other connection draws from the same budget";
@@ -139,6 +138,20 @@ TEST_F(AdmissionTest, FileBytesShareOneBudgetPerLoopAndNeverHoldBackChat) {
   EXPECT_TRUE(admission_.AdmitRequest(a, download, kT0 + milliseconds(800), 40).admitted);
   // A chunk larger than the burst waits for a full bucket, not forever.
   EXPECT_TRUE(admission_.AdmitRequest(b, chunk, kT0 + milliseconds(2000), 60000).admitted);
+}
+
+// Two loops of one edge draw from the edge's one budget.
+TEST_F(AdmissionTest, TheLoopsOfAnEdgeShareItsFileBudget) {
+  FileBudget budget(net::TokenRate{50000, 32768});
+  EdgeStats other_stats;
+  Admission loop0("edge-t/0", options_, &stats_, &limits_, &budget);
+  Admission loop1("edge-t/1", options_, &other_stats, &limits_, &budget);
+  Connection a = Conn(1, "10.0.0.1"), b = Conn(2, "10.0.0.2");
+  const codec::CommandInfo* chunk =
+      codec::FindCommand(codec::ToWire(codec::Service::kFile), codec::file::kUploadChunk);
+  EXPECT_TRUE(loop0.AdmitRequest(a, chunk, kT0, 30000).admitted);
+  EXPECT_FALSE(loop1.AdmitRequest(b, chunk, kT0, 30000).admitted);
+  EXPECT_TRUE(loop1.AdmitRequest(b, chunk, kT0 + milliseconds(600), 30000).admitted);
 }
 
 TEST(RateClassTest, TheCommandTableNamesTheSendAndCredentialCommands) {
