@@ -144,7 +144,8 @@ void FileService::UploadStart(const Request& req, Reply* reply) {
                                          NewId(), options_.now_ms(), &resumed);
   if (!u) {
     throw RequestError(Code::kQuotaExceeded,
-                       "over the storage quota (" + std::to_string(options_.quota) + " bytes)");
+                       "over the storage quota (" + std::to_string(options_.quota) +
+                           " bytes, each file at least 4 KiB) or too many open uploads (64)");
   }
   uint64_t offset = 0;
   if (resumed) {

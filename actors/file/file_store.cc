@@ -2,6 +2,7 @@
 
 #include <mysqld_error.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "actors/db/transaction.h"
@@ -70,13 +71,18 @@ std::optional<Upload> FileStore::Start(uint64_t uid, const std::string& name, ui
       *resumed = true;
       return u;
     }
+    // A hostile account must not fill the tables with empty files or uploads: every
+    // file and open upload counts at least kMinQuotaBytes, and open uploads are few.
+    DbResult opened = db_->Query("SELECT COUNT(*) FROM file_uploads WHERE uid = ?", {uid});
+    if (opened.rows.at(0).Uint(0).value_or(0) >= kMaxOpenUploads) return std::nullopt;
     if (quota > 0) {
       DbResult used = db_->Query(
-          "SELECT COALESCE((SELECT SUM(size) FROM files WHERE uploader = ?), 0)"
-          " + COALESCE((SELECT SUM(size) FROM file_uploads WHERE uid = ?), 0)",
-          {uid, uid});
+          "SELECT COALESCE((SELECT SUM(GREATEST(size, ?)) FROM files WHERE uploader = ?), 0)"
+          " + COALESCE((SELECT SUM(GREATEST(size, ?)) FROM file_uploads WHERE uid = ?), 0)",
+          {kMinQuotaBytes, uid, kMinQuotaBytes, uid});
       const uint64_t bytes = used.rows.at(0).Uint(0).value_or(0);
-      if (bytes > quota || size > quota - bytes) return std::nullopt;
+      const uint64_t counted = std::max(size, kMinQuotaBytes);
+      if (bytes > quota || counted > quota - bytes) return std::nullopt;
     }
     db_->Query(
         "INSERT INTO file_uploads (upload_id, uid, name, size, mime, sha256, stored, touched_ms)"

@@ -38,12 +38,18 @@ struct FileRecord {
 
 class FileStore {
  public:
+  // Every file and open upload counts at least this much toward the quota.
+  static constexpr uint64_t kMinQuotaBytes = 4096;
+  // Open uploads one user may have at once (beyond: QUOTA_EXCEEDED).
+  static constexpr uint64_t kMaxOpenUploads = 64;
+
   explicit FileStore(Db* db) : db_(db) {}
 
   // UPLOAD_START: `uid`'s open upload of (name, size, sha256) if there is one
   // (touched, resumed: *resumed true), else a new one with id `new_id`, unless the
-  // user's files plus open uploads plus `size` exceed `quota` (0: none), which
-  // answers nullopt. Serialized per user (the users row is locked), so two STARTs at
+  // user's files plus open uploads plus `size` exceed `quota` (0: none; each counts
+  // at least kMinQuotaBytes) or the user has kMaxOpenUploads open, which answers
+  // nullopt. Serialized per user (the users row is locked), so two STARTs at
   // once cannot both pass the quota.
   std::optional<Upload> Start(uint64_t uid, const std::string& name, uint64_t size,
                               const std::string& mime, const std::string& sha256, uint64_t quota,

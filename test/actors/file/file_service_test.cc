@@ -401,6 +401,27 @@ TEST_F(FileServiceTest, Quota) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM file_uploads"), 2);
 }
 
+// A hostile account cannot fill the tables with empty files or open uploads: each
+// counts 4 KiB toward the quota, and at most 64 uploads are open at once.
+TEST_F(FileServiceTest, EmptyFilesCountAndOpenUploadsAreFew) {
+  MakeService(5 * 4096, 0);
+  const uint64_t a = AddUser("alice");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_FALSE(Upload(a, "empty" + std::to_string(i), "").empty()) << i;
+  }
+  EXPECT_EQ(Start(a, "one-more", 0, Sha256("")).code, Code::kQuotaExceeded);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM files"), 5);
+
+  MakeService(0, 0);  // no quota: the open-upload cap still holds
+  const uint64_t b = AddUser("bob");
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_EQ(Start(b, "open" + std::to_string(i), 1, Sha256("x")).code, Code::kOk) << i;
+  }
+  EXPECT_EQ(Start(b, "open64", 1, Sha256("x")).code, Code::kQuotaExceeded);
+  EXPECT_EQ(Start(b, "open3", 1, Sha256("x")).code, Code::kOk) << "resuming one is no new one";
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM file_uploads"), 64);
+}
+
 TEST_F(FileServiceTest, OnlyUploaderAndConversationMembersSeeAFile) {
   const uint64_t a = AddUser("alice");
   const uint64_t b = AddUser("bob");
