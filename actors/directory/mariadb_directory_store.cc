@@ -24,22 +24,6 @@ GroupRecord ToGroup(const DbRow& row) {
                      row.Uint(3).value_or(0)};
 }
 
-// Runs a transaction again when it lost a deadlock (rolled back whole by the
-// server). Crossing friend requests (a asks b while b asks a) take their gap and row
-// locks in opposite orders; the loser simply goes again and finds the other's row.
-template <class F>
-auto RetryDeadlock(F f) {
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return f();
-    } catch (const DbUnavailable&) {
-      throw;
-    } catch (const DbError& e) {
-      if (e.code() != ER_LOCK_DEADLOCK || attempt >= 5) throw;
-    }
-  }
-}
-
 }  // namespace
 
 DirectoryStore::UserPage MariaDbDirectoryStore::ListUsers(uint64_t offset, uint32_t limit) {
@@ -218,6 +202,8 @@ std::vector<GroupMember> MariaDbDirectoryStore::Members(uint64_t gid, uint64_t a
 
 FriendRequestOutcome MariaDbDirectoryStore::RequestFriend(uint64_t from, uint64_t to,
                                                           int64_t now_ms) {
+  // Crossing friend requests (a asks b while b asks a) take their gap and row locks
+  // in opposite orders; the loser simply goes again and finds the other's row.
   return RetryDeadlock([&] { return RequestFriendOnce(from, to, now_ms); });
 }
 

@@ -10,21 +10,6 @@
 namespace imbus::actors::file {
 namespace {
 
-// Runs a transaction again when it lost a deadlock (rolled back whole by the server;
-// on Galera also a certification conflict).
-template <class F>
-auto RetryDeadlock(F f) {
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return f();
-    } catch (const DbUnavailable&) {
-      throw;
-    } catch (const DbError& e) {
-      if (e.code() != ER_LOCK_DEADLOCK || attempt >= 5) throw;
-    }
-  }
-}
-
 constexpr const char* kUploadColumns =
     "upload_id, uid, name, size, mime, sha256, stored, touched_ms";
 

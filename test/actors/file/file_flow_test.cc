@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "codec/commands.h"
+#include "test/actors/file/file_test_util.h"
 #include "test/integration/stack_db.h"
 #include "test/integration/stack_util.h"
 #include "test/support/actors_db_config.h"
@@ -23,52 +24,17 @@
 namespace imbus::testing {
 namespace {
 
+using file_test::CountFiles;
+using file_test::PutBin;
+using file_test::Sha256;
+
+std::string Bytes(size_t n) { return file_test::Bytes(n, 12345); }
+
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 namespace cmd = codec::file;
 constexpr uint16_t kFile = codec::ToWire(codec::Service::kFile);
 constexpr uint64_t kChunk = 32768;
-
-std::string Sha256(std::string_view s) {
-  unsigned char d[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(s.data()), s.size());
-  return std::string(reinterpret_cast<const char*>(d), sizeof d);
-}
-
-std::string Bytes(size_t n) {
-  std::string s(n, '\0');
-  uint32_t x = 12345;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    s[i] = static_cast<char>(x);
-  }
-  return s;
-}
-
-void PutBin(codec::MapWriter& w, const char* key, std::string_view b) {
-  w.Key(key);
-  w.packer().pack_bin(static_cast<uint32_t>(b.size()));
-  w.packer().pack_bin_body(b.data(), static_cast<uint32_t>(b.size()));
-}
-
-size_t CountFiles(const std::string& dir) {
-  size_t n = 0;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return 0;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    struct stat st;
-    const std::string path = dir + "/" + name;
-    if (::stat(path.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) n += CountFiles(path);
-    if (S_ISREG(st.st_mode)) ++n;
-  }
-  ::closedir(d);
-  return n;
-}
 
 class FileFlowTest : public ::testing::Test {
  protected:
