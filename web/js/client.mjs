@@ -183,12 +183,15 @@ export class ImbusClient extends EventTarget {
 
   // Waits after a transient failure: RATE_LIMITED's retry_ms, else until logged in
   // again (after a reconnect) and a short backoff. False when it is not worth going on.
+  // RATE_LIMITED is no failure and uses up no attempt: the server says when to come
+  // back (the edge's file byte budget refuses pipelined DOWNLOADs and chunks often
+  // while other files move).
   async recover(r, attempt) {
-    if (attempt >= RETRIES) return false;
     if (r.code === 6) {
       await sleep(r.retry_ms || 1000);
       return true;
     }
+    if (attempt >= RETRIES) return false;
     if (r.code === 2 && this.ready) return false; // logged out for real
     await sleep(Math.min(200 * attempt, 2000));
     return this.whenReady();
@@ -248,7 +251,8 @@ export class ImbusClient extends EventTarget {
         attempt++;
         continue;
       }
-      if (!transient(r) || !(await this.recover(r, ++attempt))) return r;
+      if (r.code !== 6) ++attempt;
+      if (!transient(r) || !(await this.recover(r, attempt))) return r;
       if (r.code !== 6) upload = null; // after a reconnect, START again: it resumes
     }
   }
@@ -300,7 +304,8 @@ export class ImbusClient extends EventTarget {
         }
         return r;
       }
-      if (!transient(r) || !(await this.recover(r, ++attempt))) return r;
+      if (r.code !== 6) ++attempt;
+      if (!transient(r) || !(await this.recover(r, attempt))) return r;
     }
   }
 }
