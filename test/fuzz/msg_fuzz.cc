@@ -50,10 +50,12 @@ void CheckSend(const codec::Body& body) {
   IMBUS_FUZZ_CHECK((f.to_uid == 0) != (f.gid == 0));
   IMBUS_FUZZ_CHECK(!f.cmid.empty() && f.cmid.size() <= kMaxCmid);
   IMBUS_FUZZ_CHECK(IsValidUtf8(f.cmid));  // echoed to recipients as a str
-  IMBUS_FUZZ_CHECK(!f.text.empty() && f.text.size() <= kMaxText);
+  // Text may be empty only beside a file (issue 19: the server then writes one).
+  IMBUS_FUZZ_CHECK((!f.text.empty() || !f.file.empty()) && f.text.size() <= kMaxText);
+  IMBUS_FUZZ_CHECK(f.file.size() <= kMaxFileId);
   IMBUS_FUZZ_CHECK(IsValidUtf8(f.text));
   // What a client would send for these fields re-validates to the same.
-  codec::MapWriter w(3);
+  codec::MapWriter w(f.file.empty() ? 3 : 4);
   if (f.to_uid != 0) {
     w.Key("to").Uint(f.to_uid);
   } else {
@@ -61,11 +63,13 @@ void CheckSend(const codec::Body& body) {
   }
   w.Key("cmid").Str(f.cmid);
   w.Key("text").Str(f.text);
+  if (!f.file.empty()) w.Key("file").Str(f.file);
   codec::Body again;
   std::string error;
   IMBUS_FUZZ_CHECK(codec::Body::Parse(w.Finish(), &again, &error));
   const SendFields g = ParseSend(again);  // must not throw
-  IMBUS_FUZZ_CHECK(g.to_uid == f.to_uid && g.gid == f.gid && g.cmid == f.cmid && g.text == f.text);
+  IMBUS_FUZZ_CHECK(g.to_uid == f.to_uid && g.gid == f.gid && g.cmid == f.cmid && g.text == f.text &&
+                   g.file == f.file);
 }
 
 }  // namespace
