@@ -163,7 +163,7 @@ log "stack serving after $((SECONDS - t0)) s"
 dc ps >&2
 # The web app ships in the image and each edge serves it, with its msgpack module.
 for port in "$IMBUS_WEB1_PORT" "$IMBUS_WEB2_PORT"; do
-  curl -fsS "http://127.0.0.1:$port/" | grep -q '<title>imbus chat</title>' ||
+  grep -q '<title>imbus chat</title>' <<<"$(curl -fsS "http://127.0.0.1:$port/")" ||
     fail "no web app on port $port"
   curl -fsS -o /dev/null "http://127.0.0.1:$port/node_modules/@msgpack/msgpack/dist.esm/index.mjs" ||
     fail "the web app's msgpack module is not served on port $port"
@@ -184,15 +184,15 @@ as carol "$E1" login carol --password pw-carol-123 --save >/dev/null
 routes=$(imbus --server "$E1" route)
 grep -q "$E1" <<<"$routes" && grep -q "$E2" <<<"$routes" || fail "route does not list both edges: $routes"
 as alice "$E1" friends add bob >/dev/null
-as bob "$E2" friends requests | grep -q alice || fail "bob does not see alice's friend request"
+grep -q alice <<<"$(as bob "$E2" friends requests)" || fail "bob does not see alice's friend request"
 as bob "$E2" friends accept alice >/dev/null
-as bob "$E2" friends | grep -q alice || fail "bob's friends lack alice"
+grep -q alice <<<"$(as bob "$E2" friends)" || fail "bob's friends lack alice"
 
 # A live push from edge1 to a chat on edge2.
 (sleep 20 | XDG_CONFIG_HOME="$WORK/bob" "$BIN/imbus" --server "$E2" chat --to alice >"$WORK/bob-chat.out" 2>&1) &
 chat_pid=$!
 for _ in $(seq 1 100); do grep -q "logged in" "$WORK/bob-chat.out" 2>/dev/null && break; sleep 0.1; done
-as alice "$E1" send bob "hello across edges" | grep -q '^sent d:' || fail "1:1 send failed"
+grep -q '^sent d:' <<<"$(as alice "$E1" send bob "hello across edges")" || fail "1:1 send failed"
 for _ in $(seq 1 100); do grep -q "hello across edges" "$WORK/bob-chat.out" && break; sleep 0.1; done
 grep -q "hello across edges" "$WORK/bob-chat.out" || { cat "$WORK/bob-chat.out" >&2; fail "bob (edge2) did not get alice's message (edge1) live"; }
 pkill -P "$chat_pid" 2>/dev/null || true
@@ -203,9 +203,9 @@ gid=$(as alice "$E1" groups create lunch | sed -n 's/.*(gid \([0-9]*\)).*/\1/p')
 [ -n "$gid" ] || fail "groups create printed no gid"
 as bob "$E2" groups join "$gid" >/dev/null
 as carol "$E1" groups join "$gid" >/dev/null
-as carol "$E1" send --group "$gid" "group hello" | grep -q "^sent g:$gid " || fail "group send failed"
-as bob "$E2" sync | grep -q "group hello" || fail "bob (edge2) did not get the group message"
-as alice "$E1" sync | grep -q "group hello" || fail "alice (edge1) did not get the group message"
+grep -q "^sent g:$gid " <<<"$(as carol "$E1" send --group "$gid" "group hello")" || fail "group send failed"
+grep -q "group hello" <<<"$(as bob "$E2" sync)" || fail "bob (edge2) did not get the group message"
+grep -q "group hello" <<<"$(as alice "$E1" sync)" || fail "alice (edge1) did not get the group message"
 log "group message edge1 -> both edges: ok"
 
 # --- 3b. the broker pair; the bus runs CURVE: a peer without the key cannot join ----
@@ -292,7 +292,7 @@ stored=$(curl -fsS "$PROM/api/v1/query" --data-urlencode 'query=sum(imbus_msg_me
 [ "$stored" -ge 60 ] || fail "prometheus: only $stored messages stored (60 sent)"
 log "prometheus: imbus_msg_messages_stored_total = $stored"
 # imbus-ctl inside a broker container (the broker's own key: an admin).
-dc exec -T broker-a imbus-ctl status | grep -q "^edge    edge1" || fail "imbus-ctl status in broker-a failed"
+grep -q "^edge    edge1" <<<"$(dc exec -T broker-a imbus-ctl status)" || fail "imbus-ctl status in broker-a failed"
 log "imbus-ctl status in broker-a: ok"
 
 # --- 5. kill a msg container and the broker under load ------------------------------
