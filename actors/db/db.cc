@@ -483,7 +483,13 @@ void Db::Rollback() {
 
 DbResult Db::QueryOnce(std::string_view sql, const std::vector<DbParam>& params) {
   MYSQL_STMT* st = Prepare(sql);
-  auto fail = [st](const char* step) {
+  auto fail = [this, st](const char* step) {
+    // An error that ends a result set midway (an INSERT ... RETURNING that meets a
+    // deadlock after sending rows) may be kept on the connection, not the statement.
+    if (mysql_stmt_errno(st) == 0 && mysql_errno(mysql_.get()) != 0) {
+      throw StmtFailure{mysql_errno(mysql_.get()),
+                        std::string(step) + ": " + mysql_error(mysql_.get())};
+    }
     throw StmtFailure{mysql_stmt_errno(st), std::string(step) + ": " + mysql_stmt_error(st)};
   };
   try {

@@ -121,9 +121,11 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   }
   BatchPlan plan = PlanBatch(batch, check_earlier ? StoredEarlier(batch) : EarlierMessages{});
   if (!plan.by_conv.empty()) {
-    LoadTails(batch, &plan);  // reads, before the transaction
-    const std::vector<TailUpdate> tails = AssignSeqs(batch, now_ms, &plan);
     if (!serialize) db_->Begin(false, Db::Isolation::kReadCommitted);
+    // In the transaction: it may write user_convs rows. After a collision the table
+    // decides: a conversation taken for new may have collided at seq 1.
+    LoadTails(batch, !check_earlier, &plan);
+    const std::vector<TailUpdate> tails = AssignSeqs(batch, now_ms, &plan);
     InsertUserConvs(tails);
     InsertMessages(plan);
     InsertFileGrants(plan);
@@ -207,8 +209,8 @@ MsgStore::BatchPlan MsgStore::PlanBatch(const std::vector<NewMessage>& batch,
 // A conversation's tail is its newest message row: messages are never deleted, so
 // MAX(seq) is the counter. Read for conversations this worker does not know or was
 // not the owner of (the broker sent one of its messages elsewhere since, or
-// ownership moved).
-void MsgStore::LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan) {
+// ownership moved), unless ClaimNewConvs finds them new.
+void MsgStore::LoadTails(const std::vector<NewMessage>& batch, bool claim, BatchPlan* plan) {
   std::vector<const std::string*> missing;
   for (const auto& [conv, items] : plan->by_conv) {
     const bool owned =
@@ -222,6 +224,58 @@ void MsgStore::LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan) 
       plan->tails[conv] = ConvTails::Tail{};
     }
   }
+  if (claim) ClaimNewConvs(batch, plan, &missing);
+  ReadTails(missing, plan);
+}
+
+// A direct conversation's first message is stored in the same transaction as both
+// of its user_convs rows (AssignSeqs, InsertUserConvs), so a conversation neither
+// of whose rows exists has no message. INSERT IGNORE ... RETURNING writes the rows
+// of the unknown direct conversations and names the ones it inserted: where it
+// inserted all of a conversation's rows, the conversation is new and needs no
+// MAX(seq) read (a new pair of users, the common case when a worker does not know a
+// conversation). A row that
+// existed, or one another transaction holds, sends the conversation to ReadTails.
+// Even a wrong guess cannot number a conversation from 1 twice: (conv, 1) is a
+// primary key, the insert collides and the batch is stored again from the table.
+void MsgStore::ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* plan,
+                             std::vector<const std::string*>* missing) {
+  std::vector<std::pair<uint64_t, const std::string*>> rows;  // (conv, uid) order: lock order
+  std::map<std::string_view, size_t> expected;
+  for (const std::string* conv : *missing) {
+    const NewMessage& first = batch[plan->by_conv[*conv].front()];
+    if (first.gid != 0) continue;
+    rows.emplace_back(first.lo, conv);
+    if (first.hi != first.lo) rows.emplace_back(first.hi, conv);
+    expected[*conv] = first.hi != first.lo ? 2 : 1;
+  }
+  if (rows.empty()) return;
+  std::set<std::pair<uint64_t, std::string>> inserted;
+  for (const Slice& sl : Slices(rows.size(), true)) {  // a repeated row is ignored
+    std::vector<DbParam> params;
+    for (size_t k = 0; k < sl.size; ++k) {
+      params.emplace_back(rows[sl.Row(k)].first);
+      params.emplace_back(std::string_view(*rows[sl.Row(k)].second));
+    }
+    const std::string sql = Repeat("INSERT IGNORE INTO user_convs (uid, conv) VALUES ", "(?,?)",
+                                   ",", sl.size, " RETURNING uid, conv");
+    for (const DbRow& row : db_->Query(sql, params).rows) {
+      inserted.emplace(row.Uint(0).value_or(0), row.Str(1).value_or(""));
+    }
+  }
+  std::map<std::string_view, size_t> got;
+  for (const auto& [uid, conv] : inserted) ++got[conv];
+  std::erase_if(*missing, [&](const std::string* conv) {
+    auto want = expected.find(*conv);
+    if (want == expected.end()) return false;
+    auto have = got.find(*conv);
+    if (have == got.end() || have->second != want->second) return false;
+    plan->claimed.insert(*conv);
+    return true;
+  });
+}
+
+void MsgStore::ReadTails(const std::vector<const std::string*>& missing, BatchPlan* plan) {
   // Two steps, as cheap as MariaDB makes them: MAX(seq) of each by a loose index
   // scan (one range per conversation; a new conversation finds nothing and costs
   // nothing more), then the ts of the rows found, by their primary keys.
@@ -274,7 +328,9 @@ std::vector<MsgStore::TailUpdate> MsgStore::AssignSeqs(const std::vector<NewMess
     }
     TailUpdate t{&conv, {seq, ts}, {}};
     const NewMessage& first = batch[items.front()];
-    if (before.seq == 0 && first.gid == 0) {  // a direct conversation's first messages
+    // A direct conversation's first messages; ClaimNewConvs wrote the rows of those
+    // it claimed.
+    if (before.seq == 0 && first.gid == 0 && plan->claimed.count(conv) == 0) {
       t.new_members.push_back(first.lo);
       if (first.hi != first.lo) t.new_members.push_back(first.hi);
     }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/db/db.h"
@@ -161,6 +162,7 @@ class MsgStore {
     std::map<std::string, std::vector<size_t>> by_conv;
     std::vector<size_t> fresh;                     // the new items, in (conv, seq) order
     std::map<std::string, ConvTails::Tail> tails;  // before this batch
+    std::set<std::string_view> claimed;            // new direct conversations, user_convs written
   };
   struct TailUpdate {
     const std::string* conv;
@@ -178,7 +180,12 @@ class MsgStore {
   BatchPlan PlanBatch(const std::vector<NewMessage>& batch, const EarlierMessages& earlier);
   // Tails of the batch's conversations: from ConvTails when every item of the
   // conversation was routed to this worker as its owner, else from the table.
-  void LoadTails(const std::vector<NewMessage>& batch, BatchPlan* plan);
+  // `claim`: new direct conversations may be told by their user_convs rows
+  // (ClaimNewConvs); false after a collision.
+  void LoadTails(const std::vector<NewMessage>& batch, bool claim, BatchPlan* plan);
+  void ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* plan,
+                     std::vector<const std::string*>* missing);
+  void ReadTails(const std::vector<const std::string*>& missing, BatchPlan* plan);
   std::vector<TailUpdate> AssignSeqs(const std::vector<NewMessage>& batch, int64_t now_ms,
                                      BatchPlan* plan);
   void InsertUserConvs(const std::vector<TailUpdate>& tails);

@@ -294,6 +294,54 @@ TEST_F(MsgServiceTest, ABatchOfManyConversationsStoresEachMessageOnce) {
   EXPECT_EQ(HistorySeqs(to[50], DirectConv(a, to[50])), (std::vector<uint64_t>{1}));
 }
 
+// A worker that does not know a direct conversation takes it for new when neither
+// of its user_convs rows exists (and then reads no tail). A new worker (an empty
+// cache) must continue an existing conversation's seqs either way: from the table
+// when the rows are there, and through the (conv, 1) collision when they are not.
+TEST_F(MsgServiceTest, ANewWorkerContinuesExistingConversationsEvenWithoutTheirListRows) {
+  const uint64_t a = AddUser("alice"), b = AddUser("bob"), c = AddUser("carol");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Call(a, codec::msg::kSend, Send("to", b, "ab" + std::to_string(i), "x")).code,
+              Code::kOk);
+    ASSERT_EQ(Call(a, codec::msg::kSend, Send("to", c, "ac" + std::to_string(i), "x")).code,
+              Code::kOk);
+  }
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 4);
+  db_->Query("DELETE FROM user_convs WHERE conv = ?", {std::string_view(DirectConv(a, c))});
+
+  service_ = std::make_unique<MsgService>(db_.get(), MsgService::Options{});
+  Calls calls;
+  std::vector<BatchItem> items;
+  for (const auto& [to, cmid] :
+       std::vector<std::pair<uint64_t, std::string>>{{b, "ab3"}, {c, "ac3"}, {b, "ab4"}}) {
+    items.push_back(
+        BatchItem{&calls.Add(a, codec::msg::kSend, Send("to", to, cmid, "y")), {}, Code::kOk, {}});
+  }
+  service_->HandleBatch(items);
+  std::vector<uint64_t> seqs;
+  for (const BatchItem& item : items) {
+    ASSERT_EQ(item.code, Code::kOk) << item.error;
+    codec::Body body;
+    std::string error;
+    ASSERT_TRUE(codec::Body::Parse(item.reply.body, &body, &error)) << error;
+    seqs.push_back(*body.GetUint("seq"));
+  }
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{4, 4, 5}));
+  EXPECT_EQ(HistorySeqs(b, DirectConv(a, b)), (std::vector<uint64_t>{5, 4, 3, 2, 1}));
+  EXPECT_EQ(HistorySeqs(c, DirectConv(a, c)), (std::vector<uint64_t>{4, 3, 2, 1}));
+  // Rows of conversations with messages are not written again (a conversation's
+  // first message writes them).
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 2);
+
+  // A new pair of users: a new conversation numbered from 1, listed for both.
+  const uint64_t d = AddUser("dave");
+  service_ = std::make_unique<MsgService>(db_.get(), MsgService::Options{});
+  Outcome o = Call(d, codec::msg::kSend, Send("to", c, "dc0", "z"));
+  ASSERT_EQ(o.code, Code::kOk) << o.error;
+  EXPECT_EQ(*o.body.GetUint("seq"), 1u);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 4);
+}
+
 TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
   const uint64_t a = AddUser("alice"), b = AddUser("bob");
   Outcome first = Call(a, codec::msg::kSend, Send("to", b, "same", "one"));
