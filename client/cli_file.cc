@@ -175,7 +175,9 @@ int RunGetFile(const GlobalOptions& g, const GetFileArgs& a) {
   TransferOptions options;
   std::string path = a.out;
   if (path.empty() || IsDir(path)) {
-    path = (path.empty() ? std::string(".") : path) + "/" + info.value.name;
+    if (path.empty()) path = ".";
+    if (path.back() != '/') path += '/';
+    path += info.value.name;
     options.no_clobber = true;  // a name we chose: never overwrite
   } else {
     options.no_clobber = false;  // the user named it

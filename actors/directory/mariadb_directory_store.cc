@@ -2,6 +2,7 @@
 
 #include <mysqld_error.h>
 
+#include "actors/db/blocks.h"
 #include "actors/db/statements.h"
 #include "actors/db/transaction.h"
 
@@ -325,16 +326,7 @@ bool MariaDbDirectoryStore::AreFriends(uint64_t a, uint64_t b) {
 
 std::set<uint64_t> MariaDbDirectoryStore::BlockersOf(uint64_t uid,
                                                      const std::vector<uint64_t>& uids) {
-  std::set<uint64_t> out;
-  for (const Slice& sl : Slices(uids.size(), true)) {
-    std::vector<DbParam> params;
-    params.emplace_back(uid);
-    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(uids[sl.Row(k)]);
-    const std::string sql =
-        Repeat("SELECT uid FROM blocks WHERE blocked_uid = ? AND uid IN (", "?", ",", sl.size, ")");
-    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
-  }
-  return out;
+  return actors::BlockersOf(db_, uid, uids);
 }
 
 std::optional<GroupSettings> MariaDbDirectoryStore::Settings(uint64_t gid) {

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/db/blocks.h"
 #include "actors/db/statements.h"
 #include "actors/msg/msg_rules.h"
 
@@ -712,16 +713,7 @@ void MsgStore::SetReadReceipts(uint64_t uid, bool on) {
 }
 
 std::set<uint64_t> MsgStore::BlockedBy(uint64_t uid, const std::vector<uint64_t>& uids) {
-  std::set<uint64_t> out;
-  for (const Slice& sl : Slices(uids.size(), true)) {
-    std::vector<DbParam> params;
-    params.emplace_back(uid);
-    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(uids[sl.Row(k)]);
-    const std::string sql =
-        Repeat("SELECT uid FROM blocks WHERE blocked_uid = ? AND uid IN (", "?", ",", sl.size, ")");
-    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
-  }
-  return out;
+  return BlockersOf(db_, uid, uids);
 }
 
 MsgStore::Recipients MsgStore::CheckRecipients(const std::set<std::pair<uint64_t, uint64_t>>& pairs,
@@ -756,21 +748,8 @@ MsgStore::Recipients MsgStore::CheckRecipients(const std::set<std::pair<uint64_t
          ++it) {
       senders.push_back(it->second);
     }
-    for (uint64_t blocked : BlockedAmong(blocker, senders)) out.blocks.insert({blocker, blocked});
-  }
-  return out;
-}
-
-std::set<uint64_t> MsgStore::BlockedAmong(uint64_t uid, const std::vector<uint64_t>& others) {
-  std::set<uint64_t> out;
-  for (const Slice& sl : Slices(others.size(), true)) {
-    std::vector<DbParam> params;
-    params.emplace_back(uid);
-    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(others[sl.Row(k)]);
-    const std::string sql =
-        Repeat("SELECT blocked_uid FROM blocks WHERE uid = ? AND blocked_uid IN (", "?", ",",
-               sl.size, ")");
-    for (const DbRow& row : db_->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
+    for (uint64_t blocked : BlockedAmong(db_, blocker, senders))
+      out.blocks.insert({blocker, blocked});
   }
   return out;
 }

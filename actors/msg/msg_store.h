@@ -130,8 +130,6 @@ class MsgStore {
   // from the same rows).
   Recipients CheckRecipients(const std::set<std::pair<uint64_t, uint64_t>>& pairs,
                              bool devices = false);
-  // Which of `others` uid blocks.
-  std::set<uint64_t> BlockedAmong(uint64_t uid, const std::vector<uint64_t>& others);
   // Group members with the group's muted flag and each one's role, one statement.
   struct GroupInfo {
     bool exists = false;

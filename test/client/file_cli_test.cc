@@ -124,6 +124,10 @@ TEST_F(FileCliTest, SendFileAndGetFileRoundTripsAndOnlyTheReceiversMaySee) {
   ASSERT_EQ(again.status, 0) << again.out;
   EXPECT_EQ(Read(dir_ + "/here/f200001.bin"), Read(dir_ + "/f200001.bin"));
   EXPECT_EQ(Read(dir_ + "/here/f200001.bin.1"), Read(dir_ + "/f200001.bin"));
+  // -o DIR/: into DIR under the file's own name, said with one slash.
+  Ran into = Imbus(bob_, "get-file " + last_id + " -q -o " + dir_ + "/here/");
+  ASSERT_EQ(into.status, 0) << into.out;
+  EXPECT_NE(into.out.find("saved " + dir_ + "/here/f200001.bin.2 "), std::string::npos) << into.out;
 }
 
 // `/file PATH` in `imbus chat` uploads and sends; the other user's chat shows the

@@ -1,0 +1,44 @@
+// Public, header-only. Who blocks whom, read from the `blocks` table (the directory
+// service writes it; directory, presence and msg read it), many users per round
+// trip.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actors/db/db.h"
+#include "actors/db/statements.h"
+
+namespace imbus::actors {
+
+// Those of `uids` who block `uid`.
+inline std::set<uint64_t> BlockersOf(Db* db, uint64_t uid, const std::vector<uint64_t>& uids) {
+  std::set<uint64_t> out;
+  for (const Slice& sl : Slices(uids.size(), true)) {
+    std::vector<DbParam> params;
+    params.emplace_back(uid);
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(uids[sl.Row(k)]);
+    const std::string sql =
+        Repeat("SELECT uid FROM blocks WHERE blocked_uid = ? AND uid IN (", "?", ",", sl.size, ")");
+    for (const DbRow& row : db->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
+  }
+  return out;
+}
+
+// Those of `uids` whom `uid` blocks.
+inline std::set<uint64_t> BlockedAmong(Db* db, uint64_t uid, const std::vector<uint64_t>& uids) {
+  std::set<uint64_t> out;
+  for (const Slice& sl : Slices(uids.size(), true)) {
+    std::vector<DbParam> params;
+    params.emplace_back(uid);
+    for (size_t k = 0; k < sl.size; ++k) params.emplace_back(uids[sl.Row(k)]);
+    const std::string sql = Repeat(
+        "SELECT blocked_uid FROM blocks WHERE uid = ? AND blocked_uid IN (", "?", ",", sl.size, ")");
+    for (const DbRow& row : db->Query(sql, params).rows) out.insert(row.Uint(0).value_or(0));
+  }
+  return out;
+}
+
+}  // namespace imbus::actors
