@@ -31,6 +31,10 @@ bool IsOurId(const std::string& id) {
          });
 }
 
+// An id as error strings may quote it: a client's id that is not one of ours may be
+// any bytes (not UTF-8), and every str the server sends must be UTF-8.
+std::string Shown(const std::string& id) { return IsOurId(id) ? id : "(not an id of ours)"; }
+
 std::string RequireId(const codec::Body& body, const char* key) {
   std::string id = body.RequireString(key);
   if (id.empty() || id.size() > kMaxId) {
@@ -108,7 +112,7 @@ Upload FileService::OpenUpload(const Request& req, uint64_t* stored) {
   const std::string id = RequireId(req.body, "upload");
   std::optional<Upload> u;
   if (IsOurId(id)) u = store_.GetUpload(id, req.meta.uid);
-  if (!u) throw RequestError(Code::kNotFound, "no open upload " + id);
+  if (!u) throw RequestError(Code::kNotFound, "no open upload " + Shown(id));
   // What is recorded and also on disk (a lost partial counts as nothing stored).
   *stored = std::min(u->stored, options_.blobs->PartialSize(u->id));
   return *u;
@@ -120,7 +124,7 @@ FileRecord FileService::VisibleFile(const Request& req) {
   if (IsOurId(id)) f = store_.GetFile(id);
   // The same answer for a file that does not exist and one the caller may not see.
   if (!f || !store_.MaySee(*f, req.meta.uid)) {
-    throw RequestError(Code::kNotFound, "no such file " + id);
+    throw RequestError(Code::kNotFound, "no such file " + Shown(id));
   }
   return *f;
 }
@@ -246,7 +250,7 @@ void FileService::UploadFinish(const Request& req, Reply* reply) {
 void FileService::UploadCancel(const Request& req, Reply* reply) {
   const std::string id = RequireId(req.body, "upload");
   if (!IsOurId(id) || !store_.DeleteUpload(id, req.meta.uid)) {
-    throw RequestError(Code::kNotFound, "no open upload " + id);
+    throw RequestError(Code::kNotFound, "no open upload " + Shown(id));
   }
   options_.blobs->RemovePartial(id);
   reply->body = OkWriter(0).Finish();
