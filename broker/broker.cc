@@ -208,19 +208,20 @@ void Broker::PollOnce(int timeout_ms) {
   FlushBatches();
 }
 
-// Replies, pushes, kicks and query answers to a peer that takes batches wait in its
-// batch until the end of this turn of the loop (FlushBatches), so that everything a
-// turn has for one edge travels as one bus message. Anything else goes at once, after
-// what is batched for that peer (the order to one peer is kept). Requests to workers
-// are never batched: a failed send there must be known at once (the worker is gone;
-// the request goes to another).
+// Requests, replies, pushes, kicks and query answers to a peer that takes batches
+// wait in its batch until the end of this turn of the loop (FlushBatches), so that
+// everything a turn has for one edge or worker travels as one bus message. Anything
+// else goes at once, after what is batched for that peer (the order to one peer is
+// kept). A batch to a worker that cannot be sent hands its requests to other workers
+// (FlushBatch), as a failed single send does (SendToWorker).
 bool Broker::Send(const std::string& identity, codec::BusType type, const std::string& meta,
                   const std::string& body) {
   auto it = peers_.find(identity);
   if (it != peers_.end() && (it->second.features & codec::kFeatureBatch) != 0) {
     Peer& peer = it->second;
     if (type == codec::BusType::kReply || type == codec::BusType::kPush ||
-        type == codec::BusType::kKick || type == codec::BusType::kQuery) {
+        type == codec::BusType::kKick || type == codec::BusType::kQuery ||
+        type == codec::BusType::kRequest) {
       if (peer.batch.empty()) batched_.push_back(identity);
       peer.batch.Add(type, meta, body);
       constexpr size_t kMaxBatchBytes = 256 << 10;  // well under the bus's 4 MiB limit
@@ -245,19 +246,52 @@ void Broker::FlushBatch(const std::string& identity, Peer& peer) {
   } else {
     ok = bus::SendBus(socket_, identity, codec::BusType::kBatch, {}, peer.batch.data());
   }
-  if (!ok) {
-    counters_.send_failures += peer.batch.count();
-    spdlog::debug("broker: batch of {} to {} failed", peer.batch.count(), identity);
+  if (ok) {
+    peer.batch.Clear();
+    return;
   }
+  counters_.send_failures += peer.batch.count();
+  spdlog::debug("broker: batch of {} to {} failed", peer.batch.count(), identity);
+  const bool worker = !peer.is_edge;
+  const std::string unsent = worker ? std::string(peer.batch.data()) : std::string();
   peer.batch.Clear();
+  if (worker) RedispatchUnsent(identity, unsent);  // `peer` is gone after this
 }
 
-void Broker::FlushBatches() {
-  for (const std::string& identity : batched_) {
-    auto it = peers_.find(identity);  // gone meanwhile: what it had goes with it
-    if (it != peers_.end() && !it->second.batch.empty()) FlushBatch(identity, it->second);
+// ROUTER_MANDATORY refused a batch to a worker: its connection is gone. None of the
+// batch's requests reached it, so they go to other workers (or the queue) instead of
+// being answered UNAVAILABLE; what the worker held from before is answered as when
+// it dies (RemovePeer).
+void Broker::RedispatchUnsent(const std::string& worker, std::string_view batch) {
+  std::vector<std::pair<WorkerPool::Pending, std::string>> unsent;
+  codec::BatchReader items(batch);
+  codec::BusType type{};
+  std::string_view meta, body;
+  while (items.Next(&type, &meta, &body)) {
+    codec::RequestMeta req;
+    if (type != codec::BusType::kRequest || !codec::UnpackMeta(meta, &req)) continue;
+    if (std::optional<WorkerPool::Pending> p = workers_.TakePending(req.rid)) {
+      unsent.emplace_back(std::move(*p), std::string(body));
+    }
   }
-  batched_.clear();
+  RemovePeer(worker, "unreachable");
+  for (auto& [p, request_body] : unsent) {
+    Dispatch(p.edge, codec::ServiceName(p.meta.service), std::move(p.meta), request_body,
+             Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
+  }
+}
+
+// A flush may hand requests to other workers (RedispatchUnsent), which batches them
+// anew: those go out in the same turn.
+void Broker::FlushBatches() {
+  while (!batched_.empty()) {
+    std::vector<std::string> now;
+    now.swap(batched_);
+    for (const std::string& identity : now) {
+      auto it = peers_.find(identity);  // gone meanwhile: what it had goes with it
+      if (it != peers_.end() && !it->second.batch.empty()) FlushBatch(identity, it->second);
+    }
+  }
 }
 
 void Broker::OnBatch(const std::string& identity, std::string_view items) {
@@ -469,6 +503,17 @@ void Broker::SendToWorker(const std::string& worker, const std::string& edge,
                           const std::string& body, uint64_t key) {
   req.rid = workers_.NextRid();
   req.owner = key != 0 && workers_.NoteKeyed(key, worker);
+  auto peer = peers_.find(worker);
+  if (peer != peers_.end() && (peer->second.features & codec::kFeatureBatch) != 0) {
+    // Into the worker's batch: pending first, so that a flush that fails (here, past
+    // the batch's byte bound, or at the end of the turn) finds it to hand on.
+    const uint64_t rid = req.rid;
+    const std::string meta = codec::PackMeta(req);
+    workers_.AddPending({rid, edge, worker, std::move(req),
+                         Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms)});
+    Send(worker, codec::BusType::kRequest, meta, body);
+    return;
+  }
   if (!Send(worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {
     // ROUTER_MANDATORY says the worker's connection is gone (killed before its
     // heartbeats ran out): drop it now, answering what it held, and give this

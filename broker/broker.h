@@ -145,6 +145,7 @@ class Broker {
   // Sends every peer's batch of this turn (see Send).
   void FlushBatches();
   void FlushBatch(const std::string& identity, Peer& peer);
+  void RedispatchUnsent(const std::string& worker, std::string_view batch);
   void OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,
                  const std::string& body);
   void OnReady(const std::string& identity, const std::string& meta);

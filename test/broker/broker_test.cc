@@ -469,6 +469,115 @@ TEST_F(BrokerTest, RepliesAndPushesOfOneTurnGoAsOneBatchToEdgesThatTakeIt) {
   EXPECT_EQ(broker_->counters().malformed, malformed + 1);
 }
 
+// The requests one turn of the broker hands a worker that takes batches go as one
+// kBatch, in order (the edge's batch here makes them one turn).
+TEST_F(BrokerTest, RequestsOfOneTurnGoAsOneBatchToWorkersThatTakeIt) {
+  Start();
+  auto edge = Peer("edge-a/0");
+  auto worker = Peer("msg/1");
+  edge->features = codec::kFeatureBatch;
+  worker->features = codec::kFeatureBatch;
+  edge->Ready("edge", "a");
+  worker->Ready("worker", "msg", {"msg"});
+
+  codec::BatchWriter requests;
+  for (uint64_t conn = 1; conn <= 3; ++conn) {
+    requests.Add(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSync, conn)),
+                 TextBody("r" + std::to_string(conn)));
+  }
+  edge->Send(BusType::kBatch, {}, requests.data());
+
+  auto m = worker->Recv();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->type, BusType::kBatch);
+  codec::BatchReader items(m->body);
+  BusType type{};
+  std::string_view meta, body;
+  std::vector<codec::RequestMeta> got;
+  while (items.Next(&type, &meta, &body)) {
+    ASSERT_EQ(type, BusType::kRequest);
+    codec::RequestMeta r;
+    ASSERT_TRUE(codec::UnpackMeta(meta, &r));
+    EXPECT_EQ(body, TextBody("r" + std::to_string(r.conn)));
+    got.push_back(r);
+  }
+  EXPECT_TRUE(items.ok());
+  ASSERT_EQ(got.size(), 3u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].conn, i + 1);
+  EXPECT_FALSE(worker->Recv(200)) << "everything came in the one batch";
+
+  // Each is answered as usual.
+  for (const codec::RequestMeta& r : got) {
+    worker->Send(BusType::kReply, codec::PackMeta(ReplyTo(r)), codec::OkBody());
+  }
+  std::vector<uint64_t> answered;
+  while (answered.size() < 3) {
+    auto reply = edge->Recv();
+    ASSERT_TRUE(reply);
+    codec::BatchWriter one;
+    std::string all = reply->body;
+    if (reply->type != BusType::kBatch) {
+      one.Add(reply->type, reply->meta, reply->body);
+      all = one.data();
+    }
+    codec::BatchReader replies(all);
+    while (replies.Next(&type, &meta, &body)) {
+      codec::ReplyMeta rm;
+      ASSERT_TRUE(codec::UnpackMeta(meta, &rm));
+      EXPECT_EQ(CodeOf(std::string(body)).first, 0);
+      answered.push_back(rm.conn);
+    }
+  }
+  std::sort(answered.begin(), answered.end());
+  EXPECT_EQ(answered, (std::vector<uint64_t>{1, 2, 3}));
+}
+
+// A worker's connection is gone (killed) while the broker still counts it alive: the
+// batch for it cannot be sent, and its request goes to the other worker instead of
+// failing; what the dead worker held before is answered UNAVAILABLE.
+TEST_F(BrokerTest, ABatchForAWorkerWhoseConnectionIsGoneGoesToAnother) {
+  Start();
+  auto edge = Peer("edge-a/0");
+  auto dead = Peer("msg/1");
+  auto live = Peer("msg/2");
+  dead->features = codec::kFeatureBatch;
+  live->features = codec::kFeatureBatch;
+  edge->Ready("edge", "a");
+  dead->Ready("worker", "msg", {"msg"});
+  live->Ready("worker", "msg", {"msg"});
+
+  // One request each (the fewest outstanding, in turn).
+  for (uint64_t conn = 1; conn <= 2; ++conn) {
+    edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSync, conn)),
+               TextBody("x"));
+  }
+  codec::RequestMeta held, at_live;
+  ASSERT_TRUE(dead->Expect(BusType::kRequest, &held));
+  ASSERT_TRUE(live->Expect(BusType::kRequest, &at_live));
+  dead.reset();  // its socket closes; the broker's heartbeat liveness has not run out
+  std::this_thread::sleep_for(milliseconds(300));
+
+  // The next pick is the dead worker (equal loads, its turn): the send fails.
+  edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSync, 3)),
+             TextBody("y"));
+  codec::RequestMeta moved;
+  std::string body;
+  ASSERT_TRUE(live->Expect(BusType::kRequest, &moved, &body));
+  EXPECT_EQ(moved.conn, 3u);
+  EXPECT_EQ(body, TextBody("y"));
+  live->Send(BusType::kReply, codec::PackMeta(ReplyTo(moved)), codec::OkBody());
+
+  std::map<uint64_t, int64_t> codes;
+  for (int i = 0; i < 2; ++i) {
+    codec::ReplyMeta reply;
+    ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+    codes[reply.conn] = CodeOf(body).first;
+  }
+  EXPECT_EQ(codes[1], static_cast<int64_t>(codec::Code::kUnavailable));  // held by the dead
+  EXPECT_EQ(codes[3], 0);                                                // moved, answered
+  EXPECT_EQ(edge->Stats().workers.size(), 1u);
+}
+
 // bus::BusPeer at both ends: the worker's SendBatch arrives at the edge item by item.
 TEST_F(BrokerTest, BusPeersExchangeBatchesTransparently) {
   Start();
