@@ -104,8 +104,11 @@ mariadb_start() {
     die "a MariaDB already runs on $MARIADB_SOCKET (another scripts/up?)"
   fi
   rm -f "$MARIADB_SOCKET"
+  # A tmpdir of its own: a starting mariadbd deletes every #sql* file in its tmpdir
+  # (left-over temporary tables), including those of servers running beside it.
+  mkdir -p "$dir/tmp"
   mariadbd --no-defaults --datadir="$dir/data" --socket="$MARIADB_SOCKET" --skip-networking \
-    --pid-file="$dir/mysqld.pid" --log-error="$dir/mariadb.log" "${user_args[@]}" \
+    --pid-file="$dir/mysqld.pid" --log-error="$dir/mariadb.log" --tmpdir="$dir/tmp" "${user_args[@]}" \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=1 \
     --max-connections=1000 >/dev/null 2>&1 &
   MARIADB_PID=$!

@@ -150,7 +150,7 @@ std::vector<std::string> GaleraCluster::Args(int i) const {
   std::vector<std::string> args = {
       "mariadbd", "--no-defaults", "--datadir=" + n.dir + "/data", "--socket=" + n.socket,
       "--port=" + std::to_string(n.sql_port), "--bind-address=127.0.0.1",
-      "--pid-file=" + n.dir + "/mariadbd.pid", "--log-error=" + n.log,
+      "--pid-file=" + n.dir + "/mariadbd.pid", "--log-error=" + n.log, "--tmpdir=" + n.dir + "/tmp",
       "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
       "--innodb-flush-log-at-trx-commit=2", "--max-connections=200", "--binlog-format=ROW",
       "--innodb-autoinc-lock-mode=2", "--wsrep-on=ON", std::string("--wsrep-provider=") + kProvider,
@@ -174,6 +174,7 @@ bool GaleraCluster::Launch(int i, const std::vector<std::string>& extra) {
   args.insert(args.end(), extra.begin(), extra.end());
   std::error_code ec;
   fs::remove(n.socket, ec);
+  fs::create_directories(n.dir + "/tmp", ec);  // its own tmpdir (see MariaDbServer::Start)
   pid_t pid = ::fork();
   if (pid < 0) return false;
   if (pid == 0) {

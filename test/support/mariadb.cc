@@ -92,12 +92,18 @@ bool MariaDbServer::Start() {
   if (!installed_) return false;
   if (running()) return true;
   const std::string log = dir_ + "/mariadbd.log";
+  // A tmpdir of its own: a starting mariadbd deletes every #sql* file in its tmpdir
+  // (left-over temporary tables), including those of the servers of tests running
+  // beside it (a SYNC failed with "Error on delete of '/tmp/#sql-temptable-…'").
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ + "/tmp", ec);
   std::vector<std::string> args = {"mariadbd",
                                    "--no-defaults",
                                    "--datadir=" + dir_ + "/data",
                                    "--socket=" + socket_,
                                    "--pid-file=" + dir_ + "/mariadbd.pid",
                                    "--log-error=" + log,
+                                   "--tmpdir=" + dir_ + "/tmp",
                                    "--skip-networking",
                                    "--innodb-buffer-pool-size=32M",
                                    "--innodb-log-file-size=16M",
