@@ -168,6 +168,10 @@ int RunSendFile(const GlobalOptions& g, const SendFileArgs& a) {
 }
 
 int RunGetFile(const GlobalOptions& g, const GetFileArgs& a) {
+  if (!a.out.empty() && a.out.back() == '/' && !IsDir(a.out)) {
+    std::cerr << "imbus: -o " << a.out << ": no such directory\n";
+    return kExitUsage;
+  }
   Client client(milliseconds(g.timeout_ms));
   if (int rc = LoginForCommand(g, a.session, &client); rc != kExitOk) return rc;
   Result<FileInfo> info = GetFileInfo(client, a.id);

@@ -128,6 +128,11 @@ TEST_F(FileCliTest, SendFileAndGetFileRoundTripsAndOnlyTheReceiversMaySee) {
   Ran into = Imbus(bob_, "get-file " + last_id + " -q -o " + dir_ + "/here/");
   ASSERT_EQ(into.status, 0) << into.out;
   EXPECT_NE(into.out.find("saved " + dir_ + "/here/f200001.bin.2 "), std::string::npos) << into.out;
+  // -o NODIR/: a usage error (exit 2) that says so, and nothing written.
+  Ran nodir = Imbus(bob_, "get-file " + last_id + " -q -o " + dir_ + "/nodir/");
+  EXPECT_EQ(nodir.status, 2) << nodir.out;
+  EXPECT_NE(nodir.out.find("no such directory"), std::string::npos) << nodir.out;
+  EXPECT_NE(::stat((dir_ + "/nodir").c_str(), &st), 0);
 }
 
 // `/file PATH` in `imbus chat` uploads and sends; the other user's chat shows the
