@@ -427,25 +427,23 @@ TEST_F(BrokerTest, RepliesAndPushesOfOneTurnGoAsOneBatchToEdgesThatTakeIt) {
   auto m = fresh->Recv();
   ASSERT_TRUE(m);
   ASSERT_EQ(m->type, BusType::kBatch);
-  codec::BatchReader items(m->body);
-  BusType type{};
-  std::string_view meta, body;
+  auto items = Items(*m);
+  ASSERT_TRUE(items);
   std::vector<uint64_t> conns;
-  while (items.Next(&type, &meta, &body)) {
-    if (type == BusType::kReply) {
+  for (const bus::BusMessage& item : *items) {
+    if (item.type == BusType::kReply) {
       codec::ReplyMeta reply;
-      ASSERT_TRUE(codec::UnpackMeta(meta, &reply));
+      ASSERT_TRUE(codec::UnpackMeta(item.meta, &reply));
       conns.push_back(reply.conn);
     } else {
-      ASSERT_EQ(type, BusType::kPush);
+      ASSERT_EQ(item.type, BusType::kPush);
       codec::EdgePushMeta push;
-      ASSERT_TRUE(codec::UnpackMeta(meta, &push));
+      ASSERT_TRUE(codec::UnpackMeta(item.meta, &push));
       EXPECT_EQ(push.conns, (std::vector<uint64_t>{50}));
-      EXPECT_EQ(body, TextBody("p"));
+      EXPECT_EQ(item.body, TextBody("p"));
       conns.push_back(0);
     }
   }
-  EXPECT_TRUE(items.ok());
   EXPECT_EQ(conns, (std::vector<uint64_t>{10, 12, 0}));
   EXPECT_FALSE(fresh->Recv(200)) << "everything came in the one batch";
 
@@ -490,18 +488,16 @@ TEST_F(BrokerTest, RequestsOfOneTurnGoAsOneBatchToWorkersThatTakeIt) {
   auto m = worker->Recv();
   ASSERT_TRUE(m);
   ASSERT_EQ(m->type, BusType::kBatch);
-  codec::BatchReader items(m->body);
-  BusType type{};
-  std::string_view meta, body;
+  auto items = Items(*m);
+  ASSERT_TRUE(items);
   std::vector<codec::RequestMeta> got;
-  while (items.Next(&type, &meta, &body)) {
-    ASSERT_EQ(type, BusType::kRequest);
+  for (const bus::BusMessage& item : *items) {
+    ASSERT_EQ(item.type, BusType::kRequest);
     codec::RequestMeta r;
-    ASSERT_TRUE(codec::UnpackMeta(meta, &r));
-    EXPECT_EQ(body, TextBody("r" + std::to_string(r.conn)));
+    ASSERT_TRUE(codec::UnpackMeta(item.meta, &r));
+    EXPECT_EQ(item.body, TextBody("r" + std::to_string(r.conn)));
     got.push_back(r);
   }
-  EXPECT_TRUE(items.ok());
   ASSERT_EQ(got.size(), 3u);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].conn, i + 1);
   EXPECT_FALSE(worker->Recv(200)) << "everything came in the one batch";
@@ -514,17 +510,12 @@ TEST_F(BrokerTest, RequestsOfOneTurnGoAsOneBatchToWorkersThatTakeIt) {
   while (answered.size() < 3) {
     auto reply = edge->Recv();
     ASSERT_TRUE(reply);
-    codec::BatchWriter one;
-    std::string all = reply->body;
-    if (reply->type != BusType::kBatch) {
-      one.Add(reply->type, reply->meta, reply->body);
-      all = one.data();
-    }
-    codec::BatchReader replies(all);
-    while (replies.Next(&type, &meta, &body)) {
+    auto replies = Items(*reply);
+    ASSERT_TRUE(replies);
+    for (const bus::BusMessage& item : *replies) {
       codec::ReplyMeta rm;
-      ASSERT_TRUE(codec::UnpackMeta(meta, &rm));
-      EXPECT_EQ(CodeOf(std::string(body)).first, 0);
+      ASSERT_TRUE(codec::UnpackMeta(item.meta, &rm));
+      EXPECT_EQ(CodeOf(item.body).first, 0);
       answered.push_back(rm.conn);
     }
   }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -124,6 +125,21 @@ inline codec::RequestMeta Request(uint16_t service, uint16_t command, uint64_t c
   r.service = service;
   r.command = command;
   return r;
+}
+
+// The items of a message as a receiver handles them: a kBatch's items in order
+// (nullopt when the batch is malformed), anything else as its one item.
+inline std::optional<std::vector<bus::BusMessage>> Items(const bus::BusMessage& m) {
+  if (m.type != BusType::kBatch) return std::vector<bus::BusMessage>{m};
+  std::vector<bus::BusMessage> out;
+  codec::BatchReader reader(m.body);
+  BusType type{};
+  std::string_view meta, body;
+  while (reader.Next(&type, &meta, &body)) {
+    out.push_back(bus::BusMessage{type, std::string(meta), std::string(body)});
+  }
+  if (!reader.ok()) return std::nullopt;
+  return out;
 }
 
 inline codec::ReplyMeta ReplyTo(const codec::RequestMeta& req) { return codec::ReplyMetaFor(req); }
