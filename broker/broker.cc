@@ -222,10 +222,7 @@ bool Broker::Send(const std::string& identity, codec::BusType type, const std::s
     if (type == codec::BusType::kReply || type == codec::BusType::kPush ||
         type == codec::BusType::kKick || type == codec::BusType::kQuery ||
         type == codec::BusType::kRequest) {
-      if (peer.batch.empty()) batched_.push_back(identity);
-      peer.batch.Add(type, meta, body);
-      constexpr size_t kMaxBatchBytes = 256 << 10;  // well under the bus's 4 MiB limit
-      if (peer.batch.bytes() >= kMaxBatchBytes) FlushBatch(identity, peer);
+      AddToBatch(identity, peer, type, meta, body);
       return true;
     }
     if (!peer.batch.empty()) FlushBatch(identity, peer);
@@ -234,6 +231,14 @@ bool Broker::Send(const std::string& identity, codec::BusType type, const std::s
   ++counters_.send_failures;
   spdlog::debug("broker: send of type {} to {} failed", static_cast<int>(type), identity);
   return false;
+}
+
+void Broker::AddToBatch(const std::string& identity, Peer& peer, codec::BusType type,
+                        const std::string& meta, const std::string& body) {
+  if (peer.batch.empty()) batched_.push_back(identity);
+  peer.batch.Add(type, meta, body);
+  constexpr size_t kMaxBatchBytes = 256 << 10;  // well under the bus's 4 MiB limit
+  if (peer.batch.bytes() >= kMaxBatchBytes) FlushBatch(identity, peer);
 }
 
 void Broker::FlushBatch(const std::string& identity, Peer& peer) {
@@ -511,7 +516,7 @@ void Broker::SendToWorker(const std::string& worker, const std::string& edge,
     const std::string meta = codec::PackMeta(req);
     workers_.AddPending({rid, edge, worker, std::move(req),
                          Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms)});
-    Send(worker, codec::BusType::kRequest, meta, body);
+    AddToBatch(worker, peer->second, codec::BusType::kRequest, meta, body);
     return;
   }
   if (!Send(worker, codec::BusType::kRequest, codec::PackMeta(req), body)) {

@@ -144,6 +144,9 @@ class Broker {
   void OnBatch(const std::string& identity, std::string_view items);
   // Sends every peer's batch of this turn (see Send).
   void FlushBatches();
+  // Into `peer`'s batch of this turn; flushes it past 256 KiB.
+  void AddToBatch(const std::string& identity, Peer& peer, codec::BusType type,
+                  const std::string& meta, const std::string& body);
   void FlushBatch(const std::string& identity, Peer& peer);
   void RedispatchUnsent(const std::string& worker, std::string_view batch);
   void OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,

@@ -235,14 +235,14 @@ void MsgStore::LoadTails(const std::vector<NewMessage>& batch, bool claim, Batch
 // of the unknown direct conversations and names the ones it inserted: where it
 // inserted all of a conversation's rows, the conversation is new and needs no
 // MAX(seq) read (a new pair of users, the common case when a worker does not know a
-// conversation). A row that
-// existed, or one another transaction holds, sends the conversation to ReadTails.
+// conversation). A row that existed, or one another transaction holds, sends the
+// conversation to ReadTails.
 // Even a wrong guess cannot number a conversation from 1 twice: (conv, 1) is a
 // primary key, the insert collides and the batch is stored again from the table.
 void MsgStore::ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* plan,
                              std::vector<const std::string*>* missing) {
   std::vector<std::pair<uint64_t, const std::string*>> rows;  // (conv, uid) order: lock order
-  std::map<std::string_view, size_t> expected;
+  std::map<std::string_view, size_t> expected;                // rows each one still needs inserted
   for (const std::string* conv : *missing) {
     const NewMessage& first = batch[plan->by_conv[*conv].front()];
     if (first.gid != 0) continue;
@@ -251,26 +251,23 @@ void MsgStore::ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* pl
     expected[*conv] = first.hi != first.lo ? 2 : 1;
   }
   if (rows.empty()) return;
-  std::set<std::pair<uint64_t, std::string>> inserted;
-  for (const Slice& sl : Slices(rows.size(), true)) {  // a repeated row is ignored
+  // A row is returned at most once: a repeated one is ignored.
+  for (const Slice& sl : Slices(rows.size(), true)) {
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) {
       params.emplace_back(rows[sl.Row(k)].first);
       params.emplace_back(std::string_view(*rows[sl.Row(k)].second));
     }
     const std::string sql = Repeat("INSERT IGNORE INTO user_convs (uid, conv) VALUES ", "(?,?)",
-                                   ",", sl.size, " RETURNING uid, conv");
+                                   ",", sl.size, " RETURNING conv");
     for (const DbRow& row : db_->Query(sql, params).rows) {
-      inserted.emplace(row.Uint(0).value_or(0), row.Str(1).value_or(""));
+      auto it = expected.find(std::string_view(row.Str(0).value_or("")));
+      if (it != expected.end() && it->second > 0) --it->second;
     }
   }
-  std::map<std::string_view, size_t> got;
-  for (const auto& [uid, conv] : inserted) ++got[conv];
   std::erase_if(*missing, [&](const std::string* conv) {
-    auto want = expected.find(*conv);
-    if (want == expected.end()) return false;
-    auto have = got.find(*conv);
-    if (have == got.end() || have->second != want->second) return false;
+    auto left = expected.find(*conv);
+    if (left == expected.end() || left->second != 0) return false;
     plan->claimed.insert(*conv);
     return true;
   });
