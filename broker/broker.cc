@@ -213,7 +213,8 @@ void Broker::PollOnce(int timeout_ms) {
 // everything a turn has for one edge or worker travels as one bus message. Anything
 // else goes at once, after what is batched for that peer (the order to one peer is
 // kept). A batch to a worker that cannot be sent hands its requests to other workers
-// (FlushBatch), as a failed single send does (SendToWorker).
+// at the end of the turn (FlushBatches), as a failed single send does at once
+// (SendToWorker).
 bool Broker::Send(const std::string& identity, codec::BusType type, const std::string& meta,
                   const std::string& body) {
   auto it = peers_.find(identity);
@@ -251,51 +252,53 @@ void Broker::FlushBatch(const std::string& identity, Peer& peer) {
   } else {
     ok = bus::SendBus(socket_, identity, codec::BusType::kBatch, {}, peer.batch.data());
   }
-  if (ok) {
-    peer.batch.Clear();
-    return;
+  if (!ok) {
+    counters_.send_failures += peer.batch.count();
+    spdlog::debug("broker: batch of {} to {} failed", peer.batch.count(), identity);
+    if (!peer.is_edge) unreachable_[identity] += peer.batch.data();
   }
-  counters_.send_failures += peer.batch.count();
-  spdlog::debug("broker: batch of {} to {} failed", peer.batch.count(), identity);
-  const bool worker = !peer.is_edge;
-  const std::string unsent = worker ? std::string(peer.batch.data()) : std::string();
   peer.batch.Clear();
-  if (worker) RedispatchUnsent(identity, unsent);  // `peer` is gone after this
 }
 
-// ROUTER_MANDATORY refused a batch to a worker: its connection is gone. None of the
-// batch's requests reached it, so they go to other workers (or the queue) instead of
-// being answered UNAVAILABLE; what the worker held from before is answered as when
-// it dies (RemovePeer).
-void Broker::RedispatchUnsent(const std::string& worker, std::string_view batch) {
+// ROUTER_MANDATORY refused batches to these workers: their connections are gone.
+// None of those requests reached them, so they go to other workers (or the queue)
+// instead of being answered UNAVAILABLE; what the workers held from before is
+// answered as when they die (RemovePeer). All of them leave first, so that no
+// request is handed to another of them.
+void Broker::RedispatchUnsent(const std::map<std::string, std::string>& unsent_by_worker) {
   std::vector<std::pair<WorkerPool::Pending, std::string>> unsent;
-  codec::BatchReader items(batch);
-  codec::BusType type{};
-  std::string_view meta, body;
-  while (items.Next(&type, &meta, &body)) {
-    codec::RequestMeta req;
-    if (type != codec::BusType::kRequest || !codec::UnpackMeta(meta, &req)) continue;
-    if (std::optional<WorkerPool::Pending> p = workers_.TakePending(req.rid)) {
-      unsent.emplace_back(std::move(*p), std::string(body));
+  for (const auto& [worker, batch] : unsent_by_worker) {
+    codec::BatchReader items(batch);
+    codec::BusType type{};
+    std::string_view meta, body;
+    while (items.Next(&type, &meta, &body)) {
+      codec::RequestMeta req;
+      if (type != codec::BusType::kRequest || !codec::UnpackMeta(meta, &req)) continue;
+      if (std::optional<WorkerPool::Pending> p = workers_.TakePending(req.rid)) {
+        unsent.emplace_back(std::move(*p), std::string(body));
+      }
     }
   }
-  RemovePeer(worker, "unreachable");
+  for (const auto& [worker, batch] : unsent_by_worker) RemovePeer(worker, "unreachable");
   for (auto& [p, request_body] : unsent) {
     Dispatch(p.edge, codec::ServiceName(p.meta.service), std::move(p.meta), request_body,
              Clock::now() + std::chrono::milliseconds(options_.queue_timeout_ms));
   }
 }
 
-// A flush may hand requests to other workers (RedispatchUnsent), which batches them
-// anew: those go out in the same turn.
+// A flush may find workers unreachable, whose requests then go to other workers
+// (RedispatchUnsent), which batches them anew: those go out in the same turn.
 void Broker::FlushBatches() {
-  while (!batched_.empty()) {
+  while (!batched_.empty() || !unreachable_.empty()) {
     std::vector<std::string> now;
     now.swap(batched_);
     for (const std::string& identity : now) {
       auto it = peers_.find(identity);  // gone meanwhile: what it had goes with it
       if (it != peers_.end() && !it->second.batch.empty()) FlushBatch(identity, it->second);
     }
+    std::map<std::string, std::string> gone;
+    gone.swap(unreachable_);
+    RedispatchUnsent(gone);
   }
 }
 
@@ -738,6 +741,9 @@ void Broker::RemovePeer(const std::string& identity, const char* why) {
   if (it == peers_.end()) return;
   const Peer peer = it->second;
   peers_.erase(it);
+  // Requests in a batch that failed this turn are held by the worker as well: they
+  // are answered with the rest below, not handed on for a peer that has gone.
+  unreachable_.erase(identity);
   if (peer.is_edge) {
     routes_.RemoveThread(identity);
     const size_t dropped = sessions_.DropEdge(identity);

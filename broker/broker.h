@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -148,7 +149,7 @@ class Broker {
   void AddToBatch(const std::string& identity, Peer& peer, codec::BusType type,
                   const std::string& meta, const std::string& body);
   void FlushBatch(const std::string& identity, Peer& peer);
-  void RedispatchUnsent(const std::string& worker, std::string_view batch);
+  void RedispatchUnsent(const std::map<std::string, std::string>& unsent_by_worker);
   void OnMessage(const std::string& identity, codec::BusType type, const std::string& meta,
                  const std::string& body);
   void OnReady(const std::string& identity, const std::string& meta);
@@ -232,6 +233,10 @@ class Broker {
   std::string endpoint_;
   std::unordered_map<std::string, Peer> peers_;  // by bus identity
   std::vector<std::string> batched_;             // peers whose batch is not empty
+  // Workers whose batch could not be sent this turn, with the items that were not:
+  // dropped and handed on at the end of the turn (FlushBatches), never in the middle
+  // of one, where a caller may be walking peers_ or holding one of its entries.
+  std::map<std::string, std::string> unreachable_;
   RouteTable routes_;
   SessionTable sessions_;
   WorkerPool workers_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -566,6 +567,78 @@ TEST_F(BrokerTest, ABatchForAWorkerWhoseConnectionIsGoneGoesToAnother) {
   }
   EXPECT_EQ(codes[1], static_cast<int64_t>(codec::Code::kUnavailable));  // held by the dead
   EXPECT_EQ(codes[3], 0);                                                // moved, answered
+  EXPECT_EQ(edge->Stats().workers.size(), 1u);
+}
+
+// A heartbeat is not batched: sending it flushes what waits for its peer first. A
+// worker whose connection is gone fails that flush in the middle of the heartbeat
+// round over every peer; it must leave the peer table intact (the round goes on) and
+// still hand the unsent requests to another worker. The broker is driven from this
+// thread (RunFor) so that requests and a due heartbeat fall in one turn.
+TEST_F(BrokerTest, AFailedFlushDuringTheHeartbeatRoundMovesTheRequestsOn) {
+  Options options;
+  options.heartbeat_ms = 100;
+  options.liveness = 100;  // no peer goes silent in this test
+  Start(options);
+  auto edge = Peer("edge-a/0");
+  std::vector<std::unique_ptr<TestPeer>> dead;
+  for (int i = 0; i < 8; ++i) {
+    dead.push_back(Peer("msg/dead/" + std::to_string(i)));
+    dead.back()->features = codec::kFeatureBatch;
+  }
+  auto live = Peer("msg/live");
+  live->features = codec::kFeatureBatch;
+  edge->Ready("edge", "a");
+  for (auto& d : dead) d->Ready("worker", "msg", {"msg"});
+  live->Ready("worker", "msg", {"msg"});
+  Stop();
+  dead.clear();  // their sockets close; the broker's heartbeat liveness has not run out
+  std::this_thread::sleep_for(milliseconds(300));  // a heartbeat round is due
+
+  // One request per worker (the fewest outstanding, in turn): most go to the dead.
+  constexpr uint64_t kRequests = 9;
+  for (uint64_t conn = 1; conn <= kRequests; ++conn) {
+    edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSync, conn)),
+               TextBody("x"));
+  }
+  std::this_thread::sleep_for(milliseconds(50));  // all in the broker's socket
+  broker_->RunFor(milliseconds(50));
+  stop_ = false;
+  thread_ = std::thread([this] { broker_->Run(stop_); });
+
+  // What arrives, one by one or batched, until `n` items or a quiet 3 s.
+  auto receive = [](TestPeer& peer, size_t n) {
+    std::vector<bus::BusMessage> got;
+    while (got.size() < n) {
+      auto m = peer.Recv();
+      if (!m) break;
+      if (m->type != BusType::kBatch) {
+        got.push_back(*m);
+        continue;
+      }
+      auto items = Items(*m);
+      EXPECT_TRUE(items);
+      if (items) got.insert(got.end(), items->begin(), items->end());
+    }
+    return got;
+  };
+  const std::vector<bus::BusMessage> requests = receive(*live, kRequests);
+  ASSERT_EQ(requests.size(), kRequests) << "not every request reached the live worker";
+  for (const bus::BusMessage& m : requests) {
+    codec::RequestMeta req;
+    ASSERT_EQ(m.type, BusType::kRequest);
+    ASSERT_TRUE(codec::UnpackMeta(m.meta, &req));
+    live->Send(BusType::kReply, codec::PackMeta(ReplyTo(req)), codec::OkBody());
+  }
+  std::set<uint64_t> answered;
+  for (const bus::BusMessage& m : receive(*edge, kRequests)) {
+    codec::ReplyMeta reply;
+    ASSERT_EQ(m.type, BusType::kReply);
+    ASSERT_TRUE(codec::UnpackMeta(m.meta, &reply));
+    EXPECT_EQ(CodeOf(m.body).first, 0) << "conn " << reply.conn;
+    answered.insert(reply.conn);
+  }
+  EXPECT_EQ(answered.size(), kRequests);
   EXPECT_EQ(edge->Stats().workers.size(), 1u);
 }
 
