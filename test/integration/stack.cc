@@ -186,22 +186,21 @@ size_t Stack::StartActor(const std::string& services, int threads, int64_t pwhas
   return index;
 }
 
+// Each process's state and the end of its log: a process that logs the same line
+// over and over must not push another's last words (a crash) out of the report.
 std::string Stack::Logs() {
   std::ostringstream out;
-  out << "===== broker (" << broker_.log_path() << ")\n" << broker_.Log();
-  if (options_.broker_pair) {
-    out << "===== backup broker (" << backup_.log_path() << ")\n" << backup_.Log();
-  }
-  for (size_t i = 0; i < edges_.size(); ++i) {
-    out << "===== edge " << i << " (" << edges_[i]->log_path() << ")\n" << edges_[i]->Log();
-  }
-  for (size_t i = 0; i < actors_.size(); ++i) {
-    out << "===== actor " << i << " (" << actors_[i]->log_path() << ")\n" << actors_[i]->Log();
-  }
-  std::string s = out.str();
-  constexpr size_t kMax = 60000;
-  if (s.size() > kMax) s = "...\n" + s.substr(s.size() - kMax);
-  return s;
+  auto add = [&out](const std::string& name, Process& p) {
+    constexpr size_t kMaxPerProcess = 12000;
+    std::string log = p.Log();
+    if (log.size() > kMaxPerProcess) log = "...\n" + log.substr(log.size() - kMaxPerProcess);
+    out << "===== " << name << " (" << p.State() << "; " << p.log_path() << ")\n" << log;
+  };
+  add("broker", broker_);
+  if (options_.broker_pair) add("backup broker", backup_);
+  for (size_t i = 0; i < edges_.size(); ++i) add("edge " + std::to_string(i), *edges_[i]);
+  for (size_t i = 0; i < actors_.size(); ++i) add("actor " + std::to_string(i), *actors_[i]);
+  return out.str();
 }
 
 }  // namespace imbus::testing

@@ -130,6 +130,17 @@ bool Process::Running() {
   return true;
 }
 
+std::string Process::State() {
+  if (pid_ <= 0) return "not started";
+  if (Running()) return "running";
+  if (WIFSIGNALED(*status_)) {
+    const char* name = sigabbrev_np(WTERMSIG(*status_));
+    return std::string("killed by SIG") +
+           (name != nullptr ? name : std::to_string(WTERMSIG(*status_)));
+  }
+  return "exited with status " + std::to_string(WEXITSTATUS(*status_));
+}
+
 std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (Running()) {

@@ -36,6 +36,8 @@ class Process {
   size_t LogSize() const;
 
   bool Running();
+  // "running", "exited with status N" or "killed by SIGSEGV": for failure reports.
+  std::string State();
   // Waits for the process to exit on its own; its status (waitpid form), or nullopt
   // if it is still running after `timeout`.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
