@@ -1065,6 +1065,9 @@ void Broker::ForgetAll() {
     if (!peer.is_edge) ids.push_back(identity);
   }
   for (const std::string& id : ids) RemovePeer(id, "this broker stepped down");
+  // Those answers wait in the edges' batches (Send): they go now, before the edges
+  // are forgotten with them.
+  FlushBatches();
   const size_t sessions = sessions_.size();
   peers_.clear();
   routes_ = RouteTable();

@@ -165,6 +165,7 @@ class StateRelay {
   }
   const std::string& endpoint() const { return endpoint_; }
   void Cut() { cut_ = true; }
+  void Heal() { cut_ = false; }
 
  private:
   zmq::socket_t sub_;
@@ -266,6 +267,45 @@ TEST_F(BrokerPairTest, ThePassiveTurnsPeersAwayAndAPartitionAloneNeverMakesItAct
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->type, BusType::kUnknownPeer);
   EXPECT_EQ(StateOf(1), "active");
+}
+
+// Both active after a partition: when it heals the backup yields (ForgetAll). What
+// its workers held is answered UNAVAILABLE to its edges then, not left to their
+// timeouts: the answers wait in an edge's batch (an edge that takes batches), and
+// that batch must go before the edge is forgotten.
+TEST_F(BrokerPairTest, TheBackupThatYieldsAnswersWhatItsWorkersHeld) {
+  ASSERT_TRUE(WaitState(0, "active"));
+  ASSERT_TRUE(WaitState(1, "passive"));
+  relay_to_a_->Cut();
+  relay_to_b_->Cut();
+  std::this_thread::sleep_for(milliseconds(3 * kHeartbeatMs));  // each hears nothing
+  // Clients come to the backup: it serves them (split brain).
+  auto edge = PeerOf(1, "edge-a/0");
+  auto worker = PeerOf(1, "msg/1");
+  edge->features = codec::kFeatureBatch;
+  worker->features = codec::kFeatureBatch;
+  edge->Ready("edge", "a");
+  worker->Ready("worker", "msg", {"msg"});
+  ASSERT_EQ(StateOf(1), "active");
+  edge->Send(BusType::kRequest, codec::PackMeta(Request(kMsg, codec::msg::kSync, 7)),
+             TextBody("held"));
+  codec::RequestMeta req;
+  ASSERT_TRUE(worker->Expect(BusType::kRequest, &req));  // held, never answered
+
+  relay_to_a_->Heal();
+  relay_to_b_->Heal();
+  auto m = edge->Recv(3000);
+  ASSERT_TRUE(m.has_value()) << "the edge heard nothing";
+  auto items = Items(*m);
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 1u);
+  ASSERT_EQ((*items)[0].type, BusType::kReply)
+      << "got type " << static_cast<int>((*items)[0].type) << " before the answer";
+  codec::ReplyMeta reply;
+  ASSERT_TRUE(codec::UnpackMeta((*items)[0].meta, &reply));
+  EXPECT_EQ(reply.conn, 7u);
+  EXPECT_EQ(CodeOf((*items)[0].body).first, static_cast<int>(codec::Code::kUnavailable));
+  EXPECT_EQ(StateOf(1), "passive");
 }
 
 TEST_F(BrokerPairTest, WhenThePrimaryDiesTheBackupServesTheFirstPeerThatComes) {
