@@ -39,20 +39,33 @@ bool BrokerLink::SendRequest(const codec::RequestMeta& meta, std::string_view bo
   constexpr size_t kMaxBatch = 256;
   if (batched_.size() >= kMaxBatch) FlushRequests();
   const size_t before = peer_->queued();
-  if (!peer_->Queue(codec::BusType::kRequest, codec::PackMeta(meta), body)) return false;
-  if (peer_->queued() > before) batched_.push_back(meta);
-  return true;
+  const bool ok = peer_->Queue(codec::BusType::kRequest, codec::PackMeta(meta), body);
+  if (peer_->queued() > before) {
+    batched_.push_back(meta);
+    return true;
+  }
+  // Gone at once: alone (a broker that takes no batches), or with the batch, which
+  // Queue flushed past its byte bound. Those batched before went (or failed) with it;
+  // this one is the caller's to answer.
+  std::vector<codec::RequestMeta> went;
+  went.swap(batched_);
+  if (!ok) {
+    for (const codec::RequestMeta& r : went) handler_->OnUnsent(r);
+  }
+  return ok;
 }
 
+// OnUnsent may close a connection, which may flush again: the list is taken first.
 void BrokerLink::FlushRequests() {
   if (batched_.empty()) return;
+  std::vector<codec::RequestMeta> unsent;
+  unsent.swap(batched_);
   // Empty already when the broker was lost meanwhile: those were answered then.
   if (peer_->queued() > 0 && !peer_->Flush()) {
     spdlog::warn("{}: bus: a batch of {} requests could not be queued; answered UNAVAILABLE",
-                 log_name_, batched_.size());
-    for (const codec::RequestMeta& r : batched_) handler_->OnUnsent(r);
+                 log_name_, unsent.size());
+    for (const codec::RequestMeta& r : unsent) handler_->OnUnsent(r);
   }
-  batched_.clear();
 }
 
 void BrokerLink::Bind(uint64_t conn, const codec::SessionInfo& session, uint64_t bound_at) {
