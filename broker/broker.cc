@@ -1065,6 +1065,15 @@ void Broker::ForgetAll() {
     if (!peer.is_edge) ids.push_back(identity);
   }
   for (const std::string& id : ids) RemovePeer(id, "this broker stepped down");
+  // So is what waits in the queue for a worker (the edges would only time it out).
+  // The broker's own presence events go: the active broker owns presence now.
+  for (const std::string& service : workers_.QueuedServices()) {
+    while (std::optional<WorkerPool::Queued> q = workers_.PopQueued(service)) {
+      if (q->edge.empty()) continue;
+      AnswerError(q->edge, q->meta, static_cast<int>(codec::Code::kUnavailable),
+                  "this broker stepped down; retry");
+    }
+  }
   // Those answers wait in the edges' batches (Send): they go now, before the edges
   // are forgotten with them.
   FlushBatches();

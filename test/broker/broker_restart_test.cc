@@ -4,6 +4,7 @@
 // a previous broker are no news, sessions that closed while no broker heard are told
 // offline, and the split-brain rule of a pair holds across a partition.
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "test/broker/broker_test_peer.h"
@@ -273,6 +274,8 @@ TEST_F(BrokerPairTest, ThePassiveTurnsPeersAwayAndAPartitionAloneNeverMakesItAct
 // its workers held is answered UNAVAILABLE to its edges then, not left to their
 // timeouts: the answers wait in an edge's batch (an edge that takes batches), and
 // that batch must go before the edge is forgotten.
+// And what waits in its queue for a worker (no directory worker here): answered at
+// once, not left to the edge's timeout.
 TEST_F(BrokerPairTest, TheBackupThatYieldsAnswersWhatItsWorkersHeld) {
   ASSERT_TRUE(WaitState(0, "active"));
   ASSERT_TRUE(WaitState(1, "passive"));
@@ -291,20 +294,29 @@ TEST_F(BrokerPairTest, TheBackupThatYieldsAnswersWhatItsWorkersHeld) {
              TextBody("held"));
   codec::RequestMeta req;
   ASSERT_TRUE(worker->Expect(BusType::kRequest, &req));  // held, never answered
+  constexpr uint16_t kDirectory = codec::ToWire(codec::Service::kDirectory);
+  edge->Send(BusType::kRequest,
+             codec::PackMeta(Request(kDirectory, codec::directory::kListUsers, 8)),
+             TextBody("queued"));
+  std::this_thread::sleep_for(milliseconds(kHeartbeatMs));  // in the broker's queue
 
   relay_to_a_->Heal();
   relay_to_b_->Heal();
-  auto m = edge->Recv(3000);
+  auto m = edge->Recv(2000);  // well before the queue's own timeout (3 s)
   ASSERT_TRUE(m.has_value()) << "the edge heard nothing";
   auto items = Items(*m);
   ASSERT_TRUE(items);
-  ASSERT_EQ(items->size(), 1u);
-  ASSERT_EQ((*items)[0].type, BusType::kReply)
-      << "got type " << static_cast<int>((*items)[0].type) << " before the answer";
-  codec::ReplyMeta reply;
-  ASSERT_TRUE(codec::UnpackMeta((*items)[0].meta, &reply));
-  EXPECT_EQ(reply.conn, 7u);
-  EXPECT_EQ(CodeOf((*items)[0].body).first, static_cast<int>(codec::Code::kUnavailable));
+  ASSERT_EQ(items->size(), 2u) << "the held and the queued request, answered together";
+  std::set<uint64_t> conns;
+  for (const bus::BusMessage& item : *items) {
+    ASSERT_EQ(item.type, BusType::kReply)
+        << "got type " << static_cast<int>(item.type) << " before the answers";
+    codec::ReplyMeta reply;
+    ASSERT_TRUE(codec::UnpackMeta(item.meta, &reply));
+    conns.insert(reply.conn);
+    EXPECT_EQ(CodeOf(item.body).first, static_cast<int>(codec::Code::kUnavailable));
+  }
+  EXPECT_EQ(conns, (std::set<uint64_t>{7, 8}));
   EXPECT_EQ(StateOf(1), "passive");
 }
 
