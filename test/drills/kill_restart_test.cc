@@ -33,10 +33,16 @@ TEST_F(KillRestartDrill, BrokerKilledAndRestarted) {
 TEST_F(KillRestartDrill, MsgActorKilledWithRequestsInFlightAndRestarted) {
   StartStack();
   StartLoad();
+  const size_t broker_log = stack_->broker().LogSize();
   stack_->actor(msg_actors_[0]).Kill();
   stack_->StartActor("msg");
   ExpectRecoveredAndNothingLost("msg actor kill -9");
-  EXPECT_GT(load_->failures(), 0) << "the load should have felt the fault";
+  // The kill met requests: those the worker held were answered UNAVAILABLE (the load
+  // retried them), or, when it held none, the broker's next batch to it failed and
+  // went to the queue, where the restarted worker took it (no client saw a failure).
+  const bool handed_on =
+      stack_->broker().WaitForLog("(unreachable)", milliseconds(0), broker_log).has_value();
+  EXPECT_TRUE(load_->failures() > 0 || handed_on) << "the kill met no request";
 }
 
 TEST_F(KillRestartDrill, AuthActorKilledAndRestarted) {
