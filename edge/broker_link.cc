@@ -66,6 +66,10 @@ void BrokerLink::FlushRequests() {
                  log_name_, unsent.size());
     for (const codec::RequestMeta& r : unsent) handler_->OnUnsent(r);
   }
+  if (batched_.empty()) {  // keep the list's capacity: this runs every turn
+    unsent.clear();
+    batched_.swap(unsent);
+  }
 }
 
 void BrokerLink::Bind(uint64_t conn, const codec::SessionInfo& session, uint64_t bound_at) {
