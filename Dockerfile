@@ -10,7 +10,8 @@
 #   runtime  the imbus binaries with only their runtime libraries, as a non-root user,
 #            and the web app in /usr/share/imbus/web (imbus-edge --web-root)
 # The mariadb and prometheus stages come first so the classic builder (docker-compose v1) does not
-# build the compilers for it. See docs/deploy.md.
+# build the compilers for it. Each stage ends with an org.imbus.image label, so the stage
+# images a rebuild leaves untagged can be pruned. See docs/deploy.md.
 
 FROM debian:bookworm-slim AS mariadb
 RUN apt-get update \
@@ -25,6 +26,7 @@ EXPOSE 3306
 HEALTHCHECK --interval=2s --timeout=5s --start-period=60s --retries=30 \
   CMD ["imbus-mariadb", "health"]
 ENTRYPOINT ["imbus-mariadb"]
+LABEL org.imbus.image=mariadb
 
 FROM debian:bookworm-slim AS prometheus
 RUN apt-get update \
@@ -36,6 +38,7 @@ USER prometheus
 EXPOSE 9090
 ENTRYPOINT ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", \
             "--storage.tsdb.path=/prometheus", "--web.listen-address=0.0.0.0:9090"]
+LABEL org.imbus.image=prometheus
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
@@ -61,6 +64,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMBUS_WERROR=ON \
       -DIMBUS_BUILD_TESTS=OFF -DIMBUS_BUILD_BENCH=OFF >/dev/null \
  && cmake --build build -j"$(nproc)" \
  && strip build/bin/*
+LABEL org.imbus.image=build
 
 FROM debian:bookworm-slim AS web
 WORKDIR /web
@@ -74,6 +78,7 @@ RUN if [ ! -d node_modules/@msgpack/msgpack ]; then \
       && npm ci --omit=dev --no-audit --no-fund \
       && rm -rf /var/lib/apt/lists/*; \
     fi
+LABEL org.imbus.image=web
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -92,3 +97,4 @@ COPY --from=web /web/ /usr/share/imbus/web/
 USER imbus
 # Each compose service names its program; this default just lists them.
 CMD ["sh", "-c", "ls /usr/local/bin"]
+LABEL org.imbus.image=runtime

@@ -77,6 +77,8 @@ if [ -n "${IMBUS_DOCKER_REUSE_IMAGES:-}" ] && docker image inspect "imbus:${IMBU
 else
   ensure_web_deps  # the web stage takes web/node_modules from here (Dockerfile)
   dc build >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "image build failed"; }
+  # untagged imbus stage images older rebuilds left behind (docs/deploy.md, "Disk after rebuilds")
+  docker image prune -f --filter label=org.imbus.image --filter until=2h >/dev/null 2>&1 || true
 fi
 
 # --- 2. up ------------------------------------------------------------------------------

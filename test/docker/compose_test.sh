@@ -129,6 +129,8 @@ if [ -n "${IMBUS_DOCKER_REUSE_IMAGES:-}" ] && docker image inspect "imbus:${IMBU
   log "IMBUS_DOCKER_REUSE_IMAGES: using the images already built"
 else
   dc build >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "image build failed"; }
+  # untagged imbus stage images older rebuilds left behind (docs/deploy.md, "Disk after rebuilds")
+  docker image prune -f --filter label=org.imbus.image --filter until=2h >/dev/null 2>&1 || true
   log "images built in $((SECONDS - t0)) s"
 fi
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^imbus(-mariadb|-prometheus)?:' >&2
