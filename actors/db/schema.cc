@@ -320,6 +320,25 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE messages ADD COLUMN IF NOT EXISTS file_id VARCHAR(32) CHARACTER SET ascii "
            "NULL",
        }},
+      {9,
+       "msg: the members of a direct conversation are its acks rows (user_convs folded in)",
+       {
+           // From its first message on, each member of a direct conversation has an
+           // acks row (acked_seq 0 until they read or send), written in the message's
+           // transaction; a user's direct conversations are their acks rows with a
+           // 'd:' id. A new conversation writes two rows, not four (two user_convs
+           // rows and the sender's acks row before). Run again (an actor killed
+           // before the version was recorded), the copy changes nothing, and finds
+           // no table to copy once it is dropped.
+           "BEGIN NOT ATOMIC"
+           "  IF EXISTS(SELECT 1 FROM information_schema.tables"
+           "            WHERE table_schema = DATABASE() AND table_name = 'user_convs') THEN"
+           "    INSERT IGNORE INTO acks (uid, conv, acked_seq)"
+           "      SELECT uid, conv, 0 FROM user_convs;"
+           "  END IF;"
+           " END",
+           "DROP TABLE IF EXISTS user_convs",
+       }},
   };
   return kMigrations;
 }

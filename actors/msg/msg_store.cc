@@ -123,11 +123,11 @@ std::vector<StoreOutcome> MsgStore::StoreOnce(const std::vector<NewMessage>& bat
   BatchPlan plan = PlanBatch(batch, check_earlier ? StoredEarlier(batch) : EarlierMessages{});
   if (!plan.by_conv.empty()) {
     if (!serialize) db_->Begin(false, Db::Isolation::kReadCommitted);
-    // In the transaction: it may write user_convs rows. After a collision the table
+    // In the transaction: it may write acks rows. After a collision the table
     // decides: a conversation taken for new may have collided at seq 1.
     LoadTails(batch, !check_earlier, &plan);
     const std::vector<TailUpdate> tails = AssignSeqs(batch, now_ms, &plan);
-    InsertUserConvs(tails);
+    InsertMembers(tails);
     InsertMessages(plan);
     InsertFileGrants(plan);
     RaiseSenderAcks(plan);
@@ -229,25 +229,39 @@ void MsgStore::LoadTails(const std::vector<NewMessage>& batch, bool claim, Batch
   ReadTails(missing, plan);
 }
 
-// A direct conversation's first message is stored in the same transaction as both
-// of its user_convs rows (AssignSeqs, InsertUserConvs), so a conversation neither
-// of whose rows exists has no message. INSERT IGNORE ... RETURNING writes the rows
-// of the unknown direct conversations and names the ones it inserted: where it
-// inserted all of a conversation's rows, the conversation is new and needs no
-// MAX(seq) read (a new pair of users, the common case when a worker does not know a
-// conversation). A row that existed, or one another transaction holds, sends the
-// conversation to ReadTails.
+// A direct conversation's first message is stored in the same transaction as the
+// acks rows of both members (ClaimNewConvs, or AssignSeqs and InsertMembers), so a
+// conversation neither of whose rows exists has no message. INSERT IGNORE ...
+// RETURNING writes the rows of the unknown direct conversations and names the ones
+// it inserted: where it inserted all of a conversation's rows, the conversation is
+// new and needs no MAX(seq) read (a new pair of users, the common case when a worker
+// does not know a conversation). A row that existed, or one another transaction
+// holds, sends the conversation to ReadTails.
+// Each row carries the member's read position were the conversation new: the seq
+// their last message of the batch gets when numbered from 1 (0 without one). For a
+// claimed conversation that is exact, and RaiseSenderAcks leaves it alone; for one
+// that was not new, it is at most the real seq, and RaiseSenderAcks raises it.
 // Even a wrong guess cannot number a conversation from 1 twice: (conv, 1) is a
 // primary key, the insert collides and the batch is stored again from the table.
 void MsgStore::ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* plan,
                              std::vector<const std::string*>* missing) {
-  std::vector<std::pair<uint64_t, const std::string*>> rows;  // (conv, uid) order: lock order
-  std::map<std::string_view, size_t> expected;                // rows each one still needs inserted
+  struct Row {
+    uint64_t uid;
+    const std::string* conv;
+    uint64_t acked;
+  };
+  std::vector<Row> rows;                        // (conv, uid) order: lock order
+  std::map<std::string_view, size_t> expected;  // rows each one still needs inserted
   for (const std::string* conv : *missing) {
-    const NewMessage& first = batch[plan->by_conv[*conv].front()];
+    const std::vector<size_t>& items = plan->by_conv[*conv];
+    const NewMessage& first = batch[items.front()];
     if (first.gid != 0) continue;
-    rows.emplace_back(first.lo, conv);
-    if (first.hi != first.lo) rows.emplace_back(first.hi, conv);
+    uint64_t lo_acked = 0, hi_acked = 0;
+    for (size_t k = 0; k < items.size(); ++k) {
+      (batch[items[k]].sender == first.lo ? lo_acked : hi_acked) = k + 1;
+    }
+    rows.push_back({first.lo, conv, lo_acked});
+    if (first.hi != first.lo) rows.push_back({first.hi, conv, hi_acked});
     expected[*conv] = first.hi != first.lo ? 2 : 1;
   }
   if (rows.empty()) return;
@@ -255,11 +269,13 @@ void MsgStore::ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* pl
   for (const Slice& sl : Slices(rows.size(), true)) {
     std::vector<DbParam> params;
     for (size_t k = 0; k < sl.size; ++k) {
-      params.emplace_back(rows[sl.Row(k)].first);
-      params.emplace_back(std::string_view(*rows[sl.Row(k)].second));
+      const Row& row = rows[sl.Row(k)];
+      params.emplace_back(row.uid);
+      params.emplace_back(std::string_view(*row.conv));
+      params.emplace_back(row.acked);
     }
-    const std::string sql = Repeat("INSERT IGNORE INTO user_convs (uid, conv) VALUES ", "(?,?)",
-                                   ",", sl.size, " RETURNING conv");
+    const std::string sql = Repeat("INSERT IGNORE INTO acks (uid, conv, acked_seq) VALUES ",
+                                   "(?,?,?)", ",", sl.size, " RETURNING conv");
     for (const DbRow& row : db_->Query(sql, params).rows) {
       auto it = expected.find(std::string_view(row.Str(0).value_or("")));
       if (it != expected.end() && it->second > 0) --it->second;
@@ -326,8 +342,8 @@ std::vector<MsgStore::TailUpdate> MsgStore::AssignSeqs(const std::vector<NewMess
     }
     TailUpdate t{&conv, {seq, ts}, {}};
     const NewMessage& first = batch[items.front()];
-    // A direct conversation's first messages; ClaimNewConvs wrote the rows of those
-    // it claimed.
+    // A direct conversation's first messages; ClaimNewConvs wrote the members' rows
+    // of those it claimed.
     if (before.seq == 0 && first.gid == 0 && plan->claimed.count(conv) == 0) {
       t.new_members.push_back(first.lo);
       if (first.hi != first.lo) t.new_members.push_back(first.hi);
@@ -337,7 +353,9 @@ std::vector<MsgStore::TailUpdate> MsgStore::AssignSeqs(const std::vector<NewMess
   return tails;
 }
 
-void MsgStore::InsertUserConvs(const std::vector<TailUpdate>& tails) {
+// The members' acks rows of new direct conversations ClaimNewConvs did not claim, at
+// 0: RaiseSenderAcks raises the senders'.
+void MsgStore::InsertMembers(const std::vector<TailUpdate>& tails) {
   std::vector<std::pair<uint64_t, const std::string*>> rows;
   for (const TailUpdate& t : tails) {
     for (uint64_t uid : t.new_members) rows.emplace_back(uid, t.conv);
@@ -348,9 +366,9 @@ void MsgStore::InsertUserConvs(const std::vector<TailUpdate>& tails) {
       params.emplace_back(rows[sl.Row(k)].first);
       params.emplace_back(std::string_view(*rows[sl.Row(k)].second));
     }
-    db_->Query(
-        Repeat("INSERT IGNORE INTO user_convs (uid, conv) VALUES ", "(?,?)", ",", sl.size, ""),
-        params);
+    db_->Query(Repeat("INSERT IGNORE INTO acks (uid, conv, acked_seq) VALUES ", "(?,?,0)", ",",
+                      sl.size, ""),
+               params);
   }
 }
 
@@ -485,11 +503,13 @@ void MsgStore::AttachFiles(std::vector<StoredMessage>* messages) {
 
 // Sending counts as reading: the sender's acked position moves up to their newest
 // message in each conversation (never down), in the same transaction, one
-// statement per 64 (sender, conv) pairs.
+// statement per 64 (sender, conv) pairs. The conversations ClaimNewConvs claimed
+// have their rows at the right position already.
 void MsgStore::RaiseSenderAcks(const BatchPlan& plan) {
   std::map<std::pair<uint64_t, std::string_view>, uint64_t> read_up_to;  // sorted: lock order
   for (size_t i : plan.fresh) {
     const StoredMessage& m = plan.out[i].message;
+    if (plan.claimed.count(m.conv) != 0) continue;
     uint64_t& seq = read_up_to[{m.from, std::string_view(m.conv)}];
     seq = std::max(seq, m.seq);
   }
@@ -598,25 +618,26 @@ bool MsgStore::Ack(uint64_t uid, const std::string& conv, uint64_t seq) {
              .affected_rows > 0;
 }
 
-// The caller's conversations: direct ones from user_convs; group ones from
-// group_members, counted from a second before joining (a new member is not handed
-// the group's whole past by SYNC; HISTORY has it).
+// The caller's conversations: direct ones are their acks rows with a 'd:' id (every
+// member has one from the first message on; ':' < ';' bounds the range); group
+// ones come from group_members, counted from a second before joining (a new member
+// is not handed the group's whole past by SYNC; HISTORY has it).
 std::vector<StoredMessage> MsgStore::Sync(uint64_t uid, uint64_t limit) {
-  DbResult r =
-      db_->Query(std::string("SELECT ") + kMessageColumns +
-                     " FROM (SELECT conv, 0 AS since_ms FROM user_convs WHERE uid = ?"
-                     "       UNION ALL"
-                     "       SELECT CONVERT(CONCAT('g:', gid) USING ascii),"
-                     "              CAST(UNIX_TIMESTAMP(joined_at) * 1000 AS SIGNED) - 1000"
-                     "       FROM group_members WHERE uid = ?) c"
-                     " LEFT JOIN acks a ON a.uid = ? AND a.conv = c.conv"
-                     " JOIN messages m ON m.conv = c.conv AND m.seq > COALESCE(a.acked_seq, 0)"
-                     "                AND m.ts >= c.since_ms"
-                     " LEFT JOIN hidden_messages h ON h.uid = ? AND h.conv = m.conv"
-                     "                AND h.seq = m.seq"
-                     " WHERE h.uid IS NULL"
-                     " ORDER BY m.ts, m.conv, m.seq LIMIT ?",
-                 {uid, uid, uid, uid, limit});
+  DbResult r = db_->Query(
+      std::string("SELECT ") + kMessageColumns +
+          " FROM (SELECT conv, acked_seq, 0 AS since_ms FROM acks"
+          "       WHERE uid = ? AND conv > 'd:' AND conv < 'd;'"
+          "       UNION ALL"
+          "       SELECT g.conv, COALESCE(a.acked_seq, 0), g.since_ms"
+          "       FROM (SELECT CONVERT(CONCAT('g:', gid) USING ascii) AS conv,"
+          "                    CAST(UNIX_TIMESTAMP(joined_at) * 1000 AS SIGNED) - 1000 AS since_ms"
+          "             FROM group_members WHERE uid = ?) g"
+          "       LEFT JOIN acks a ON a.uid = ? AND a.conv = g.conv) c"
+          " JOIN messages m ON m.conv = c.conv AND m.seq > c.acked_seq AND m.ts >= c.since_ms"
+          " LEFT JOIN hidden_messages h ON h.uid = ? AND h.conv = m.conv AND h.seq = m.seq"
+          " WHERE h.uid IS NULL"
+          " ORDER BY m.ts, m.conv, m.seq LIMIT ?",
+      {uid, uid, uid, uid, limit});
   std::vector<StoredMessage> out;
   for (const DbRow& row : r.rows) out.push_back(MessageFromRow(row));
   AttachFiles(&out);
@@ -644,11 +665,14 @@ std::vector<ConvState> MsgStore::Conversations(uint64_t uid, const std::string& 
   // conversation); conversations without a message are left out.
   DbResult r = db_->Query(
       "SELECT x.conv, (SELECT MAX(m.seq) FROM messages m WHERE m.conv = x.conv) AS last_seq,"
-      "       COALESCE(a.acked_seq, 0)"
-      " FROM (SELECT conv FROM user_convs WHERE uid = ? AND conv > ?"
+      "       x.acked_seq"
+      " FROM (SELECT conv, acked_seq FROM acks"
+      "       WHERE uid = ? AND conv > ? AND conv > 'd:' AND conv < 'd;'"
       "       UNION ALL"
-      "       SELECT CONVERT(CONCAT('g:', gid) USING ascii) FROM group_members WHERE uid = ?) x"
-      " LEFT JOIN acks a ON a.uid = ? AND a.conv = x.conv"
+      "       SELECT g.conv, COALESCE(a.acked_seq, 0)"
+      "       FROM (SELECT CONVERT(CONCAT('g:', gid) USING ascii) AS conv"
+      "             FROM group_members WHERE uid = ?) g"
+      "       LEFT JOIN acks a ON a.uid = ? AND a.conv = g.conv) x"
       " WHERE x.conv > ?"
       " HAVING last_seq > 0"
       " ORDER BY x.conv LIMIT ?",

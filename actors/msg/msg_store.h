@@ -1,11 +1,11 @@
 // Public. MsgStore: the MSG service's MariaDB access (schema migration 3 tables
-// messages, user_convs, acks, the push_outbox rows of migration 5, the file_grants
-// rows and messages.file_id of migration 8, plus reads of users, push_devices,
-// group_members and files; the
-// conversations table of migration 3 is no longer written: a conversation's last
-// seq is its newest message row). Statements are prepared and cached by the Db.
-// Used by one worker thread (its Db), which owns the conversations the broker
-// routes to it (ConvTails).
+// messages and acks, which since migration 9 also list the members of each direct
+// conversation; the push_outbox rows of migration 5, the file_grants rows and
+// messages.file_id of migration 8, plus reads of users, push_devices, group_members
+// and files; the conversations table of migration 3 is only a lock now, taken by
+// batches that collided twice: a conversation's last seq is its newest message row). Statements are
+// prepared and cached by the Db. Used by one worker thread (its Db), which owns the conversations
+// the broker routes to it (ConvTails).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ struct NewMessage {
   uint64_t sender = 0;
   std::string conv;
   uint64_t gid = 0;
-  uint64_t lo = 0, hi = 0;  // direct: both participants (for user_convs)
+  uint64_t lo = 0, hi = 0;  // direct: both participants (their acks rows)
   std::string cmid;
   std::string text;
   // Issue 19: the file it carries (checked visible to the sender), if any: stored as
@@ -160,12 +160,12 @@ class MsgStore {
     std::map<std::string, std::vector<size_t>> by_conv;
     std::vector<size_t> fresh;                     // the new items, in (conv, seq) order
     std::map<std::string, ConvTails::Tail> tails;  // before this batch
-    std::set<std::string_view> claimed;            // new direct conversations, user_convs written
+    std::set<std::string_view> claimed;            // new direct conversations, acks rows written
   };
   struct TailUpdate {
     const std::string* conv;
     ConvTails::Tail tail;               // after this batch
-    std::vector<uint64_t> new_members;  // user_convs rows of a new direct conversation
+    std::vector<uint64_t> new_members;  // acks rows of a new direct conversation
   };
 
   // `serialize`: the batch collided twice already (writers without ownership of the
@@ -178,7 +178,7 @@ class MsgStore {
   BatchPlan PlanBatch(const std::vector<NewMessage>& batch, const EarlierMessages& earlier);
   // Tails of the batch's conversations: from ConvTails when every item of the
   // conversation was routed to this worker as its owner, else from the table.
-  // `claim`: new direct conversations may be told by their user_convs rows
+  // `claim`: new direct conversations may be told by their members' acks rows
   // (ClaimNewConvs); false after a collision.
   void LoadTails(const std::vector<NewMessage>& batch, bool claim, BatchPlan* plan);
   void ClaimNewConvs(const std::vector<NewMessage>& batch, BatchPlan* plan,
@@ -186,7 +186,7 @@ class MsgStore {
   void ReadTails(const std::vector<const std::string*>& missing, BatchPlan* plan);
   std::vector<TailUpdate> AssignSeqs(const std::vector<NewMessage>& batch, int64_t now_ms,
                                      BatchPlan* plan);
-  void InsertUserConvs(const std::vector<TailUpdate>& tails);
+  void InsertMembers(const std::vector<TailUpdate>& tails);
   void InsertMessages(const BatchPlan& plan);
   void InsertFileGrants(const BatchPlan& plan);
   void RaiseSenderAcks(const BatchPlan& plan);

@@ -74,8 +74,8 @@ class LargeListsTest : public ::testing::Test {
             ", uid, 'member' FROM users WHERE name LIKE 'crowd%'");
     // Conversations d:<victim>:<victim + 1000000 + seq>, each with one message.
     const std::string conv = "CONCAT('d:', " + v + ", ':', " + v + " + 1000000 + seq)";
-    db.Exec("INSERT INTO user_convs (uid, conv) SELECT " + v + ", " + conv + " FROM seq_1_to_" +
-            std::to_string(kConvs));
+    db.Exec("INSERT INTO acks (uid, conv, acked_seq) SELECT " + v + ", " + conv +
+            ", 0 FROM seq_1_to_" + std::to_string(kConvs));
     db.Exec("INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text) SELECT " + conv +
             ", 1, " + v + ", CONCAT('c', seq), 0, 0, 'x' FROM seq_1_to_" + std::to_string(kConvs));
     db.Exec(

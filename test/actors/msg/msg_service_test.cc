@@ -150,7 +150,10 @@ TEST_F(MsgServiceTest, DirectSendRepliesStoresAndPushesToBothSides) {
 
   EXPECT_EQ(*Call(b, codec::msg::kSend, Send("to", a, "c1", "back")).body.GetUint("seq"), 2u);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 2);
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 2);  // both sides know the conv
+  // Both sides know the conv: an acks row each, at the seq of their own last message.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM acks"), 2);
+  EXPECT_EQ(Count("SELECT acked_seq FROM acks WHERE uid = " + std::to_string(a)), 1);
+  EXPECT_EQ(Count("SELECT acked_seq FROM acks WHERE uid = " + std::to_string(b)), 2);
 
   // Writing to oneself: d:a:a, pushed to a's other sessions only.
   Outcome self = Call(a, codec::msg::kSend, Send("to", a, "note", "memo"));
@@ -289,13 +292,17 @@ TEST_F(MsgServiceTest, ABatchOfManyConversationsStoresEachMessageOnce) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), 137);
   EXPECT_EQ(Count("SELECT COUNT(DISTINCT conv) FROM messages"), 100);
   EXPECT_EQ(Count("SELECT SUM(s) FROM (SELECT MAX(seq) s FROM messages GROUP BY conv) t"), 137);
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 200);
+  // Two members' rows per conversation; the sender's at their last message, the
+  // recipient's at 0.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM acks"), 200);
+  EXPECT_EQ(Count("SELECT SUM(acked_seq) FROM acks WHERE uid = " + std::to_string(a)), 137);
+  EXPECT_EQ(Count("SELECT SUM(acked_seq) FROM acks WHERE uid <> " + std::to_string(a)), 0);
   EXPECT_EQ(HistorySeqs(to[5], DirectConv(a, to[5])), (std::vector<uint64_t>{2, 1}));
   EXPECT_EQ(HistorySeqs(to[50], DirectConv(a, to[50])), (std::vector<uint64_t>{1}));
 }
 
 // A worker that does not know a direct conversation takes it for new when neither
-// of its user_convs rows exists (and then reads no tail). A new worker (an empty
+// of its members' acks rows exists (and then reads no tail). A new worker (an empty
 // cache) must continue an existing conversation's seqs either way: from the table
 // when the rows are there, and through the (conv, 1) collision when they are not.
 TEST_F(MsgServiceTest, ANewWorkerContinuesExistingConversationsEvenWithoutTheirListRows) {
@@ -306,8 +313,8 @@ TEST_F(MsgServiceTest, ANewWorkerContinuesExistingConversationsEvenWithoutTheirL
     ASSERT_EQ(Call(a, codec::msg::kSend, Send("to", c, "ac" + std::to_string(i), "x")).code,
               Code::kOk);
   }
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 4);
-  db_->Query("DELETE FROM user_convs WHERE conv = ?", {std::string_view(DirectConv(a, c))});
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM acks"), 4);
+  db_->Query("DELETE FROM acks WHERE conv = ?", {std::string_view(DirectConv(a, c))});
 
   service_ = std::make_unique<MsgService>(db_.get(), MsgService::Options{});
   Calls calls;
@@ -329,9 +336,15 @@ TEST_F(MsgServiceTest, ANewWorkerContinuesExistingConversationsEvenWithoutTheirL
   EXPECT_EQ(seqs, (std::vector<uint64_t>{4, 4, 5}));
   EXPECT_EQ(HistorySeqs(b, DirectConv(a, b)), (std::vector<uint64_t>{5, 4, 3, 2, 1}));
   EXPECT_EQ(HistorySeqs(c, DirectConv(a, c)), (std::vector<uint64_t>{4, 3, 2, 1}));
-  // Rows of conversations with messages are not written again (a conversation's
-  // first message writes them).
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 2);
+  // A conversation with messages gets no member rows again (its first message
+  // writes them): a:c has the sender's row back only, raised to its message.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM acks"), 3);
+  EXPECT_EQ(Count("SELECT acked_seq FROM acks WHERE uid = " + std::to_string(a) + " AND conv = '" +
+                  DirectConv(a, c) + "'"),
+            4);
+  EXPECT_EQ(Count("SELECT acked_seq FROM acks WHERE uid = " + std::to_string(a) + " AND conv = '" +
+                  DirectConv(a, b) + "'"),
+            5);
 
   // A new pair of users: a new conversation numbered from 1, listed for both.
   const uint64_t d = AddUser("dave");
@@ -339,7 +352,7 @@ TEST_F(MsgServiceTest, ANewWorkerContinuesExistingConversationsEvenWithoutTheirL
   Outcome o = Call(d, codec::msg::kSend, Send("to", c, "dc0", "z"));
   ASSERT_EQ(o.code, Code::kOk) << o.error;
   EXPECT_EQ(*o.body.GetUint("seq"), 1u);
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM user_convs"), 4);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM acks"), 5);
 }
 
 TEST_F(MsgServiceTest, ResendingTheSameCmidReturnsTheFirstSeqAndStoresNothing) {
@@ -431,6 +444,91 @@ TEST_F(MsgServiceTest, AckSyncHistoryConversations) {
   codec::MapWriter hl(2);
   hl.Key("conv").Str(dconv).Key("limit").Uint(101);
   EXPECT_EQ(Call(a, codec::msg::kHistory, hl.Finish()).code, Code::kBadRequest);
+}
+
+// A database from before migration 9 (direct conversations listed in user_convs,
+// read positions in acks) is upgraded in place: every member keeps their
+// conversations and read positions in SYNC and CONVERSATIONS, a conversation
+// continues at its next seq, and user_convs is gone.
+TEST_F(MsgServiceTest, Migration9KeepsTheConversationsOfAnOlderDatabase) {
+  config_ = TestDbConfig(imbus::testing::NewDatabaseName("msg9"));
+  db_ = std::make_unique<Db>(config_);
+  db_->Connect(/*select_database=*/false);
+  db_->Exec("CREATE DATABASE " + QuoteDatabaseName(config_.database));
+  db_->Disconnect();
+  db_->Connect(/*select_database=*/true);
+  db_->Exec(
+      "CREATE TABLE schema_version (version INT NOT NULL PRIMARY KEY,"
+      " description VARCHAR(200) NOT NULL,"
+      " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))");
+  for (const Migration& m : Migrations()) {
+    if (m.version > 8) break;
+    for (std::string_view sql : m.statements) db_->Exec(sql);
+    db_->Query("INSERT INTO schema_version (version, description) VALUES (?, ?)",
+               {int64_t{m.version}, m.description});
+  }
+  const uint64_t a = AddUser("old_a"), b = AddUser("old_b"), c = AddUser("old_c");
+  const uint64_t g = AddGroup({a, c});
+  const std::string ab = DirectConv(a, b), ac = DirectConv(a, c);
+  // a:b has 3 messages (b read 2 of them), a:c one that c never read; a read the
+  // group's only message.
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    db_->Query(
+        "INSERT INTO messages (conv, seq, sender, cmid, ts, text) VALUES (?, ?, ?, ?, 1, 'x')",
+        {std::string_view(ab), seq, a, std::string_view("ab" + std::to_string(seq))});
+  }
+  db_->Query(
+      "INSERT INTO messages (conv, seq, sender, cmid, ts, text) VALUES (?, 1, ?, 'ac', 1, 'y')",
+      {std::string_view(ac), a});
+  db_->Query(
+      "INSERT INTO messages (conv, seq, sender, cmid, ts, gid, text) VALUES (?, 1, ?, 'g', 1, ?, "
+      "'z')",
+      {std::string_view(GroupConv(g)), c, g});
+  for (const auto& [uid, conv] :
+       std::vector<std::pair<uint64_t, std::string>>{{a, ab}, {b, ab}, {a, ac}, {c, ac}}) {
+    db_->Query("INSERT INTO user_convs (uid, conv) VALUES (?, ?)", {uid, std::string_view(conv)});
+  }
+  db_->Query(
+      "INSERT INTO acks (uid, conv, acked_seq) VALUES (?, ?, 3), (?, ?, 2), (?, ?, 1), (?, ?, 1)",
+      {a, std::string_view(ab), b, std::string_view(ab), a, std::string_view(ac), a,
+       std::string_view(GroupConv(g))});
+
+  EXPECT_EQ(ApplySchema(db_.get()), Migrations().back().version);
+  EXPECT_TRUE(db_->Query("SHOW TABLES LIKE 'user_convs'").rows.empty());
+  service_ = std::make_unique<MsgService>(db_.get(), MsgService::Options{});
+  // (conv, last_seq, acked_seq) of each of uid's conversations, in id order.
+  auto convs = [&](uint64_t uid) {
+    Outcome o = Call(uid, codec::msg::kConversations, codec::EmptyBody());
+    EXPECT_EQ(o.code, Code::kOk) << o.error;
+    std::vector<std::tuple<std::string, uint64_t, uint64_t>> out;
+    const msgpack::object* list = o.body.Find("convs");
+    for (uint32_t i = 0; list != nullptr && i < list->via.array.size; ++i) {
+      std::string conv;
+      uint64_t last = 0, acked = 0;
+      const msgpack::object& m = list->via.array.ptr[i];
+      for (uint32_t k = 0; k < m.via.map.size; ++k) {
+        const std::string_view key(m.via.map.ptr[k].key.via.str.ptr,
+                                   m.via.map.ptr[k].key.via.str.size);
+        const msgpack::object& v = m.via.map.ptr[k].val;
+        if (key == "conv") conv.assign(v.via.str.ptr, v.via.str.size);
+        if (key == "last_seq") last = v.via.u64;
+        if (key == "acked_seq") acked = v.via.u64;
+      }
+      out.emplace_back(conv, last, acked);
+    }
+    return out;
+  };
+  using Row = std::tuple<std::string, uint64_t, uint64_t>;
+  EXPECT_EQ(convs(a), (std::vector<Row>{{ab, 3, 3}, {ac, 1, 1}, {GroupConv(g), 1, 1}}));
+  EXPECT_EQ(convs(b), (std::vector<Row>{{ab, 3, 2}}));
+  EXPECT_EQ(convs(c), (std::vector<Row>{{ac, 1, 0}, {GroupConv(g), 1, 0}}));
+  Outcome sync = Call(b, codec::msg::kSync, codec::EmptyBody());
+  ASSERT_EQ(sync.code, Code::kOk) << sync.error;
+  EXPECT_EQ(sync.body.Find("messages")->via.array.size, 1u);  // a:b seq 3
+  Outcome next = Call(b, codec::msg::kSend, Send("to", a, "after", "new"));
+  ASSERT_EQ(next.code, Code::kOk) << next.error;
+  EXPECT_EQ(*next.body.GetUint("seq"), 4u);
+  EXPECT_EQ(convs(b), (std::vector<Row>{{ab, 4, 4}}));
 }
 
 // Sending counts as reading: the sender's acked position follows their own messages
