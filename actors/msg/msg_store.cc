@@ -21,6 +21,9 @@ namespace imbus::actors::msg {
 namespace {
 
 constexpr int kMaxAttempts = 10;
+// After this many attempts, a batch of several conversations is stored one
+// conversation at a time (StoreByConversation).
+constexpr int kSplitAfter = 3;
 
 bool Retryable(unsigned code) {
   return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT || code == ER_DUP_ENTRY;
@@ -83,6 +86,12 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
       db_->Rollback();
       ForgetConvs(batch);
       if (!Retryable(e.code()) || attempt >= kMaxAttempts) throw;
+      if (attempt >= kSplitAfter && SpansConversations(batch)) {
+        retries_.Inc();
+        spdlog::debug("msg: batch of {} stored one conversation at a time after {} (attempt {})",
+                      batch.size(), e.what(), attempt);
+        return StoreByConversation(batch, now_ms);
+      }
       // A collision on (sender, cmid) is a duplicate this worker did not know of;
       // on (conv, seq), a tail another worker moved. Either way the next attempt
       // reads both from the table.
@@ -101,6 +110,30 @@ std::vector<StoreOutcome> MsgStore::StoreBatch(const std::vector<NewMessage>& ba
       throw;
     }
   }
+}
+
+bool MsgStore::SpansConversations(const std::vector<NewMessage>& batch) {
+  return std::any_of(batch.begin(), batch.end(),
+                     [&](const NewMessage& m) { return m.conv != batch.front().conv; });
+}
+
+// A batch that keeps colliding (another worker writes some of its conversations at
+// the same time: the broker moved them, or their owner was full) would fail every
+// message for a collision in one conversation. Stored one conversation at a time,
+// in order, each transaction retries only its own conversation's collisions.
+std::vector<StoreOutcome> MsgStore::StoreByConversation(const std::vector<NewMessage>& batch,
+                                                        int64_t now_ms) {
+  std::map<std::string_view, std::vector<size_t>> by_conv;
+  for (size_t i = 0; i < batch.size(); ++i) by_conv[batch[i].conv].push_back(i);
+  std::vector<StoreOutcome> out(batch.size());
+  std::vector<NewMessage> part;
+  for (const auto& [conv, items] : by_conv) {
+    part.clear();
+    for (size_t i : items) part.push_back(batch[i]);
+    std::vector<StoreOutcome> stored = StoreBatch(part, now_ms);
+    for (size_t k = 0; k < items.size(); ++k) out[items[k]] = std::move(stored[k]);
+  }
+  return out;
 }
 
 void MsgStore::ForgetConvs(const std::vector<NewMessage>& batch) {

@@ -89,9 +89,12 @@ class MsgStore {
   // their newest new message (sending counts as reading). Seqs come from the
   // worker's ConvTails; a collision on the keys of messages (ER_DUP_ENTRY: a stale
   // tail or an unknown duplicate), deadlocks and lock wait timeouts retry the whole
-  // transaction a few times, reading tails and duplicates from the table. Throws DbUnavailable /
-  // DbError when it could not commit: then nothing of the batch may be acknowledged (for
-  // DbUnavailable on COMMIT the outcome is unknown; a resend with the same cmid resolves it).
+  // transaction a few times, reading tails and duplicates from the table; after three
+  // such attempts a batch of several conversations is stored one conversation per
+  // transaction instead. Throws DbUnavailable / DbError when it could not commit: then
+  // nothing of the batch may be acknowledged, though some of it may be stored (a
+  // COMMIT lost with the connection, or conversations stored before the one that
+  // failed); a resend with the same cmid finds what was stored.
   std::vector<StoreOutcome> StoreBatch(const std::vector<NewMessage>& batch, int64_t now_ms);
 
   // Which of `uids` are live (not deleted) users: one query per 64 uids.
@@ -193,6 +196,9 @@ class MsgStore {
   void InsertPushOutbox(const std::vector<NewMessage>& batch, const BatchPlan& plan,
                         int64_t now_ms);
   void ForgetConvs(const std::vector<NewMessage>& batch);
+  static bool SpansConversations(const std::vector<NewMessage>& batch);
+  std::vector<StoreOutcome> StoreByConversation(const std::vector<NewMessage>& batch,
+                                                int64_t now_ms);
 
   Db* db_;  // not owned; the worker thread's connection
   ConvTails tails_;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <deque>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -27,10 +28,12 @@ DbConfig TestDbConfig(const std::string& database) {
 // Keeps metas and bodies alive for the Requests that point at them.
 class Calls {
  public:
-  const Request& Add(uint64_t uid, uint16_t command, const std::string& body) {
+  // owner: the broker routed it to this worker as its conversation's owner.
+  const Request& Add(uint64_t uid, uint16_t command, const std::string& body, bool owner = false) {
     codec::RequestMeta& m = metas_.emplace_back();
     m.rid = ++rid_;
     m.uid = uid;
+    m.owner = owner;
     m.service = codec::ToWire(codec::Service::kMsg);
     m.command = command;
     codec::Body& b = bodies_.emplace_back();
@@ -725,6 +728,65 @@ TEST_F(MsgServiceTest, ConcurrentWorkersKeepSeqsGapFree) {
   // ts never goes down along a conversation's seqs (SYNC orders by ts).
   EXPECT_EQ(Count("SELECT COUNT(*) FROM messages a JOIN messages b"
                   " ON a.conv = b.conv AND b.seq = a.seq + 1 WHERE b.ts < a.ts"),
+            0);
+}
+
+// Two workers writing the same conversations at once in full batches (the broker
+// hands a conversation to a second worker when its owner holds too much): the
+// owner numbers from its cached tails, the other reads them, and their batches
+// collide again and again. Every message must still
+// be stored once, gap-free, and no batch may fail for its neighbours' collisions.
+TEST_F(MsgServiceTest, TwoWorkersOnTheSameConversationsInFullBatchesFailNothing) {
+  std::vector<uint64_t> users;
+  for (int i = 0; i < 64; ++i) users.push_back(AddUser("hot" + std::to_string(i)));
+  std::vector<std::pair<uint64_t, uint64_t>> pairs;  // 2,016 conversations
+  for (size_t i = 0; i < users.size(); ++i) {
+    for (size_t j = i + 1; j < users.size(); ++j) pairs.emplace_back(users[i], users[j]);
+  }
+  constexpr int kWorkers = 2, kBatches = 60, kPerBatch = 240;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      Db db(config_);
+      MsgService service(&db, MsgService::Options{});
+      std::minstd_rand rng(static_cast<unsigned>(w) + 1);
+      for (int b = 0; b < kBatches; ++b) {
+        Calls calls;
+        std::vector<BatchItem> items;
+        for (int k = 0; k < kPerBatch; ++k) {
+          // Each batch: 240 of the conversations, so two batches share some.
+          const auto& [x, y] = pairs[rng() % pairs.size()];
+          const bool flip = rng() % 2 == 1;
+          const std::string cmid =
+              std::to_string(w) + "." + std::to_string(b) + "." + std::to_string(k);
+          items.push_back(BatchItem{
+              &calls.Add(flip ? y : x, codec::msg::kSend, Send("to", flip ? x : y, cmid, "hot"),
+                         /*owner=*/w == 0),
+              {},
+              Code::kOk,
+              {}});
+        }
+        try {
+          service.HandleBatch(items);
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << e.what();
+          ++failures;
+        }
+        for (const BatchItem& item : items) {
+          if (item.code != Code::kOk) {
+            ++failures;
+            if (failures < 3) ADD_FAILURE() << "worker " << w << ": " << item.error;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), kWorkers * kBatches * kPerBatch);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM (SELECT conv FROM messages GROUP BY conv"
+                  " HAVING MIN(seq) <> 1 OR MAX(seq) <> COUNT(*)) gaps"),
             0);
 }
 
