@@ -200,6 +200,7 @@ TEST_F(MsgChaosTest, OwnershipMovesKeepAHotConversationGapFree) {
   options.cmid_prefix = "H";
   ChatLoad load(*stack_, config_, options);
   load.Start();
+  const size_t broker_log = stack_->broker().LogSize();
   auto progress = [&](const char* phase) {
     EXPECT_TRUE(load.WaitProgress(60, seconds(30))) << "no progress after " << phase;
   };
@@ -226,7 +227,13 @@ TEST_F(MsgChaosTest, OwnershipMovesKeepAHotConversationGapFree) {
   std::cerr << "acknowledged " << acked.size() << " messages (" << in_group
             << " in the hot group); " << load.failures() << " failed attempts retried\n";
   EXPECT_GT(in_group, 150u);
-  EXPECT_GT(load.failures(), 0);  // the kills were felt
+  // The kills were felt: requests a killed worker held were answered UNAVAILABLE
+  // and retried, or, for a worker killed between requests, the broker's next batch
+  // to it failed and went to another worker (no client saw a failure then; it
+  // happened for all three kills in 1 run of about 20 under a CPU hog).
+  const bool handed_on =
+      stack_->broker().WaitForLog("(unreachable)", milliseconds(0), broker_log).has_value();
+  EXPECT_TRUE(load.failures() > 0 || handed_on) << "no kill met a request";
   CheckStored(acked);
 }
 
