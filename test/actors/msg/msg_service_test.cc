@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
@@ -123,6 +124,38 @@ class MsgServiceTest : public ::testing::Test {
       }
     }
     return seqs;
+  }
+
+  // Runs `workers` threads, each a worker with its own Db and MsgService handling
+  // `batches` batches that make(w, b, calls) builds; returns how many items were not
+  // answered OK (a batch that threw counts once).
+  int RunWorkers(int workers, int batches,
+                 const std::function<std::vector<BatchItem>(int, int, Calls&)>& make) {
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        Db db(config_);
+        MsgService service(&db, MsgService::Options{});
+        for (int b = 0; b < batches; ++b) {
+          Calls calls;
+          std::vector<BatchItem> items = make(w, b, calls);
+          try {
+            service.HandleBatch(items);
+          } catch (const std::exception& e) {
+            ADD_FAILURE() << e.what();
+            ++failures;
+          }
+          for (const BatchItem& item : items) {
+            if (item.code != Code::kOk && ++failures <= 3) {
+              ADD_FAILURE() << "worker " << w << ": " << item.error;
+            }
+          }
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    return failures.load();
   }
 
   DbConfig config_;
@@ -683,36 +716,19 @@ TEST_F(MsgServiceTest, ConcurrentWorkersKeepSeqsGapFree) {
   for (int i = 0; i < 4; ++i) users.push_back(AddUser("u" + std::to_string(i)));
   const uint64_t g = AddGroup(users);
   constexpr int kWorkers = 4, kBatches = 25, kPerBatch = 8;
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < kWorkers; ++w) {
-    threads.emplace_back([&, w] {
-      Db db(config_);
-      MsgService service(&db, MsgService::Options{});
-      for (int b = 0; b < kBatches; ++b) {
-        Calls calls;
-        std::vector<BatchItem> items;
-        for (int k = 0; k < kPerBatch; ++k) {
-          const uint64_t from = users[static_cast<size_t>(w)];
-          const std::string cmid = std::to_string(b) + "." + std::to_string(k);
-          const std::string body =
-              k % 2 == 0
-                  ? Send("gid", g, cmid, "group")
-                  : Send("to", users[static_cast<size_t>((w + k) % kWorkers)], cmid, "direct");
-          items.push_back(BatchItem{&calls.Add(from, codec::msg::kSend, body), {}, Code::kOk, {}});
-        }
-        try {
-          service.HandleBatch(items);
-        } catch (const std::exception& e) {
-          ADD_FAILURE() << e.what();
-          ++failures;
-        }
-        for (const BatchItem& item : items) failures += item.code == Code::kOk ? 0 : 1;
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  ASSERT_EQ(failures.load(), 0);
+  const int failures = RunWorkers(kWorkers, kBatches, [&](int w, int b, Calls& calls) {
+    std::vector<BatchItem> items;
+    for (int k = 0; k < kPerBatch; ++k) {
+      const uint64_t from = users[static_cast<size_t>(w)];
+      const std::string cmid = std::to_string(b) + "." + std::to_string(k);
+      const std::string body =
+          k % 2 == 0 ? Send("gid", g, cmid, "group")
+                     : Send("to", users[static_cast<size_t>((w + k) % kWorkers)], cmid, "direct");
+      items.push_back(BatchItem{&calls.Add(from, codec::msg::kSend, body), {}, Code::kOk, {}});
+    }
+    return items;
+  });
+  ASSERT_EQ(failures, 0);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), kWorkers * kBatches * kPerBatch);
   // Gap-free: in every conversation the seqs are exactly 1..last_seq.
   DbResult r =
@@ -744,46 +760,26 @@ TEST_F(MsgServiceTest, TwoWorkersOnTheSameConversationsInFullBatchesFailNothing)
     for (size_t j = i + 1; j < users.size(); ++j) pairs.emplace_back(users[i], users[j]);
   }
   constexpr int kWorkers = 2, kBatches = 60, kPerBatch = 240;
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < kWorkers; ++w) {
-    threads.emplace_back([&, w] {
-      Db db(config_);
-      MsgService service(&db, MsgService::Options{});
-      std::minstd_rand rng(static_cast<unsigned>(w) + 1);
-      for (int b = 0; b < kBatches; ++b) {
-        Calls calls;
-        std::vector<BatchItem> items;
-        for (int k = 0; k < kPerBatch; ++k) {
-          // Each batch: 240 of the conversations, so two batches share some.
-          const auto& [x, y] = pairs[rng() % pairs.size()];
-          const bool flip = rng() % 2 == 1;
-          const std::string cmid =
-              std::to_string(w) + "." + std::to_string(b) + "." + std::to_string(k);
-          items.push_back(BatchItem{
-              &calls.Add(flip ? y : x, codec::msg::kSend, Send("to", flip ? x : y, cmid, "hot"),
-                         /*owner=*/w == 0),
-              {},
-              Code::kOk,
-              {}});
-        }
-        try {
-          service.HandleBatch(items);
-        } catch (const std::exception& e) {
-          ADD_FAILURE() << e.what();
-          ++failures;
-        }
-        for (const BatchItem& item : items) {
-          if (item.code != Code::kOk) {
-            ++failures;
-            if (failures < 3) ADD_FAILURE() << "worker " << w << ": " << item.error;
-          }
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  std::vector<std::minstd_rand> rngs{std::minstd_rand(1), std::minstd_rand(2)};
+  const int failures = RunWorkers(kWorkers, kBatches, [&](int w, int b, Calls& calls) {
+    std::minstd_rand& rng = rngs[static_cast<size_t>(w)];
+    std::vector<BatchItem> items;
+    for (int k = 0; k < kPerBatch; ++k) {
+      // Each batch: 240 of the conversations, so two batches share some.
+      const auto& [x, y] = pairs[rng() % pairs.size()];
+      const bool flip = rng() % 2 == 1;
+      const std::string cmid =
+          std::to_string(w) + "." + std::to_string(b) + "." + std::to_string(k);
+      items.push_back(BatchItem{
+          &calls.Add(flip ? y : x, codec::msg::kSend, Send("to", flip ? x : y, cmid, "hot"),
+                     /*owner=*/w == 0),
+          {},
+          Code::kOk,
+          {}});
+    }
+    return items;
+  });
+  EXPECT_EQ(failures, 0);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM messages"), kWorkers * kBatches * kPerBatch);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM (SELECT conv FROM messages GROUP BY conv"
                   " HAVING MIN(seq) <> 1 OR MAX(seq) <> COUNT(*)) gaps"),
