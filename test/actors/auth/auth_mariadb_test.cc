@@ -11,6 +11,7 @@
 #include "test/actors/auth/auth_cases.h"
 #include "test/support/actors_db_config.h"
 #include "test/support/mariadb.h"
+#include "test/support/old_schema.h"
 
 namespace imbus::actors::testing {
 namespace {
@@ -82,16 +83,7 @@ TEST(SchemaTest, Migration4UpgradesAnExistingDatabase) {
           " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
   db.Disconnect();
   db.Connect(/*select_database=*/true);
-  db.Exec(
-      "CREATE TABLE schema_version (version INT NOT NULL PRIMARY KEY,"
-      " description VARCHAR(200) NOT NULL,"
-      " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))");
-  for (const Migration& m : Migrations()) {
-    if (m.version > 3) break;
-    for (std::string_view sql : m.statements) db.Exec(sql);
-    db.Query("INSERT INTO schema_version (version, description) VALUES (?, ?)",
-             {int64_t{m.version}, m.description});
-  }
+  imbus::testing::ApplyMigrationsUpTo(&db, 3);
   db.Exec("INSERT INTO users (name, pwhash) VALUES ('Alice', 'h1'), ('bob', 'h2')");
   db.Exec(
       "INSERT INTO tokens (token_hash, uid, device, expires_at_ms) VALUES"

@@ -16,6 +16,7 @@
 #include "codec/frame.h"
 #include "test/support/actors_db_config.h"
 #include "test/support/mariadb.h"
+#include "test/support/old_schema.h"
 
 namespace imbus::actors::msg {
 namespace {
@@ -493,16 +494,7 @@ TEST_F(MsgServiceTest, Migration9KeepsTheConversationsOfAnOlderDatabase) {
   db_->Exec("CREATE DATABASE " + QuoteDatabaseName(config_.database));
   db_->Disconnect();
   db_->Connect(/*select_database=*/true);
-  db_->Exec(
-      "CREATE TABLE schema_version (version INT NOT NULL PRIMARY KEY,"
-      " description VARCHAR(200) NOT NULL,"
-      " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))");
-  for (const Migration& m : Migrations()) {
-    if (m.version > 8) break;
-    for (std::string_view sql : m.statements) db_->Exec(sql);
-    db_->Query("INSERT INTO schema_version (version, description) VALUES (?, ?)",
-               {int64_t{m.version}, m.description});
-  }
+  imbus::testing::ApplyMigrationsUpTo(db_.get(), 8);
   const uint64_t a = AddUser("old_a"), b = AddUser("old_b"), c = AddUser("old_c");
   const uint64_t g = AddGroup({a, c});
   const std::string ab = DirectConv(a, b), ac = DirectConv(a, c);
