@@ -45,7 +45,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev \
       libmariadb-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev \
-      libwslay-dev libcurl4-openssl-dev libedit-dev prometheus-cpp-dev \
+      libwslay-dev libcurl4-openssl-dev libedit-dev prometheus-cpp-dev libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only, so a docs change does not rebuild.
@@ -84,7 +84,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libzmq5 libmariadb3 libsodium23 libspdlog1.10 libfmt9 libssl3 libwslay1 libcurl4 libedit2 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libjemalloc2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin imbus \
  && mkdir /keys && chown imbus:imbus /keys && chmod 0700 /keys \

@@ -33,12 +33,19 @@ function(imbus_cc_library)
   endif()
 endfunction()
 
-# imbus_cc_binary(NAME imbus-broker SRCS main.cc DEPS imbus::broker)
+# imbus_cc_binary(NAME imbus-broker SRCS main.cc DEPS imbus::broker [SERVER])
+# SERVER: a server program, linked with jemalloc when IMBUS_JEMALLOC is on (it then
+# serves every malloc of the process, the libraries' too).
 function(imbus_cc_binary)
-  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(A "SERVER" "NAME" "SRCS;DEPS" ${ARGN})
   add_executable(${A_NAME} ${A_SRCS})
   imbus_apply_common(${A_NAME})
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+  if(A_SERVER AND IMBUS_JEMALLOC)
+    # --no-as-needed: nothing calls jemalloc by name, so a linker that drops unused
+    # libraries would drop it and leave glibc's malloc in place.
+    target_link_libraries(${A_NAME} PRIVATE "-Wl,--no-as-needed" PkgConfig::JEMALLOC)
+  endif()
   # All programs land in <build>/bin, where scripts/up and the README look.
   set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endfunction()

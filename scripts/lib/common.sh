@@ -23,6 +23,7 @@ IMBUS_PACKAGES=(
   tmux  # test/actors/msg: `imbus chat` driven in a real terminal
   prometheus-cpp-dev  # metrics/: --metrics-listen (prometheus-cpp with its exposer)
   prometheus  # promtool (integration_metrics_test); the compose prometheus service
+  libjemalloc-dev  # the servers' malloc (CMake option IMBUS_JEMALLOC)
   libjpeg-turbo-progs  # test/actors/file: cjpeg makes the JPEGs the image-size parser is tested on
 )
 
