@@ -26,10 +26,11 @@ void WorkerPool::AddWorker(const std::string& id, std::vector<std::string> servi
 bool WorkerPool::NoteKeyed(uint64_t key, const std::string& worker) {
   auto w = workers_.find(worker);
   if (w == workers_.end()) return false;
-  if (key_worker_.size() >= kMaxKeys) key_worker_.clear();
-  uint64_t& last = key_worker_[key];
-  const bool same = last == w->second.serial;
-  last = w->second.serial;
+  if (key_slots_.empty()) key_slots_.resize(kKeySlots);
+  // Route keys are already mixed (codec::SendRouteKey), so their low bits spread.
+  KeySlot& slot = key_slots_[key & (kKeySlots - 1)];
+  const bool same = slot.key == key && slot.serial == w->second.serial;
+  slot = {key, w->second.serial};
   return same;
 }
 

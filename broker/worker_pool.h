@@ -81,9 +81,11 @@ class WorkerPool {
 
   // Records that `key`'s request goes to `worker` and says whether that worker also
   // got the key's previous request (RequestMeta::owner). A worker that left and came
-  // back counts as another worker. Remembers the last kMaxKeys keys (forgetting all
-  // at once past that: the cost is one database read per key).
+  // back counts as another worker. Remembers keys in a direct-mapped table of
+  // kKeySlots: a key whose slot another key took since is answered false (the cost
+  // is one database read for that key), never true by mistake.
   bool NoteKeyed(uint64_t key, const std::string& worker);
+  static constexpr size_t kKeySlots = 1 << 18;  // 4 MiB, touched as keys arrive
 
   // Records a request sent to `p.worker` (counted as outstanding).
   void AddPending(Pending p);
@@ -128,12 +130,14 @@ class WorkerPool {
   void Release(const std::string& worker, bool served);
   std::optional<std::string> PickOwner(ServiceWorkers& sw, uint64_t key);
 
-  static constexpr size_t kMaxKeys = 1 << 18;
-
+  struct KeySlot {
+    uint64_t key = 0;     // 0: empty (a route key is never 0)
+    uint64_t serial = 0;  // of the worker that got the key's last request
+  };
   size_t max_queued_;
   uint32_t max_outstanding_;
   uint64_t last_serial_ = 0;
-  std::unordered_map<uint64_t, uint64_t> key_worker_;  // key -> serial of its last worker
+  std::vector<KeySlot> key_slots_;  // sized on the first keyed request
   uint64_t last_rid_ = 0;
   std::map<std::string, Worker> workers_;
   std::unordered_map<std::string, ServiceWorkers> by_service_;

@@ -203,7 +203,7 @@ void EdgeLoop::OnConnectionEvent(Connection& c, uint32_t events, Clock::time_poi
     FinishIfFlushed(c);
   }
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0 && !c.closed()) {
-    ReadInput(c, now);
+    ReadInput(c, now, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0);
   }
 }
 
@@ -258,13 +258,18 @@ void EdgeLoop::OnFrameInput(Connection& c, const char* data, size_t n, Clock::ti
   if (!c.closed()) c.decoder().ShrinkIfEmpty();
 }
 
-void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
+void EdgeLoop::ReadInput(Connection& c, Clock::time_point now, bool short_read_drains) {
   char buf[kReadChunk];
+  short_read_drains = short_read_drains && !c.tls();  // SSL_read may hold decrypted bytes
   while (!c.closed()) {
     const ssize_t n = c.Receive(buf, sizeof(buf));
     if (n > 0) {
       EdgeStats::Add(stats_->bytes_in, static_cast<uint64_t>(n));
-      if (c.closing()) continue;  // ending the stream: input is discarded
+      const bool drained = short_read_drains && static_cast<size_t>(n) < sizeof(buf);
+      if (c.closing()) {  // ending the stream: input is discarded
+        if (drained) return;
+        continue;
+      }
       switch (c.kind()) {
         case Connection::Kind::kFrames:
           OnFrameInput(c, buf, static_cast<size_t>(n), now);
@@ -276,6 +281,7 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now) {
           OnWsInput(c, buf, static_cast<size_t>(n), now);
           break;
       }
+      if (drained) return;
     } else if (n == 0) {
       Close(c, c.closing() ? CloseReason::kAfterFinalOutput : CloseReason::kPeerClosed);
       return;

@@ -76,7 +76,13 @@ class EdgeLoop : private BrokerLink::Handler {
   void OnConnectionEvent(Connection& c, uint32_t events, Clock::time_point now);
   // TLS connections: handshake, then output and input on every event.
   void OnTlsEvent(Connection& c, Clock::time_point now);
-  void ReadInput(Connection& c, Clock::time_point now);
+  // Reads until the socket has no more (EAGAIN). With `short_read_drains`, a read
+  // that fills less than the buffer ends it too: the socket had no more at that
+  // moment, and with EPOLLET anything arriving after brings a new event. Only for
+  // a plain socket whose event carried no hang-up (a FIN that came with the data
+  // brings no event of its own), which saves a read per request that would return
+  // EAGAIN.
+  void ReadInput(Connection& c, Clock::time_point now, bool short_read_drains = false);
   // Received bytes of a connection still speaking frames (the plain and TLS ports).
   void OnFrameInput(Connection& c, const char* data, size_t n, Clock::time_point now);
   // Browsers (edge_loop_ws.cc): HTTP requests until an upgrade, then WebSocket

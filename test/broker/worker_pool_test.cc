@@ -137,6 +137,25 @@ TEST(WorkerPoolTest, NoteKeyedTellsWhetherTheWorkerHadTheKeyLast) {
   EXPECT_FALSE(pool.NoteKeyed(7, "gone"));
 }
 
+// Two keys that share a slot of the table: the one that took the slot last is
+// remembered; the other is never answered true from the slot's worker alone.
+TEST(WorkerPoolTest, NoteKeyedNeverTrustsAKeyWhoseSlotAnotherKeyTook) {
+  WorkerPool pool;
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg"});
+  const uint64_t k = 7;
+  const uint64_t j = 7 + WorkerPool::kKeySlots;  // the same slot
+  EXPECT_FALSE(pool.NoteKeyed(k, "w1"));
+  EXPECT_TRUE(pool.NoteKeyed(k, "w1"));
+  EXPECT_FALSE(pool.NoteKeyed(j, "w2"));
+  // k's previous request went to w1, so w2 must not be told it owns k, although
+  // the slot's last worker is w2.
+  EXPECT_FALSE(pool.NoteKeyed(k, "w2"));
+  EXPECT_TRUE(pool.NoteKeyed(k, "w2"));
+  EXPECT_FALSE(pool.NoteKeyed(j, "w2"));  // j lost its slot to k: asked again
+  EXPECT_TRUE(pool.NoteKeyed(j, "w2"));
+}
+
 TEST(WorkerPoolTest, RepliesReleaseAndLateRepliesAreUnknown) {
   WorkerPool pool;
   pool.AddWorker("w1", {"msg"});
