@@ -572,6 +572,11 @@ void Broker::AnswerBusy(const std::string& edge, const codec::RequestMeta& req,
   }
   if (edge.empty() || peers_.count(edge) == 0) return;
   codec::ReplyMeta reply = codec::ReplyMetaFor(req);
+  // The edge refuses the service's next requests itself for a quarter of the queue's
+  // bound: they would meet the same answer here, and refusing them there costs no bus
+  // round trip. The queue still holds the rest of the bound's work meanwhile, so the
+  // workers never run dry because of it.
+  reply.busy_ms = static_cast<uint32_t>(std::max(options_.max_queue_wait_ms, 0) / 4);
   // The queue has been standing at least `waited`: a retry sooner would most likely
   // meet it still standing.
   const int64_t retry_ms = std::clamp<int64_t>(ToMs(waited), options_.max_queue_wait_ms, 30000);

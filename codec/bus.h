@@ -149,7 +149,12 @@ struct ReplyMeta {
   SessionInfo session;    // for kLogin
   uint64_t kick_uid = 0;  // kick every session of this user (other than this conn)
   std::string kick_reason;
-  MSGPACK_DEFINE(rid, conn, seq, service, command, action, session, kick_uid, kick_reason);
+  // Set by the broker on a RATE_LIMITED answer for a busy service (docs/bus.md
+  // "Overload"): for this many ms the edge answers that service's new requests
+  // itself, with this same body, instead of forwarding what the broker would refuse.
+  // 0: no such hint. Appended last: older readers of the array ignore it.
+  uint32_t busy_ms = 0;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, action, session, kick_uid, kick_reason, busy_ms);
 };
 
 // The reply header that answers `req` (rid, conn, seq, service and command echoed;

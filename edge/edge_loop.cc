@@ -364,6 +364,16 @@ bool EdgeLoop::Forward(Connection& c, const codec::Frame& frame, Clock::time_poi
     Respond(c, h, codec::ErrorBody(codec::Code::kUnavailable, "broker unreachable; retry"));
     return false;
   }
+  if (!busy_.empty()) {
+    if (auto b = busy_.find(h.service); b != busy_.end()) {
+      if (now < b->second.until) {
+        EdgeStats::Add(stats_->busy);
+        Respond(c, h, b->second.body);
+        return false;
+      }
+      busy_.erase(b);
+    }
+  }
   codec::RequestMeta meta;
   meta.conn = c.id();
   meta.seq = h.seq;
@@ -545,6 +555,10 @@ bool EdgeLoop::EndBurst() {
 }
 
 void EdgeLoop::OnReply(codec::ReplyMeta& meta, std::string_view body) {
+  if (meta.busy_ms > 0) {
+    busy_[meta.service] = {Clock::now() + std::chrono::milliseconds(meta.busy_ms),
+                           std::string(body)};
+  }
   Clock::time_point started;
   const bool in_time = tracker_.Complete(meta.conn, meta.seq, &started);
   if (in_time && request_metrics_.on()) {

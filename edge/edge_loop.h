@@ -148,6 +148,13 @@ class EdgeLoop : private BrokerLink::Handler {
   bool corked_ = false;             // client output is queued, not written (a bus burst)
   std::vector<uint64_t> to_flush_;  // connections with queued output, in order
   RequestTracker tracker_;
+  // Services the broker said are busy (ReplyMeta::busy_ms): until when, and the
+  // RATE_LIMITED body it answered, which the edge gives their requests meanwhile.
+  struct Busy {
+    Clock::time_point until;
+    std::string body;
+  };
+  std::unordered_map<uint16_t, Busy> busy_;
   RequestMetrics request_metrics_;
   std::string scratch_;  // one encoded frame at a time
   std::string ws_out_;   // scratch_ wrapped in a WebSocket frame

@@ -91,7 +91,7 @@ void ExportEdgeCounters(std::function<EdgeCounters()> read) {
   metrics::AddCallback(
       "imbus_edge_rate_limited_total",
       "Requests and connections refused by the edge's limits, by limit (conn_rate, "
-      "conn_send_rate, login_backoff, conns_per_ip).",
+      "conn_send_rate, login_backoff, conns_per_ip, service_busy).",
       Type::kCounter, [read] {
         const EdgeCounters c = read();
         return std::vector<Sample>{
@@ -99,6 +99,7 @@ void ExportEdgeCounters(std::function<EdgeCounters()> read) {
             {{{"limit", "conn_send_rate"}}, static_cast<double>(c.rate_limited_send)},
             {{{"limit", "login_backoff"}}, static_cast<double>(c.login_backoff)},
             {{{"limit", "conns_per_ip"}}, static_cast<double>(c.refused_ip_cap)},
+            {{{"limit", "service_busy"}}, static_cast<double>(c.busy)},
         };
       });
 }

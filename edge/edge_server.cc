@@ -183,6 +183,7 @@ EdgeCounters EdgeServer::Stats() const {
     sum.rate_limited_send += s->rate_limited_send.load();
     sum.login_backoff += s->login_backoff.load();
     sum.refused_ip_cap += s->refused_ip_cap.load();
+    sum.busy += s->busy.load();
     sum.frames_out += s->frames_out.load();
     sum.bytes_in += s->bytes_in.load();
     sum.bytes_out += s->bytes_out.load();

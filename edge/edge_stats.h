@@ -31,9 +31,10 @@ struct EdgeStats {
   std::atomic<uint64_t> rate_limited_send{0};  // MSG/SEND over the per-connection rate
   std::atomic<uint64_t> login_backoff{0};      // LOGIN/RESUME refused: the address backs off
   std::atomic<uint64_t> refused_ip_cap{0};     // connections over the per-address cap
-  std::atomic<uint64_t> frames_out{0};         // frames written (responses and pushes)
-  std::atomic<uint64_t> bytes_in{0};           // bytes read from clients (after TLS)
-  std::atomic<uint64_t> bytes_out{0};          // bytes queued to clients (before TLS)
+  std::atomic<uint64_t> busy{0};        // refused at the edge: the broker said the service is busy
+  std::atomic<uint64_t> frames_out{0};  // frames written (responses and pushes)
+  std::atomic<uint64_t> bytes_in{0};    // bytes read from clients (after TLS)
+  std::atomic<uint64_t> bytes_out{0};   // bytes queued to clients (before TLS)
   // By transport (kTransportNames): open now, and accepted since start.
   std::atomic<uint64_t> open_by_transport[4] = {};
   std::atomic<uint64_t> accepted_by_transport[4] = {};
@@ -48,7 +49,7 @@ struct EdgeCounters {
   uint64_t connections = 0, accepted = 0, closed = 0, closed_idle = 0, closed_slow_reader = 0,
            closed_broken = 0, kicked = 0, requests = 0, forwarded = 0, timeouts = 0, pushes = 0,
            peak_output = 0, rate_limited = 0, rate_limited_send = 0, login_backoff = 0,
-           refused_ip_cap = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+           refused_ip_cap = 0, busy = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t open_by_transport[4] = {}, accepted_by_transport[4] = {};
 };
 

@@ -26,13 +26,15 @@ namespace {
 // edge's own counters (the broker's per-user ones are in its STATS).
 void LogRefusals(const imbus::edge::EdgeCounters& now, imbus::edge::EdgeCounters* last) {
   if (now.rate_limited == last->rate_limited && now.rate_limited_send == last->rate_limited_send &&
-      now.login_backoff == last->login_backoff && now.refused_ip_cap == last->refused_ip_cap) {
+      now.login_backoff == last->login_backoff && now.refused_ip_cap == last->refused_ip_cap &&
+      now.busy == last->busy) {
     return;
   }
   spdlog::info(
       "rate limits: refused so far: {} requests and {} MSG/SEND over the per-connection rate, "
-      "{} logins in backoff, {} connections over the per-address cap",
-      now.rate_limited, now.rate_limited_send, now.login_backoff, now.refused_ip_cap);
+      "{} logins in backoff, {} connections over the per-address cap, {} requests for a busy "
+      "service",
+      now.rate_limited, now.rate_limited_send, now.login_backoff, now.refused_ip_cap, now.busy);
   *last = now;
 }
 

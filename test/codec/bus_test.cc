@@ -74,6 +74,38 @@ TEST(BusTest, DeadlineIsAppendedSoOldAndNewPeersReadEachOther) {
   EXPECT_EQ(back.conn, 4u);
 }
 
+// ReplyMeta as edges and brokers knew it before busy_ms was appended.
+struct ReplyMetaWithoutBusy {
+  uint64_t rid = 0;
+  uint64_t conn = 0;
+  uint32_t seq = 0;
+  uint16_t service = 0;
+  uint16_t command = 0;
+  uint8_t action = 0;
+  SessionInfo session;
+  uint64_t kick_uid = 0;
+  std::string kick_reason;
+  MSGPACK_DEFINE(rid, conn, seq, service, command, action, session, kick_uid, kick_reason);
+};
+
+TEST(BusTest, BusyHintIsAppendedSoOldAndNewPeersReadEachOther) {
+  ReplyMetaWithoutBusy old;
+  old.conn = 4;
+  old.seq = 9;
+  ReplyMeta now;
+  ASSERT_TRUE(UnpackMeta(PackMeta(old), &now));
+  EXPECT_EQ(now.seq, 9u);
+  EXPECT_EQ(now.busy_ms, 0u) << "an old broker's reply carries no hint";
+
+  now.busy_ms = 125;
+  ReplyMetaWithoutBusy back;
+  ASSERT_TRUE(UnpackMeta(PackMeta(now), &back)) << "an old edge ignores the hint";
+  EXPECT_EQ(back.conn, 4u);
+  ReplyMeta again;
+  ASSERT_TRUE(UnpackMeta(PackMeta(now), &again));
+  EXPECT_EQ(again.busy_ms, 125u);
+}
+
 TEST(BusTest, WhichPeerMaySendWhatToTheBroker) {
   for (BusType t : {BusType::kRequest, BusType::kBind, BusType::kUnbind, BusType::kDeparted}) {
     EXPECT_TRUE(MaySendToBroker(t, /*from_edge=*/true)) << static_cast<int>(t);

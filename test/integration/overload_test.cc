@@ -4,7 +4,9 @@
 //    never reach the database once it runs again.
 //  - A flood far beyond what the msg worker can do (it is stopped for longer than
 //    the request timeout) is answered in time: OK, or RATE_LIMITED with retry_ms at
-//    once; only what the worker already held meets the timeout (UNAVAILABLE).
+//    once; only what the worker already held meets the timeout (UNAVAILABLE). Once
+//    the broker has said the service is busy, the edge refuses its next requests
+//    itself for a while (ReplyMeta::busy_ms): those cost no bus round trip.
 #include <signal.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include "codec/commands.h"
 #include "codec/frame.h"
 #include "test/actors/msg/msg_test_util.h"
+#include "test/integration/metrics_scrape.h"
 
 namespace imbus::testing {
 namespace {
@@ -178,8 +181,9 @@ TEST(OverloadTest, AtOverloadAnswersAreImmediate) {
   o.queue_timeout_ms = 1000;  // the longest a request waits in the broker's queue
   o.heartbeat_ms = 2000;      // the stopped worker is not declared dead meanwhile
   // Flood limits off: this is about capacity, not about one user going too fast.
-  o.edge_args = {"--conn-rate", "0", "--conn-send-rate", "0", "--max-output-bytes", "67108864"};
-  o.broker_args = {"--user-rate", "0", "--user-send-rate", "0"};
+  o.edge_args = {"--conn-rate",        "0",        "--conn-send-rate", "0",
+                 "--max-output-bytes", "67108864", "--metrics-listen", "127.0.0.1:0"};
+  o.broker_args = {"--user-rate", "0", "--user-send-rate", "0", "--metrics-listen", "127.0.0.1:0"};
   Stack stack(o);
   stack.StartBroker();
   stack.StartActor("auth");
@@ -250,6 +254,29 @@ TEST(OverloadTest, AtOverloadAnswersAreImmediate) {
   EXPECT_LT(all.slowest_ok_ms, o.request_timeout_ms);
   EXPECT_LT(all.slowest_limited_ms, o.request_timeout_ms);
   EXPECT_LT(limited_median, o.request_timeout_ms / 4) << "refusals should come at once";
+
+  // Every RATE_LIMITED came from the broker's busy queue or from the edge repeating
+  // it (the per-user and per-connection limits are off), and the edge did refuse
+  // some itself. The broker's figures are a snapshot: wait for them to settle.
+  const int edge_port = MetricsPort(stack.edge(0));
+  const int broker_port = MetricsPort(stack.broker());
+  ASSERT_GT(edge_port, 0);
+  ASSERT_GT(broker_port, 0);
+  double at_edge = -1, at_broker = -1;
+  for (int i = 0; i < 50; ++i) {
+    if (auto text = HttpGetMetrics(edge_port)) {
+      at_edge = Value(ParseMetrics(*text), "imbus_edge_rate_limited_total{limit=\"service_busy\"}");
+    }
+    if (auto text = HttpGetMetrics(broker_port)) {
+      at_broker = Value(ParseMetrics(*text), "imbus_broker_busy_total");
+    }
+    if (at_edge + at_broker >= all.limited) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  std::cout << "RATE_LIMITED answered by the edge " << at_edge << ", by the broker " << at_broker
+            << "\n";
+  EXPECT_GT(at_edge, 0) << "the edge forwarded every request the broker would refuse";
+  EXPECT_EQ(at_edge + at_broker, all.limited);
   if (HasFailure()) std::cerr << stack.Logs().substr(0, 20000);
 }
 
