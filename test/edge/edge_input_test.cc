@@ -1,6 +1,9 @@
 // Bad input over real sockets: broken streams, malformed bodies, slowloris, churn,
 // and a reader that never reads (PROTOCOL.md "Frames"; DESIGN.md guarantees).
+#include <sys/socket.h>
+
 #include <cstdio>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -126,6 +129,50 @@ TEST_F(EdgeInputTest, SlowlorisHalfFrameClosedByIdleTimeout) {
   EXPECT_LT(took, 3500ms);
   EXPECT_TRUE(PingWorks(pinger, 99)) << "an active client must stay";
   EXPECT_EQ(server_->Stats().closed_idle, 1u);
+}
+
+// The edge stops reading a plain socket at a read that returns less than its buffer
+// (the rest brings a new event), and reads on to EOF when the event says the peer
+// hung up. Requests past one read's worth, cut into single bytes, or followed at
+// once by the FIN are all answered, and the FIN is noticed.
+TEST_F(EdgeInputTest, PipelinedTrickledAndHalfClosedRequestsAreAllRead) {
+  Start(TestOptions(broker_.endpoint()));
+  const auto ping = [](uint32_t seq) {
+    return codec::EncodeFrame(0, kSys, codec::sys::kPing, seq, codec::EmptyBody());
+  };
+
+  TestClient big(server_->port());
+  constexpr uint32_t kPings = 6000;
+  std::string burst;
+  for (uint32_t seq = 1; seq <= kPings; ++seq) burst += ping(seq);
+  ASSERT_GT(burst.size(), 64u * 1024) << "more than one read of the edge";
+  ASSERT_TRUE(big.SendRaw(burst));
+  for (uint32_t seq = 1; seq <= kPings; ++seq) {
+    auto f = big.ReadFrame(3000ms);
+    ASSERT_TRUE(f.has_value()) << "no answer to PING " << seq;
+    ASSERT_EQ(f->header.seq, seq);
+  }
+
+  TestClient slow(server_->port());
+  for (char byte : ping(7)) {
+    ASSERT_TRUE(slow.SendRaw(std::string_view(&byte, 1)));
+    std::this_thread::sleep_for(2ms);
+  }
+  auto f = slow.ReadFrame(3000ms);
+  ASSERT_TRUE(f.has_value()) << "a request that came a byte at a time";
+  EXPECT_EQ(f->header.seq, 7u);
+
+  TestClient last(server_->port());
+  ASSERT_TRUE(last.SendRaw(ping(1) + ping(2) + ping(3)));
+  ASSERT_EQ(::shutdown(last.fd(), SHUT_WR), 0);
+  for (uint32_t seq = 1; seq <= 3; ++seq) {
+    auto g = last.ReadFrame(3000ms);
+    ASSERT_TRUE(g.has_value()) << "no answer to PING " << seq << " before the FIN";
+    EXPECT_EQ(g->header.seq, seq);
+  }
+  EXPECT_TRUE(last.WaitClosed(3000ms)) << "the FIN behind the requests went unnoticed";
+  EXPECT_TRUE(PingWorks(big, kPings + 1));
+  EXPECT_TRUE(PingWorks(slow, 8));
 }
 
 TEST_F(EdgeInputTest, ThousandConnectionsChurnWhileAnotherClientPings) {
