@@ -125,7 +125,7 @@ def run(stack):
         log("alice attaches a PNG for bob")
         alice.tab("users")
         alice.wait("bob in the user list", lambda: alice.row("user-list", "uid", b_uid))
-        alice.row("user-list", "uid", b_uid).find_element(By.CSS_SELECTOR, ".chat").click()
+        alice.click_in_row("user-list", "uid", b_uid, ".chat")
         alice.wait("the attach input enabled", lambda: alice.el("file-input").is_enabled())
         alice.el("file-input").send_keys(png_path)
         alice.wait("the image sent", lambda: any(f["img"] and f["complete"] and f["naturalWidth"] == PNG_W

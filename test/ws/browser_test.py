@@ -233,6 +233,14 @@ class Browser:
     def row(self, list_id, attr, value):
         return self.d.find_element(By.CSS_SELECTOR, f"#{list_id} li[data-{attr}='{value}']")
 
+    def click_in_row(self, list_id, attr, value, css):
+        """Clicks `css` in the row, finding it again if the app re-rendered the list
+        in between (presence and unread updates redraw whole lists)."""
+        def click():
+            self.row(list_id, attr, value).find_element(By.CSS_SELECTOR, css).click()
+            return True
+        self.wait(f"{css} in {list_id} row {value} clicked", click)
+
     def messages(self):
         return [e.text for e in self.d.find_elements(By.CSS_SELECTOR, "#message-list .msg .text")]
 
@@ -246,7 +254,7 @@ class Browser:
     def open_conv(self, conv):
         self.tab("chats")
         self.wait(f"{conv} in the list", lambda: self.row("conv-list", "conv", conv))
-        self.row("conv-list", "conv", conv).click()
+        self.wait(f"{conv} clicked", lambda: self.row("conv-list", "conv", conv).click() or True)
         self.wait(f"{conv} open", lambda: "open" in self.row("conv-list", "conv", conv)
                   .get_attribute("class"))
 
@@ -286,7 +294,7 @@ def run(stack):
         log("befriend: alice adds bob from the Users tab")
         alice.tab("users")
         alice.wait("bob in the user list", lambda: alice.row("user-list", "uid", b_uid))
-        alice.row("user-list", "uid", b_uid).find_element(By.CSS_SELECTOR, ".add-friend").click()
+        alice.click_in_row("user-list", "uid", b_uid, ".add-friend")
         alice.tab("friends")
         alice.wait("bob a friend, online", lambda: "on" in alice.row("friend-list", "uid", b_uid)
                    .find_element(By.CSS_SELECTOR, ".dot").get_attribute("class"))
@@ -296,7 +304,7 @@ def run(stack):
         bob.wait("alice a friend", lambda: bob.row("friend-list", "uid", a_uid))
 
         log("1:1 chat both ways, live, with unread counts")
-        alice.row("friend-list", "uid", b_uid).find_element(By.CSS_SELECTOR, ".chat").click()
+        alice.click_in_row("friend-list", "uid", b_uid, ".chat")
         alice.send("hello bob")
         bob.tab("chats")
         bob.wait("unread 1 from alice", lambda: bob.unread(dconv) == 1)
@@ -340,10 +348,10 @@ def run(stack):
         bob.wait("the group listed", lambda: bob.row("group-list", "gid", gid))
         stack.cli(carol_name, "register", carol_name)
         stack.cli(carol_name, "groups", "join", str(gid))
-        alice.row("group-list", "gid", gid).find_element(By.CSS_SELECTOR, ".members").click()
+        alice.click_in_row("group-list", "gid", gid, ".members")
         alice.wait("three members", lambda: len(alice.d.find_elements(
             By.CSS_SELECTOR, "#members-list li")) == 3)
-        alice.row("group-list", "gid", gid).find_element(By.CSS_SELECTOR, ".open").click()
+        alice.click_in_row("group-list", "gid", gid, ".open")
         stack.cli(carol_name, "send", "--group", str(gid), "carol says hi")
         alice.wait_message("carol says hi")
         alice.send("alice to the room")
@@ -366,7 +374,7 @@ def run(stack):
         log("bob's browser closed; messages come in; reopened: SYNC shows them")
         bob.close()
         alice.tab("friends")
-        alice.row("friend-list", "uid", b_uid).find_element(By.CSS_SELECTOR, ".chat").click()
+        alice.click_in_row("friend-list", "uid", b_uid, ".chat")
         for i in range(3):
             alice.send(f"while you were away {i}")
         alice.wait("sent", lambda: not alice.d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
@@ -431,7 +439,7 @@ def run(stack):
             d_uid = dave.uid()
             dave.tab("users")
             dave.wait("alice in the user list", lambda: dave.row("user-list", "uid", a_uid))
-            dave.row("user-list", "uid", a_uid).find_element(By.CSS_SELECTOR, ".chat").click()
+            dave.click_in_row("user-list", "uid", a_uid, ".chat")
             dave.send("over wss")
             alice.tab("chats")
             alice.wait("dave's message counted unread", lambda: alice.unread(conv_d(a_uid, d_uid)) == 1)
