@@ -265,23 +265,20 @@ void EdgeLoop::ReadInput(Connection& c, Clock::time_point now, bool short_read_d
     const ssize_t n = c.Receive(buf, sizeof(buf));
     if (n > 0) {
       EdgeStats::Add(stats_->bytes_in, static_cast<uint64_t>(n));
-      const bool drained = short_read_drains && static_cast<size_t>(n) < sizeof(buf);
-      if (c.closing()) {  // ending the stream: input is discarded
-        if (drained) return;
-        continue;
+      if (!c.closing()) {  // ending the stream: input is discarded
+        switch (c.kind()) {
+          case Connection::Kind::kFrames:
+            OnFrameInput(c, buf, static_cast<size_t>(n), now);
+            break;
+          case Connection::Kind::kHttp:
+            OnHttpInput(c, buf, static_cast<size_t>(n), now);
+            break;
+          case Connection::Kind::kWebSocket:
+            OnWsInput(c, buf, static_cast<size_t>(n), now);
+            break;
+        }
       }
-      switch (c.kind()) {
-        case Connection::Kind::kFrames:
-          OnFrameInput(c, buf, static_cast<size_t>(n), now);
-          break;
-        case Connection::Kind::kHttp:
-          OnHttpInput(c, buf, static_cast<size_t>(n), now);
-          break;
-        case Connection::Kind::kWebSocket:
-          OnWsInput(c, buf, static_cast<size_t>(n), now);
-          break;
-      }
-      if (drained) return;
+      if (short_read_drains && static_cast<size_t>(n) < sizeof(buf)) return;
     } else if (n == 0) {
       Close(c, c.closing() ? CloseReason::kAfterFinalOutput : CloseReason::kPeerClosed);
       return;
