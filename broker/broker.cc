@@ -474,10 +474,14 @@ void Broker::Dispatch(const std::string& edge, const std::string& service, codec
     AnswerExpired(edge, req);
     return;
   }
-  // First come, first served: behind requests already queued for the service.
+  // First come, first served: behind requests already queued for the service. A
+  // keyed request waits only behind its own key's (WorkerPool::TakeDispatchable
+  // keeps no other order): a full owner's keys must not hold up the others.
   std::optional<std::string> worker;
   const uint64_t key = RouteKey(req, body);
-  if (workers_.QueuedFor(service) == 0) worker = workers_.Pick(service, key);
+  if (workers_.QueuedFor(service) == 0 || (key != 0 && !workers_.KeyQueued(key))) {
+    worker = workers_.Pick(service, key);
+  }
   if (worker) {
     SendToWorker(*worker, edge, service, std::move(req), body, key);
     return;
@@ -496,7 +500,7 @@ void Broker::Dispatch(const std::string& edge, const std::string& service, codec
       return;
     }
   }
-  if (!workers_.Enqueue({edge, service, req, body, std::min(queue_deadline, deadline), now})) {
+  if (!workers_.Enqueue({edge, service, req, body, std::min(queue_deadline, deadline), now, key})) {
     if (busy) {
       AnswerBusy(edge, req, service, now - workers_.OldestQueuedAt(service).value_or(now));
     } else {
@@ -539,21 +543,16 @@ void Broker::SendToWorker(const std::string& worker, const std::string& edge,
 void Broker::DrainQueue(const std::vector<std::string>& services) {
   const auto now = Clock::now();
   for (const std::string& service : services) {
-    while (workers_.QueuedFor(service) > 0) {
-      std::optional<std::string> worker = workers_.Pick(service);
-      if (!worker) break;  // every worker full: the rest waits for replies
-      WorkerPool::Queued q = *workers_.PopQueued(service);
-      const uint64_t key = RouteKey(q.meta, q.body);
-      if (key != 0) {
-        if (std::optional<std::string> owner = workers_.Pick(service, key)) worker = owner;
-      }
+    // What cannot go yet (every worker full, or a key's owner full) waits for
+    // replies.
+    for (auto& [q, worker] : workers_.TakeDispatchable(service)) {
       // The asker died while it waited (an empty edge is the broker's own request).
       if (!q.edge.empty() && peers_.count(q.edge) == 0) continue;
       if (SteadyDeadline(q.meta, now) <= now) {
         AnswerExpired(q.edge, q.meta);
         continue;
       }
-      SendToWorker(*worker, q.edge, q.service, std::move(q.meta), q.body, key);
+      SendToWorker(worker, q.edge, q.service, std::move(q.meta), q.body, q.key);
     }
   }
 }

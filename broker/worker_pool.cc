@@ -88,29 +88,35 @@ std::optional<std::string> WorkerPool::Pick(std::string_view service, uint64_t k
 
 std::optional<std::string> WorkerPool::PickOwner(ServiceWorkers& sw, uint64_t key) {
   // Queue only when every worker is full, as for unkeyed requests; while any has
-  // room the owner takes the key up to twice the bound (keys are spread evenly, so
-  // this is slack for bursts, not a second bound), and only past that the next in
-  // the key's order does: a conversation written by two workers at once costs a
-  // collision and a batch stored twice.
-  const bool any_room = max_outstanding_ == 0 ||
-                        std::any_of(sw.ids.begin(), sw.ids.end(), [&](const std::string& id) {
-                          return workers_[id].outstanding < max_outstanding_;
-                        });
-  if (!any_room) return std::nullopt;
-  const uint64_t owner_bound = uint64_t{max_outstanding_} * 2;
-  const std::string* best = nullptr;
+  // room the owner takes its keys up to twice the bound (keys are spread evenly but
+  // not exactly: slack for bursts, not a second bound). Past that they wait for it
+  // in the queue (see Pick); then waiting is what a hot conversation's one writer
+  // costs.
+  if (!AnyRoom(sw)) return std::nullopt;
+  const Worker* best = nullptr;
+  const std::string* best_id = nullptr;
   uint64_t best_score = 0;
   for (const std::string& id : sw.ids) {
     const Worker& w = workers_[id];
-    if (max_outstanding_ != 0 && w.outstanding >= owner_bound) continue;
     const uint64_t score = codec::Mix64(key ^ w.id_hash);
     if (best == nullptr || score > best_score) {
-      best = &id;
+      best = &w;
+      best_id = &id;
       best_score = score;
     }
   }
-  if (best == nullptr) return std::nullopt;  // every one is full
-  return *best;
+  if (max_outstanding_ != 0 && best->outstanding >= uint64_t{max_outstanding_} * 2) {
+    return std::nullopt;
+  }
+  return *best_id;
+}
+
+bool WorkerPool::AnyRoom(const ServiceWorkers& sw) const {
+  if (max_outstanding_ == 0) return !sw.ids.empty();
+  return std::any_of(sw.ids.begin(), sw.ids.end(), [&](const std::string& id) {
+    auto w = workers_.find(id);
+    return w != workers_.end() && w->second.outstanding < max_outstanding_;
+  });
 }
 
 bool WorkerPool::Serves(std::string_view service) const {
@@ -164,10 +170,17 @@ std::vector<WorkerPool::Pending> WorkerPool::TakeExpired(Clock::time_point now) 
 
 bool WorkerPool::Enqueue(Queued q) {
   if (queued_ >= max_queued_) return false;
+  if (q.key != 0) ++queued_keys_[q.key];
   const std::string service = q.service;
   queue_[service].push_back(std::move(q));
   ++queued_;
   return true;
+}
+
+void WorkerPool::ForgetQueuedKey(uint64_t key) {
+  if (key == 0) return;
+  auto it = queued_keys_.find(key);
+  if (it != queued_keys_.end() && --it->second == 0) queued_keys_.erase(it);
 }
 
 std::optional<WorkerPool::Queued> WorkerPool::PopQueued(const std::string& service) {
@@ -177,7 +190,41 @@ std::optional<WorkerPool::Queued> WorkerPool::PopQueued(const std::string& servi
   it->second.pop_front();
   if (it->second.empty()) queue_.erase(it);
   --queued_;
+  ForgetQueuedKey(q.key);
   return q;
+}
+
+std::vector<std::pair<WorkerPool::Queued, std::string>> WorkerPool::TakeDispatchable(
+    const std::string& service) {
+  std::vector<std::pair<Queued, std::string>> out;
+  auto it = queue_.find(service);
+  auto svc = by_service_.find(service);
+  if (it == queue_.end() || svc == by_service_.end() || !AnyRoom(svc->second)) return out;
+  std::deque<Queued>& q = it->second;
+  // Requests left queued move up over the taken ones: [q.begin(), keep) is kept,
+  // [keep, e) are holes. Picks see the requests taken so far as outstanding.
+  auto keep = q.begin();
+  auto e = q.begin();
+  size_t skipped = 0;
+  for (; e != q.end(); ++e) {
+    std::optional<std::string> worker = Pick(service, e->key);
+    if (!worker) {
+      if (e->key == 0 || skipped == kMaxSkipped || !AnyRoom(svc->second)) break;
+      ++skipped;
+      if (keep != e) *keep = std::move(*e);
+      ++keep;
+      continue;
+    }
+    ++workers_[*worker].outstanding;
+    ForgetQueuedKey(e->key);
+    out.emplace_back(std::move(*e), std::move(*worker));
+  }
+  q.erase(keep, e);
+  queued_ -= out.size();
+  if (q.empty()) queue_.erase(it);
+  // The caller records each with AddPending, which counts it.
+  for (const auto& [taken, worker] : out) --workers_[worker].outstanding;
+  return out;
 }
 
 std::vector<WorkerPool::Queued> WorkerPool::TakeExpiredQueued(Clock::time_point now) {
@@ -187,6 +234,7 @@ std::vector<WorkerPool::Queued> WorkerPool::TakeExpiredQueued(Clock::time_point 
     auto keep = q.begin();
     for (auto e = q.begin(); e != q.end(); ++e) {
       if (e->deadline <= now) {
+        ForgetQueuedKey(e->key);
         expired.push_back(std::move(*e));
       } else {
         if (keep != e) *keep = std::move(*e);

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "codec/bus.h"
@@ -44,6 +45,7 @@ class WorkerPool {
     std::string body;
     Clock::time_point deadline;
     Clock::time_point queued_at;  // when it joined the queue
+    uint64_t key = 0;             // its route key (codec::SendRouteKey; 0: none)
   };
 
   struct WorkerView {
@@ -70,9 +72,10 @@ class WorkerPool {
   // the key by rendezvous hashing over the live workers of the service, so one key
   // stays with one worker while they stay the same, and only the keys of a worker
   // that leaves or the share of one that joins move. nullopt when every worker
-  // holds max_outstanding, as without a key; otherwise the owner, unless it holds
-  // twice that: then the next in the key's order (correct either way: the msg
-  // store's keys decide; ownership only saves it work).
+  // holds max_outstanding, as without a key, and when the owner holds twice that,
+  // even if other workers have room: the key waits in the queue for its owner.
+  // Given to another worker, its conversation would be written by two at once, and
+  // each collision costs a batch of up to 256 messages stored twice.
   std::optional<std::string> Pick(std::string_view service, uint64_t key = 0);
   // True when at least one live worker serves `service` (full or not).
   bool Serves(std::string_view service) const;
@@ -101,6 +104,19 @@ class WorkerPool {
   bool Enqueue(Queued q);
   // The oldest request queued for `service`, removed; nullopt when none.
   std::optional<Queued> PopQueued(const std::string& service);
+  // The requests queued for `service` that can go now, in queue order, removed from
+  // the queue, each with the worker Pick gives it (counting the ones taken before
+  // it; the caller sends them and records them with AddPending). A keyed request
+  // whose owner is full stays queued, and so do the later ones of its key (its
+  // owner stays full for the rest of the walk), without holding up the requests of
+  // other owners behind it. The walk ends when no worker has room, at an unkeyed
+  // request no worker can take, or after kMaxSkipped requests left queued (so a
+  // deep queue for one full owner costs each drain a bounded look).
+  std::vector<std::pair<Queued, std::string>> TakeDispatchable(const std::string& service);
+  static constexpr size_t kMaxSkipped = 1024;
+  // True when a request with route key `key` is queued: a new one must queue
+  // behind it, so that the key's requests reach its owner in order.
+  bool KeyQueued(uint64_t key) const { return queued_keys_.count(key) > 0; }
   // Removes and returns the queued requests whose deadline is at or before `now`.
   // Deadlines are not in queue order (each request carries its own), so this scans
   // the queues: they are short, being bounded by time.
@@ -129,6 +145,8 @@ class WorkerPool {
 
   void Release(const std::string& worker, bool served);
   std::optional<std::string> PickOwner(ServiceWorkers& sw, uint64_t key);
+  bool AnyRoom(const ServiceWorkers& sw) const;
+  void ForgetQueuedKey(uint64_t key);
 
   struct KeySlot {
     uint64_t key = 0;     // 0: empty (a route key is never 0)
@@ -147,6 +165,7 @@ class WorkerPool {
   std::deque<std::pair<Clock::time_point, uint64_t>> deadlines_;
   std::map<std::string, std::deque<Queued>> queue_;  // by service
   size_t queued_ = 0;
+  std::unordered_map<uint64_t, uint32_t> queued_keys_;  // route key -> requests queued
 };
 
 }  // namespace imbus::broker

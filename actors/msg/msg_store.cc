@@ -118,9 +118,10 @@ bool MsgStore::SpansConversations(const std::vector<NewMessage>& batch) {
 }
 
 // A batch that keeps colliding (another worker writes some of its conversations at
-// the same time: the broker moved them, or their owner was full) would fail every
-// message for a collision in one conversation. Stored one conversation at a time,
-// in order, each transaction retries only its own conversation's collisions.
+// the same time: the broker moved them, or an older broker gave them away when their
+// owner was full) would fail every message for a collision in one conversation.
+// Stored one conversation at a time, in order, each transaction retries only its own
+// conversation's collisions.
 std::vector<StoreOutcome> MsgStore::StoreByConversation(const std::vector<NewMessage>& batch,
                                                         int64_t now_ms) {
   std::map<std::string_view, std::vector<size_t>> by_conv;

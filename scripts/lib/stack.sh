@@ -18,8 +18,12 @@ stack_start() {
   local db_args=(--db-socket "$MARIADB_SOCKET")
   [ -n "${STACK_DB_HOSTS:-}" ] && db_args=(--db-hosts "$STACK_DB_HOSTS")  # a Galera cluster
   ACTOR_ARGS=(--services "$SERVICES" --broker "$BUS" "${db_args[@]}" --db-name "$db"
-              --threads "$threads" --pwhash-ops 1 --pwhash-mem 8192 --log-level warn
-              --file-dir "$STACK_WORK/files")
+              --threads "$threads" --pwhash-ops 1 --pwhash-mem 8192 --log-level warn)
+  # An actor from before the file service (scripts/bench-compare of an old revision)
+  # knows no --file-dir.
+  local actor_help
+  actor_help=$("$STACK_BIN/imbus-actor" --help 2>/dev/null || true)
+  [[ $actor_help == *--file-dir* ]] && ACTOR_ARGS+=(--file-dir "$STACK_WORK/files")
   EDGE_ARGS=(--listen "127.0.0.1:$PORT" --broker "$BUS" --threads 2 --log-level warn)
   "$STACK_BIN/imbus-broker" --bind "$BUS" --log-level warn ${BENCH_BROKER_ARGS:-} 2>"$STACK_WORK/broker.log" &
   BROKER_PID=$!

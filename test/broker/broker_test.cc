@@ -18,6 +18,7 @@
 #include "codec/body.h"
 #include "codec/codes.h"
 #include "codec/commands.h"
+#include "codec/route_key.h"
 
 #include "test/broker/broker_test_peer.h"
 
@@ -147,6 +148,76 @@ TEST_F(BrokerTest, FullWorkersQueueThenRefuseAtOnceAndExpiredRequestsAreNotSent)
   Stop();
   EXPECT_EQ(broker_->counters().busy, 1u);
   EXPECT_EQ(broker_->counters().expired, 1u);
+}
+
+// MSG/SEND goes to its conversation's owner. A full owner's conversations wait for
+// it in the queue, even while another worker has room (two writers of one
+// conversation collide, and each collision stores a batch again); conversations of
+// other owners go past them; a reply lets the owner's queued message go to it.
+TEST_F(BrokerTest, AFullOwnersConversationsWaitForItWhileOthersGoPast) {
+  Options options;
+  options.max_outstanding = 1;  // the owner takes its own keys up to 2
+  Start(options);
+  auto edge = Peer("edge-a/0");
+  auto w1 = Peer("msg/1");
+  auto w2 = Peer("msg/2");
+  edge->Ready("edge", "a");
+  w1->Ready("worker", "msg", {"msg"});
+  w2->Ready("worker", "msg", {"msg"});
+  constexpr uint64_t kSender = 5;
+  auto body_to = [](uint64_t to) {
+    codec::MapWriter w(2);
+    w.Key("to").Uint(to);
+    w.Key("text").Str("x");
+    return w.Finish();
+  };
+  // Which worker owns the conversation with each recipient, as the broker decides.
+  WorkerPool owners;
+  owners.AddWorker("msg/1", {"msg"});
+  owners.AddWorker("msg/2", {"msg"});
+  uint64_t to1 = 0, to2 = 0;  // recipients whose conversations w1 and w2 own
+  for (uint64_t to = 6; to1 == 0 || to2 == 0; ++to) {
+    const std::string owner = *owners.Pick("msg", codec::SendRouteKey(kSender, body_to(to)));
+    (owner == "msg/1" ? to1 : to2) = to;
+  }
+  auto send = [&](uint64_t conn, uint64_t to) {
+    auto req = Request(kMsg, codec::msg::kSend, conn);
+    req.uid = kSender;
+    edge->Send(BusType::kRequest, codec::PackMeta(req), body_to(to));
+  };
+
+  send(1, to1);
+  send(2, to1);  // w1 now holds twice the bound
+  send(3, to1);  // waits for w1, though w2 is idle
+  send(4, to2);  // w2's conversation: not held up behind conn 3
+  std::vector<codec::RequestMeta> at_w1(2);
+  ASSERT_TRUE(w1->Expect(BusType::kRequest, &at_w1[0]));
+  ASSERT_TRUE(w1->Expect(BusType::kRequest, &at_w1[1]));
+  EXPECT_EQ(at_w1[0].conn, 1u);
+  EXPECT_EQ(at_w1[1].conn, 2u);
+  codec::RequestMeta at_w2;
+  ASSERT_TRUE(w2->Expect(BusType::kRequest, &at_w2));
+  EXPECT_EQ(at_w2.conn, 4u);
+  EXPECT_FALSE(w2->Recv(300)) << "w1's conversation went to w2";
+  EXPECT_FALSE(w1->Recv(100)) << "w1 is full";
+
+  // w2 answers: that makes no room in w1, so conn 3 still waits.
+  codec::ReplyMeta reply;
+  w2->Send(BusType::kReply, codec::PackMeta(ReplyTo(at_w2)), codec::OkBody());
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 4u);
+  EXPECT_FALSE(w1->Recv(200)) << "w1 is still full";
+  EXPECT_FALSE(w2->Recv(100)) << "w1's conversation went to w2";
+
+  // w1 answers conn 1: conn 3 goes to w1.
+  w1->Send(BusType::kReply, codec::PackMeta(ReplyTo(at_w1[0])), codec::OkBody());
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 1u);
+  codec::RequestMeta next;
+  ASSERT_TRUE(w1->Expect(BusType::kRequest, &next));
+  EXPECT_EQ(next.conn, 3u);
+  EXPECT_FALSE(w2->Recv(100));
+  Stop();
 }
 
 TEST_F(BrokerTest, NoWorkerAnswersUnavailableAfterQueueTimeout) {

@@ -57,7 +57,7 @@ TEST(WorkerPoolTest, PicksLeastOutstandingRoundRobinOnTies) {
 
 // A conversation's key stays with one worker while the workers stay the same; when
 // one leaves, only its keys move; when one joins, it takes a share and nothing else
-// moves; a full owner hands the key to the next in the key's order.
+// moves; a full owner keeps its keys: they wait for it while others have room.
 TEST(WorkerPoolTest, KeyedPicksKeepOwnersAndMoveOnlyWhatMust) {
   WorkerPool pool(100000, 2);
   for (const char* id : {"w1", "w2", "w3"}) pool.AddWorker(id, {"msg"});
@@ -94,8 +94,10 @@ TEST(WorkerPoolTest, KeyedPicksKeepOwnersAndMoveOnlyWhatMust) {
   EXPECT_LT(moved, 1200);
 
   // w1 at the bound (max_outstanding 2) still takes its keys while others have
-  // room; at twice the bound they go to the next in each key's order; when every
-  // worker is full, keyed requests queue like the rest.
+  // room; at twice the bound they wait (nullopt: the queue) while the others have
+  // room, and the others' keys still go to their owners. A full owner's keys never
+  // go to another worker: two writers of one conversation collide, and each
+  // collision stores a batch twice.
   const auto far = Clock::now() + milliseconds(100000);
   std::vector<uint64_t> w1_keys;
   for (uint64_t k = 1; k <= kKeys; ++k) {
@@ -107,13 +109,112 @@ TEST(WorkerPoolTest, KeyedPicksKeepOwnersAndMoveOnlyWhatMust) {
   EXPECT_EQ(*pool.Pick("msg", codec::Mix64(w1_keys[0])), "w1");
   pool.AddPending(Pend(pool, "w1", far));
   pool.AddPending(Pend(pool, "w1", far));
-  for (uint64_t k : w1_keys) EXPECT_NE(*pool.Pick("msg", codec::Mix64(k)), "w1");
+  for (uint64_t k : w1_keys) EXPECT_FALSE(pool.Pick("msg", codec::Mix64(k))) << k;
+  for (uint64_t k = 1; k <= kKeys; ++k) {
+    if (owner[k] != "w1") {
+      EXPECT_EQ(*pool.Pick("msg", codec::Mix64(k)), owner[k]) << k;
+    }
+  }
+  EXPECT_TRUE(pool.Pick("msg"));  // unkeyed: any worker with room
   for (const char* id : {"w3", "w4"}) {
     pool.AddPending(Pend(pool, id, far));
     pool.AddPending(Pend(pool, id, far));
   }
   EXPECT_FALSE(pool.Pick("msg", codec::Mix64(w1_keys[0])));
   EXPECT_FALSE(pool.Pick("msg"));
+}
+
+// A full owner's queued keys stay queued, in order, while the requests of owners
+// with room behind them go; the walk counts what it hands out; a reply to the full
+// owner lets its oldest request go first.
+TEST(WorkerPoolTest, QueuedKeysWaitForTheirOwnerWithoutHoldingUpOthers) {
+  WorkerPool pool(100000, 2);
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg"});
+  std::vector<uint64_t> k1, k2;  // route keys owned by w1 and by w2
+  for (uint64_t k = 1; k1.size() < 3 || k2.size() < 3; ++k) {
+    (*pool.Pick("msg", codec::Mix64(k)) == "w1" ? k1 : k2).push_back(codec::Mix64(k));
+  }
+  const auto far = Clock::now() + milliseconds(100000);
+  std::vector<uint64_t> w1_rids;
+  for (int i = 0; i < 4; ++i) {  // w1 at twice the bound: full for its own keys
+    WorkerPool::Pending p = Pend(pool, "w1", far);
+    w1_rids.push_back(p.rid);
+    pool.AddPending(std::move(p));
+  }
+  // Queue order: w1's k1[0] twice, w2's k2[0], w1's k1[1], w2's k2[1], k2[2], k2[0].
+  const std::vector<uint64_t> order = {k1[0], k1[0], k2[0], k1[1], k2[1], k2[2], k2[0]};
+  for (size_t i = 0; i < order.size(); ++i) {
+    WorkerPool::Queued q;
+    q.service = "msg";
+    q.deadline = far;
+    q.meta.conn = i;
+    q.key = order[i];
+    ASSERT_TRUE(pool.Enqueue(q));
+  }
+  EXPECT_TRUE(pool.KeyQueued(k1[0]));
+  EXPECT_FALSE(pool.KeyQueued(k1[2]));
+
+  // w2 has room for 2: the first two of its requests go, k1's stay, and the walk
+  // ends when no worker has room (at conn 5).
+  auto taken = pool.TakeDispatchable("msg");
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0].first.meta.conn, 2u);
+  EXPECT_EQ(taken[1].first.meta.conn, 4u);
+  for (const auto& [q, worker] : taken) EXPECT_EQ(worker, "w2");
+  EXPECT_EQ(pool.QueuedFor("msg"), 5u);
+  EXPECT_FALSE(pool.KeyQueued(k2[1]));
+  EXPECT_TRUE(pool.KeyQueued(k2[0]));  // its second request is still queued
+  for (auto& [q, worker] : taken) pool.AddPending(Pend(pool, worker, far));
+
+  // Everyone full: nothing goes.
+  EXPECT_TRUE(pool.TakeDispatchable("msg").empty());
+  EXPECT_EQ(pool.QueuedFor("msg"), 5u);
+
+  // Replies to w1 until it has room for one: its oldest request goes (k1[0],
+  // conn 0), not a later one, and then no worker has room.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pool.TakePending(w1_rids[i]));
+  taken = pool.TakeDispatchable("msg");
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].first.meta.conn, 0u);
+  EXPECT_EQ(taken[0].second, "w1");
+  EXPECT_TRUE(pool.KeyQueued(k1[0]));  // conn 1 still waits
+
+  // What is left is in queue order: conns 1, 3, 5, 6.
+  std::vector<uint64_t> left;
+  while (auto q = pool.PopQueued("msg")) left.push_back(q->meta.conn);
+  EXPECT_EQ(left, (std::vector<uint64_t>{1, 3, 5, 6}));
+  EXPECT_FALSE(pool.KeyQueued(k1[0]));
+  EXPECT_FALSE(pool.KeyQueued(k2[0]));
+}
+
+// An unkeyed request no worker can take ends the walk: requests behind it wait
+// too (first come, first served), and expiry forgets queued keys.
+TEST(WorkerPoolTest, UnkeyedRequestsKeepTheirPlaceAndExpiryForgetsKeys) {
+  WorkerPool pool(100000, 1);
+  pool.AddWorker("w1", {"msg"});
+  const auto t0 = Clock::now();
+  WorkerPool::Pending held = Pend(pool, "w1", t0 + milliseconds(100000));
+  const uint64_t held_rid = held.rid;
+  pool.AddPending(std::move(held));  // w1 full
+  WorkerPool::Queued q;
+  q.service = "msg";
+  q.deadline = t0 + milliseconds(100000);
+  q.meta.conn = 1;
+  ASSERT_TRUE(pool.Enqueue(q));  // unkeyed
+  q.meta.conn = 2;
+  q.key = codec::Mix64(7);
+  q.deadline = t0 + milliseconds(10);
+  ASSERT_TRUE(pool.Enqueue(q));
+  EXPECT_TRUE(pool.TakeDispatchable("msg").empty());
+  ASSERT_TRUE(pool.TakePending(held_rid));
+  auto taken = pool.TakeDispatchable("msg");
+  ASSERT_EQ(taken.size(), 1u);  // room for one: the unkeyed request, first in line
+  EXPECT_EQ(taken[0].first.meta.conn, 1u);
+  EXPECT_TRUE(pool.KeyQueued(codec::Mix64(7)));
+  EXPECT_EQ(pool.TakeExpiredQueued(t0 + milliseconds(20)).size(), 1u);
+  EXPECT_FALSE(pool.KeyQueued(codec::Mix64(7)));
+  EXPECT_EQ(pool.queued_count(), 0u);
 }
 
 // RequestMeta::owner: true only when a key goes to the worker that got its previous
