@@ -574,8 +574,12 @@ void Broker::AnswerBusy(const std::string& edge, const codec::RequestMeta& req,
   // The edge refuses the service's next requests itself for a quarter of the queue's
   // bound: they would meet the same answer here, and refusing them there costs no bus
   // round trip. The queue still holds the rest of the bound's work meanwhile, so the
-  // workers never run dry because of it.
-  reply.busy_ms = static_cast<uint32_t>(std::max(options_.max_queue_wait_ms, 0) / 4);
+  // workers never run dry because of it. Not while a worker of the service has room:
+  // then what waits is a full owner's conversations (MSG/SEND), and the messages of
+  // other conversations still go at once.
+  if (!workers_.HasRoom(service)) {
+    reply.busy_ms = static_cast<uint32_t>(std::max(options_.max_queue_wait_ms, 0) / 4);
+  }
   // The queue has been standing at least `waited`: a retry sooner would most likely
   // meet it still standing.
   const int64_t retry_ms = std::clamp<int64_t>(ToMs(waited), options_.max_queue_wait_ms, 30000);

@@ -119,6 +119,11 @@ bool WorkerPool::AnyRoom(const ServiceWorkers& sw) const {
   });
 }
 
+bool WorkerPool::HasRoom(std::string_view service) const {
+  auto svc = by_service_.find(std::string(service));
+  return svc != by_service_.end() && AnyRoom(svc->second);
+}
+
 bool WorkerPool::Serves(std::string_view service) const {
   auto svc = by_service_.find(std::string(service));
   return svc != by_service_.end() && !svc->second.ids.empty();

@@ -79,6 +79,8 @@ class WorkerPool {
   std::optional<std::string> Pick(std::string_view service, uint64_t key = 0);
   // True when at least one live worker serves `service` (full or not).
   bool Serves(std::string_view service) const;
+  // True when a live worker of `service` holds fewer than max_outstanding requests.
+  bool HasRoom(std::string_view service) const;
 
   uint64_t NextRid() { return ++last_rid_; }
 

@@ -126,6 +126,7 @@ TEST_F(BrokerTest, FullWorkersQueueThenRefuseAtOnceAndExpiredRequestsAreNotSent)
   EXPECT_LT(Clock::now() - asked, milliseconds(1000));
   EXPECT_EQ(reply.conn, 4u);
   EXPECT_EQ(CodeOf(body).first, static_cast<int64_t>(codec::Code::kRateLimited));
+  EXPECT_EQ(reply.busy_ms, 25u) << "every worker full: the edge refuses for a while too";
   codec::Body parsed;
   std::string error;
   ASSERT_TRUE(codec::Body::Parse(body, &parsed, &error));
@@ -157,6 +158,7 @@ TEST_F(BrokerTest, FullWorkersQueueThenRefuseAtOnceAndExpiredRequestsAreNotSent)
 TEST_F(BrokerTest, AFullOwnersConversationsWaitForItWhileOthersGoPast) {
   Options options;
   options.max_outstanding = 1;  // the owner takes its own keys up to 2
+  options.max_queue_wait_ms = 200;
   Start(options);
   auto edge = Peer("edge-a/0");
   auto w1 = Peer("msg/1");
@@ -203,11 +205,28 @@ TEST_F(BrokerTest, AFullOwnersConversationsWaitForItWhileOthersGoPast) {
 
   // w2 answers: that makes no room in w1, so conn 3 still waits.
   codec::ReplyMeta reply;
+  std::string body;
   w2->Send(BusType::kReply, codec::PackMeta(ReplyTo(at_w2)), codec::OkBody());
   ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
   EXPECT_EQ(reply.conn, 4u);
   EXPECT_FALSE(w1->Recv(200)) << "w1 is still full";
   EXPECT_FALSE(w2->Recv(100)) << "w1's conversation went to w2";
+
+  // Once conn 3 has waited max_queue_wait_ms, w1's next message is refused at once,
+  // without busy_ms: w2 has room, so the edge must not refuse the whole service;
+  // and w2's conversations still go to w2 at once.
+  std::this_thread::sleep_for(milliseconds(250));
+  send(5, to1);
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply, &body));
+  EXPECT_EQ(reply.conn, 5u);
+  EXPECT_EQ(CodeOf(body).first, static_cast<int64_t>(codec::Code::kRateLimited));
+  EXPECT_EQ(reply.busy_ms, 0u);
+  send(6, to2);
+  ASSERT_TRUE(w2->Expect(BusType::kRequest, &at_w2));
+  EXPECT_EQ(at_w2.conn, 6u);
+  w2->Send(BusType::kReply, codec::PackMeta(ReplyTo(at_w2)), codec::OkBody());
+  ASSERT_TRUE(edge->Expect(BusType::kReply, &reply));
+  EXPECT_EQ(reply.conn, 6u);
 
   // w1 answers conn 1: conn 3 goes to w1.
   w1->Send(BusType::kReply, codec::PackMeta(ReplyTo(at_w1[0])), codec::OkBody());
