@@ -8,6 +8,8 @@
 namespace imbus::broker {
 
 void WorkerPool::AddWorker(const std::string& id, std::vector<std::string> services) {
+  ++room_changes_;
+  ++workers_gen_;
   if (workers_.count(id) > 0) {
     // Keep its in-flight requests: only the service list changes.
     for (const std::string& s : workers_[id].services) std::erase(by_service_[s].ids, id);
@@ -35,6 +37,8 @@ bool WorkerPool::NoteKeyed(uint64_t key, const std::string& worker) {
 }
 
 std::vector<WorkerPool::Pending> WorkerPool::RemoveWorker(const std::string& id) {
+  ++room_changes_;
+  ++workers_gen_;
   std::vector<Pending> held;
   auto it = workers_.find(id);
   if (it == workers_.end()) return held;
@@ -66,8 +70,12 @@ const std::vector<std::string>* WorkerPool::ServicesOf(const std::string& id) co
 
 std::optional<std::string> WorkerPool::Pick(std::string_view service, uint64_t key) {
   auto svc = by_service_.find(std::string(service));
-  if (svc == by_service_.end() || svc->second.ids.empty()) return std::nullopt;
-  ServiceWorkers& sw = svc->second;
+  if (svc == by_service_.end()) return std::nullopt;
+  return PickIn(svc->second, key);
+}
+
+std::optional<std::string> WorkerPool::PickIn(ServiceWorkers& sw, uint64_t key) {
+  if (sw.ids.empty()) return std::nullopt;
   if (key != 0) return PickOwner(sw, key);
   const size_t n = sw.ids.size();
   size_t best = n;
@@ -93,22 +101,28 @@ std::optional<std::string> WorkerPool::PickOwner(ServiceWorkers& sw, uint64_t ke
   // in the queue (see Pick); then waiting is what a hot conversation's one writer
   // costs.
   if (!AnyRoom(sw)) return std::nullopt;
-  const Worker* best = nullptr;
-  const std::string* best_id = nullptr;
+  auto owner = OwnerOf(sw, key);
+  if (owner == workers_.end() || OwnerFull(owner->second)) return std::nullopt;
+  return owner->first;
+}
+
+WorkerPool::WorkerMap::iterator WorkerPool::OwnerOf(const ServiceWorkers& sw, uint64_t key) {
+  auto best = workers_.end();
   uint64_t best_score = 0;
   for (const std::string& id : sw.ids) {
-    const Worker& w = workers_[id];
-    const uint64_t score = codec::Mix64(key ^ w.id_hash);
-    if (best == nullptr || score > best_score) {
-      best = &w;
-      best_id = &id;
+    auto w = workers_.find(id);
+    if (w == workers_.end()) continue;
+    const uint64_t score = codec::Mix64(key ^ w->second.id_hash);
+    if (best == workers_.end() || score > best_score) {
+      best = w;
       best_score = score;
     }
   }
-  if (max_outstanding_ != 0 && best->outstanding >= uint64_t{max_outstanding_} * 2) {
-    return std::nullopt;
-  }
-  return *best_id;
+  return best;
+}
+
+bool WorkerPool::OwnerFull(const Worker& w) const {
+  return max_outstanding_ != 0 && w.outstanding >= uint64_t{max_outstanding_} * 2;
 }
 
 bool WorkerPool::AnyRoom(const ServiceWorkers& sw) const {
@@ -141,6 +155,7 @@ void WorkerPool::Release(const std::string& worker, bool served) {
   auto w = workers_.find(worker);
   if (w == workers_.end()) return;
   if (w->second.outstanding > 0) --w->second.outstanding;
+  ++room_changes_;
   if (served) ++w->second.served;
 }
 
@@ -175,7 +190,13 @@ std::vector<WorkerPool::Pending> WorkerPool::TakeExpired(Clock::time_point now) 
 
 bool WorkerPool::Enqueue(Queued q) {
   if (queued_ >= max_queued_) return false;
-  if (q.key != 0) ++queued_keys_[q.key];
+  // A keyed request is queued only when it cannot go now (its owner is full, or an
+  // earlier request of its key waits): it gives a walk nothing new to find.
+  if (q.key != 0) {
+    ++queued_keys_[q.key];
+  } else {
+    ++room_changes_;
+  }
   const std::string service = q.service;
   queue_[service].push_back(std::move(q));
   ++queued_;
@@ -205,24 +226,47 @@ std::vector<std::pair<WorkerPool::Queued, std::string>> WorkerPool::TakeDispatch
   auto it = queue_.find(service);
   auto svc = by_service_.find(service);
   if (it == queue_.end() || svc == by_service_.end() || !AnyRoom(svc->second)) return out;
+  // Nothing that decides a pick changed since the last walk found nothing more:
+  // walking again would skip the same requests (the broker drains every turn).
+  if (svc->second.walked_at == room_changes_) return out;
+  svc->second.walked_at = room_changes_;
   std::deque<Queued>& q = it->second;
+  ServiceWorkers& sw = svc->second;
   // Requests left queued move up over the taken ones: [q.begin(), keep) is kept,
   // [keep, e) are holes. Picks see the requests taken so far as outstanding.
   auto keep = q.begin();
   auto e = q.begin();
   size_t skipped = 0;
   for (; e != q.end(); ++e) {
-    std::optional<std::string> worker = Pick(service, e->key);
-    if (!worker) {
-      if (e->key == 0 || skipped == kMaxSkipped || !AnyRoom(svc->second)) break;
-      ++skipped;
-      if (keep != e) *keep = std::move(*e);
-      ++keep;
-      continue;
+    std::optional<std::string> worker;
+    if (e->key == 0) {
+      worker = PickIn(sw, 0);
+      if (!worker) break;  // every worker full
+    } else {
+      // The owner, remembered in the entry while the workers stay the same, so
+      // that skipping a full owner's backlog costs a comparison per request.
+      if (e->owner_slot == nullptr || e->owner_gen != workers_gen_) {
+        auto owner = OwnerOf(sw, e->key);
+        e->owner_slot = owner == workers_.end() ? nullptr : &*owner;
+        e->owner_gen = workers_gen_;
+      }
+      auto* owner = static_cast<WorkerMap::value_type*>(e->owner_slot);
+      if (owner == nullptr || OwnerFull(owner->second)) {
+        if (skipped == kMaxSkipped) break;
+        ++skipped;
+        if (keep != e) *keep = std::move(*e);
+        ++keep;
+        continue;
+      }
+      worker = owner->first;
     }
     ++workers_[*worker].outstanding;
     ForgetQueuedKey(e->key);
     out.emplace_back(std::move(*e), std::move(*worker));
+    if (!AnyRoom(sw)) {
+      ++e;
+      break;  // nothing more can go
+    }
   }
   q.erase(keep, e);
   queued_ -= out.size();

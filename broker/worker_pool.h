@@ -46,6 +46,10 @@ class WorkerPool {
     Clock::time_point deadline;
     Clock::time_point queued_at;  // when it joined the queue
     uint64_t key = 0;             // its route key (codec::SendRouteKey; 0: none)
+    // The pool's note of the key's owner while the workers stay the same; callers
+    // leave these alone.
+    void* owner_slot = nullptr;
+    uint64_t owner_gen = 0;
   };
 
   struct WorkerView {
@@ -113,9 +117,11 @@ class WorkerPool {
   // owner stays full for the rest of the walk), without holding up the requests of
   // other owners behind it. The walk ends when no worker has room, at an unkeyed
   // request no worker can take, or after kMaxSkipped requests left queued (so a
-  // deep queue for one full owner costs each drain a bounded look).
+  // deep queue for one full owner costs each drain a bounded look). No walk at all
+  // while nothing that could let a request go has happened since the last one (a
+  // reply or expiry, a worker joining or leaving, an unkeyed request queued).
   std::vector<std::pair<Queued, std::string>> TakeDispatchable(const std::string& service);
-  static constexpr size_t kMaxSkipped = 1024;
+  static constexpr size_t kMaxSkipped = 16384;
   // True when a request with route key `key` is queued: a new one must queue
   // behind it, so that the key's requests reach its owner in order.
   bool KeyQueued(uint64_t key) const { return queued_keys_.count(key) > 0; }
@@ -141,12 +147,19 @@ class WorkerPool {
     uint64_t served = 0;
   };
   struct ServiceWorkers {
-    std::vector<std::string> ids;  // registration order
-    size_t next = 0;               // round-robin start among equals
+    std::vector<std::string> ids;       // registration order
+    size_t next = 0;                    // round-robin start among equals
+    uint64_t walked_at = ~uint64_t{0};  // room_changes_ at the last queue walk
   };
 
   void Release(const std::string& worker, bool served);
+  using WorkerMap = std::map<std::string, Worker>;
+  std::optional<std::string> PickIn(ServiceWorkers& sw, uint64_t key);
   std::optional<std::string> PickOwner(ServiceWorkers& sw, uint64_t key);
+  // The key's owner by rendezvous hashing, full or not; end() when none.
+  WorkerMap::iterator OwnerOf(const ServiceWorkers& sw, uint64_t key);
+  // An owner takes its keys up to twice max_outstanding.
+  bool OwnerFull(const Worker& w) const;
   bool AnyRoom(const ServiceWorkers& sw) const;
   void ForgetQueuedKey(uint64_t key);
 
@@ -159,7 +172,7 @@ class WorkerPool {
   uint64_t last_serial_ = 0;
   std::vector<KeySlot> key_slots_;  // sized on the first keyed request
   uint64_t last_rid_ = 0;
-  std::map<std::string, Worker> workers_;
+  WorkerMap workers_;  // nodes stay put: Queued::owner_slot points at them
   std::unordered_map<std::string, ServiceWorkers> by_service_;
   std::unordered_map<uint64_t, Pending> pending_;
   // (deadline, rid) in send order; deadlines only grow since the timeout is fixed,
@@ -168,6 +181,10 @@ class WorkerPool {
   std::map<std::string, std::deque<Queued>> queue_;  // by service
   size_t queued_ = 0;
   std::unordered_map<uint64_t, uint32_t> queued_keys_;  // route key -> requests queued
+  // Counts what can let a queued request go: a reply or expiry (room), a worker
+  // joining or leaving (owners), an unkeyed request queued.
+  uint64_t room_changes_ = 0;
+  uint64_t workers_gen_ = 1;  // changes when a worker joins or leaves (owners move)
 };
 
 }  // namespace imbus::broker

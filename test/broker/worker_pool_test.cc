@@ -188,6 +188,55 @@ TEST(WorkerPoolTest, QueuedKeysWaitForTheirOwnerWithoutHoldingUpOthers) {
   EXPECT_FALSE(pool.KeyQueued(k2[0]));
 }
 
+// A deep backlog of one full owner does not hide the requests of another owner
+// queued behind it; when the full owner leaves, its keys' new owner takes them on
+// the next walk (the owner each entry remembers is forgotten when workers change).
+TEST(WorkerPoolTest, ADeepBacklogHidesNoOtherOwnerAndMovesWhenItsOwnerLeaves) {
+  WorkerPool pool(100000, 2);
+  pool.AddWorker("w1", {"msg"});
+  pool.AddWorker("w2", {"msg"});
+  std::vector<uint64_t> k1, k2;
+  for (uint64_t k = 1; k1.size() < 3000 || k2.size() < 2; ++k) {
+    (*pool.Pick("msg", codec::Mix64(k)) == "w1" ? k1 : k2).push_back(codec::Mix64(k));
+  }
+  const auto far = Clock::now() + milliseconds(100000);
+  for (int i = 0; i < 4; ++i) pool.AddPending(Pend(pool, "w1", far));  // w1 full
+  std::vector<uint64_t> w2_rids;
+  for (int i = 0; i < 4; ++i) {  // w2 full too, for now
+    WorkerPool::Pending p = Pend(pool, "w2", far);
+    w2_rids.push_back(p.rid);
+    pool.AddPending(std::move(p));
+  }
+  WorkerPool::Queued q;
+  q.service = "msg";
+  q.deadline = far;
+  for (size_t i = 0; i < 3000; ++i) {
+    q.meta.conn = i;
+    q.key = k1[i];
+    ASSERT_TRUE(pool.Enqueue(q));
+  }
+  q.meta.conn = 9000;
+  q.key = k2[0];
+  ASSERT_TRUE(pool.Enqueue(q));
+  EXPECT_TRUE(pool.TakeDispatchable("msg").empty());
+
+  for (uint64_t rid : w2_rids) ASSERT_TRUE(pool.TakePending(rid));  // w2 empties
+  auto taken = pool.TakeDispatchable("msg");
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].first.meta.conn, 9000u);
+  EXPECT_EQ(taken[0].second, "w2");
+  EXPECT_EQ(pool.QueuedFor("msg"), 3000u);
+
+  // w1 leaves: its keys are w2's now, in queue order, as far as w2 has room (2,
+  // then twice that for its own keys: 4).
+  pool.RemoveWorker("w1");
+  taken = pool.TakeDispatchable("msg");
+  ASSERT_EQ(taken.size(), 2u);  // room for 2 while under the bound
+  EXPECT_EQ(taken[0].first.meta.conn, 0u);
+  EXPECT_EQ(taken[1].first.meta.conn, 1u);
+  for (const auto& [t, worker] : taken) EXPECT_EQ(worker, "w2");
+}
+
 // An unkeyed request no worker can take ends the walk: requests behind it wait
 // too (first come, first served), and expiry forgets queued keys.
 TEST(WorkerPoolTest, UnkeyedRequestsKeepTheirPlaceAndExpiryForgetsKeys) {
